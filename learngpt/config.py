@@ -1,0 +1,66 @@
+"""The curriculum's hyper-parameters: one frozen dataclass, defaults = the seed's config."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from learngpt import checks
+
+
+@dataclass(frozen=True)
+class Config:
+    """The seed's week-2 config, plus the optimiser values that the two frameworks default differently."""
+
+    batch_size: int = 32  # sequences per step: the seed's value
+    block_size: int = 8  # context length T; the position table has this many rows
+    max_iters: int = 5000  # training steps of one run, as in the seed
+    eval_iters: int = 200  # batches averaged for one evaluation of train/val loss
+    eval_interval: int = 500  # steps between two evaluations
+    learning_rate: float = 1e-3  # AdamW step size, the seed's value
+    embed_size: int = 16  # C: width of the residual stream
+    n_layers: int = 5  # blocks stacked in NanoGPT
+    n_heads: int = 8  # heads per multi-head attention; must divide embed_size
+    dropout: float = 0.05  # rate of BlockVer4's two dropouts
+    vocab_size: int = 65  # distinct characters of tiny-shakespeare
+    # torch.optim.AdamW and optax.adamw disagree on weight decay (0.01 vs 1e-4): state all of them.
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW moment decay rates (torch's defaults)
+    eps: float = 1e-8  # AdamW denominator epsilon, added outside the sqrt on both sides
+    weight_decay: float = 0.01  # torch.optim.AdamW's default, given to optax explicitly
+    train_fraction: float = 0.9  # leading share of the corpus used for training, the rest validates
+    seed: int = 1337  # seeds the shared batch sampler and both backends' initialisers
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "block_size", "max_iters", "eval_iters", "eval_interval",
+                     "embed_size", "n_layers", "n_heads", "vocab_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if not 0.0 < self.train_fraction < 1.0:
+            raise ValueError(f"train_fraction must be in (0, 1), got {self.train_fraction!r}")
+        checks.check_divisible(self.embed_size, self.n_heads)
+        checks.check_dropout(self.dropout)
+
+    @property
+    def head_size(self) -> int:
+        """Width of one head in multi-head attention: embed_size // n_heads."""
+        return self.embed_size // self.n_heads
+
+    def replace(self, **changes) -> "Config":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}; expected a subset of {sorted(known)}")
+        values = dict(values)
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)

@@ -1,0 +1,176 @@
+"""The corpus (tiny-shakespeare), the character tokenizer and the batch sampler both backends share."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CORPUS_NAME = "tinyshakespeare.txt"
+CORPUS_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+CORPUS_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+ENV_VAR = "LEARNGPT_DATA"
+
+
+class CorpusNotFoundError(FileNotFoundError):
+    """The corpus is neither where we were told nor cached, and could not be downloaded."""
+
+
+def cache_dir() -> Path:
+    """The user cache directory: $XDG_CACHE_HOME/learngpt, else ~/.cache/learngpt."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "learngpt"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _resolve(path: str | os.PathLike, origin: str) -> Path:
+    p = Path(path).expanduser()
+    if p.is_dir():
+        p = p / CORPUS_NAME
+    if not p.is_file():
+        raise CorpusNotFoundError(f"corpus not found at {p} (from {origin}); expected the tiny-shakespeare text file")
+    return p
+
+
+def download_corpus(dest: Path, url: str = CORPUS_URL, timeout: float = 30.0) -> Path:
+    """Download the canonical file into dest atomically (temporary file, sha256 check, rename)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            while chunk := response.read(1 << 16):
+                out.write(chunk)
+        got = sha256_of(Path(tmp))
+        if got != CORPUS_SHA256:
+            raise CorpusNotFoundError(f"downloaded corpus from {url} has sha256 {got}, expected {CORPUS_SHA256}")
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError) as err:
+        raise CorpusNotFoundError(
+            f"corpus not found locally and the download from {url} failed ({err}); "
+            f"point at a copy with --data PATH or the {ENV_VAR} environment variable") from err
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def find_corpus(path: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """Where the corpus is: an explicit path, then $LEARNGPT_DATA, then the user cache, else a download."""
+    if path is not None:
+        return _resolve(path, "--data")
+    if os.environ.get(ENV_VAR):
+        return _resolve(os.environ[ENV_VAR], f"${ENV_VAR}")
+    cached = cache_dir() / CORPUS_NAME
+    if cached.is_file():
+        if sha256_of(cached) == CORPUS_SHA256:
+            return cached
+        cached.unlink()  # a damaged cache entry is fetched again rather than trusted
+    if not download:
+        raise CorpusNotFoundError(
+            f"corpus not found: no --data PATH, no ${ENV_VAR}, nothing in {cache_dir()}; "
+            f"point at a copy of tiny-shakespeare with --data PATH or {ENV_VAR}=PATH")
+    return download_corpus(cached)
+
+
+class CharTokenizer:
+    """Character-level tokenizer: the sorted distinct characters of a text are the vocabulary."""
+
+    def __init__(self, chars: str):
+        if len(set(chars)) != len(chars):
+            raise ValueError("the vocabulary has repeated characters")
+        self.chars = "".join(sorted(chars))
+        self.stoi = {ch: i for i, ch in enumerate(self.chars)}
+
+    @classmethod
+    def from_text(cls, text: str) -> "CharTokenizer":
+        return cls("".join(sorted(set(text))))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        unknown = sorted(set(text) - set(self.stoi))
+        if unknown:
+            raise ValueError(f"characters {''.join(unknown)!r} are not in the vocabulary of {self.vocab_size} characters")
+        return np.fromiter((self.stoi[ch] for ch in text), dtype=np.int64, count=len(text))
+
+    def decode(self, ids) -> str:
+        ids = np.asarray(ids).reshape(-1)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"token ids must be in [0, {self.vocab_size}), got range [{ids.min()}, {ids.max()}]")
+        return "".join(self.chars[i] for i in ids.tolist())
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The encoded text and its train/validation split."""
+
+    text: str
+    tokenizer: CharTokenizer
+    train: np.ndarray
+    val: np.ndarray
+
+    @classmethod
+    def from_text(cls, text: str, train_fraction: float = 0.9) -> "Corpus":
+        tokenizer = CharTokenizer.from_text(text)
+        data = tokenizer.encode(text)
+        n = int(train_fraction * len(data))
+        return cls(text, tokenizer, data[:n], data[n:])
+
+    def split(self, name: str) -> np.ndarray:
+        if name not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {name!r}")
+        return self.train if name == "train" else self.val
+
+
+def load_corpus(path: str | os.PathLike | None = None, train_fraction: float = 0.9) -> Corpus:
+    found = find_corpus(path)
+    return Corpus.from_text(found.read_text(encoding="utf-8"), train_fraction)
+
+
+class BatchSampler:
+    """The seed's get_batch on a numpy Generator: the same seed gives both backends the same batches."""
+
+    def __init__(self, corpus: Corpus, batch_size: int, block_size: int, seed: int):
+        for name in ("train", "val"):
+            if len(corpus.split(name)) <= block_size:
+                raise ValueError(f"the {name} split has {len(corpus.split(name))} tokens; "
+                                 f"expected more than block_size {block_size}")
+        self.corpus, self.batch_size, self.block_size = corpus, batch_size, block_size
+        self.rng = np.random.default_rng(seed)
+
+    def _gather(self, data: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        offsets = starts[:, None] + np.arange(self.block_size)[None, :]  # (B, T)
+        return data[offsets], data[offsets + 1]  # (B, T), (B, T)
+
+    def sample(self, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+        """One batch (x, y), each (B, T) int64, y = x shifted by one."""
+        data = self.corpus.split(split)
+        starts = self.rng.integers(0, len(data) - self.block_size, size=self.batch_size)
+        return self._gather(data, starts)
+
+    def sample_many(self, n: int, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+        """n consecutive batches stacked, (n, B, T) each: the same stream as n calls of sample."""
+        xs, ys = zip(*(self.sample(split) for _ in range(n)))
+        return np.stack(xs), np.stack(ys)
+
+    def eval_batches(self, split: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """A fixed set of n evaluation batches, (n, B, T): the same for every evaluation and backend."""
+        data = self.corpus.split(split)
+        rng = np.random.default_rng(seed)
+        xs, ys = zip(*(self._gather(data, rng.integers(0, len(data) - self.block_size, size=self.batch_size))
+                       for _ in range(n)))
+        return np.stack(xs), np.stack(ys)

@@ -1,0 +1,16 @@
+"""learngpt_flax: the same modules in flax.linen, pure functional (params are pytrees, rngs explicit)."""
+from learngpt_flax.block_v1 import BlockVer1
+from learngpt_flax.block_v2 import BlockVer2
+from learngpt_flax.block_v3 import BlockVer3
+from learngpt_flax.block_v4 import BlockVer4
+from learngpt_flax.feed_forward import FeedForward
+from learngpt_flax.gpt_v3 import GPTVer3
+from learngpt_flax.gpt_v4 import GPTVer4
+from learngpt_flax.head_v4 import HeadVer4
+from learngpt_flax.layer_norm import LayerNorm
+from learngpt_flax.multi_head_v1 import MultiHeadVer1
+from learngpt_flax.multi_head_v2 import MultiHeadVer2
+from learngpt_flax.sequential import Sequential
+
+__all__ = ["BlockVer1", "BlockVer2", "BlockVer3", "BlockVer4", "FeedForward", "GPTVer3", "GPTVer4",
+           "HeadVer4", "LayerNorm", "MultiHeadVer1", "MultiHeadVer2", "Sequential"]

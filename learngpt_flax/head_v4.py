@@ -1,0 +1,35 @@
+"""HeadVer4: week 1's causal self-attention head, the unit that week 2 runs several of side by side."""
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from learngpt import checks
+from learngpt_flax.layers import linear
+
+
+class HeadVer4(nn.Module):
+    """One causal self-attention head; scores scaled by embed_size ** -0.5 as the curriculum does (the paper uses head_size)."""
+
+    block_size: int
+    embed_size: int
+    head_size: int
+
+    def setup(self):
+        self.key = linear(self.embed_size, self.head_size, bias=False)
+        self.query = linear(self.embed_size, self.head_size, bias=False)
+        self.value = linear(self.embed_size, self.head_size, bias=False)
+
+    def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
+        checks.check_features(x.shape, self.embed_size, "HeadVer4")
+        checks.check_sequence(x.shape, self.block_size, "HeadVer4")
+        B, T, C = x.shape
+        k = self.key(x)  # (B, T, C) @ (C, hs) -> (B, T, hs)
+        q = self.query(x)  # (B, T, C) @ (C, hs) -> (B, T, hs)
+        v = self.value(x)  # (B, T, C) @ (C, hs) -> (B, T, hs)
+        wei = q @ k.swapaxes(-2, -1) * C ** -0.5  # (B, T, hs) @ (B, hs, T) -> (B, T, T)
+        self.sow("intermediates", "var", jnp.var(wei, ddof=1))  # (): unbiased variance of the scaled scores
+        wei = jnp.where(jnp.tril(jnp.ones((T, T), dtype=bool)), wei, -jnp.inf)  # (B, T, T): no looking ahead
+        wei = jax.nn.softmax(wei, axis=-1)  # (B, T, T): each row sums to 1
+        self.sow("intermediates", "attentions", wei)  # (B, T, T)
+        out = wei @ v  # (B, T, T) @ (B, T, hs) -> (B, T, hs)
+        return out

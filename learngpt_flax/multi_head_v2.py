@@ -1,0 +1,41 @@
+"""MultiHeadVer2: MultiHeadVer1's maths batched, one matmul for all heads (why: the same result, faster)."""
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from learngpt import checks
+from learngpt_flax.layers import linear
+
+
+class MultiHeadVer2(nn.Module):
+    """Multi-head attention with all heads in one tensor: query/key/value are single (C, C) maps."""
+
+    block_size: int
+    embed_size: int
+    n_heads: int
+
+    def __post_init__(self):
+        checks.check_divisible(self.embed_size, self.n_heads)
+        super().__post_init__()
+
+    def setup(self):
+        self.key = linear(self.embed_size, self.embed_size, bias=False)
+        self.query = linear(self.embed_size, self.embed_size, bias=False)
+        self.value = linear(self.embed_size, self.embed_size, bias=False)
+        self.proj = linear(self.embed_size, self.embed_size)
+
+    def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
+        checks.check_features(x.shape, self.embed_size, "MultiHeadVer2")
+        checks.check_sequence(x.shape, self.block_size, "MultiHeadVer2")
+        B, T, C = x.shape
+        nh, hs = self.n_heads, C // self.n_heads
+        k = self.key(x).reshape(B, T, nh, hs)  # (B, T, C) @ (C, C) -> (B, T, C) -> (B, T, nh, hs)
+        q = self.query(x).reshape(B, T, nh, hs)  # (B, T, C) @ (C, C) -> (B, T, C) -> (B, T, nh, hs)
+        v = self.value(x).reshape(B, T, nh, hs)  # (B, T, C) @ (C, C) -> (B, T, C) -> (B, T, nh, hs)
+        wei = jnp.einsum("bthd,bshd->bhts", q, k) * C ** -0.5  # (B, T, nh, hs) x (B, S, nh, hs) -> (B, nh, T, S)
+        wei = jnp.where(jnp.tril(jnp.ones((T, T), dtype=bool)), wei, -jnp.inf)  # (B, nh, T, S): no looking ahead
+        wei = jax.nn.softmax(wei, axis=-1)  # (B, nh, T, S): each row sums to 1
+        self.sow("intermediates", "attentions", wei)  # (B, nh, T, S)
+        out = jnp.einsum("bhts,bshd->bthd", wei, v).reshape(B, T, C)  # (B, nh, T, S) x (B, S, nh, hs) -> (B, T, nh, hs) -> (B, T, C)
+        out = self.proj(out)  # (B, T, C) @ (C, C) -> (B, T, C)
+        return out

@@ -1,0 +1,24 @@
+"""MultiHeadVer1: n_heads HeadVer4 of head_size C / n_heads in a loop, concatenated, projected (why: several heads)."""
+import torch
+from torch import nn
+
+from learngpt import checks
+from learngpt_torch.head_v4 import HeadVer4
+from learngpt_torch.layers import linear
+
+
+class MultiHeadVer1(nn.Module):
+    """Multi-head attention as a loop over separate heads: the slow, readable version."""
+
+    def __init__(self, block_size: int, embed_size: int, n_heads: int):
+        super().__init__()
+        checks.check_divisible(embed_size, n_heads)
+        self.block_size, self.embed_size, self.n_heads = block_size, embed_size, n_heads
+        head_size = embed_size // n_heads
+        self.heads = nn.ModuleList([HeadVer4(block_size, embed_size, head_size) for _ in range(n_heads)])
+        self.proj = linear(embed_size, embed_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.cat([head(x) for head in self.heads], dim=-1)  # n_heads x (B, T, hs) -> (B, T, C)
+        out = self.proj(out)  # (B, T, C) @ (C, C) -> (B, T, C)
+        return out
