@@ -1,0 +1,61 @@
+"""What both trainers share: the evaluation schedule, the fixed evaluation batches, and the run's history."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from learngpt.config import Config
+from learngpt.data import BatchSampler
+
+EVAL_SEED_OFFSET = 1_000_003  # evaluation batches come from their own generator, never the training stream
+
+
+@dataclass
+class EvalPoint:
+    """Mean loss over the fixed evaluation batches, measured before `step` (after the last step at the end)."""
+    step: int
+    train_loss: float
+    val_loss: float
+
+
+@dataclass
+class History:
+    """One training run: evaluations, the loss of every step, and where the time went."""
+    backend: str
+    evals: list[EvalPoint] = field(default_factory=list)
+    step_losses: list[float] = field(default_factory=list)
+    steps: int = 0
+    train_seconds: float = 0.0  # steady-state stepping, compile and evaluation excluded
+    compile_seconds: float = 0.0  # Flax: jit compilation; torch: 0 (eager)
+    eval_seconds: float = 0.0
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.train_seconds if self.train_seconds > 0 else float("nan")
+
+    @property
+    def final(self) -> EvalPoint:
+        if not self.evals:
+            raise ValueError("this run made no evaluation")
+        return self.evals[-1]
+
+    def to_dict(self) -> dict:
+        return {"backend": self.backend, "steps": self.steps, "steps_per_second": self.steps_per_second,
+                "train_seconds": self.train_seconds, "compile_seconds": self.compile_seconds,
+                "eval_seconds": self.eval_seconds, "step_losses": list(self.step_losses),
+                "evals": [vars(e) for e in self.evals]}
+
+
+def chunks(max_iters: int, eval_interval: int) -> list[tuple[int, int]]:
+    """The runs of steps between two evaluations, [(start, stop), ...]; evaluations come before each
+    start and after the last stop, as in the seed's loop (step 0, every eval_interval, and the end)."""
+    if max_iters < 0 or eval_interval <= 0:
+        raise ValueError(f"expected max_iters >= 0 and eval_interval > 0, got {max_iters} and {eval_interval}")
+    return [(s, min(s + eval_interval, max_iters)) for s in range(0, max_iters, eval_interval)]
+
+
+def eval_data(sampler: BatchSampler, cfg: Config, n_batches: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The fixed evaluation batches, (n, B, T) per split: every evaluation of every backend sees the same ones."""
+    n = cfg.eval_iters if n_batches is None else n_batches
+    return {split: sampler.eval_batches(split, n, seed=cfg.seed + EVAL_SEED_OFFSET) for split in ("train", "val")}

@@ -1,0 +1,69 @@
+"""The seed's training loop in torch: AdamW, one batch per step, evaluation on fixed batches."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from learngpt.config import Config
+from learngpt.data import BatchSampler
+from learngpt.training import EvalPoint, History, chunks, eval_data
+
+
+def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.AdamW:
+    # every hyper-parameter stated: optax.adamw's defaults differ (weight decay 1e-4)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, betas=cfg.betas, eps=cfg.eps,
+                             weight_decay=cfg.weight_decay)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, xs: np.ndarray, ys: np.ndarray) -> float:
+    """Mean loss over the batches xs, ys (n, B, T), in eval mode (dropout off)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    losses = [model(torch.as_tensor(x, device=device), torch.as_tensor(y, device=device))[1] for x, y in zip(xs, ys)]
+    model.train(was_training)
+    return float(torch.stack(losses).mean())
+
+
+def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, evals: dict | None = None,
+          max_iters: int | None = None, eval_interval: int | None = None, progress: bool = False,
+          desc: str = "torch") -> History:
+    """Train model in place for max_iters AdamW steps on sampler's batches; evaluate between chunks."""
+    max_iters = cfg.max_iters if max_iters is None else max_iters
+    eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
+    evals = eval_data(sampler, cfg) if evals is None else evals
+    device = next(model.parameters()).device
+    optimizer = make_optimizer(model, cfg)
+    history = History("torch")
+    bar = tqdm(total=max_iters, desc=desc, disable=not progress, leave=False)
+
+    def estimate() -> None:
+        t0 = time.perf_counter()
+        point = EvalPoint(len(history.step_losses), evaluate(model, *evals["train"]), evaluate(model, *evals["val"]))
+        history.evals.append(point)
+        history.eval_seconds += time.perf_counter() - t0
+        bar.set_postfix(train=f"{point.train_loss:.4f}", val=f"{point.val_loss:.4f}")
+
+    model.train()
+    for start, stop in chunks(max_iters, eval_interval):
+        estimate()
+        t0 = time.perf_counter()
+        losses = []
+        for _ in range(start, stop):
+            xb, yb = sampler.sample("train")  # (B, T), (B, T)
+            _, loss = model(torch.as_tensor(xb, device=device), torch.as_tensor(yb, device=device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+        history.step_losses += torch.stack(losses).tolist()  # one synchronisation per chunk
+        history.train_seconds += time.perf_counter() - t0
+        history.steps = stop
+        bar.update(stop - start)
+    estimate()
+    bar.close()
+    return history

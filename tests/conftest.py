@@ -1,0 +1,31 @@
+"""The backend fixture (ids torch and flax), narrowed by --backend or $LEARNGPT_BACKEND, and the corpus."""
+import os
+
+import pytest
+
+from parity import backends
+
+
+def pytest_addoption(parser):
+    parser.addoption("--backend", action="store", default=None,
+                     help="run the two-backend tests on one backend only: torch or flax "
+                          f"(default: ${backends.ENV_VAR}, else both)")
+
+
+def pytest_generate_tests(metafunc):
+    if "backend_name" in metafunc.fixturenames:
+        names = backends.selected(metafunc.config.getoption("--backend"))
+        metafunc.parametrize("backend_name", names, ids=list(names))
+
+
+@pytest.fixture
+def backend(backend_name):
+    """A backends.Backend: the test body sees numpy arrays and this adapter, never an if on the framework."""
+    return backends.get(backend_name)
+
+
+@pytest.fixture(scope="session")
+def corpus():
+    """tiny-shakespeare, found as the learngpt command finds it; in CI a missing corpus fails, never skips."""
+    from learngpt.data import load_corpus
+    return load_corpus()
