@@ -1,0 +1,1 @@
+"""The learngpt subcommands: one module each, with add_arguments(parser) and run(args) -> exit code."""
