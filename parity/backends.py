@@ -54,6 +54,9 @@ class Backend:
     def load_weights(self, model: Model, weights: dict[str, np.ndarray]) -> None: ...
     def generate(self, model: Model, idx: np.ndarray, max_new_tokens: int, greedy: bool = False, seed: int = 0) -> np.ndarray: ...
     def timed_forward(self, model: Model, x: np.ndarray, calls: int, jit: bool = True) -> float: ...
+    # x through n fresh copies of the layers recipe(lib) returns, each copy its own init, in turn; no gradient kept
+    def chain(self, recipe: Callable[[Any], list], x: np.ndarray, n: int, seed: int = 0) -> np.ndarray: ...
+    compiles: bool = False  # whether timed_forward(jit=True) times a compiled program (else op by op)
 
 
 class TorchBackend(Backend):
@@ -129,9 +132,20 @@ class TorchBackend(Backend):
                 model.module(tx)
             return time.perf_counter() - t0
 
+    def chain(self, recipe, x, n, seed=0):
+        import torch
+        torch.manual_seed(seed)
+        out = self._tensor(x)
+        with torch.no_grad():
+            for _ in range(n):
+                for layer in recipe(self.lib):
+                    out = layer(out)
+        return out.numpy()
+
 
 class FlaxBackend(Backend):
     name = "flax"
+    compiles = True
 
     def __init__(self):
         import learngpt_flax
@@ -204,6 +218,24 @@ class FlaxBackend(Backend):
             out = fn(model.params, jx)
         jax.block_until_ready(out)
         return time.perf_counter() - t0
+
+    def chain(self, recipe, x, n, seed=0):
+        """n sets of params drawn at once (vmap over keys), then the layers applied in turn in one lax.scan."""
+        import jax
+        layers = recipe(self.lib)
+        jx = jax.numpy.asarray(x)
+
+        @jax.jit
+        def run(keys):
+            params = [jax.vmap(lambda k, m=m: m.init(k, jx)["params"])(keys[:, i]) for i, m in enumerate(layers)]
+
+            def step(h, ps):
+                for m, p in zip(layers, ps):
+                    h = m.apply({"params": p}, h)
+                return h, None
+            return jax.lax.scan(step, jx, params)[0]
+        keys = jax.random.split(jax.random.key(seed), (n, len(layers)))
+        return np.asarray(run(keys))
 
 
 def get(name: str) -> Backend:
