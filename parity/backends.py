@@ -54,6 +54,9 @@ class Backend:
     def load_weights(self, model: Model, weights: dict[str, np.ndarray]) -> None: ...
     def generate(self, model: Model, idx: np.ndarray, max_new_tokens: int, greedy: bool = False, seed: int = 0) -> np.ndarray: ...
     def timed_forward(self, model: Model, x: np.ndarray, calls: int, jit: bool = True) -> float: ...
+    def decode(self, model: Model, idx: np.ndarray, max_new_tokens: int, greedy: bool = False, seed: int = 0) -> np.ndarray:
+        """Like generate, but as fast as the backend allows (for commands); reproducible for a seed."""
+        return self.generate(model, idx, max_new_tokens, greedy, seed)
     # x through n fresh copies of the layers recipe(lib) returns, each copy its own init, in turn; no gradient kept
     def chain(self, recipe: Callable[[Any], list], x: np.ndarray, n: int, seed: int = 0) -> np.ndarray: ...
     compiles: bool = False  # whether timed_forward(jit=True) times a compiled program (else op by op)
@@ -205,6 +208,33 @@ class FlaxBackend(Backend):
         out = model.module.apply({"params": model.params}, np.asarray(idx), max_new_tokens, greedy,
                                  method="generate", rngs={"sample": jax.random.key(seed)})
         return np.asarray(out)
+
+    def decode(self, model, idx, max_new_tokens, greedy=False, seed=0):
+        """generate with one compiled forward pass: the context is right-padded to block_size and the logits
+        read at its last real position (causal attention: the padding cannot reach it). Sampling draws
+        from jax.random.key(seed), split once per token."""
+        import jax
+        import jax.numpy as jnp
+
+        block = model.module.block_size
+        module = model.module
+
+        @jax.jit
+        def next_token(params, window, last, key):  # window (B, block), last: index of the last real token
+            logits, _ = module.apply({"params": params}, window)  # (B, block, V)
+            logits = jnp.take(logits, last, axis=1)  # (B, V)
+            return logits.argmax(axis=-1) if greedy else jax.random.categorical(key, logits, axis=-1)  # (B,)
+
+        idx = np.asarray(idx)
+        key = jax.random.key(seed)
+        for _ in range(max_new_tokens):
+            cond = idx[:, -block:]  # (B, T'), T' <= block
+            window = np.zeros((idx.shape[0], block), dtype=np.int32)
+            window[:, :cond.shape[1]] = cond
+            key, sub = jax.random.split(key)
+            nxt = np.asarray(next_token(model.params, window, cond.shape[1] - 1, sub))  # (B,)
+            idx = np.concatenate([idx, nxt[:, None].astype(idx.dtype)], axis=1)  # (B, T + 1)
+        return idx
 
     def timed_forward(self, model, x, calls, jit=True):
         """Seconds for `calls` forward passes: jitted (compiled before the clock starts) or op by op."""
