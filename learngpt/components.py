@@ -74,6 +74,36 @@ RECIPES: dict[str, Callable[[ModuleType, Config], object]] = {
     "GPTVer4(2xBlockVer4)": lambda lib, c: gpt(lib, "GPTVer4", c, "BlockVer4", 2),
 }
 
+# Week 1: the averaging heads (no parameters), the four position encodings, the bigram and GPTVer2.
+WEEK1_HEADS = ("HeadVer1", "HeadVer2", "HeadVer3")
+
+
+def week1_head(lib: ModuleType, name: str, cfg: Config):
+    """A week-1 contextualizer of width embed_size: an averaging head, or a HeadVer4 of head_size = embed_size."""
+    if name in WEEK1_HEADS:
+        return getattr(lib, name)(cfg.block_size, cfg.embed_size)
+    return head(lib, name, cfg)
+
+
+def gpt_v2(lib: ModuleType, cfg: Config, head_name: str = "HeadVer1"):
+    """GPTVer2 (no positions) around one week-1 head."""
+    return lib.GPTVer2(week1_head(lib, head_name, cfg), cfg.vocab_size, cfg.block_size, cfg.embed_size)
+
+
+def gpt_v3(lib: ModuleType, cfg: Config, head_name: str = "HeadVer4"):
+    """GPTVer3 (sinusoidal positions) around one week-1 head: week 1's finished model."""
+    return lib.GPTVer3(week1_head(lib, head_name, cfg), cfg.vocab_size, cfg.block_size, cfg.embed_size)
+
+
+RECIPES.update({
+    **{name: (lambda n: lambda lib, c: week1_head(lib, n, c))(name) for name in WEEK1_HEADS},
+    **{f"PositionalEncoding(v{v})": (lambda v: lambda lib, c: lib.PositionalEncoding(c.block_size, c.embed_size, v))(v)
+       for v in (1, 2, 3, 4)},
+    "GPTVer1": lambda lib, c: lib.GPTVer1(c.vocab_size, c.block_size),
+    **{f"GPTVer2({h})": (lambda h: lambda lib, c: gpt_v2(lib, c, h))(h) for h in WEEK1_HEADS + ("HeadVer4",)},
+    "GPTVer3(HeadVer4)": lambda lib, c: gpt_v3(lib, c, "HeadVer4"),
+})
+
 
 def takes_tokens(name: str) -> bool:
     """Whether the component named in RECIPES reads token ids (a GPT) rather than (B, T, C) floats."""

@@ -4,13 +4,20 @@ from learngpt_flax.block_v2 import BlockVer2
 from learngpt_flax.block_v3 import BlockVer3
 from learngpt_flax.block_v4 import BlockVer4
 from learngpt_flax.feed_forward import FeedForward
+from learngpt_flax.gpt_v1 import GPTVer1
+from learngpt_flax.gpt_v2 import GPTVer2
 from learngpt_flax.gpt_v3 import GPTVer3
 from learngpt_flax.gpt_v4 import GPTVer4
+from learngpt_flax.head_v1 import HeadVer1
+from learngpt_flax.head_v2 import HeadVer2
+from learngpt_flax.head_v3 import HeadVer3
 from learngpt_flax.head_v4 import HeadVer4
 from learngpt_flax.layer_norm import LayerNorm
 from learngpt_flax.multi_head_v1 import MultiHeadVer1
 from learngpt_flax.multi_head_v2 import MultiHeadVer2
+from learngpt_flax.positional_encodings import PositionalEncoding
 from learngpt_flax.sequential import Sequential
 
-__all__ = ["BlockVer1", "BlockVer2", "BlockVer3", "BlockVer4", "FeedForward", "GPTVer3", "GPTVer4",
-           "HeadVer4", "LayerNorm", "MultiHeadVer1", "MultiHeadVer2", "Sequential"]
+__all__ = ["BlockVer1", "BlockVer2", "BlockVer3", "BlockVer4", "FeedForward", "GPTVer1", "GPTVer2", "GPTVer3",
+           "GPTVer4", "HeadVer1", "HeadVer2", "HeadVer3", "HeadVer4", "LayerNorm", "MultiHeadVer1", "MultiHeadVer2",
+           "PositionalEncoding", "Sequential"]

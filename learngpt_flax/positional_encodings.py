@@ -1,0 +1,27 @@
+"""PositionalEncoding: week 1's four fixed position encodings added to x, to compare what each gives a model that has no notion of order."""
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from learngpt import checks
+from learngpt.positions import encoding
+
+
+class PositionalEncoding(nn.Module):
+    """x + PE[:T], PE week 1's encoding number `version` (1-4; 4 is GPTVer3's sinusoidal one); no parameters."""
+
+    block_size: int
+    embed_size: int
+    version: int = 4
+
+    def __post_init__(self):
+        encoding(self.version, 1, 1)  # an unknown version fails here, with the same error in both backends
+        super().__post_init__()
+
+    def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
+        checks.check_features(x.shape, self.embed_size, "PositionalEncoding")
+        checks.check_sequence(x.shape, self.block_size, "PositionalEncoding")
+        B, T, C = x.shape
+        pe = jnp.asarray(encoding(self.version, self.block_size, C)[:T], dtype=x.dtype)  # (T, C)
+        out = x + pe  # (B, T, C) + (T, C) -> (B, T, C)
+        return out

@@ -1,0 +1,23 @@
+"""PositionalEncoding: week 1's four fixed position encodings added to x, to compare what each gives a model that has no notion of order."""
+import torch
+from torch import nn
+
+from learngpt import checks
+from learngpt.positions import encoding
+
+
+class PositionalEncoding(nn.Module):
+    """x + PE[:T], PE week 1's encoding number `version` (1-4; 4 is GPTVer3's sinusoidal one); no parameters."""
+
+    def __init__(self, block_size: int, embed_size: int, version: int = 4):
+        super().__init__()
+        encoding(version, 1, 1)  # an unknown version fails here, with the same error in both backends
+        self.block_size, self.embed_size, self.version = block_size, embed_size, version
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        checks.check_features(x.shape, self.embed_size, "PositionalEncoding")
+        checks.check_sequence(x.shape, self.block_size, "PositionalEncoding")
+        B, T, C = x.shape
+        pe = torch.tensor(encoding(self.version, self.block_size, C)[:T], dtype=x.dtype, device=x.device)  # (T, C)
+        out = x + pe  # (B, T, C) + (T, C) -> (B, T, C)
+        return out
