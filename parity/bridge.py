@@ -113,7 +113,7 @@ def torch_to_flax(weights: Mapping[str, Any], template: Mapping[str, Any]) -> di
 def abstract_params(model, *inputs, **kwargs) -> dict[str, Any]:
     """The shapes of a Flax model's params (jax.ShapeDtypeStruct leaves), without computing any."""
     variables = jax.eval_shape(lambda: model.init(jax.random.key(0), *inputs, **kwargs))
-    return variables["params"]
+    return variables.get("params", {})  # a module without parameters (week 1's averaging heads) has none
 
 
 def torch_state(module) -> dict[str, np.ndarray]:
