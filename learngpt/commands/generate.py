@@ -1,0 +1,25 @@
+"""`learngpt generate --checkpoint FILE --backend {torch,flax} --prompt TEXT`: text from any checkpoint, either backend."""
+from __future__ import annotations
+
+import argparse
+
+from learngpt.commands.train import check_backend, positive_int, sample_text
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="FILE", help="a .safetensors checkpoint from either backend")
+    parser.add_argument("--backend", default="torch", help="torch or flax (default torch)")
+    parser.add_argument("--prompt", default="\n", help="text to continue; its characters must be in the vocabulary")
+    parser.add_argument("--tokens", type=positive_int, default=300, help="characters to generate (default 300)")
+    parser.add_argument("--greedy", action="store_true", help="argmax decoding instead of sampling")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the backend's sampling rng (default 0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from parity import backends
+    from parity.checkpoint import load_model
+
+    backend = backends.get(check_backend(args.backend))
+    model, ckpt = load_model(args.checkpoint, backend)
+    print(sample_text(backend, model, ckpt.vocab, args.tokens, args.prompt, args.seed, args.greedy))
+    return 0

@@ -1,0 +1,41 @@
+"""`learngpt parity`: every component's max abs output and gradient differences, float32 and float64, pass/fail."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--component", action="append", metavar="NAME",
+                        help="compare only this component (repeatable; default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights and inputs (default 0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from learngpt.cli import UserError
+    from parity.compare import DTYPES, GRAD_BOUND, GRAD_RELATIVE, OUTPUT_BOUND, RECIPES, compare_component
+
+    names = args.component or list(RECIPES)
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        raise UserError(f"unknown component {unknown[0]!r}; expected one of {', '.join(RECIPES)}")
+    bounds = "  ".join(f"{d}: output <= {OUTPUT_BOUND[d]:.0e}, gradient <= {GRAD_BOUND[d]:.0e}"
+                       f"{' relative' if GRAD_RELATIVE[d] else ''}" for d in DTYPES)
+    print(f"max |torch - flax| over outputs and over gradients (every parameter and the input); bounds {bounds}")
+    width = max(len(n) for n in names)
+    print(f"{'component':<{width}}  {'out f32':>9}  {'grad f32':>9}  {'out f64':>9}  {'grad f64':>9}  result")
+    failed = []
+    for name in names:
+        cells, ok = [], True
+        for dtype in DTYPES:
+            report = compare_component(name, dtype=dtype, seed=args.seed)
+            outputs = [r for r in report.rows if not r.tensor.startswith("grad[")]
+            grads = [r for r in report.rows if r.tensor.startswith("grad[")]
+            cells += [max((r.diff for r in outputs), default=0.0), max((r.diff for r in grads), default=0.0)]
+            if not report.ok:
+                ok = False
+                failed += report.failures()
+        print(f"{name:<{width}}  " + "  ".join(f"{c:9.2e}" for c in cells) + f"  {'pass' if ok else 'FAIL'}", flush=True)
+    for line in failed:
+        print(f"  {line}")
+    print(f"{len(names) - len({f.split(' [')[0] for f in failed})}/{len(names)} components pass")
+    return 1 if failed else 0

@@ -1,0 +1,130 @@
+"""Checkpoints: one safetensors format for both backends; clear errors, nothing loaded partially, atomic writes."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from learngpt.config import Config
+from parity import checkpoint
+from parity.bridge import WeightMismatchError
+from parity.weights import WeightsFileError, load_weights, save_weights
+
+VOCAB = "\n !abcdefghijklmnopqrstuvwxyz"
+CFG = Config(vocab_size=len(VOCAB), n_layers=1, n_heads=4, embed_size=16)
+EXAMPLE = np.zeros((1, CFG.block_size), np.int64)
+
+
+@pytest.fixture
+def saved(tmp_path, backend):
+    """A checkpoint written by the backend under test, and the model it came from."""
+    model = backend.create(checkpoint.Architecture().recipe(CFG), example=EXAMPLE, seed=3)
+    path = checkpoint.save_model(tmp_path / "m.safetensors", backend, model, CFG, VOCAB, step=7)
+    return path, model
+
+
+def test_round_trip_keeps_weights_config_and_vocab(saved, backend):
+    path, model = saved
+    loaded, ckpt = checkpoint.load_model(path, backend)
+    assert ckpt.config == CFG and ckpt.vocab == VOCAB and ckpt.step == 7 and ckpt.backend == backend.name
+    assert ckpt.architecture == checkpoint.Architecture()
+    before, after = backend.weights(model), backend.weights(loaded)
+    assert sorted(before) == sorted(after)
+    for k in before:
+        np.testing.assert_array_equal(after[k], before[k], err_msg=k)
+
+
+def test_file_is_torch_layout_with_metadata(saved):
+    path, _ = saved
+    weights, meta = load_weights(path)
+    assert "lm_head.weight" in weights and weights["lm_head.weight"].shape == (len(VOCAB), CFG.embed_size)  # (out, in)
+    assert meta["format"] == checkpoint.FORMAT
+    assert json.loads(meta["config"])["n_layers"] == 1
+    assert json.loads(meta["architecture"])["contextualizer"] == "BlockVer4"
+
+
+def test_either_backend_reads_the_other_backends_file(saved, backend):
+    from parity import backends
+    path, model = saved
+    x = np.random.default_rng(0).integers(0, len(VOCAB), size=(2, CFG.block_size))
+    for other in backends.NAMES:
+        loaded, _ = checkpoint.load_model(path, backends.get(other))
+        np.testing.assert_allclose(backends.get(other).forward(loaded, x), backend.forward(model, x), rtol=0, atol=2e-5)
+
+
+def test_truncated_file_is_refused(saved, backend):
+    path, _ = saved
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 100])
+    with pytest.raises(WeightsFileError, match="truncated"):
+        checkpoint.load_model(path, backend)
+
+
+def test_flipped_data_byte_is_caught_by_the_digest(saved, backend):
+    path, _ = saved
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF  # inside the last tensor's bytes: the header is intact
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsFileError, match="corrupt"):
+        checkpoint.load_model(path, backend)
+
+
+def test_garbage_and_missing_files(tmp_path, backend):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\xff" * 64)
+    with pytest.raises(WeightsFileError):
+        checkpoint.load_model(junk, backend)
+    with pytest.raises(WeightsFileError, match="not found"):
+        checkpoint.load_model(tmp_path / "absent.safetensors", backend)
+
+
+def test_plain_weights_file_is_not_a_checkpoint(saved, tmp_path, backend):
+    path, _ = saved
+    weights, _ = load_weights(path)
+    plain = save_weights(tmp_path / "plain.safetensors", weights)
+    with pytest.raises(WeightsFileError, match="not a learngpt checkpoint"):
+        checkpoint.load_model(plain, backend)
+
+
+def test_weights_that_do_not_fit_the_config_load_nothing(saved, tmp_path, backend):
+    path, _ = saved
+    weights, meta = load_weights(path)
+    meta["config"] = json.dumps(CFG.replace(embed_size=32).to_dict())  # claims a wider model than the tensors
+    meta["sha256"] = checkpoint.digest(weights)
+    bad = save_weights(tmp_path / "bad.safetensors", weights, meta)
+    with pytest.raises(WeightMismatchError, match="nothing was loaded"):
+        checkpoint.load_model(bad, backend)
+
+
+def test_loading_into_an_existing_model_is_all_or_nothing(saved, backend):
+    path, model = saved
+    ckpt = checkpoint.load(path)
+    before = backend.weights(model)
+    broken = dict(ckpt.weights)
+    broken["lm_head.bias"] = np.zeros(3, np.float32)  # one wrong shape among correct tensors
+    with pytest.raises(WeightMismatchError, match="lm_head.bias"):
+        backend.load_weights(model, broken)
+    after = backend.weights(model)
+    for k in before:
+        np.testing.assert_array_equal(after[k], before[k], err_msg=k)
+
+
+def test_write_is_atomic(saved, monkeypatch, backend):
+    path, model = saved
+    original = path.read_bytes()
+    import parity.weights
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(parity.weights, "save_file", fail)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save_model(path, backend, model, CFG, VOCAB, step=8)
+    assert path.read_bytes() == original  # the old file is untouched
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_vocab_must_match_config(tmp_path, backend):
+    model = backend.create(checkpoint.Architecture().recipe(CFG), example=EXAMPLE)
+    with pytest.raises(ValueError, match="vocabulary"):
+        checkpoint.save_model(tmp_path / "x.safetensors", backend, model, CFG, VOCAB[:-1])
+    assert not os.listdir(tmp_path)
