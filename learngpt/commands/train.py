@@ -72,15 +72,14 @@ def check_device(device: str) -> str:
 
 
 def limit_threads(n: int | None) -> None:
-    """Give each framework n CPU threads; call before JAX is imported (XLA reads its flags once)."""
+    """Give each framework n CPU threads (JAX only if it is not imported yet: XLA reads its flags once)."""
     if n is None:
         return
     import os
     import sys
-    if "jax" in sys.modules:
-        raise RuntimeError("limit_threads must run before jax is imported")
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=" +
-                               ("true" if n > 1 else "false") + f" intra_op_parallelism_threads={n}").strip()
+    if "jax" not in sys.modules:  # XLA reads its flags once, when its CPU backend starts
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=" +
+                                   ("true" if n > 1 else "false") + f" intra_op_parallelism_threads={n}").strip()
     import torch
     torch.set_num_threads(n)
 

@@ -1,0 +1,101 @@
+"""The learngpt command: user mistakes are one line on stderr and exit status 2, never a traceback."""
+import numpy as np
+import pytest
+
+from learngpt.cli import main
+from learngpt.config import Config
+from parity import backends, checkpoint
+
+VOCAB = "\n !,.:;?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+CFG = Config(vocab_size=len(VOCAB), n_layers=1)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    """A small untrained NanoGPT checkpoint, written by torch."""
+    b = backends.get("torch")
+    model = b.create(checkpoint.Architecture().recipe(CFG), seed=0)
+    return checkpoint.save_model(tmp_path_factory.mktemp("cli") / "m.safetensors", b, model, CFG, VOCAB)
+
+
+def fails(capsys, argv, *expected):
+    """Run the command in-process; assert exit status 2 and one stderr line containing every expected text."""
+    status = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert status == 2, f"{argv}: status {status}, stderr {err!r}"
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for text in expected:
+        assert text in err, f"{text!r} not in {err!r}"
+    return err
+
+
+def bad_flag(capsys, argv, *expected):
+    """argparse's own refusal: exit status 2, usage then one error line."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    for text in expected:
+        assert text in last, f"{text!r} not in {last!r}"
+
+
+def test_unknown_backend(capsys):
+    fails(capsys, ["train", "--backend", "mxnet"], "unknown backend 'mxnet'", "torch, flax")
+    fails(capsys, ["compare", "--backends", "torch,jaxx"], "unknown backend 'jaxx'")
+
+
+def test_unknown_backend_for_generate(capsys, ckpt):
+    fails(capsys, ["generate", "--checkpoint", str(ckpt), "--backend", "tf"], "unknown backend 'tf'")
+
+
+def test_missing_checkpoint(capsys, tmp_path):
+    fails(capsys, ["generate", "--checkpoint", str(tmp_path / "none.safetensors")], "not found")
+
+
+def test_corrupt_checkpoint(capsys, tmp_path, ckpt):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a checkpoint at all")
+    fails(capsys, ["generate", "--checkpoint", str(junk)], "junk.safetensors")
+    truncated = tmp_path / "cut.safetensors"
+    truncated.write_bytes(ckpt.read_bytes()[:-64])
+    fails(capsys, ["generate", "--checkpoint", str(truncated)], "truncated")
+
+
+def test_prompt_outside_vocabulary(capsys, ckpt):
+    fails(capsys, ["generate", "--checkpoint", str(ckpt), "--prompt", "caf\u00e9"], "\u00e9", "not in the vocabulary")
+
+
+def test_bad_flag_values(capsys):
+    bad_flag(capsys, ["compare", "--iters", "0"], "--iters", "positive integer")
+    bad_flag(capsys, ["train", "--backend", "torch", "--batch-size", "many"], "--batch-size")
+    bad_flag(capsys, ["generate", "--checkpoint", "x", "--tokens", "-5"], "--tokens")
+    fails(capsys, ["compare", "--device", "tpu"], "unknown device 'tpu'")
+    fails(capsys, ["parity", "--component", "Nope"], "unknown component 'Nope'")
+
+
+def test_inconsistent_sizes(capsys, tmp_path):
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("hello world, a small corpus for a quick config check\n" * 20)
+    fails(capsys, ["train", "--backend", "torch", "--data", str(corpus), "--n-heads", "3"], "16", "3")
+    fails(capsys, ["compare", "--data", str(corpus), "--dropout", "1.5"], "dropout")
+
+
+def test_corpus_not_found(capsys, tmp_path):
+    fails(capsys, ["train", "--backend", "flax", "--data", str(tmp_path / "nowhere.txt")], "corpus not found")
+    fails(capsys, ["compare", "--data", str(tmp_path / "nowhere.txt")], "corpus not found")
+
+
+def test_generate_works_in_either_backend(capsys, ckpt):
+    texts = {}
+    for name in backends.NAMES:
+        assert main(["generate", "--checkpoint", str(ckpt), "--backend", name, "--prompt", "To be", "--tokens", "12",
+                     "--greedy"]) == 0
+        texts[name] = capsys.readouterr().out
+        assert texts[name].startswith("To be") and len(texts[name].rstrip("\n")) >= len("To be")
+    assert texts["torch"] == texts["flax"]
+
+
+def test_parity_prints_a_table(capsys):
+    assert main(["parity", "--component", "LayerNorm", "--component", "FeedForward"]) == 0
+    out = capsys.readouterr().out
+    assert "LayerNorm" in out and "FeedForward" in out and "2/2 components pass" in out
