@@ -157,7 +157,7 @@ class FlaxBackend(Backend):
     def create(self, recipe, example, seed=0):
         import jax
         module = recipe(self.lib)
-        params = module.init({"params": jax.random.key(seed)}, np.asarray(example))["params"]
+        params = module.init({"params": jax.random.key(seed)}, np.asarray(example)).get("params", {})  # {}: no params (HeadVer1-3)
         return Model(self, module, params)
 
     def forward(self, model, x, train=False, seed=0):
