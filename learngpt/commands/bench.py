@@ -1,0 +1,82 @@
+"""`learngpt bench`: torch eager, torch.compile, jax.jit and JAX without jit, side by side (parity/bench.py)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true",
+                        help="a reduced run (torch.compile on NanoGPT only, a 3-point sweep, 300-step loops): "
+                             "under 2 minutes on 2 CPU cores")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="cpu (default), or gpu: an NVIDIA GPU through torch CUDA and jax[cuda12]; "
+                             "TF32 is off in both frameworks")
+    parser.add_argument("--out", default="bench-out",
+                        help="folder for bench-<device>.json and bench-<device>.png (default: bench-out)")
+    parser.add_argument("--impls", default=None,
+                        help="comma-separated subset of torch,torch.compile,jax.jit,jax (default: all)")
+    parser.add_argument("--components", default=None,
+                        help="comma-separated subset of HeadVer4,MultiHeadVer1,MultiHeadVer2,FeedForward,"
+                             "BlockVer4,NanoGPT (default: all)")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the NanoGPT size sweep")
+    parser.add_argument("--loop-steps", type=int, default=None,
+                        help="steps of each training-loop measurement (0 skips them; default 2000, quick 300)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's choice, one per core)")
+    parser.add_argument("--data", default=None, help="tiny-shakespeare for the training loops (default: as `train`)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _subset(value: str | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    chosen = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [v for v in chosen if v not in allowed]
+    if bad or not chosen:
+        raise ValueError(f"unknown {what} {', '.join(bad) or repr(value)}; expected a subset of {','.join(allowed)}")
+    return chosen
+
+
+def run(args: argparse.Namespace) -> int:
+    t_start = time.perf_counter()
+    if args.loop_steps is not None and args.loop_steps < 0:
+        raise ValueError(f"--loop-steps must be >= 0, got {args.loop_steps}")
+    if args.threads is not None and args.threads <= 0:
+        raise ValueError(f"--threads must be positive, got {args.threads}")
+    from parity import bench
+    plan = bench.QUICK if args.quick else bench.FULL
+    changes = {}
+    impls = _subset(args.impls, bench.IMPLS, "implementations")
+    if impls:
+        changes["impls"] = impls
+    components = _subset(args.components, bench.COMPONENTS, "components")
+    if components:
+        changes["components"] = components
+    if args.no_sweep:
+        changes["sweep"] = ()
+    if args.loop_steps is not None:
+        changes["loop_steps"] = args.loop_steps
+    plan = dataclasses.replace(plan, **changes)
+
+    device = bench.setup_device(args.device, args.threads)
+    corpus = None
+    if plan.loop_steps > 0:
+        from learngpt.data import load_corpus
+        corpus = load_corpus(args.data)
+    os.makedirs(args.out, exist_ok=True)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    log(f"learngpt bench ({'quick' if args.quick else 'full'}) on {args.device}: "
+        f"{len(bench.planned(plan))} measurements, then the training loops; results in {args.out}/")
+    result = bench.run_bench(plan, device, corpus=corpus, progress=not args.no_progress, log=log)
+    result["settings"]["quick"] = bool(args.quick)
+    result["settings"]["wall_seconds"] = time.perf_counter() - t_start
+    stem = os.path.join(args.out, f"bench-{args.device}")
+    bench.write_json(result, stem + ".json")
+    bench.plot(result, stem + ".png")
+    print(bench.format_table(result))
+    print(f"\nwrote {stem}.json and {stem}.png in {result['settings']['wall_seconds']:.0f} s")
+    return 0
