@@ -1,4 +1,4 @@
-"""HeadVer1: week 1's first contextualizer, each position the mean of the inputs up to it, written as explicit loops (the slow baseline)."""
+"""HeadVer1: week 1's first contextualizer, each position the mean of the inputs up to it, written as an explicit loop (the slow baseline)."""
 import torch
 from torch import nn
 
@@ -6,7 +6,7 @@ from learngpt import checks
 
 
 class HeadVer1(nn.Module):
-    """Causal running mean over time, one (batch, position) at a time; no parameters."""
+    """Causal running mean over time, one position at a time in a Python loop (the batch rides along); no parameters."""
 
     def __init__(self, block_size: int, embed_size: int):
         super().__init__()
@@ -17,9 +17,8 @@ class HeadVer1(nn.Module):
         checks.check_sequence(x.shape, self.block_size, "HeadVer1")
         B, T, C = x.shape
         rows = []
-        for b in range(B):
-            for t in range(T):
-                xprev = x[b, : t + 1]  # (t + 1, C): this position and every one before it
-                rows.append(xprev.mean(dim=0))  # (t + 1, C) -> (C,)
-        out = torch.stack(rows).view(B, T, C)  # B * T x (C,) -> (B * T, C) -> (B, T, C)
+        for t in range(T):
+            xprev = x[:, : t + 1]  # (B, t + 1, C): this position and every one before it
+            rows.append(xprev.mean(dim=1))  # (B, t + 1, C) -> (B, C)
+        out = torch.stack(rows, dim=1)  # T x (B, C) -> (B, T, C)
         return out
