@@ -1,0 +1,88 @@
+"""Week 1 across the backends: every week-1 component at the week-2 bounds, on a sequence shorter than
+block_size (test_components.py covers T = block_size, as every entry of RECIPES); HeadVer3's weights;
+the same greedy text from carried weights; and the same error for the same bad input on both sides."""
+import jax
+import numpy as np
+import pytest
+
+from learngpt.components import RECIPES
+from learngpt.config import Config
+from parity import backends
+from parity.compare import DTYPES, OUTPUT_BOUND, compare_component
+
+CFG = Config()
+WEEK1 = ("HeadVer1", "HeadVer2", "HeadVer3", "PositionalEncoding(v1)", "PositionalEncoding(v2)",
+         "PositionalEncoding(v3)", "PositionalEncoding(v4)", "GPTVer1", "GPTVer2(HeadVer1)", "GPTVer2(HeadVer3)",
+         "GPTVer2(HeadVer4)", "GPTVer3(HeadVer4)")
+
+
+def test_every_week1_component_is_in_the_parity_table():
+    """RECIPES drives the parity checks (here and in test_components.py): week 1 must be in it."""
+    assert set(WEEK1) <= set(RECIPES)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", WEEK1)
+def test_outputs_and_gradients_agree_on_a_short_sequence(name, dtype):
+    """B 3, T 5 < block_size 8: the position tables and causal masks are cropped alike on both sides."""
+    report = compare_component(name, dtype=dtype, seed=11, batch=3, seq=5)
+    for row in report.rows:
+        print(row.message())
+    assert any(row.tensor.startswith("grad[") for row in report.rows)
+    assert report.ok, "\n".join(report.failures())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_head_ver_3_weights_agree(dtype):
+    x = np.random.default_rng(0).standard_normal((3, 5, CFG.embed_size)).astype(dtype)
+    torch_b, flax_b = backends.get("torch"), backends.get("flax")
+    got = {}
+    with jax.enable_x64(dtype == "float64"):  # as compare_component: float64 needs x64 on the JAX side
+        for b in (torch_b, flax_b):
+            head = b.create(lambda lib: RECIPES["HeadVer3"](lib, CFG), x)
+            got[b.name] = b.intermediates(head, x)["attentions"]
+    assert got["flax"].dtype == np.dtype(dtype)
+    diff = float(np.abs(got["torch"] - got["flax"]).max())
+    assert got["torch"].shape == (5, 5)
+    assert diff <= OUTPUT_BOUND[dtype], f"HeadVer3 [{dtype}] attentions: max abs diff {diff:.3e} exceeds {OUTPUT_BOUND[dtype]:.0e}"
+
+
+@pytest.mark.parametrize("name", ["GPTVer1", "GPTVer2(HeadVer4)"])
+def test_greedy_tokens_agree_from_carried_weights(name):
+    """torch weights carried to Flax: greedy generation picks the same 20 tokens (GPTVer1 reads one token
+    back; GPTVer2 crops its context to block_size)."""
+    idx = np.array([[1, 2, 3]])
+    torch_b, flax_b = backends.get("torch"), backends.get("flax")
+    tmodel = torch_b.create(lambda lib: RECIPES[name](lib, CFG), idx, seed=3)
+    fmodel = flax_b.create(lambda lib: RECIPES[name](lib, CFG), idx, seed=0)
+    flax_b.load_weights(fmodel, torch_b.weights(tmodel))
+    want = torch_b.generate(tmodel, idx, 20, greedy=True)
+    got = flax_b.generate(fmodel, idx, 20, greedy=True)
+    assert want.shape == got.shape == (1, 23)
+    assert np.array_equal(want, got), f"{name}: torch {want.tolist()} vs flax {got.tolist()}"
+
+
+# Bad input: the same ValueError, with the same message, from both backends.
+BAD = [
+    ("HeadVer1", np.zeros((2, 9, 16), np.float32), "sequence length 9 exceeds block_size 8"),
+    ("HeadVer2", np.zeros((2, 8, 15), np.float32), "HeadVer2 expects 16 features, got 15"),
+    ("HeadVer3", np.zeros((8, 16), np.float32), "HeadVer3 expects input of rank 3"),
+    ("PositionalEncoding(v2)", np.zeros((1, 9, 16), np.float32), "sequence length 9 exceeds block_size 8"),
+    ("GPTVer1", np.array([[0, 65]]), r"token id 65 is outside the vocabulary; expected ids in \[0, 65\)"),
+    ("GPTVer1", np.array([[-1, 0]]), r"token id -1 is outside the vocabulary"),
+    ("GPTVer1", np.zeros((1, 9), np.int64), "sequence length 9 exceeds block_size 8"),
+    ("GPTVer2(HeadVer1)", np.zeros((9,), np.int64), r"GPTVer2 expects input of rank 2 \(B, T\)"),
+]
+
+
+@pytest.mark.parametrize("name,bad,message", BAD, ids=[f"{n}-{m[:24]}" for n, _, m in BAD])
+def test_bad_input_is_rejected_alike(backend, name, bad, message):
+    example = np.zeros((1, 4), np.int64) if name.startswith("GPT") else np.zeros((1, 4, CFG.embed_size), np.float32)
+    model = backend.create(lambda lib: RECIPES[name](lib, CFG), example)
+    with pytest.raises(ValueError, match=message):
+        backend.forward(model, bad)
+
+
+def test_an_unknown_encoding_version_is_rejected_alike(backend):
+    with pytest.raises(ValueError, match=r"position encoding version 5 does not exist; expected one of \(1, 2, 3, 4\)"):
+        backend.create(lambda lib: lib.PositionalEncoding(8, 16, 5), np.zeros((1, 4, 16), np.float32))
