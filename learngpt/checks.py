@@ -16,6 +16,12 @@ def check_dropout(rate: float) -> None:
         raise ValueError(f"dropout rate {rate} is outside [0, 1); expected 0 <= rate < 1")
 
 
+def check_layer_norm_features(features: int) -> None:
+    if features < 2:
+        raise ValueError(f"LayerNorm over {features} feature(s) is undefined (the unbiased std divides by "
+                         f"features - 1); expected at least 2 features")
+
+
 def check_features(shape: Sequence[int], embed_size: int, name: str) -> None:
     """A (B, T, C) activation: rank 3, T unchecked here, C = embed_size."""
     if len(shape) != 3:

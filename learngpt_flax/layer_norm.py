@@ -3,12 +3,18 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from learngpt import checks
+
 
 class LayerNorm(nn.Module):
     """gamma * (x - mean) / (std + eps) + beta over the last axis, std unbiased, eps outside the root."""
 
     features: int
     eps: float = 1e-6
+
+    def __post_init__(self):
+        checks.check_layer_norm_features(self.features)
+        super().__post_init__()
 
     def setup(self):
         self.gamma = self.param("gamma", nn.initializers.ones, (self.features,))  # (C,)

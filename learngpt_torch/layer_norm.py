@@ -2,12 +2,15 @@
 import torch
 from torch import nn
 
+from learngpt import checks
+
 
 class LayerNorm(nn.Module):
     """gamma * (x - mean) / (std + eps) + beta over the last axis, std unbiased, eps outside the root."""
 
     def __init__(self, features: int, eps: float = 1e-6):
         super().__init__()
+        checks.check_layer_norm_features(features)
         self.features, self.eps = features, eps
         self.gamma = nn.Parameter(torch.ones(features))  # (C,)
         self.beta = nn.Parameter(torch.zeros(features))  # (C,)

@@ -146,18 +146,19 @@ def compare_component(name: str, cfg: Config | None = None, dtype: str = "float3
             return {"output": out}, state
 
         def scalar(p, inp):
-            out, _ = forward(p, inp)
+            out, state = forward(p, inp)
             if tokens:
-                return out["loss"] + (out["logits"] * jnp.asarray(w)).sum()
-            return (out["output"] * jnp.asarray(w)).sum()
+                return out["loss"] + (out["logits"] * jnp.asarray(w)).sum(), (out, state)
+            return (out["output"] * jnp.asarray(w)).sum(), (out, state)
 
-        f_out, state = forward(params, jx)
+        # one pass gives the outputs, the intermediates and the gradients (op by op: at these sizes
+        # dispatch is cheaper than compiling a program per component)
+        argnums = 0 if tokens else (0, 1)
+        (_, (f_out, state)), grads = jax.value_and_grad(scalar, argnums=argnums, has_aux=True)(params, jx)
         if tokens:
-            f_param_grads = jax.grad(scalar)(params, jx)
-            f_grads = {}
+            f_param_grads, f_grads = grads, {}
         else:
-            f_param_grads, f_input_grad = jax.grad(scalar, argnums=(0, 1))(params, jx)
-            f_grads = {"input": np.asarray(f_input_grad)}
+            f_param_grads, f_grads = grads[0], {"input": np.asarray(grads[1])}
         f_grads.update(flax_to_torch(f_param_grads))
         f_out = {k: np.asarray(v) for k, v in f_out.items()}
         inter = state.get("intermediates", {})

@@ -18,7 +18,7 @@ def test_multi_head_helps(backend, corpus):
     """GPTVer4 around MultiHeadVer1 ends with a lower mean validation loss than GPTVer4 around one
     HeadVer4(head_size=embed_size), after the same training (same batches, same evaluation batches).
 
-    Seed's config otherwise. Default profile: 3 seeds x 1000 steps, 50 evaluation batches per split
+    Seed's config otherwise. Default profile: 3 seeds x 500 steps, 50 evaluation batches per split
     (full: 3 seeds x 5000 steps, 200 batches)."""
     result = questions.multi_head_helps(backend, questions.profile(), corpus)
     print(result)

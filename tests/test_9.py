@@ -29,7 +29,7 @@ def test_layer_norm_helps_when_network_is_deep(backend, corpus):
     """n_layers (5) x BlockVer3 (pre-norm LayerNorm) end with a lower mean validation loss than
     5 x BlockVer2 (residuals only).
 
-    Seed's config otherwise. Default profile: 3 seeds x 600 steps, 50 evaluation batches (full: 5000
+    Seed's config otherwise. Default profile: 3 seeds x 400 steps, 50 evaluation batches (full: 5000
     steps, 200); the 5 x BlockVer2 runs are shared with test_8's residual question."""
     result = questions.layer_norm_helps(backend, questions.profile(), corpus)
     print(result)

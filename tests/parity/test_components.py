@@ -1,0 +1,43 @@
+"""Every component, 2-layer stacks of each block, and both GPTs: torch weights carried to Flax, then
+outputs, gradients (every parameter and the input), HeadVer4's attention weights and score variance, and
+parameter counts compared at the bounds of parity.compare (1e-5 / 1e-10 outputs, 1e-4 rel / 1e-10 grads)."""
+import pytest
+
+from learngpt.components import RECIPES
+from parity.compare import DTYPES, GRAD_BOUND, OUTPUT_BOUND, compare_component
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_outputs_and_gradients_agree(name, dtype):
+    report = compare_component(name, dtype=dtype, seed=7)
+    assert report.rows, f"{name}: nothing was compared"
+    tensors = {row.tensor for row in report.rows}
+    assert ("output" in tensors) or ({"logits", "loss"} <= tensors)
+    assert any(t.startswith("grad[") for t in tensors)
+    for row in report.rows:
+        print(row.message())
+    assert report.ok, "\n".join(report.failures())
+
+
+def test_head_exposes_attentions_and_variance():
+    report = compare_component("HeadVer4", dtype="float64")
+    assert {"attentions", "var"} <= {row.tensor for row in report.rows}
+
+
+def test_a_difference_above_the_bound_fails():
+    """The comparison can fail: a model whose weights differ by 1e-3 in one entry is caught."""
+    from parity import compare
+
+    report = compare.Report("probe", "float32")
+    report.add("output", [0.0, 1.001], [0.0, 1.0], OUTPUT_BOUND["float32"])
+    report.add("grad[w]", [2.0], [1.0], GRAD_BOUND["float32"], relative=True)
+    assert not report.ok
+    failures = report.failures()
+    assert "probe [float32] output: max abs diff 1.000e-03 exceeds bound 1e-05" in failures[0]
+    assert "relative" in failures[1]
+
+
+def test_bounds_are_the_issue_bounds():
+    assert OUTPUT_BOUND == {"float32": 1e-5, "float64": 1e-10}
+    assert GRAD_BOUND == {"float32": 1e-4, "float64": 1e-10}

@@ -1,0 +1,42 @@
+"""The curriculum's hyper-parameters: the seed's config as defaults, frozen, validated."""
+import dataclasses
+
+import pytest
+
+from learngpt.config import Config
+
+
+def test_defaults_are_the_seed_config():
+    cfg = Config()
+    assert (cfg.batch_size, cfg.block_size, cfg.max_iters, cfg.eval_iters, cfg.eval_interval) == (32, 8, 5000, 200, 500)
+    assert (cfg.learning_rate, cfg.embed_size, cfg.n_layers, cfg.n_heads, cfg.dropout) == (1e-3, 16, 5, 8, 0.05)
+    assert cfg.head_size == 2
+
+
+def test_optimiser_values_are_stated_not_defaulted():
+    cfg = Config()
+    assert (cfg.betas, cfg.eps, cfg.weight_decay) == ((0.9, 0.999), 1e-8, 0.01)
+
+
+def test_frozen_and_round_trips_through_a_dict():
+    cfg = Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.embed_size = 32
+    assert Config.from_dict(cfg.to_dict()) == cfg
+    assert cfg.replace(n_layers=2).n_layers == 2
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"embed_size": 10, "n_heads": 4}, "embed_size 10 is not divisible by n_heads 4"),
+    ({"dropout": 1.0}, r"dropout rate 1.0 is outside \[0, 1\)"),
+    ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+    ({"learning_rate": -1.0}, "learning_rate must be positive"),
+])
+def test_bad_values_are_rejected(changes, message):
+    with pytest.raises(ValueError, match=message):
+        Config(**changes)
+
+
+def test_unknown_fields_are_named():
+    with pytest.raises(ValueError, match=r"unknown config fields \['n_embd'\]"):
+        Config.from_dict({"n_embd": 3})
