@@ -1,0 +1,25 @@
+"""The README's ten-line example runs as printed and shows a difference within the float32 bound."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_ten_line_example_runs():
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Ten lines", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert len([line for line in code.splitlines() if line.strip()]) <= 12
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    diff = float(re.search(r"max \|torch - flax\| = (\S+)", out.stdout).group(1))
+    assert diff <= 1e-5
+
+
+def test_the_readme_commands_are_what_ci_runs():
+    ci = (README.parent / ".ci" / "run").read_text()
+    test_command = re.search(r"\*\*Run the tests\*\*.*?```bash\n(.*?)\n```", README.read_text(), re.S).group(1)
+    # CI sets LEARNGPT_DATA itself (and fails when the corpus is missing); the rest is the same command
+    assert test_command.replace("LEARNGPT_DATA=../shared/data/tinyshakespeare.txt ", "") in ci
