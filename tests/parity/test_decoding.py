@@ -55,7 +55,7 @@ def test_greedy_ids_and_text_identical_across_backends(checkpoints, prompt, corp
         b = backends.get(name)
         model, ckpt = checkpoint.load_model(checkpoints[trained_in], b)
         assert ckpt.backend == trained_in
-        ids[name] = b.generate(model, prompt, NEW, greedy=True)
+        ids[name] = b.decode(model, prompt, NEW, greedy=True)  # generate's ids (test below), compiled in Flax
     assert ids["torch"].shape == (1, prompt.shape[1] + NEW)
     first = np.flatnonzero(ids["torch"][0] != ids["flax"][0])
     assert first.size == 0, (f"trained in {trained_in}: greedy ids differ first at position {first[0]}: "
@@ -65,16 +65,14 @@ def test_greedy_ids_and_text_identical_across_backends(checkpoints, prompt, corp
 def test_fast_decoding_equals_generate(checkpoints, prompt, backend):
     """Backend.decode (what the commands use; one compiled program in Flax) gives generate's greedy ids."""
     model, _ = checkpoint.load_model(checkpoints["flax"], backend)
-    short = prompt[:, :3]  # shorter than block_size: decode pads the window
-    np.testing.assert_array_equal(backend.decode(model, short, 40, greedy=True),
-                                  backend.generate(model, short, 40, greedy=True))
+    short = prompt[:, :3]  # shorter than block_size: decode pads the window, then slides it
+    np.testing.assert_array_equal(backend.decode(model, short, 12, greedy=True),
+                                  backend.generate(model, short, 12, greedy=True))
 
 
 def test_sampling_is_reproducible_within_a_backend(checkpoints, prompt, backend):
     model, _ = checkpoint.load_model(checkpoints["torch"], backend)
-    a = backend.generate(model, prompt, 30, seed=5)
-    b = backend.generate(model, prompt, 30, seed=5)
-    c = backend.generate(model, prompt, 30, seed=6)
-    np.testing.assert_array_equal(a, b)
-    assert (a != c).any(), "two seeds sampled the same 30 tokens"
-    np.testing.assert_array_equal(backend.decode(model, prompt, 30, seed=5), backend.decode(model, prompt, 30, seed=5))
+    np.testing.assert_array_equal(backend.generate(model, prompt, 10, seed=5), backend.generate(model, prompt, 10, seed=5))
+    a = backend.decode(model, prompt, 30, seed=5)
+    np.testing.assert_array_equal(a, backend.decode(model, prompt, 30, seed=5))
+    assert (a != backend.decode(model, prompt, 30, seed=6)).any(), "two seeds sampled the same 30 tokens"

@@ -17,7 +17,7 @@ from parity import backends
 
 BOUND = {"float64": 1e-9, "float32": 1e-4}
 STEPS = 200
-CFG = Config(eval_interval=100, eval_iters=50)  # the seed's config; evaluation on 50 fixed batches per split
+CFG = Config(eval_interval=100, eval_iters=20)  # the seed's config; evaluation on 20 fixed batches per split
 
 
 def recipe(lib):

@@ -96,6 +96,6 @@ def test_generate_works_in_either_backend(capsys, ckpt):
 
 
 def test_parity_prints_a_table(capsys):
-    assert main(["parity", "--component", "LayerNorm", "--component", "FeedForward"]) == 0
+    assert main(["parity", "--component", "LayerNorm"]) == 0
     out = capsys.readouterr().out
-    assert "LayerNorm" in out and "FeedForward" in out and "2/2 components pass" in out
+    assert "LayerNorm" in out and "1/1 components pass" in out
