@@ -63,11 +63,11 @@ class Profile:
 PROFILES = {
     # The seed's config exactly: 5000 steps, 200 evaluation batches every 500 steps.
     "full": Profile("full", max_iters=5000, eval_iters=200, eval_interval=500, seeds=(0, 1, 2),
-                    deep_max_iters=5000, dropout_max_iters=5000, dropout_train_tokens=20_000),
+                    deep_max_iters=5000, dropout_max_iters=5000, dropout_train_tokens=2000),
     # CI: fewer steps, fewer evaluation batches, one evaluation at the end (values chosen by measurement,
     # see docs/answers.md: every claim holds on the mean of three seeds with these).
-    "default": Profile("default", max_iters=1000, eval_iters=50, eval_interval=1000, seeds=(0, 1, 2),
-                       deep_max_iters=600, dropout_max_iters=1500, dropout_train_tokens=20_000),
+    "default": Profile("default", max_iters=500, eval_iters=50, eval_interval=1000, seeds=(0, 1, 2),
+                       deep_max_iters=400, dropout_max_iters=800, dropout_train_tokens=2000),
 }
 
 
@@ -119,7 +119,7 @@ class Question:
 # ---------------------------------------------------------------------------------------------------
 # Training: one run per (backend, arm, seed, setup), cached for the process.
 
-_RUNS: dict[tuple, EvalPoint] = {}
+_RUNS: dict[tuple, tuple[EvalPoint, float]] = {}  # -> (final evaluation, training steps per second)
 
 
 def small_split(corpus: Corpus, train_tokens: int) -> Corpus:
@@ -128,15 +128,15 @@ def small_split(corpus: Corpus, train_tokens: int) -> Corpus:
 
 
 def train_final(backend, arm: str, build: Callable, cfg: Config, corpus: Corpus, max_iters: int,
-                eval_interval: int) -> EvalPoint:
-    """Train build(lib) from init seed cfg.seed on the sampler seeded cfg.seed; the final evaluation."""
+                eval_interval: int) -> tuple[EvalPoint, float]:
+    """Train build(lib) from init seed cfg.seed on the sampler seeded cfg.seed: (final evaluation, steps/s)."""
     key = (backend.name, arm, cfg, len(corpus.train), max_iters, eval_interval)
     if key not in _RUNS:
         sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, seed=cfg.seed)
         evals = eval_data(sampler, cfg)  # fixed batches from their own generator: the same on both sides
         model = backend.create(lambda lib: build(lib, cfg), np.zeros((1, cfg.block_size), np.int64), seed=cfg.seed)
         history = backend.train(model, cfg, sampler, evals, max_iters=max_iters, eval_interval=eval_interval)
-        _RUNS[key] = history.final
+        _RUNS[key] = (history.final, history.steps_per_second)
     return _RUNS[key]
 
 
@@ -148,15 +148,20 @@ def compare(backend, test: str, prof: Profile, corpus: Corpus, arms: dict[str, C
     t0 = time.perf_counter()
     data = corpus if train_tokens is None else small_split(corpus, train_tokens)
     numbers: dict[str, list[float]] = {}
+    speed: dict[str, list[float]] = {}
     for seed in prof.seeds:
         cfg = prof.cfg(seed, **(cfg_changes or {}))
         for label, build in arms.items():
-            point = train_final(backend, label, build, cfg, data, max_iters, min(prof.eval_interval, max_iters))
+            point, steps_per_second = train_final(backend, label, build, cfg, data, max_iters,
+                                                  min(prof.eval_interval, max_iters))
+            speed.setdefault(label, []).append(steps_per_second)
             for m in (metric,) + extra_metrics:
                 name = label if m == metric else f"{label} {m.replace('_loss', '')}"
                 numbers.setdefault(name, []).append(getattr(point, m))
     holds, text = claim(numbers)
-    return Result(test, backend.name, numbers, holds, text, prof.seeds, time.perf_counter() - t0)
+    notes = [f"{max_iters} steps per run; training steps/s (compile and evaluation excluded): "
+             + ", ".join(f"{label} {np.mean(v):.0f}" for label, v in speed.items())]
+    return Result(test, backend.name, numbers, holds, text, prof.seeds, time.perf_counter() - t0, notes)
 
 
 def lower_mean(better: str, worse: str, what: str = "mean val loss"):
