@@ -104,10 +104,12 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
             losses = np.asarray(jax.block_until_ready(losses))
         else:
             run = compile_once("step", single, state, (xs[0], ys[0]))
+            # host copies in the device dtype: indexing a jax array would dispatch two slicing programs per step
+            xs_host, ys_host = np.asarray(xs), np.asarray(ys)
             t0 = time.perf_counter()
             out = []
             for i in range(stop - start):
-                state, loss = run(state, (xs[i], ys[i]))
+                state, loss = run(state, (xs_host[i], ys_host[i]))
                 out.append(loss)
             losses = np.asarray(jax.block_until_ready(jnp.stack(out)))
         history.train_seconds += time.perf_counter() - t0

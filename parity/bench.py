@@ -74,6 +74,7 @@ class Plan:
     modes: tuple[str, ...] = MODES
     impls: tuple[str, ...] = IMPLS
     compile_components: tuple[str, ...] = COMPONENTS  # torch.compile costs tens of seconds per graph on CPU
+    compile_modes: tuple[str, ...] = MODES
     sweep: tuple[tuple[str, Size], ...] = ()  # (axis, size) for NanoGPT; axis "scale" grows all four together
     sweep_compile_axes: tuple[str, ...] = ("scale",)  # sweep points that also run torch.compile (train mode)
     sweep_modes: tuple[str, ...] = MODES
@@ -100,9 +101,9 @@ FULL = Plan(
     sweep=sweep_points({"batch": (32, 128, 512), "block_size": (8, 32, 128), "embed_size": (16, 64, 256),
                         "n_layers": (1, 5, 20)},
                        (TINY, Size(32, 32, 64, 5), Size(64, 64, 128, 5))),
-    loop_steps=2000)
+    compile_modes=("train",), loop_steps=2000)
 QUICK = Plan(
-    compile_components=("NanoGPT",),
+    compile_components=("NanoGPT",), compile_modes=("train",),
     modes=MODES,
     sweep=sweep_points({}, (TINY, Size(32, 32, 64, 5), Size(32, 64, 128, 5))),
     sweep_compile_axes=(),
@@ -171,6 +172,10 @@ def setup_device(kind: str, threads: int | None = None) -> Device:
     import torch
     if threads:
         torch.set_num_threads(threads)
+        if "jax" not in sys.modules:  # XLA reads its flags once, when its CPU backend starts
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                                       + ("true" if threads > 1 else "false")
+                                       + f" intra_op_parallelism_threads={threads}").strip()
     import jax
     jax.config.update("jax_enable_x64", False)
     if kind == "cpu":
@@ -219,6 +224,7 @@ def describe_machine(device: Device) -> dict:
         "versions": {"torch": torch.__version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
                      "flax": flax.__version__, "optax": optax.__version__, "numpy": np.__version__},
         "torch_threads": torch.get_num_threads(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "device": device.kind,
         "jax_device": str(device.jax_device),
         "jax_backend": device.jax_device.platform,
@@ -451,7 +457,7 @@ def planned(plan: Plan) -> list[tuple[str, str, str, Size, str]]:
     for comp in plan.components:
         for mode in plan.modes:
             for impl in plan.impls:
-                if impl == "torch.compile" and comp not in plan.compile_components:
+                if impl == "torch.compile" and (comp not in plan.compile_components or mode not in plan.compile_modes):
                     continue
                 add(impl, comp, mode, plan.component_size, "components")
     for axis, size in plan.sweep:
