@@ -4,6 +4,8 @@ the same greedy text from carried weights; and the same error for the same bad i
 import jax
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from learngpt.components import RECIPES
 from learngpt.config import Config
@@ -30,6 +32,18 @@ def test_outputs_and_gradients_agree_on_a_short_sequence(name, dtype):
         print(row.message())
     assert any(row.tensor.startswith("grad[") for row in report.rows)
     assert report.ok, "\n".join(report.failures())
+
+
+@pytest.mark.parametrize("name", ["HeadVer1", "PositionalEncoding(v4)"])
+@settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(block_size=st.integers(1, 10), embed_size=st.integers(1, 9), vocab_size=st.integers(2, 70),
+       batch=st.integers(1, 4), data=st.data(), dtype=st.sampled_from(DTYPES))
+def test_random_shapes_keep_the_bounds(name, block_size, embed_size, vocab_size, batch, data, dtype):
+    """Random B, T <= block_size and C (odd C included: v4's last sin has no cos partner)."""
+    cfg = Config(block_size=block_size, embed_size=embed_size, n_heads=1, vocab_size=vocab_size)
+    seq = data.draw(st.integers(1, block_size), label="T")
+    report = compare_component(name, cfg, dtype=dtype, batch=batch, seq=seq)
+    assert report.ok, f"B={batch} T={seq} C={embed_size} V={vocab_size}:\n" + "\n".join(report.failures())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -63,19 +77,20 @@ def test_greedy_tokens_agree_from_carried_weights(name):
 
 
 # Bad input: the same ValueError, with the same message, from both backends.
-BAD = [
-    ("HeadVer1", np.zeros((2, 9, 16), np.float32), "sequence length 9 exceeds block_size 8"),
-    ("HeadVer2", np.zeros((2, 8, 15), np.float32), "HeadVer2 expects 16 features, got 15"),
-    ("HeadVer3", np.zeros((8, 16), np.float32), "HeadVer3 expects input of rank 3"),
-    ("PositionalEncoding(v2)", np.zeros((1, 9, 16), np.float32), "sequence length 9 exceeds block_size 8"),
-    ("GPTVer1", np.array([[0, 65]]), r"token id 65 is outside the vocabulary; expected ids in \[0, 65\)"),
-    ("GPTVer1", np.array([[-1, 0]]), r"token id -1 is outside the vocabulary"),
-    ("GPTVer1", np.zeros((1, 9), np.int64), "sequence length 9 exceeds block_size 8"),
-    ("GPTVer2(HeadVer1)", np.zeros((9,), np.int64), r"GPTVer2 expects input of rank 2 \(B, T\)"),
-]
+BAD = {  # id -> (component, bad input, the message both backends give)
+    "HeadVer1-too-long": ("HeadVer1", np.zeros((2, 9, 16), np.float32), "sequence length 9 exceeds block_size 8"),
+    "HeadVer2-features": ("HeadVer2", np.zeros((2, 8, 15), np.float32), "HeadVer2 expects 16 features, got 15"),
+    "HeadVer3-rank": ("HeadVer3", np.zeros((8, 16), np.float32), "HeadVer3 expects input of rank 3"),
+    "PositionalEncoding-too-long": ("PositionalEncoding(v2)", np.zeros((1, 9, 16), np.float32),
+                                    "sequence length 9 exceeds block_size 8"),
+    "GPTVer1-id-too-high": ("GPTVer1", np.array([[0, 65]]), r"token id 65 is outside the vocabulary; expected ids in \[0, 65\)"),
+    "GPTVer1-id-negative": ("GPTVer1", np.array([[-1, 0]]), r"token id -1 is outside the vocabulary"),
+    "GPTVer1-too-long": ("GPTVer1", np.zeros((1, 9), np.int64), "sequence length 9 exceeds block_size 8"),
+    "GPTVer2-rank": ("GPTVer2(HeadVer1)", np.zeros((9,), np.int64), r"GPTVer2 expects input of rank 2 \(B, T\)"),
+}
 
 
-@pytest.mark.parametrize("name,bad,message", BAD, ids=[f"{n}-{m[:24]}" for n, _, m in BAD])
+@pytest.mark.parametrize("name,bad,message", list(BAD.values()), ids=list(BAD))
 def test_bad_input_is_rejected_alike(backend, name, bad, message):
     example = np.zeros((1, 4), np.int64) if name.startswith("GPT") else np.zeros((1, 4, CFG.embed_size), np.float32)
     model = backend.create(lambda lib: RECIPES[name](lib, CFG), example)
