@@ -23,8 +23,12 @@ def test_every_week1_component_is_in_the_parity_table():
     assert set(WEEK1) <= set(RECIPES)
 
 
+# At T < block_size: every part that crops (masks, position tables), each GPT kind once.
+SHORT = tuple(n for n in WEEK1 if n not in ("GPTVer2(HeadVer3)", "GPTVer2(HeadVer4)"))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", WEEK1)
+@pytest.mark.parametrize("name", SHORT)
 def test_outputs_and_gradients_agree_on_a_short_sequence(name, dtype):
     """B 3, T 5 < block_size 8: the position tables and causal masks are cropped alike on both sides."""
     report = compare_component(name, dtype=dtype, seed=11, batch=3, seq=5)
