@@ -9,6 +9,7 @@ from types import ModuleType
 from typing import Callable
 
 from learngpt.config import Config
+from learngpt.positions import VERSIONS
 
 # Attention modules that fill a block's `head` slot.
 HEADS = ("HeadVer4", "MultiHeadVer1", "MultiHeadVer2")
@@ -98,9 +99,9 @@ def gpt_v3(lib: ModuleType, cfg: Config, head_name: str = "HeadVer4"):
 RECIPES.update({
     **{name: (lambda n: lambda lib, c: week1_head(lib, n, c))(name) for name in WEEK1_HEADS},
     **{f"PositionalEncoding(v{v})": (lambda v: lambda lib, c: lib.PositionalEncoding(c.block_size, c.embed_size, v))(v)
-       for v in (1, 2, 3, 4)},
+       for v in VERSIONS},
     "GPTVer1": lambda lib, c: lib.GPTVer1(c.vocab_size, c.block_size),
-    **{f"GPTVer2({h})": (lambda h: lambda lib, c: gpt_v2(lib, c, h))(h) for h in WEEK1_HEADS + ("HeadVer4",)},
+    **{f"GPTVer2({h})": (lambda h: lambda lib, c: gpt_v2(lib, c, h))(h) for h in ("HeadVer1", "HeadVer4")},
     "GPTVer3(HeadVer4)": lambda lib, c: gpt_v3(lib, c, "HeadVer4"),
 })
 
