@@ -55,10 +55,14 @@ def _encoding(version: int, block_size: int, embed_size: int) -> np.ndarray:
     return _sinusoidal(block_size, embed_size)
 
 
-def encoding(version: int, block_size: int, embed_size: int) -> np.ndarray:
-    """Week 1's position encoding number `version` (1-4), (T, C) float64, read-only."""
+def check_version(version: int) -> None:
     if version not in VERSIONS:
         raise ValueError(f"position encoding version {version!r} does not exist; expected one of {VERSIONS}")
+
+
+def encoding(version: int, block_size: int, embed_size: int) -> np.ndarray:
+    """Week 1's position encoding number `version` (1-4), (T, C) float64, read-only."""
+    check_version(version)
     return _encoding(int(version), int(block_size), int(embed_size))
 
 

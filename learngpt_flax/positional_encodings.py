@@ -4,7 +4,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from learngpt import checks
-from learngpt.positions import encoding
+from learngpt.positions import check_version, encoding
 
 
 class PositionalEncoding(nn.Module):
@@ -15,7 +15,7 @@ class PositionalEncoding(nn.Module):
     version: int = 4
 
     def __post_init__(self):
-        encoding(self.version, 1, 1)  # an unknown version fails here, with the same error in both backends
+        check_version(self.version)  # an unknown version fails here, with the same error in both backends
         super().__post_init__()
 
     def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from learngpt import checks
-from learngpt.positions import encoding
+from learngpt.positions import check_version, encoding
 
 
 class PositionalEncoding(nn.Module):
@@ -11,7 +11,7 @@ class PositionalEncoding(nn.Module):
 
     def __init__(self, block_size: int, embed_size: int, version: int = 4):
         super().__init__()
-        encoding(version, 1, 1)  # an unknown version fails here, with the same error in both backends
+        check_version(version)  # an unknown version fails here, with the same error in both backends
         self.block_size, self.embed_size, self.version = block_size, embed_size, version
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
