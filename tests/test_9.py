@@ -18,6 +18,25 @@ LAYER_NORM_AT_SEED_DEPTH = pytest.mark.xfail(
            "after 400 steps (default), 2.2010 vs 2.2002 after 5000 steps (flax, seeds 0-2)")
 
 
+def test_layer_norm_features_dim_is_properly_normalized(backend):
+    """The curriculum's LayerNorm(512) on standard-normal (64, 512): every row's mean rounds to 0 and its
+    variance to 1 at 4 decimals (variance unbiased, as the curriculum's std; the eps makes it 1 - 2e-6)."""
+    result = questions.layer_norm_normalizes(backend)
+    print(result)
+    assert result.numbers["max |row mean|"][0] < 5e-5 and result.numbers["max |row var - 1|"][0] < 5e-5
+
+
+def test_layer_norm_mitigates_vanishing_gradient(backend):
+    """Standard-normal (3, 64, 128) through 1000 freshly initialised Linear(128, 128), nothing kept for
+    gradients between layers: without LayerNorm every activation rounds to 0 (each layer keeps about a
+    third of the variance; what is left is the biases' noise, std ~0.07); with the curriculum's LayerNorm
+    after each layer they do not (std ~1)."""
+    result = questions.vanishing(backend)
+    print(result)
+    assert result.numbers["share rounding to 0 without"][0] == 1.0, result.claim
+    assert result.numbers["share rounding to 0 with"][0] < 1.0, result.claim
+
+
 @LAYER_NORM_AT_SEED_DEPTH
 def test_layer_norm_helps_when_network_is_deep(backend, corpus):
     """n_layers (5) x BlockVer3 (pre-norm LayerNorm) end with a lower mean validation loss than
