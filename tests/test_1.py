@@ -18,9 +18,9 @@ def test_gpt_ver_1_beats_the_uniform_baseline(backend, corpus):
 
 
 def test_gpt_ver_1_generates_characters_from_the_vocabulary(backend, corpus):
-    """A trained GPTVer1 (seed 0) extends a newline by exactly 100 tokens, each an id of the vocabulary
+    """A trained GPTVer1 (seed 0) extends a newline by exactly 50 tokens, each an id of the vocabulary
     (so the text decodes); the sample is printed."""
     result = week1.bigram_generates(backend, questions.profile(), corpus)
     print(result)
-    assert result.numbers["generated tokens"] == [100], result.claim
+    assert result.numbers["generated tokens"] == [50], result.claim
     assert result.holds, result.claim

@@ -23,8 +23,8 @@ def test_head_ver_4_weights_are_masked_and_normalised(backend):
 
 
 def test_scaled_scores_have_unit_variance(backend):
-    """q, k standard normal of shape (4, 128, 1024) (HeadVer4 with an identity key map and a random rotation
-    as query map, on N(0, 1) input): the variance of the scaled scores q k^T / sqrt(1024) rounds to 1."""
+    """q, k standard normal of shape (4, 128, 1024) (HeadVer4 with an identity key map and a signed cyclic
+    shift as query map, on N(0, 1) input): the variance of the scaled scores q k^T / sqrt(1024) rounds to 1."""
     result = week1.scaled_score_variance(backend)
     print(result)
     assert round(result.numbers["var(q k^T / sqrt(C))"][0]) == 1, result.claim
