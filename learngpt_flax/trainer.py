@@ -13,12 +13,9 @@ from tqdm.auto import tqdm
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.training import EvalPoint, History, chunks, eval_data
+from learngpt_flax.optim import make_optimizer  # torch.optim.AdamW's arithmetic as an optax transformation
 
 
-def make_optimizer(cfg: Config) -> optax.GradientTransformation:
-    # every hyper-parameter stated: optax.adamw defaults to weight decay 1e-4, torch to 0.01
-    return optax.adamw(cfg.learning_rate, b1=cfg.betas[0], b2=cfg.betas[1], eps=cfg.eps, eps_root=0.0,
-                       weight_decay=cfg.weight_decay)
 
 
 def init_params(model, cfg: Config, seed: int | None = None) -> Any:
@@ -42,6 +39,13 @@ def make_step(model, optimizer: optax.GradientTransformation):
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state, key), loss
     return step
+
+
+# Compiled programs, kept for the whole process: a second run of the same architecture (another seed, another
+# question) reuses them instead of compiling again. The key is everything the program depends on: the
+# module's structure (its repr lists every field, nested modules included), the optimiser's values, the
+# program, the x64 mode and every argument's shape and dtype.
+_COMPILED: dict = {}
 
 
 def make_evaluate(model):
@@ -70,19 +74,20 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
     evaluate = make_evaluate(model)
     scan = jax.jit(lambda state, xs, ys: jax.lax.scan(step, state, (xs, ys)))
     single = jax.jit(step)
-    compiled: dict = {}
     history = History("flax")
+    structure = (repr(model), cfg.learning_rate, cfg.betas, cfg.eps, cfg.weight_decay, jax.config.jax_enable_x64)
     state = (params, optimizer.init(params), key)
     eval_arrays = {split: (jnp.asarray(x), jnp.asarray(y)) for split, (x, y) in evals.items()}
     bar = tqdm(total=max_iters, desc=desc, disable=not progress, leave=False)
 
     def compile_once(name, fn, *args):
-        signature = (name,) + tuple(np.shape(a) for a in args[1:])
-        if signature not in compiled:
+        leaves = jax.tree_util.tree_leaves(args)
+        signature = structure + (name,) + tuple((np.shape(a), str(getattr(a, "dtype", type(a)))) for a in leaves)
+        if signature not in _COMPILED:
             t0 = time.perf_counter()
-            compiled[signature] = fn.lower(*args).compile()
+            _COMPILED[signature] = fn.lower(*args).compile()
             history.compile_seconds += time.perf_counter() - t0
-        return compiled[signature]
+        return _COMPILED[signature]
 
     def estimate() -> None:
         t0 = time.perf_counter()

@@ -10,12 +10,7 @@ from tqdm.auto import tqdm
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.training import EvalPoint, History, chunks, eval_data
-
-
-def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.AdamW:
-    # every hyper-parameter stated: optax.adamw's defaults differ (weight decay 1e-4)
-    return torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, betas=cfg.betas, eps=cfg.eps,
-                             weight_decay=cfg.weight_decay)
+from learngpt_torch.optim import make_optimizer  # torch.optim.AdamW, every hyper-parameter stated
 
 
 @torch.no_grad()
