@@ -26,7 +26,7 @@ def adamw(learning_rate: float, b1: float, b2: float, eps: float, weight_decay: 
     def update(grads, state, params):
         count = state.count + 1
         mu = jax.tree_util.tree_map(lambda m, g: m + (1 - b1) * (g - m), state.mu, grads)  # torch: exp_avg.lerp_(grad, 1 - b1)
-        nu = jax.tree_util.tree_map(lambda v, g: v * b2 + g * g * (1 - b2), state.nu, grads)  # torch: exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        nu = jax.tree_util.tree_map(lambda v, g: v * b2 + (1 - b2) * g * g, state.nu, grads)  # torch: exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1 - b2)
 
         def new_update(p, m, v):
             t = count.astype(p.dtype)
@@ -35,7 +35,7 @@ def adamw(learning_rate: float, b1: float, b2: float, eps: float, weight_decay: 
             step_size = learning_rate / bias_correction1
             denom = jnp.sqrt(v) / jnp.sqrt(bias_correction2) + eps
             decayed = p * (1 - learning_rate * weight_decay)  # torch: param.mul_(1 - lr * weight_decay)
-            return (decayed - step_size * m / denom) - p  # optax adds the update back to p
+            return (decayed + (-step_size) * (m / denom)) - p  # torch: param.addcdiv_(m, denom, value=-step_size); optax adds p back
 
         updates = jax.tree_util.tree_map(new_update, params, mu, nu)
         return updates, optax.ScaleByAdamState(count=count, mu=mu, nu=nu)
