@@ -54,6 +54,7 @@ class GPTVer3(nn.Module):
 
     def generate(self, idx: jax.Array, max_new_tokens: int, greedy: bool = False) -> jax.Array:
         """Append max_new_tokens tokens to idx (B, T0): sampled from the 'sample' rng, or the argmax when greedy."""
+        idx = jnp.asarray(idx)  # (B, T0): numpy ids become a JAX array (int32 unless x64 is on)
         for _ in range(max_new_tokens):
             idx_cond = idx[:, -self.block_size:]  # (B, T) -> (B, min(T, block_size))
             logits, _ = self(idx_cond)  # (B, T', V)
