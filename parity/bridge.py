@@ -24,10 +24,10 @@ class WeightMismatchError(ValueError):
     """Weights whose keys or shapes do not fit the model they are loaded into; nothing was loaded."""
 
 
-def torch_key(path: tuple[str, ...]) -> tuple[str, bool]:
-    """The torch state_dict key for a Flax parameter path, and whether the array is transposed between them."""
+def torch_module_path(path: tuple[str, ...]) -> str:
+    """The torch submodule name for a Flax module path: ('contextualizer', 'layers_0', 'head') -> 'contextualizer.0.head'."""
     parts: list[str] = []
-    for segment in path[:-1]:
+    for segment in path:
         m = _INDEXED.fullmatch(segment)
         if m and m.group(1) == "layers":
             parts.append(m.group(2))
@@ -35,17 +35,23 @@ def torch_key(path: tuple[str, ...]) -> tuple[str, bool]:
             parts.extend(m.groups())
         else:
             parts.append(segment)
+    return ".".join(parts)
+
+
+def torch_key(path: tuple[str, ...]) -> tuple[str, bool]:
+    """The torch state_dict key for a Flax parameter path, and whether the array is transposed between them."""
+    parts = [torch_module_path(path[:-1])] if path[:-1] else []
     leaf = path[-1]
     if leaf not in _LEAVES:
         raise WeightMismatchError(f"no rule for the Flax parameter {'/'.join(path)}; known leaves: {sorted(_LEAVES)}")
     return ".".join(parts + [_LEAVES[leaf]]), leaf == "kernel"
 
 
-def _flat(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+def flat_tree(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
     out: dict[tuple[str, ...], Any] = {}
     for name, value in tree.items():
         if isinstance(value, Mapping):
-            out.update(_flat(value, prefix + (name,)))
+            out.update(flat_tree(value, prefix + (name,)))
         else:
             out[prefix + (name,)] = value
     return out
@@ -69,7 +75,7 @@ def _unwrap(params: Mapping[str, Any]) -> Mapping[str, Any]:
 def flax_to_torch(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Flax params (a pytree) -> a torch-layout state dict of numpy arrays (dtype kept)."""
     out: dict[str, np.ndarray] = {}
-    for path, value in _flat(_unwrap(params)).items():
+    for path, value in flat_tree(_unwrap(params)).items():
         key, transpose = torch_key(path)
         if key in out:
             raise WeightMismatchError(f"two Flax parameters map to the torch key {key!r}")
@@ -98,8 +104,8 @@ def torch_to_flax(weights: Mapping[str, Any], template: Mapping[str, Any]) -> di
     Every key and shape is checked before anything is built; arrays keep their dtype (numpy, so that
     float64 survives until it is used under x64).
     """
-    plan = {path: torch_key(path) for path in _flat(_unwrap(template))}
-    shapes = _flat(_unwrap(template))
+    plan = {path: torch_key(path) for path in flat_tree(_unwrap(template))}
+    shapes = flat_tree(_unwrap(template))
     expected = {key: (_shape(shapes[path])[::-1] if t else _shape(shapes[path])) for path, (key, t) in plan.items()}
     check_weights(weights, expected, "Flax model")
     out = {}

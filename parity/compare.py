@@ -17,7 +17,7 @@ import learngpt_flax
 import learngpt_torch
 from learngpt.components import RECIPES, takes_tokens
 from learngpt.config import Config
-from parity.bridge import abstract_params, flax_to_torch, torch_state, torch_to_flax
+from parity.bridge import abstract_params, flat_tree, flax_to_torch, torch_module_path, torch_state, torch_to_flax
 
 OUTPUT_BOUND = {"float32": 1e-5, "float64": 1e-10}
 GRAD_BOUND = {"float32": 1e-4, "float64": 1e-10}  # float32 relative, float64 absolute
@@ -169,7 +169,10 @@ def compare_component(name: str, cfg: Config | None = None, dtype: str = "float3
         if key not in t_grads or key not in f_grads:
             raise AssertionError(f"{name}: gradient {key!r} exists in only one backend")
         report.add(f"grad[{key}]", f_grads[key], t_grads[key], GRAD_BOUND[dtype], GRAD_RELATIVE[dtype])
-    if name == "HeadVer4":
-        report.add("attentions", inter["attentions"][0], tmod.attentions.detach().numpy(), OUTPUT_BOUND[dtype])
-        report.add("var", inter["var"][0], tmod.var.detach().numpy(), OUTPUT_BOUND[dtype])
+    # every intermediate a Flax module sowed, against the attribute of the same name on its torch twin
+    for path, values in flat_tree(inter).items():
+        module_name = torch_module_path(path[:-1])
+        twin = tmod.get_submodule(module_name) if module_name else tmod
+        label = f"{module_name}.{path[-1]}" if module_name else path[-1]
+        report.add(label, values[0], getattr(twin, path[-1]).detach().numpy(), OUTPUT_BOUND[dtype])
     return report

@@ -25,6 +25,13 @@ def test_head_exposes_attentions_and_variance():
     assert {"attentions", "var"} <= {row.tensor for row in report.rows}
 
 
+def test_every_sown_intermediate_is_compared_with_its_torch_attribute():
+    """Flax's sow paths map onto torch submodules by the bridge's rules: deep inside a GPT too."""
+    report = compare_component("GPTVer4(2xBlockVer4)", dtype="float64")
+    tensors = {row.tensor for row in report.rows}
+    assert {"contextualizer.0.head.attentions", "contextualizer.1.head.attentions"} <= tensors
+
+
 def test_a_difference_above_the_bound_fails():
     """The comparison can fail: a model whose weights differ by 1e-3 in one entry is caught."""
     from parity import compare
