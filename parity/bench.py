@@ -78,6 +78,7 @@ class Plan:
     sweep: tuple[tuple[str, Size], ...] = ()  # (axis, size) for NanoGPT; axis "scale" grows all four together
     sweep_compile_axes: tuple[str, ...] = ("scale",)  # sweep points that also run torch.compile (train mode)
     sweep_modes: tuple[str, ...] = MODES
+    sweep_impls: tuple[str, ...] | None = None  # None: the same as impls
     loop_steps: int = 1000
     repeats: int = 7
     warmup: int = 2
@@ -112,6 +113,7 @@ QUICK = Plan(
 TINY_PLAN = Plan(  # for the schema test: every kind of record, as little work as possible
     components=("MultiHeadVer2",), modes=("train",), impls=("torch", "jax.jit", "jax"), compile_components=(),
     sweep=sweep_points({}, (Size(2, 4, 8, 1, 2),)), sweep_compile_axes=(), sweep_modes=("train",),
+    sweep_impls=("torch", "jax.jit"),  # JAX op by op compiles every primitive once: the component covers it
     loop_steps=4, repeats=2, warmup=1, min_repeat_seconds=0.0, max_calls=1,
     component_size=Size(2, 4, 8, 1, 2), loop_size=Size(2, 4, 8, 1, 2))
 
@@ -172,7 +174,7 @@ def setup_device(kind: str, threads: int | None = None) -> Device:
     import torch
     if threads:
         torch.set_num_threads(threads)
-        if "jax" not in sys.modules:  # XLA reads its flags once, when its CPU backend starts
+        if "jax" not in sys.modules:  # XLA reads its flags once (the command sets them before importing us)
             os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
                                        + ("true" if threads > 1 else "false")
                                        + f" intra_op_parallelism_threads={threads}").strip()
@@ -462,7 +464,7 @@ def planned(plan: Plan) -> list[tuple[str, str, str, Size, str]]:
                 add(impl, comp, mode, plan.component_size, "components")
     for axis, size in plan.sweep:
         for mode in plan.sweep_modes:
-            for impl in plan.impls:
+            for impl in plan.impls if plan.sweep_impls is None else plan.sweep_impls:
                 if impl == "torch.compile" and not (mode == "train" and axis in plan.sweep_compile_axes):
                     continue
                 add(impl, "NanoGPT", mode, size, axis)
@@ -592,9 +594,12 @@ def format_table(result: dict) -> str:
         table(comp_rows, f"component at {Size(**comp_rows[0][2][0]['size']).label}")
     sweep_rows = []
     seen = set()
-    for m in ms:
-        if m["axis"] == "components":
-            continue
+    swept = [m for m in ms if m["axis"] != "components"]
+    # the curriculum's size is measured once (in the component table) but starts every sweep axis
+    base = [m for m in ms if m["component"] == "NanoGPT" and m["size"] == asdict(TINY)] if swept else []
+    for m in base + swept:
+        if m["size"] == asdict(TINY):
+            m = {**m, "axis": "curriculum"}
         key = (m["axis"], tuple(m["size"].values()), m["mode"])
         if key in seen:
             continue
@@ -621,6 +626,15 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _on_axis(m: dict, axis: str) -> bool:
+    """Whether measurement m lies on a sweep axis: the curriculum's size starts every axis."""
+    if m["axis"] == axis or m["size"] == asdict(TINY):
+        return True
+    if axis == "scale" or m["axis"] == "components":
+        return False
+    return all(v == asdict(TINY)[k] for k, v in m["size"].items() if k != axis)
+
+
 def plot(result: dict, path: str) -> None:
     """Time per NanoGPT training step against each sweep axis, one line per implementation, log-log."""
     import matplotlib
@@ -637,7 +651,7 @@ def plot(result: dict, path: str) -> None:
     for r, mode in enumerate(modes):
         for c, axis in enumerate(axes_present):
             ax = grid[r][c]
-            sizes = [Size(**m["size"]) for m in ms if m["axis"] == axis and m["mode"] == mode]
+            sizes = [Size(**m["size"]) for m in ms if m["mode"] == mode and _on_axis(m, axis)]
             sizes = sorted(set(sizes), key=lambda s: s.train_gflops())
             for impl in IMPLS:
                 pts = []
@@ -658,8 +672,11 @@ def plot(result: dict, path: str) -> None:
             ax.set_ylabel(f"ms per {'training step' if mode == 'train' else 'forward'}")
             ax.grid(True, which="both", alpha=0.3)
             ax.set_title(f"NanoGPT {mode}: {axis}", fontsize=10)
-            if r == 0 and c == 0:
-                ax.legend(fontsize=8)
+    handles = {}
+    for ax in grid.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    grid[0][0].legend([handles[k] for k in IMPLS if k in handles], [k for k in IMPLS if k in handles], fontsize=8)
     machine = result["machine"]
     fig.suptitle(f"learngpt bench, {machine['device']}: {machine.get('gpu_name') or machine['cpu_model']}, "
                  f"{machine['cpus_usable']} cores (others from {TINY.label})", fontsize=10)

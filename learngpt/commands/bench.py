@@ -47,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--loop-steps must be >= 0, got {args.loop_steps}")
     if args.threads is not None and args.threads <= 0:
         raise ValueError(f"--threads must be positive, got {args.threads}")
+    if args.threads and "jax" not in sys.modules:  # XLA reads its flags once; importing parity starts JAX
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                                   + ("true" if args.threads > 1 else "false")
+                                   + f" intra_op_parallelism_threads={args.threads}").strip()
     from parity import bench
     plan = bench.QUICK if args.quick else bench.FULL
     changes = {}
