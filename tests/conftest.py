@@ -10,6 +10,7 @@ def pytest_configure(config):
     # The models here are tiny (16-wide matmuls): a second torch thread buys nothing and, on a busy
     # machine, costs up to 10x (measured: 26 vs 3 steps/s for NanoGPT training under load).
     import torch
+    config.torch_default_threads = torch.get_num_threads()
     torch.set_num_threads(int(os.environ.get("LEARNGPT_TORCH_THREADS", "1")))
 
 
@@ -36,3 +37,13 @@ def corpus():
     """tiny-shakespeare, found as the learngpt command finds it; in CI a missing corpus fails, never skips."""
     from learngpt.data import load_corpus
     return load_corpus()
+
+
+@pytest.fixture
+def default_threads(request):
+    """torch's own thread count for the test (the speed questions compare kernels as a user's machine runs them)."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.config.torch_default_threads)
+    yield
+    torch.set_num_threads(before)

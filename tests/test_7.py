@@ -25,14 +25,17 @@ def test_multi_head_helps(backend, corpus):
     assert result.mean("MultiHeadVer1") < result.mean("HeadVer4"), result.claim
 
 
-def test_multi_head_ver_2_is_faster_than_ver_1(backend):
+def test_multi_head_ver_2_is_faster_than_ver_1(backend, default_threads):
     """B, T, C = 32, 64, 512 with 8 heads (block_size 64), 10 forward calls each, one run.
 
     Op by op (torch eager, and JAX without jit, reported beside) v2 is faster: 3 (C, C) matmuls and one
     batched attention instead of 24 (C, C/8) matmuls, 8 attentions and a concatenate. Flax is timed
     jitted as well: compiled, the two are the same arithmetic in one XLA program, and v1 is about as
     fast as v2 (measured 0.95x-1.1x here), so on a compiling backend the assertion is that v2 wins op
-    by op and that jit closes the gap (v1/v2 < 1.5); on torch, that eager v2 is faster."""
+    by op and that jit closes the gap (v1/v2 < 1.5); on torch, that eager v2 is faster. Each figure is the
+    best of three runs of 10 calls, and torch runs on its own thread count (2 here): on one thread the two
+    tie (v1/v2 0.98-1.08x measured), since at this size both do the same 3.2 GFLOP per call and v2's gain
+    is that its few large matmuls use the cores better (1.17-1.45x on 2 threads)."""
     result = questions.multi_head_speed(backend)
     print(result)
     assert result.holds, result.claim
