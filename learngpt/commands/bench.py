@@ -10,7 +10,7 @@ import time
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
-                        help="a reduced run (torch.compile on NanoGPT only, a 3-point sweep, 300-step loops): "
+                        help="a reduced run (torch.compile and unjitted training on NanoGPT only, a 2-point sweep, 200-step loops): "
                              "under 2 minutes on 2 CPU cores")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="cpu (default), or gpu: an NVIDIA GPU through torch CUDA and jax[cuda12]; "
