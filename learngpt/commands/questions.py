@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", default=None, metavar="TEXT",
                         help="ask only the questions whose test name contains TEXT")
     parser.add_argument("--data", default=None, metavar="PATH", help="the tiny-shakespeare text file")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for each framework (default: each framework's own choice; the speed "
+                             "question's torch answer depends on it, see docs/answers.md)")
 
 
 def question_modules() -> list:
@@ -35,6 +38,10 @@ def question_modules() -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    from learngpt.commands.train import limit_threads
+    if args.threads is not None and args.threads <= 0:
+        raise ValueError(f"--threads must be positive, got {args.threads}")
+    limit_threads(args.threads)  # before parity's imports start JAX
     from learngpt.data import load_corpus
     from parity import backends, questions
 
