@@ -76,6 +76,7 @@ class Plan:
     compile_components: tuple[str, ...] = COMPONENTS  # torch.compile costs tens of seconds per graph on CPU
     compile_modes: tuple[str, ...] = MODES
     nojit_train_components: tuple[str, ...] = COMPONENTS  # JAX op by op: every primitive compiled once, slow
+    nojit_forward_components: tuple[str, ...] = COMPONENTS
     sweep: tuple[tuple[str, Size], ...] = ()  # (axis, size) for NanoGPT; axis "scale" grows all four together
     sweep_compile_axes: tuple[str, ...] = ("scale",)  # sweep points that also run torch.compile (train mode)
     sweep_modes: tuple[str, ...] = MODES
@@ -87,6 +88,7 @@ class Plan:
     max_calls: int = 200
     component_size: Size = TINY  # where the per-component table is measured
     loop_size: Size = TINY  # where the training loops are measured
+    loops: tuple[str, ...] = LOOPS  # which of them
 
 
 def sweep_points(axis_values: dict[str, tuple[int, ...]], scale: tuple[Size, ...]) -> tuple[tuple[str, Size], ...]:
@@ -104,11 +106,15 @@ FULL = Plan(
                         "n_layers": (1, 5, 20)},
                        (TINY, Size(32, 32, 64, 5), Size(64, 64, 128, 5))),
     compile_modes=("train",), loop_steps=2000)
-QUICK = Plan(
-    compile_components=("NanoGPT",), compile_modes=("train",), nojit_train_components=("NanoGPT",),
-    sweep=sweep_points({}, (TINY, Size(32, 64, 128, 5))),
+QUICK = Plan(  # under 2 minutes on 2 cores from a cold start, inductor's C++ compilation included
+    # torch.compile on NanoGPT's forward only: its training step costs ~40-70 s of inductor compilation on a cold
+    # cache (the forward ~25 s); JAX without jit and the per-step Flax loop: on NanoGPT's forward / not at all
+    compile_components=("NanoGPT",), compile_modes=("forward",), nojit_train_components=(),
+    nojit_forward_components=("NanoGPT",), loops=("torch loop", "flax scan"),
+    # the sweep on the forward pass: a NanoGPT training step costs ~9 s of XLA compilation per size
+    sweep=sweep_points({}, (TINY, Size(32, 32, 64, 5))),
     sweep_compile_axes=(),
-    sweep_modes=("train",), sweep_impls=("torch", "jax.jit"),  # JAX without jit: in the component table
+    sweep_modes=("forward",), sweep_impls=("torch", "jax.jit"),  # JAX without jit: in the component table
     loop_steps=200, repeats=5, warmup=1, min_repeat_seconds=0.03, max_calls=50)
 TINY_PLAN = Plan(  # for the schema test: every kind of record, as little work as possible
     components=("MultiHeadVer2",), impls=("torch", "jax.jit", "jax"), compile_components=(), nojit_train_components=(),
@@ -307,6 +313,9 @@ def torch_runner(component: str, mode: str, cfg: Config, device: Device, compile
     return step
 
 
+_PARAMS: dict = {}  # (component, config, device) -> freshly initialised Flax params, shared by its runners
+
+
 def jax_runner(component: str, mode: str, cfg: Config, device: Device, jit: bool) -> Callable[[], None]:
     """One call of the Flax twin, jitted or op by op; returns after block_until_ready."""
     import jax
@@ -317,7 +326,10 @@ def jax_runner(component: str, mode: str, cfg: Config, device: Device, jit: bool
     module = _recipe(component, cfg)(learngpt_flax)
     x_np, t_np = _inputs(component, cfg)
     x, t = jax.device_put(x_np, device.jax_device), jax.device_put(t_np, device.jax_device)
-    params = module.init({"params": jax.random.key(0)}, x)["params"]
+    key = (component, cfg, str(device.jax_device))
+    if key not in _PARAMS:  # Flax's init runs the model op by op: once per component and size, not per runner
+        _PARAMS[key] = module.init({"params": jax.random.key(0)}, x)["params"]
+    params = _PARAMS[key]
     gpt = component == "NanoGPT"
 
     if mode == "forward":
@@ -406,7 +418,8 @@ def measure(impl: str, component: str, mode: str, size: Size, axis: str, base: C
 
 # ----------------------------------------------------------------------------------------------- loops
 
-def measure_loops(cfg: Config, corpus, steps: int, device: Device) -> list[LoopMeasurement]:
+def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[str, ...] = LOOPS
+                  ) -> list[LoopMeasurement]:
     """Steps/s of the trainers at cfg: torch, Flax one jitted step per call, Flax fused with lax.scan."""
     import jax
     import torch
@@ -421,7 +434,11 @@ def measure_loops(cfg: Config, corpus, steps: int, device: Device) -> list[LoopM
     out = []
     size = {"batch": cfg.batch_size, "block_size": cfg.block_size, "embed_size": cfg.embed_size,
             "n_layers": cfg.n_layers, "n_heads": cfg.n_heads}
-    for loop in LOOPS:
+    if not loops or loops[0] != "torch loop":
+        raise ValueError(f"the loops measured must start with the torch loop (the ratios' base), got {loops}")
+    for loop in loops:
+        if loop not in LOOPS:
+            raise ValueError(f"unknown loop {loop!r}; expected one of {LOOPS}")
         sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
         evals = eval_data(sampler, cfg, 1)
         try:
@@ -463,6 +480,8 @@ def planned(plan: Plan) -> list[tuple[str, str, str, Size, str]]:
                     continue
                 if impl == "jax" and mode == "train" and comp not in plan.nojit_train_components:
                     continue
+                if impl == "jax" and mode == "forward" and comp not in plan.nojit_forward_components:
+                    continue
                 add(impl, comp, mode, plan.component_size, "components")
     for axis, size in plan.sweep:
         for mode in plan.sweep_modes:
@@ -502,9 +521,8 @@ def run_bench(plan: Plan, device: Device, base: Config | None = None, corpus=Non
     loops = []
     if corpus is not None and plan.loop_steps > 0:
         if log:
-            log(f"training loops: {plan.loop_steps} steps each at {plan.loop_size.label} "
-                "(torch, flax per-step, flax scan)")
-        loops = measure_loops(plan.loop_size.config(base), corpus, plan.loop_steps, device)
+            log(f"training loops: {plan.loop_steps} steps each at {plan.loop_size.label} ({', '.join(plan.loops)})")
+        loops = measure_loops(plan.loop_size.config(base), corpus, plan.loop_steps, device, plan.loops)
     machine["load_average_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return {
         "schema": SCHEMA,

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "BlockVer4,NanoGPT (default: all)")
     parser.add_argument("--no-sweep", action="store_true", help="skip the NanoGPT size sweep")
     parser.add_argument("--loop-steps", type=int, default=None,
-                        help="steps of each training-loop measurement (0 skips them; default 2000, quick 300)")
+                        help="steps of each training-loop measurement (0 skips them; default 2000, quick 200; --quick measures the torch and the scan-fused Flax loops only)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice, one per core)")
     parser.add_argument("--data", default=None, help="tiny-shakespeare for the training loops (default: as `train`)")
