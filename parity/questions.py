@@ -209,19 +209,27 @@ def multi_head_speed(backend, prof: Profile | None = None, corpus=None, calls: i
     x = np.random.default_rng(0).standard_normal((B, T, C)).astype(np.float32)
     v1 = backend.create(lambda lib: lib.MultiHeadVer1(T, C, nh), x)
     v2 = backend.create(lambda lib: lib.MultiHeadVer2(T, C, nh), x)
-    def best(model, jit):  # best of three runs of `calls` calls: noise only ever adds time
-        return min(backend.timed_forward(model, x, calls, jit=jit) for _ in range(3))
+    def paired(jit, rounds):  # v1 and v2 in turn: each pair of runs sees the same load on a shared machine
+        t1, t2 = [], []
+        for _ in range(rounds):
+            t1.append(backend.timed_forward(v1, x, calls, jit=jit))
+            t2.append(backend.timed_forward(v2, x, calls, jit=jit))
+        return float(np.median(t1)), float(np.median(t2)), float(np.median(np.divide(t1, t2)))
 
-    numbers = {"MultiHeadVer1 s (op by op)": [best(v1, False)], "MultiHeadVer2 s (op by op)": [best(v2, False)]}
-    e1, e2 = numbers["MultiHeadVer1 s (op by op)"][0], numbers["MultiHeadVer2 s (op by op)"][0]
-    text = f"{calls} calls op by op: v1/v2 = {e1 / e2:.2f}x"
-    holds = e2 < e1
+    # Torch eager's margin is small at this size (v2 ~5-15% faster), so it takes 15 paired runs (~15 s) and the
+    # median of their ratios to measure it; a compiling backend's margins (>= 1.2x op by op) show in 5.
+    e1, e2, eager_ratio = paired(False, 5 if backend.compiles else 15)
+    numbers = {"MultiHeadVer1 s (op by op)": [e1], "MultiHeadVer2 s (op by op)": [e2],
+               "v1/v2 (op by op, median of paired runs)": [eager_ratio]}
+    text = f"{calls} calls op by op: v1/v2 = {eager_ratio:.2f}x"
+    holds = eager_ratio > 1
     if backend.compiles:
-        numbers["MultiHeadVer1 s (jit)"] = [best(v1, True)]
-        numbers["MultiHeadVer2 s (jit)"] = [best(v2, True)]
-        j1, j2 = numbers["MultiHeadVer1 s (jit)"][0], numbers["MultiHeadVer2 s (jit)"][0]
-        text += f"; jitted: v1/v2 = {j1 / j2:.2f}x (v2 {'faster' if j2 < j1 else 'not faster'})"
-        holds = holds and j1 / j2 < 1.5
+        j1, j2, jit_ratio = paired(True, 5)
+        numbers["MultiHeadVer1 s (jit)"] = [j1]
+        numbers["MultiHeadVer2 s (jit)"] = [j2]
+        numbers["v1/v2 (jit, median of paired runs)"] = [jit_ratio]
+        text += f"; jitted: v1/v2 = {jit_ratio:.2f}x (v2 {'faster' if jit_ratio > 1 else 'not faster'})"
+        holds = holds and jit_ratio < 1.5
     return Result("test_multi_head_ver_2_is_faster_than_ver_1", backend.name, numbers, holds, text)
 
 
