@@ -1,6 +1,5 @@
 """LayerNorm: the curriculum's own, to keep deep stacks' activations and gradients in range (why: LayerNorm)."""
 import jax
-import jax.numpy as jnp
 from flax import linen as nn
 
 from learngpt import checks

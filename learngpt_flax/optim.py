@@ -20,8 +20,8 @@ def adamw(learning_rate: float, b1: float, b2: float, eps: float, weight_decay: 
     log_b1, log_b2 = math.log(b1), math.log(b2)  # Python floats: the constants carry no float32 rounding of b
 
     def init(params):
-        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=jax.tree_util.tree_map(jnp.zeros_like, params))
+        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)  # JAX arrays are immutable: mu and nu may share it
+        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
 
     def update(grads, state, params):
         count = state.count + 1

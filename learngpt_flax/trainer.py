@@ -16,8 +16,6 @@ from learngpt.training import EvalPoint, History, chunks, eval_data
 from learngpt_flax.optim import make_optimizer  # torch.optim.AdamW's arithmetic as an optax transformation
 
 
-
-
 def init_params(model, cfg: Config, seed: int | None = None) -> Any:
     """Fresh params drawn natively in Flax (the same distributions as torch's defaults)."""
     key = jax.random.key(cfg.seed if seed is None else seed)

@@ -19,8 +19,8 @@ class GPTVer1(nn.Module):
 
     def check_tokens(self, idx: torch.Tensor) -> None:
         checks.check_sequence(idx.shape, self.block_size, type(self).__name__, rank=2)
-        # Under torch.compile the check would read the ids back to the host and break the graph in two; there,
-        # as under jax.jit, it is skipped (eager embedding lookups still raise an IndexError for a bad id).
+        # Under torch.compile the check would read the ids back to the host and break the graph in two: there,
+        # as under jax.jit, it is skipped, and a bad id is left to the compiled lookup.
         if idx.numel() and not torch.compiler.is_compiling():
             checks.check_token_range(int(idx.min()), int(idx.max()), self.vocab_size)
 

@@ -173,17 +173,11 @@ class Device:
             torch.cuda.synchronize()
 
 
-def setup_device(kind: str, threads: int | None = None) -> Device:
+def setup_device(kind: str) -> Device:
     """Select the device in both frameworks; on GPU turn TF32 off in both. Raises ValueError if absent."""
     if kind not in ("cpu", "gpu"):
         raise ValueError(f"device must be cpu or gpu, got {kind!r}")
-    import torch
-    if threads:
-        torch.set_num_threads(threads)
-        if "jax" not in sys.modules:  # XLA reads its flags once (the command sets them before importing us)
-            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
-                                       + ("true" if threads > 1 else "false")
-                                       + f" intra_op_parallelism_threads={threads}").strip()
+    import torch  # threads: learngpt.threads.limit_threads, which the command calls before JAX starts
     import jax
     jax.config.update("jax_enable_x64", False)
     if kind == "cpu":

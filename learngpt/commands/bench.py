@@ -10,7 +10,8 @@ import time
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
-                        help="a reduced run (torch.compile and unjitted training on NanoGPT only, a 2-point sweep, 200-step loops): "
+                        help="a reduced run (torch.compile and JAX without jit on NanoGPT's forward only, a 2-point forward "
+                             "sweep, the torch and scan-fused Flax loops, 200 steps each): "
                              "under 2 minutes on 2 CPU cores")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="cpu (default), or gpu: an NVIDIA GPU through torch CUDA and jax[cuda12]; "
@@ -45,12 +46,8 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.loop_steps is not None and args.loop_steps < 0:
         raise ValueError(f"--loop-steps must be >= 0, got {args.loop_steps}")
-    if args.threads is not None and args.threads <= 0:
-        raise ValueError(f"--threads must be positive, got {args.threads}")
-    if args.threads and "jax" not in sys.modules:  # XLA reads its flags once; importing parity starts JAX
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
-                                   + ("true" if args.threads > 1 else "false")
-                                   + f" intra_op_parallelism_threads={args.threads}").strip()
+    from learngpt.threads import limit_threads
+    limit_threads(args.threads)  # before importing parity, which starts JAX
     from parity import bench
     plan = bench.QUICK if args.quick else bench.FULL
     changes = {}
@@ -66,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         changes["loop_steps"] = args.loop_steps
     plan = dataclasses.replace(plan, **changes)
 
-    device = bench.setup_device(args.device, args.threads)
+    device = bench.setup_device(args.device)
     corpus = None
     if plan.loop_steps > 0:
         from learngpt.data import load_corpus

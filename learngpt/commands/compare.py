@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from learngpt.cli import UserError
-from learngpt.commands.train import (BACKENDS, add_model_arguments, check_backend, check_device, config_from,
+from learngpt.commands.train import (add_model_arguments, check_backend, check_device, config_from,
                                      positive_int)
 
 DEFAULT_ITERS = 2000
@@ -47,7 +47,8 @@ def worker(name: str, cfg_dict: dict, corpus_path: str, init_path: str, out_dir:
     """Runs in its own process: train one backend from the shared initial weights, save, sample."""
     import resource
 
-    from learngpt.commands.train import limit_threads, sample_text, train_backend
+    from learngpt.commands.train import sample_text, train_backend
+    from learngpt.threads import limit_threads
     limit_threads(threads)
     from learngpt.config import Config
     from learngpt.data import load_corpus

@@ -38,9 +38,7 @@ def question_modules() -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from learngpt.commands.train import limit_threads
-    if args.threads is not None and args.threads <= 0:
-        raise ValueError(f"--threads must be positive, got {args.threads}")
+    from learngpt.threads import limit_threads
     limit_threads(args.threads)  # before parity's imports start JAX
     from learngpt.data import load_corpus
     from parity import backends, questions

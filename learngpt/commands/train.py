@@ -11,6 +11,7 @@ from pathlib import Path
 
 from learngpt.cli import UserError
 from learngpt.config import Config
+from learngpt.threads import limit_threads
 
 BACKENDS = ("torch", "flax")
 DEVICES = ("cpu", "gpu")
@@ -69,19 +70,6 @@ def check_device(device: str) -> str:
     if device not in DEVICES:
         raise UserError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
     return device
-
-
-def limit_threads(n: int | None) -> None:
-    """Give each framework n CPU threads (JAX only if it is not imported yet: XLA reads its flags once)."""
-    if n is None:
-        return
-    import os
-    import sys
-    if "jax" not in sys.modules:  # XLA reads its flags once, when its CPU backend starts
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=" +
-                                   ("true" if n > 1 else "false") + f" intra_op_parallelism_threads={n}").strip()
-    import torch
-    torch.set_num_threads(n)
 
 
 @contextlib.contextmanager
