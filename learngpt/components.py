@@ -1,111 +1,164 @@
-"""How to build each curriculum component from a Config, written once for both backends.
+"""The component registry: every curriculum component, built from a Config by one recipe for both backends.
 
-`lib` is a backend package (`learngpt_torch` or `learngpt_flax`): the classes share names and
-constructor signatures, so the same recipe builds the twin modules on either side.
+`lib` is a backend package (`learngpt_torch` or `learngpt_flax`): the classes share names and constructor
+signatures, so the same recipe builds the twin modules on either side. One name means one module, wherever
+it is used (`learngpt parity --component`, `learngpt bench --components`, the questions, the tests):
+
+    HeadVer4                     one attention head as wide as the model: head_size = embed_size
+    HeadVer4(C/n_heads)          one of MultiHeadVer1's heads: head_size = embed_size // n_heads
+    NanoGPT                      GPTVer4 around n_layers x BlockVer4(MultiHeadVer2), the curriculum's model
+
+A language model is an `Architecture` (which GPT, around which contextualizer): the registry's GPT entries
+are Architectures, and a checkpoint stores one, so a model is described in one place only.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import ModuleType
-from typing import Callable
+from typing import Any, Callable
 
 from learngpt.config import Config
+from learngpt.errors import ConfigError
 from learngpt.positions import VERSIONS
 
-# Attention modules that fill a block's `head` slot.
-HEADS = ("HeadVer4", "MultiHeadVer1", "MultiHeadVer2")
+WEEK1_HEADS = ("HeadVer1", "HeadVer2", "HeadVer3")  # averaging heads, no parameters
+HEADS = ("HeadVer4", "MultiHeadVer1", "MultiHeadVer2")  # attention as wide as the model: fills a block's head
 BLOCKS = ("BlockVer1", "BlockVer2", "BlockVer3", "BlockVer4")
-GPTS = ("GPTVer3", "GPTVer4")
+GPTS = ("GPTVer1", "GPTVer2", "GPTVer3", "GPTVer4")
 
 
-def head(lib: ModuleType, name: str, cfg: Config):
-    """An attention module of width embed_size: a single HeadVer4 uses head_size = embed_size."""
+def attention(lib: ModuleType, name: str, cfg: Config):
+    """An attention module of width embed_size: a single HeadVer4 has head_size = embed_size; the multi-head
+    versions split the width into cfg.n_heads heads."""
     if name == "HeadVer4":
         return lib.HeadVer4(cfg.block_size, cfg.embed_size, cfg.embed_size)
     if name in ("MultiHeadVer1", "MultiHeadVer2"):
         return getattr(lib, name)(cfg.block_size, cfg.embed_size, cfg.n_heads)
-    raise ValueError(f"unknown head {name!r}; expected one of {HEADS}")
+    if name in WEEK1_HEADS:
+        return getattr(lib, name)(cfg.block_size, cfg.embed_size)
+    raise ConfigError(f"unknown attention {name!r}; expected one of {WEEK1_HEADS + HEADS}")
 
 
-def block(lib: ModuleType, name: str, cfg: Config, head_name: str = "MultiHeadVer2"):
+def block(lib: ModuleType, name: str, cfg: Config, head: str = "MultiHeadVer2"):
     """One block around a fresh attention module."""
     if name not in BLOCKS:
-        raise ValueError(f"unknown block {name!r}; expected one of {BLOCKS}")
-    args = (head(lib, head_name, cfg), cfg.embed_size)
+        raise ConfigError(f"unknown block {name!r}; expected one of {BLOCKS}")
+    args = (attention(lib, head, cfg), cfg.embed_size)
     return lib.BlockVer4(*args, cfg.dropout) if name == "BlockVer4" else getattr(lib, name)(*args)
 
 
-def stack(lib: ModuleType, name: str, cfg: Config, n_layers: int | None = None, head_name: str = "MultiHeadVer2"):
-    """n_layers blocks in a Sequential (default: the config's n_layers)."""
-    n = cfg.n_layers if n_layers is None else n_layers
-    return lib.Sequential([block(lib, name, cfg, head_name) for _ in range(n)])
+def stack(lib: ModuleType, name: str, cfg: Config, n_layers: int, head: str = "MultiHeadVer2"):
+    """n_layers blocks in a Sequential."""
+    return lib.Sequential([block(lib, name, cfg, head) for _ in range(n_layers)])
 
 
-def contextualizer(lib: ModuleType, name: str, cfg: Config, n_layers: int | None = None,
-                   head_name: str = "MultiHeadVer2"):
-    """What sits between a GPT's embeddings and its lm_head: a head alone, or a stack of blocks."""
-    if name in HEADS:
-        return head(lib, name, cfg)
-    return stack(lib, name, cfg, n_layers, head_name)
+@dataclass(frozen=True)
+class Architecture:
+    """A language model: which GPT, around which contextualizer (an attention module, or a stack of blocks
+    of `head` attention). GPTVer1, the bigram, has no contextualizer. n_layers None: the config's."""
+    gpt: str = "GPTVer4"
+    contextualizer: str | None = "BlockVer4"
+    n_layers: int | None = None
+    head: str = "MultiHeadVer2"
+
+    def __post_init__(self) -> None:
+        if self.gpt not in GPTS:
+            raise ConfigError(f"unknown GPT {self.gpt!r}; expected one of {GPTS}")
+        if (self.gpt == "GPTVer1") != (self.contextualizer is None):
+            raise ConfigError(f"{self.gpt} {'takes no' if self.gpt == 'GPTVer1' else 'needs a'} contextualizer, "
+                              f"got {self.contextualizer!r}")
+        if self.contextualizer is not None and self.contextualizer not in WEEK1_HEADS + HEADS + BLOCKS:
+            raise ConfigError(f"unknown contextualizer {self.contextualizer!r}; "
+                              f"expected one of {WEEK1_HEADS + HEADS + BLOCKS}")
+        if self.head not in HEADS:
+            raise ConfigError(f"unknown head {self.head!r}; expected one of {HEADS}")
+        if self.n_layers is not None and (not isinstance(self.n_layers, int) or isinstance(self.n_layers, bool)
+                                          or self.n_layers <= 0):
+            raise ConfigError(f"n_layers must be a positive integer or None, got {self.n_layers!r}")
+
+    def build(self, lib: ModuleType, cfg: Config):
+        if self.gpt == "GPTVer1":
+            return lib.GPTVer1(cfg.vocab_size, cfg.block_size)
+        if self.contextualizer in BLOCKS:
+            n = cfg.n_layers if self.n_layers is None else self.n_layers
+            ctx = stack(lib, self.contextualizer, cfg, n, self.head)
+        else:
+            ctx = attention(lib, self.contextualizer, cfg)
+        return getattr(lib, self.gpt)(ctx, cfg.vocab_size, cfg.block_size, cfg.embed_size)
+
+    def recipe(self, cfg: Config) -> Callable[[ModuleType], Any]:
+        """A function lib -> module (what the backend adapter's create takes)."""
+        return lambda lib: self.build(lib, cfg)
+
+    def describe(self, cfg: Config) -> str:
+        """One line for people: 'GPTVer4 with 5 x BlockVer4(MultiHeadVer2)'."""
+        if self.contextualizer is None:
+            return self.gpt
+        if self.contextualizer in BLOCKS:
+            n = cfg.n_layers if self.n_layers is None else self.n_layers
+            return f"{self.gpt} with {n} x {self.contextualizer}({self.head})"
+        return f"{self.gpt} with {self.contextualizer}"
+
+    def to_dict(self) -> dict:
+        return {"gpt": self.gpt, "contextualizer": self.contextualizer, "n_layers": self.n_layers, "head": self.head}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Architecture":
+        unknown = sorted(set(values) - {"gpt", "contextualizer", "n_layers", "head"})
+        if unknown:
+            raise ConfigError(f"unknown architecture fields {unknown}")
+        return cls(**values)
 
 
-def gpt(lib: ModuleType, name: str, cfg: Config, ctx_name: str = "BlockVer4", n_layers: int | None = None,
-        head_name: str = "MultiHeadVer2"):
-    """A GPTVer3 or GPTVer4 around a contextualizer."""
-    if name not in GPTS:
-        raise ValueError(f"unknown GPT {name!r}; expected one of {GPTS}")
-    ctx = contextualizer(lib, ctx_name, cfg, n_layers, head_name)
-    return getattr(lib, name)(ctx, cfg.vocab_size, cfg.block_size, cfg.embed_size)
+NANOGPT = Architecture()  # the curriculum's NanoGPT: GPTVer4 with n_layers x BlockVer4(MultiHeadVer2)
 
 
-def nanogpt(lib: ModuleType, cfg: Config):
-    """The curriculum's NanoGPT: GPTVer4 with n_layers x BlockVer4(MultiHeadVer2)."""
-    return gpt(lib, "GPTVer4", cfg, "BlockVer4", cfg.n_layers, "MultiHeadVer2")
+@dataclass(frozen=True)
+class Component:
+    """One entry of the registry: how to build it, and what it reads."""
+    name: str
+    build: Callable[[ModuleType, Config], Any]
+    takes_tokens: bool  # (B, T) token ids (a language model), else (B, T, C) floats
+    architecture: Architecture | None = None  # set for the language models
 
 
-# Every component the parity checks cover: name -> recipe. Modules take (B, T, C) floats, GPTs (B, T) ids.
-RECIPES: dict[str, Callable[[ModuleType, Config], object]] = {
-    "HeadVer4": lambda lib, c: lib.HeadVer4(c.block_size, c.embed_size, c.head_size),
-    "MultiHeadVer1": lambda lib, c: head(lib, "MultiHeadVer1", c),
-    "MultiHeadVer2": lambda lib, c: head(lib, "MultiHeadVer2", c),
-    "FeedForward": lambda lib, c: lib.FeedForward(c.embed_size),
-    "LayerNorm": lambda lib, c: lib.LayerNorm(c.embed_size),
-    **{name: (lambda n: lambda lib, c: block(lib, n, c))(name) for name in BLOCKS},
-    **{f"2x{name}": (lambda n: lambda lib, c: stack(lib, n, c, 2))(name) for name in BLOCKS},
-    "GPTVer3(2xBlockVer3)": lambda lib, c: gpt(lib, "GPTVer3", c, "BlockVer3", 2),
-    "GPTVer4(2xBlockVer4)": lambda lib, c: gpt(lib, "GPTVer4", c, "BlockVer4", 2),
-}
-
-# Week 1: the averaging heads (no parameters), the four position encodings, the bigram and GPTVer2.
-WEEK1_HEADS = ("HeadVer1", "HeadVer2", "HeadVer3")
+REGISTRY: dict[str, Component] = {}
 
 
-def week1_head(lib: ModuleType, name: str, cfg: Config):
-    """A week-1 contextualizer of width embed_size: an averaging head, or a HeadVer4 of head_size = embed_size."""
-    if name in WEEK1_HEADS:
-        return getattr(lib, name)(cfg.block_size, cfg.embed_size)
-    return head(lib, name, cfg)
+def _add(name: str, build: Callable[[ModuleType, Config], Any]) -> None:
+    REGISTRY[name] = Component(name, build, takes_tokens=False)
 
 
-def gpt_v2(lib: ModuleType, cfg: Config, head_name: str = "HeadVer1"):
-    """GPTVer2 (no positions) around one week-1 head."""
-    return lib.GPTVer2(week1_head(lib, head_name, cfg), cfg.vocab_size, cfg.block_size, cfg.embed_size)
+def _add_model(name: str, arch: Architecture) -> None:
+    REGISTRY[name] = Component(name, arch.build, takes_tokens=True, architecture=arch)
 
 
-def gpt_v3(lib: ModuleType, cfg: Config, head_name: str = "HeadVer4"):
-    """GPTVer3 (sinusoidal positions) around one week-1 head: week 1's finished model."""
-    return lib.GPTVer3(week1_head(lib, head_name, cfg), cfg.vocab_size, cfg.block_size, cfg.embed_size)
+for _name in WEEK1_HEADS + HEADS:
+    _add(_name, lambda lib, c, n=_name: attention(lib, n, c))
+_add("HeadVer4(C/n_heads)", lambda lib, c: lib.HeadVer4(c.block_size, c.embed_size, c.head_size))
+_add("FeedForward", lambda lib, c: lib.FeedForward(c.embed_size))
+_add("LayerNorm", lambda lib, c: lib.LayerNorm(c.embed_size))
+for _name in BLOCKS:
+    _add(_name, lambda lib, c, n=_name: block(lib, n, c))
+for _name in BLOCKS:
+    _add(f"2x{_name}", lambda lib, c, n=_name: stack(lib, n, c, 2))
+for _v in VERSIONS:
+    _add(f"PositionalEncoding(v{_v})", lambda lib, c, v=_v: lib.PositionalEncoding(c.block_size, c.embed_size, v))
+_add_model("GPTVer1", Architecture("GPTVer1", None))
+for _head in ("HeadVer1", "HeadVer4"):
+    _add_model(f"GPTVer2({_head})", Architecture("GPTVer2", _head))
+_add_model("GPTVer3(HeadVer4)", Architecture("GPTVer3", "HeadVer4"))
+_add_model("GPTVer3(2xBlockVer3)", Architecture("GPTVer3", "BlockVer3", 2))
+_add_model("GPTVer4(2xBlockVer4)", Architecture("GPTVer4", "BlockVer4", 2))
+_add_model("NanoGPT", NANOGPT)
 
 
-RECIPES.update({
-    **{name: (lambda n: lambda lib, c: week1_head(lib, n, c))(name) for name in WEEK1_HEADS},
-    **{f"PositionalEncoding(v{v})": (lambda v: lambda lib, c: lib.PositionalEncoding(c.block_size, c.embed_size, v))(v)
-       for v in VERSIONS},
-    "GPTVer1": lambda lib, c: lib.GPTVer1(c.vocab_size, c.block_size),
-    **{f"GPTVer2({h})": (lambda h: lambda lib, c: gpt_v2(lib, c, h))(h) for h in ("HeadVer1", "HeadVer4")},
-    "GPTVer3(HeadVer4)": lambda lib, c: gpt_v3(lib, c, "HeadVer4"),
-})
+def get(name: str) -> Component:
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown component {name!r}; expected one of {', '.join(REGISTRY)}")
+    return REGISTRY[name]
 
 
-def takes_tokens(name: str) -> bool:
-    """Whether the component named in RECIPES reads token ids (a GPT) rather than (B, T, C) floats."""
-    return name.startswith("GPT")
+def build(lib: ModuleType, name: str, cfg: Config):
+    """The registry's component `name` in backend package lib."""
+    return get(name).build(lib, cfg)

@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from learngpt import checks
+from learngpt.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,10 @@ class Config:
     n_heads: int = 8  # heads per multi-head attention; must divide embed_size
     dropout: float = 0.05  # rate of BlockVer4's two dropouts
     vocab_size: int = 65  # distinct characters of tiny-shakespeare
-    # torch.optim.AdamW and optax.adamw disagree on weight decay (0.01 vs 1e-4): state all of them.
+    # torch.optim.AdamW and optax.adamw disagree on weight decay (0.01 vs 1e-4): every value is stated here.
     betas: tuple[float, float] = (0.9, 0.999)  # AdamW moment decay rates (torch's defaults)
     eps: float = 1e-8  # AdamW denominator epsilon, added outside the sqrt on both sides
-    weight_decay: float = 0.01  # torch.optim.AdamW's default, given to optax explicitly
+    weight_decay: float = 0.01  # torch.optim.AdamW's default; both backends' AdamW take it from here
     train_fraction: float = 0.9  # leading share of the corpus used for training, the rest validates
     seed: int = 1337  # seeds the shared batch sampler and both backends' initialisers
 
@@ -34,11 +35,11 @@ class Config:
                      "embed_size", "n_layers", "n_heads", "vocab_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if not 0.0 < self.train_fraction < 1.0:
-            raise ValueError(f"train_fraction must be in (0, 1), got {self.train_fraction!r}")
+            raise ConfigError(f"train_fraction must be in (0, 1), got {self.train_fraction!r}")
         checks.check_divisible(self.embed_size, self.n_heads)
         checks.check_dropout(self.dropout)
 
@@ -59,7 +60,7 @@ class Config:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown config fields {unknown}; expected a subset of {sorted(known)}")
+            raise ConfigError(f"unknown config fields {unknown}; expected a subset of {sorted(known)}")
         values = dict(values)
         if "betas" in values:
             values["betas"] = tuple(values["betas"])

@@ -1,6 +1,7 @@
 """The corpus (tiny-shakespeare), the character tokenizer and the batch sampler both backends share."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -11,13 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
+from learngpt.errors import InputError, LearngptError
+
 CORPUS_NAME = "tinyshakespeare.txt"
 CORPUS_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 CORPUS_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 ENV_VAR = "LEARNGPT_DATA"
 
 
-class CorpusNotFoundError(FileNotFoundError):
+class CorpusNotFoundError(LearngptError, FileNotFoundError):
     """The corpus is neither where we were told nor cached, and could not be downloaded."""
 
 
@@ -89,7 +92,7 @@ class CharTokenizer:
 
     def __init__(self, chars: str):
         if len(set(chars)) != len(chars):
-            raise ValueError("the vocabulary has repeated characters")
+            raise InputError("the vocabulary has repeated characters")
         self.chars = "".join(sorted(chars))
         self.stoi = {ch: i for i, ch in enumerate(self.chars)}
 
@@ -104,13 +107,13 @@ class CharTokenizer:
     def encode(self, text: str) -> np.ndarray:
         unknown = sorted(set(text) - set(self.stoi))
         if unknown:
-            raise ValueError(f"characters {''.join(unknown)!r} are not in the vocabulary of {self.vocab_size} characters")
+            raise InputError(f"characters {''.join(unknown)!r} are not in the vocabulary of {self.vocab_size} characters")
         return np.fromiter((self.stoi[ch] for ch in text), dtype=np.int64, count=len(text))
 
     def decode(self, ids) -> str:
         ids = np.asarray(ids).reshape(-1)
         if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
-            raise ValueError(f"token ids must be in [0, {self.vocab_size}), got range [{ids.min()}, {ids.max()}]")
+            raise InputError(f"token ids must be in [0, {self.vocab_size}), got range [{ids.min()}, {ids.max()}]")
         return "".join(self.chars[i] for i in ids.tolist())
 
 
@@ -130,9 +133,18 @@ class Corpus:
         n = int(train_fraction * len(data))
         return cls(text, tokenizer, data[:n], data[n:])
 
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """sha256 of the vocabulary and both splits: what a cached result computed on this corpus depends on."""
+        digest = hashlib.sha256(self.tokenizer.chars.encode())
+        for part in (self.train, self.val):
+            digest.update(np.ascontiguousarray(part).tobytes())
+            digest.update(b"|")
+        return digest.hexdigest()
+
     def split(self, name: str) -> np.ndarray:
         if name not in ("train", "val"):
-            raise ValueError(f"split must be 'train' or 'val', got {name!r}")
+            raise InputError(f"split must be 'train' or 'val', got {name!r}")
         return self.train if name == "train" else self.val
 
 
@@ -147,7 +159,7 @@ class BatchSampler:
     def __init__(self, corpus: Corpus, batch_size: int, block_size: int, seed: int):
         for name in ("train", "val"):
             if len(corpus.split(name)) <= block_size:
-                raise ValueError(f"the {name} split has {len(corpus.split(name))} tokens; "
+                raise InputError(f"the {name} split has {len(corpus.split(name))} tokens; "
                                  f"expected more than block_size {block_size}")
         self.corpus, self.batch_size, self.block_size = corpus, batch_size, block_size
         self.rng = np.random.default_rng(seed)

@@ -16,6 +16,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from learngpt.errors import InputError
+
 VERSIONS = (1, 2, 3, 4)
 PROPERTIES = ("distinct", "bounded", "length_independent", "equally_spaced")
 
@@ -57,7 +59,7 @@ def _encoding(version: int, block_size: int, embed_size: int) -> np.ndarray:
 
 def check_version(version: int) -> None:
     if version not in VERSIONS:
-        raise ValueError(f"position encoding version {version!r} does not exist; expected one of {VERSIONS}")
+        raise InputError(f"position encoding version {version!r} does not exist; expected one of {VERSIONS}")
 
 
 def encoding(version: int, block_size: int, embed_size: int) -> np.ndarray:

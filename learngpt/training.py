@@ -7,6 +7,7 @@ import numpy as np
 
 from learngpt.config import Config
 from learngpt.data import BatchSampler
+from learngpt.errors import ConfigError
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation batches come from their own generator, never the training stream
 
@@ -51,7 +52,7 @@ def chunks(max_iters: int, eval_interval: int) -> list[tuple[int, int]]:
     """The runs of steps between two evaluations, [(start, stop), ...]; evaluations come before each
     start and after the last stop, as in the seed's loop (step 0, every eval_interval, and the end)."""
     if max_iters < 0 or eval_interval <= 0:
-        raise ValueError(f"expected max_iters >= 0 and eval_interval > 0, got {max_iters} and {eval_interval}")
+        raise ConfigError(f"expected max_iters >= 0 and eval_interval > 0, got {max_iters} and {eval_interval}")
     return [(s, min(s + eval_interval, max_iters)) for s in range(0, max_iters, eval_interval)]
 
 

@@ -13,11 +13,12 @@ from learngpt_flax.head_v2 import HeadVer2
 from learngpt_flax.head_v3 import HeadVer3
 from learngpt_flax.head_v4 import HeadVer4
 from learngpt_flax.layer_norm import LayerNorm
+from learngpt_flax.lm import LanguageModel
 from learngpt_flax.multi_head_v1 import MultiHeadVer1
 from learngpt_flax.multi_head_v2 import MultiHeadVer2
 from learngpt_flax.positional_encodings import PositionalEncoding
 from learngpt_flax.sequential import Sequential
 
 __all__ = ["BlockVer1", "BlockVer2", "BlockVer3", "BlockVer4", "FeedForward", "GPTVer1", "GPTVer2", "GPTVer3",
-           "GPTVer4", "HeadVer1", "HeadVer2", "HeadVer3", "HeadVer4", "LayerNorm", "MultiHeadVer1", "MultiHeadVer2",
-           "PositionalEncoding", "Sequential"]
+           "GPTVer4", "HeadVer1", "HeadVer2", "HeadVer3", "HeadVer4", "LanguageModel", "LayerNorm",
+           "MultiHeadVer1", "MultiHeadVer2", "PositionalEncoding", "Sequential"]

@@ -1,4 +1,5 @@
-"""BlockVer2: BlockVer1 plus a residual connection around each part, so deep stacks still pass gradients (why: residuals)."""
+"""BlockVer2: BlockVer1 plus a residual connection around each part, so deep stacks still pass gradients (why:
+residuals)."""
 import jax
 from flax import linen as nn
 

@@ -1,4 +1,5 @@
-"""BlockVer3: BlockVer2 with the curriculum's LayerNorm before each part (pre-norm), to keep deep stacks trainable (why: LayerNorm)."""
+"""BlockVer3: BlockVer2 with the curriculum's LayerNorm before each part (pre-norm), to keep deep stacks
+trainable (why: LayerNorm)."""
 import jax
 from flax import linen as nn
 

@@ -1,4 +1,5 @@
-"""BlockVer4: BlockVer3 with dropout on each residual branch's output, so the model overfits less (why: dropout)."""
+"""BlockVer4: BlockVer3 with dropout on each residual branch's output, so the model overfits less (why:
+dropout)."""
 import jax
 from flax import linen as nn
 
@@ -8,7 +9,7 @@ from learngpt_flax.layer_norm import LayerNorm
 
 
 class BlockVer4(nn.Module):
-    """x + drop1(attention(ln1(x))), then x + drop2(feed-forward(ln2(x))); deterministic=False turns dropout on."""
+    """x + drop1(attention(ln1(x))), then x + drop2(feed-forward(ln2(x))); deterministic=False: dropout on."""
 
     head: nn.Module
     embed_size: int
@@ -26,6 +27,6 @@ class BlockVer4(nn.Module):
         self.drop2 = nn.Dropout(self.dropout)
 
     def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
-        x = x + self.drop1(self.head(self.ln1(x), deterministic), deterministic)  # (B, T, C) + (B, T, C) -> (B, T, C)
-        x = x + self.drop2(self.ffwd(self.ln2(x)), deterministic)  # (B, T, C) + (B, T, C) -> (B, T, C)
+        x = x + self.drop1(self.head(self.ln1(x), deterministic), deterministic)  # (B,T,C) + (B,T,C)
+        x = x + self.drop2(self.ffwd(self.ln2(x)), deterministic)  # (B,T,C) + (B,T,C)
         return x

@@ -1,4 +1,5 @@
-"""FeedForward: a position-wise MLP, so each token can compute on what attention gathered (why: a feed-forward)."""
+"""FeedForward: a position-wise MLP, so each token can compute on what attention gathered (why: a feed-
+forward)."""
 import jax
 from flax import linen as nn
 

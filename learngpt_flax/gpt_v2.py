@@ -1,4 +1,5 @@
-"""GPTVer2: token embeddings, a contextualizer that mixes positions, and lm_head; no position information yet (GPTVer3 adds it)."""
+"""GPTVer2: token embeddings, a contextualizer that mixes positions, and lm_head; no position information yet
+(GPTVer3 adds it)."""
 from __future__ import annotations
 
 import jax
@@ -7,7 +8,7 @@ from learngpt_flax.gpt_v3 import GPTVer3
 
 
 class GPTVer2(GPTVer3):
-    """Token embedding -> contextualizer -> lm_head; loss and generate are GPTVer3's, __call__ has no positions."""
+    """Token embedding -> contextualizer -> lm_head: GPTVer3's layers, used without positions."""
 
     def __call__(self, idx: jax.Array, targets: jax.Array | None = None, deterministic: bool = True):
         idx = self.check_tokens(idx)

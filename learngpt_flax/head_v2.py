@@ -1,4 +1,5 @@
-"""HeadVer2: HeadVer1's running mean as one matmul with a row-normalised lower-triangular matrix (why: the same result, faster)."""
+"""HeadVer2: HeadVer1's running mean as one matmul with a row-normalised lower-triangular matrix (why: the
+same result, faster)."""
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
@@ -7,7 +8,8 @@ from learngpt import checks
 
 
 class HeadVer2(nn.Module):
-    """Causal running mean as wei @ x, wei the lower-triangular ones divided by their row sums; no parameters."""
+    """Causal running mean as wei @ x, wei the lower-triangular ones divided by their row sums; no
+    parameters."""
 
     block_size: int
     embed_size: int
@@ -16,7 +18,7 @@ class HeadVer2(nn.Module):
         checks.check_features(x.shape, self.embed_size, "HeadVer2")
         checks.check_sequence(x.shape, self.block_size, "HeadVer2")
         B, T, C = x.shape
-        tril = jnp.tril(jnp.ones((T, T), dtype=x.dtype))  # (T, T): 1 where a position may look, 0 in the future
+        tril = jnp.tril(jnp.ones((T, T), dtype=x.dtype))  # (T, T): 1 where a position may look, 0 ahead
         wei = tril / tril.sum(axis=1, keepdims=True)  # (T, T) / (T, 1) -> (T, T): each row sums to 1
         out = wei @ x  # (T, T) @ (B, T, C) -> (B, T, C)
         return out

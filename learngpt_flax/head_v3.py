@@ -1,4 +1,5 @@
-"""HeadVer3: HeadVer2's weights built as a masked softmax of zeros, the form that attention will fill with learned scores (why: softmax)."""
+"""HeadVer3: HeadVer2's weights built as a masked softmax of zeros, the form that attention will fill with
+learned scores (why: softmax)."""
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
@@ -7,7 +8,8 @@ from learngpt import checks
 
 
 class HeadVer3(nn.Module):
-    """Causal running mean as softmax(zeros masked with -inf in the future) @ x; exposes the weights; no parameters."""
+    """Causal running mean as softmax(zeros masked with -inf in the future) @ x; exposes the weights; no
+    parameters."""
 
     block_size: int
     embed_size: int

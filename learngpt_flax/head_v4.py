@@ -8,7 +8,8 @@ from learngpt_flax.layers import linear
 
 
 class HeadVer4(nn.Module):
-    """One causal self-attention head; scores scaled by embed_size ** -0.5 as the curriculum does (the paper uses head_size)."""
+    """One causal self-attention head; scores scaled by embed_size ** -0.5 as the curriculum does (the paper
+    uses head_size)."""
 
     block_size: int
     embed_size: int

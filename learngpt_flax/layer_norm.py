@@ -1,5 +1,7 @@
-"""LayerNorm: the curriculum's own, to keep deep stacks' activations and gradients in range (why: LayerNorm)."""
+"""LayerNorm: the curriculum's own, to keep deep stacks' activations and gradients in range (why:
+LayerNorm)."""
 import jax
+import jax.numpy as jnp
 from flax import linen as nn
 
 from learngpt import checks
@@ -16,8 +18,8 @@ class LayerNorm(nn.Module):
         super().__post_init__()
 
     def setup(self):
-        self.gamma = self.param("gamma", nn.initializers.ones, (self.features,))  # (C,)
-        self.beta = self.param("beta", nn.initializers.zeros, (self.features,))  # (C,)
+        self.gamma = self.param("gamma", nn.initializers.ones, (self.features,), jnp.float32)  # (C,)
+        self.beta = self.param("beta", nn.initializers.zeros, (self.features,), jnp.float32)  # (C,)
 
     def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
         mean = x.mean(axis=-1, keepdims=True)  # (..., C) -> (..., 1)

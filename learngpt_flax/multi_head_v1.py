@@ -1,4 +1,5 @@
-"""MultiHeadVer1: n_heads HeadVer4 of head_size C / n_heads in a loop, concatenated, projected (why: several heads)."""
+"""MultiHeadVer1: n_heads HeadVer4 of head_size C / n_heads in a loop, concatenated, projected (why: several
+heads)."""
 import jax
 import jax.numpy as jnp
 from flax import linen as nn

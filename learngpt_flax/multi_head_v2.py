@@ -32,10 +32,11 @@ class MultiHeadVer2(nn.Module):
         k = self.key(x).reshape(B, T, nh, hs)  # (B, T, C) @ (C, C) -> (B, T, C) -> (B, T, nh, hs)
         q = self.query(x).reshape(B, T, nh, hs)  # (B, T, C) @ (C, C) -> (B, T, C) -> (B, T, nh, hs)
         v = self.value(x).reshape(B, T, nh, hs)  # (B, T, C) @ (C, C) -> (B, T, C) -> (B, T, nh, hs)
-        wei = jnp.einsum("bthd,bshd->bhts", q, k) * C ** -0.5  # (B, T, nh, hs) x (B, S, nh, hs) -> (B, nh, T, S)
-        wei = jnp.where(jnp.tril(jnp.ones((T, T), dtype=bool)), wei, -jnp.inf)  # (B, nh, T, S): no looking ahead
+        wei = jnp.einsum("bthd,bshd->bhts", q, k) * C ** -0.5  # (B,T,nh,hs) x (B,S,nh,hs) -> (B, nh, T, S)
+        wei = jnp.where(jnp.tril(jnp.ones((T, T), dtype=bool)), wei, -jnp.inf)  # (B, nh, T, S): causal
         wei = jax.nn.softmax(wei, axis=-1)  # (B, nh, T, S): each row sums to 1
         self.sow("intermediates", "attentions", wei)  # (B, nh, T, S)
-        out = jnp.einsum("bhts,bshd->bthd", wei, v).reshape(B, T, C)  # (B, nh, T, S) x (B, S, nh, hs) -> (B, T, nh, hs) -> (B, T, C)
+        out = jnp.einsum("bhts,bshd->bthd", wei, v)  # (B, nh, T, S) x (B, S, nh, hs) -> (B, T, nh, hs)
+        out = out.reshape(B, T, C)  # (B, T, nh, hs) -> (B, T, C): the heads side by side
         out = self.proj(out)  # (B, T, C) @ (C, C) -> (B, T, C)
         return out

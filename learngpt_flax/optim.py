@@ -15,18 +15,21 @@ import optax
 from learngpt.config import Config
 
 
-def adamw(learning_rate: float, b1: float, b2: float, eps: float, weight_decay: float) -> optax.GradientTransformation:
-    """torch.optim.AdamW (amsgrad off) as an optax GradientTransformation; the state is optax's ScaleByAdamState."""
+def adamw(learning_rate: float, b1: float, b2: float, eps: float,
+          weight_decay: float) -> optax.GradientTransformation:
+    """torch.optim.AdamW (amsgrad off) as an optax GradientTransformation; the state is optax's
+    ScaleByAdamState."""
     log_b1, log_b2 = math.log(b1), math.log(b2)  # Python floats: the constants carry no float32 rounding of b
 
     def init(params):
-        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)  # JAX arrays are immutable: mu and nu may share it
+        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)  # immutable arrays: mu and nu may share it
         return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
 
     def update(grads, state, params):
         count = state.count + 1
-        mu = jax.tree_util.tree_map(lambda m, g: m + (1 - b1) * (g - m), state.mu, grads)  # torch: exp_avg.lerp_(grad, 1 - b1)
-        nu = jax.tree_util.tree_map(lambda v, g: v * b2 + (1 - b2) * g * g, state.nu, grads)  # torch: exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        # torch: exp_avg.lerp_(grad, 1 - b1), then exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        mu = jax.tree_util.tree_map(lambda m, g: m + (1 - b1) * (g - m), state.mu, grads)
+        nu = jax.tree_util.tree_map(lambda v, g: v * b2 + (1 - b2) * g * g, state.nu, grads)
 
         def new_update(p, m, v):
             t = count.astype(p.dtype)
@@ -35,7 +38,8 @@ def adamw(learning_rate: float, b1: float, b2: float, eps: float, weight_decay: 
             step_size = learning_rate / bias_correction1
             denom = jnp.sqrt(v) / jnp.sqrt(bias_correction2) + eps
             decayed = p * (1 - learning_rate * weight_decay)  # torch: param.mul_(1 - lr * weight_decay)
-            return (decayed + (-step_size) * (m / denom)) - p  # torch: param.addcdiv_(m, denom, value=-step_size); optax adds p back
+            # torch: param.addcdiv_(m, denom, value=-step_size); optax adds p back, so return the difference
+            return (decayed + (-step_size) * (m / denom)) - p
 
         updates = jax.tree_util.tree_map(new_update, params, mu, nu)
         return updates, optax.ScaleByAdamState(count=count, mu=mu, nu=nu)

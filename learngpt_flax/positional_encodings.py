@@ -1,4 +1,5 @@
-"""PositionalEncoding: week 1's four fixed position encodings added to x, to compare what each gives a model that has no notion of order."""
+"""PositionalEncoding: week 1's four fixed position encodings added to x, to compare what each gives a model
+that has no notion of order."""
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
@@ -8,7 +9,8 @@ from learngpt.positions import check_version, encoding
 
 
 class PositionalEncoding(nn.Module):
-    """x + PE[:T], PE week 1's encoding number `version` (1-4; 4 is GPTVer3's sinusoidal one); no parameters."""
+    """x + PE[:T], PE week 1's encoding number `version` (1-4; 4 is GPTVer3's sinusoidal one); no
+    parameters."""
 
     block_size: int
     embed_size: int
@@ -22,6 +24,7 @@ class PositionalEncoding(nn.Module):
         checks.check_features(x.shape, self.embed_size, "PositionalEncoding")
         checks.check_sequence(x.shape, self.block_size, "PositionalEncoding")
         B, T, C = x.shape
-        pe = jnp.asarray(encoding(self.version, self.block_size, C)[:T], dtype=x.dtype)  # (T, C)
+        table = encoding(self.version, self.block_size, C)[:T]  # (T, C) float64 numpy
+        pe = jnp.asarray(table, dtype=x.dtype)  # (T, C)
         out = x + pe  # (B, T, C) + (T, C) -> (B, T, C)
         return out

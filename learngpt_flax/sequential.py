@@ -6,7 +6,8 @@ from flax import linen as nn
 
 
 class Sequential(nn.Module):
-    """flax.linen.Sequential hands extra arguments to its first layer only; this one gives `deterministic` to every layer."""
+    """flax.linen.Sequential hands extra arguments to its first layer only; this one gives `deterministic` to
+    every layer."""
 
     layers: Sequence[nn.Module]
 

@@ -16,10 +16,10 @@ from learngpt.training import EvalPoint, History, chunks, eval_data
 from learngpt_flax.optim import make_optimizer  # torch.optim.AdamW's arithmetic as an optax transformation
 
 
-def init_params(model, cfg: Config, seed: int | None = None) -> Any:
-    """Fresh params drawn natively in Flax (the same distributions as torch's defaults)."""
-    key = jax.random.key(cfg.seed if seed is None else seed)
-    return model.init({"params": key}, jnp.zeros((1, cfg.block_size), dtype=jnp.int32))["params"]
+def init_params(model, example, seed: int = 0) -> Any:
+    """Fresh params drawn natively in Flax (the same distributions as torch's defaults); {} for a module
+    without any (week 1's averaging heads)."""
+    return model.init({"params": jax.random.key(seed)}, example).get("params", {})
 
 
 def make_step(model, optimizer: optax.GradientTransformation):
@@ -73,14 +73,16 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
     scan = jax.jit(lambda state, xs, ys: jax.lax.scan(step, state, (xs, ys)))
     single = jax.jit(step)
     history = History("flax")
-    structure = (repr(model), cfg.learning_rate, cfg.betas, cfg.eps, cfg.weight_decay, jax.config.jax_enable_x64)
+    structure = (repr(model), cfg.learning_rate, cfg.betas, cfg.eps, cfg.weight_decay,
+                 jax.config.jax_enable_x64)
     state = (params, optimizer.init(params), key)
     eval_arrays = {split: (jnp.asarray(x), jnp.asarray(y)) for split, (x, y) in evals.items()}
     bar = tqdm(total=max_iters, desc=desc, disable=not progress, leave=False)
 
     def compile_once(name, fn, *args):
         leaves = jax.tree_util.tree_leaves(args)
-        signature = structure + (name,) + tuple((np.shape(a), str(getattr(a, "dtype", type(a)))) for a in leaves)
+        signature = structure + (name,) + tuple((np.shape(a), str(getattr(a, "dtype", type(a))))
+                                                for a in leaves)
         if signature not in _COMPILED:
             t0 = time.perf_counter()
             _COMPILED[signature] = fn.lower(*args).compile()
@@ -89,8 +91,10 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
 
     def estimate() -> None:
         t0 = time.perf_counter()
-        losses = {s: float(compile_once("eval", evaluate, state[0], *eval_arrays[s])(state[0], *eval_arrays[s]))
-                  for s in ("train", "val")}
+        losses = {}
+        for split in ("train", "val"):
+            program = compile_once("eval", evaluate, state[0], *eval_arrays[split])
+            losses[split] = float(program(state[0], *eval_arrays[split]))
         point = EvalPoint(len(history.step_losses), losses["train"], losses["val"])
         history.evals.append(point)
         history.eval_seconds += time.perf_counter() - t0
@@ -107,7 +111,7 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
             losses = np.asarray(jax.block_until_ready(losses))
         else:
             run = compile_once("step", single, state, (xs[0], ys[0]))
-            # host copies in the device dtype: indexing a jax array would dispatch two slicing programs per step
+            # host copies in the device dtype: indexing a jax array dispatches two slicing programs per step
             xs_host, ys_host = np.asarray(xs), np.asarray(ys)
             t0 = time.perf_counter()
             out = []

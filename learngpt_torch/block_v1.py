@@ -1,4 +1,5 @@
-"""BlockVer1: attention, then a feed-forward, so each token computes on what it gathered (why: a feed-forward)."""
+"""BlockVer1: attention, then a feed-forward, so each token computes on what it gathered (why: a feed-
+forward)."""
 import torch
 from torch import nn
 

@@ -1,4 +1,5 @@
-"""BlockVer4: BlockVer3 with dropout on each residual branch's output, so the model overfits less (why: dropout)."""
+"""BlockVer4: BlockVer3 with dropout on each residual branch's output, so the model overfits less (why:
+dropout)."""
 import torch
 from torch import nn
 
@@ -21,6 +22,6 @@ class BlockVer4(nn.Module):
         self.drop2 = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop1(self.head(self.ln1(x)))  # (B, T, C) + (B, T, C) -> (B, T, C)
-        x = x + self.drop2(self.ffwd(self.ln2(x)))  # (B, T, C) + (B, T, C) -> (B, T, C)
+        x = x + self.drop1(self.head(self.ln1(x)))  # (B,T,C) + (B,T,C)
+        x = x + self.drop2(self.ffwd(self.ln2(x)))  # (B,T,C) + (B,T,C)
         return x

@@ -17,7 +17,7 @@ class GPTVer4(GPTVer3):
         self.ln_f = library_layer_norm(embed_size, eps=1e-5)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        self.check_tokens(idx)
+        idx = self.check_tokens(idx)
         B, T = idx.shape
         tok_emb = self.token_embedding_table(idx)  # (B, T) -> (B, T, C)
         pos_emb = self.position_embedding_table(torch.arange(T, device=idx.device))  # (T,) -> (T, C)

@@ -1,4 +1,5 @@
-"""HeadVer1: week 1's first contextualizer, each position the mean of the inputs up to it, written as an explicit loop (the slow baseline)."""
+"""HeadVer1: week 1's first contextualizer, each position the mean of the inputs up to it, written as an
+explicit loop (the slow baseline)."""
 import torch
 from torch import nn
 
@@ -6,7 +7,8 @@ from learngpt import checks
 
 
 class HeadVer1(nn.Module):
-    """Causal running mean over time, one position at a time in a Python loop (the batch rides along); no parameters."""
+    """Causal running mean over time, one position at a time in a Python loop (the batch rides along); no
+    parameters."""
 
     def __init__(self, block_size: int, embed_size: int):
         super().__init__()

@@ -1,4 +1,5 @@
-"""HeadVer2: HeadVer1's running mean as one matmul with a row-normalised lower-triangular matrix (why: the same result, faster)."""
+"""HeadVer2: HeadVer1's running mean as one matmul with a row-normalised lower-triangular matrix (why: the
+same result, faster)."""
 import torch
 from torch import nn
 
@@ -6,7 +7,8 @@ from learngpt import checks
 
 
 class HeadVer2(nn.Module):
-    """Causal running mean as wei @ x, wei the lower-triangular ones divided by their row sums; no parameters."""
+    """Causal running mean as wei @ x, wei the lower-triangular ones divided by their row sums; no
+    parameters."""
 
     def __init__(self, block_size: int, embed_size: int):
         super().__init__()
@@ -17,7 +19,7 @@ class HeadVer2(nn.Module):
         checks.check_features(x.shape, self.embed_size, "HeadVer2")
         checks.check_sequence(x.shape, self.block_size, "HeadVer2")
         B, T, C = x.shape
-        tril = self.tril[:T, :T].to(x.dtype)  # (T, T): 1 where a position may look, 0 in the future
+        tril = self.tril[:T, :T].to(x.dtype)  # (T, T): 1 where a position may look, 0 ahead
         wei = tril / tril.sum(dim=1, keepdim=True)  # (T, T) / (T, 1) -> (T, T): each row sums to 1
         out = wei @ x  # (T, T) @ (B, T, C) -> (B, T, C)
         return out

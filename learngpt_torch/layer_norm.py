@@ -1,4 +1,5 @@
-"""LayerNorm: the curriculum's own, to keep deep stacks' activations and gradients in range (why: LayerNorm)."""
+"""LayerNorm: the curriculum's own, to keep deep stacks' activations and gradients in range (why:
+LayerNorm)."""
 import torch
 from torch import nn
 
@@ -12,8 +13,8 @@ class LayerNorm(nn.Module):
         super().__init__()
         checks.check_layer_norm_features(features)
         self.features, self.eps = features, eps
-        self.gamma = nn.Parameter(torch.ones(features))  # (C,)
-        self.beta = nn.Parameter(torch.zeros(features))  # (C,)
+        self.gamma = nn.Parameter(torch.ones(features, dtype=torch.float32))  # (C,)
+        self.beta = nn.Parameter(torch.zeros(features, dtype=torch.float32))  # (C,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mean = x.mean(dim=-1, keepdim=True)  # (..., C) -> (..., 1)

@@ -28,10 +28,11 @@ class MultiHeadVer2(nn.Module):
         k = self.key(x).view(B, T, nh, hs)  # (B, T, C) @ (C, C) -> (B, T, C) -> (B, T, nh, hs)
         q = self.query(x).view(B, T, nh, hs)  # (B, T, C) @ (C, C) -> (B, T, C) -> (B, T, nh, hs)
         v = self.value(x).view(B, T, nh, hs)  # (B, T, C) @ (C, C) -> (B, T, C) -> (B, T, nh, hs)
-        wei = torch.einsum("bthd,bshd->bhts", q, k) * C ** -0.5  # (B, T, nh, hs) x (B, S, nh, hs) -> (B, nh, T, S)
-        wei = wei.masked_fill(self.tril[:T, :T] == 0, float("-inf"))  # (B, nh, T, S): no looking ahead
+        wei = torch.einsum("bthd,bshd->bhts", q, k) * C ** -0.5  # (B,T,nh,hs) x (B,S,nh,hs) -> (B, nh, T, S)
+        wei = wei.masked_fill(self.tril[:T, :T] == 0, float("-inf"))  # (B, nh, T, S): causal
         wei = F.softmax(wei, dim=-1)  # (B, nh, T, S): each row sums to 1
         self.attentions = wei  # (B, nh, T, S)
-        out = torch.einsum("bhts,bshd->bthd", wei, v).reshape(B, T, C)  # (B, nh, T, S) x (B, S, nh, hs) -> (B, T, nh, hs) -> (B, T, C)
+        out = torch.einsum("bhts,bshd->bthd", wei, v)  # (B, nh, T, S) x (B, S, nh, hs) -> (B, T, nh, hs)
+        out = out.reshape(B, T, C)  # (B, T, nh, hs) -> (B, T, C): the heads side by side
         out = self.proj(out)  # (B, T, C) @ (C, C) -> (B, T, C)
         return out

@@ -1,4 +1,5 @@
-"""AdamW, the curriculum's optimiser: torch's own, with every hyper-parameter stated (optax's defaults differ)."""
+"""AdamW, the curriculum's optimiser: torch's own, with every hyper-parameter stated (optax's defaults
+differ)."""
 import torch
 
 from learngpt.config import Config

@@ -1,4 +1,5 @@
-"""PositionalEncoding: week 1's four fixed position encodings added to x, to compare what each gives a model that has no notion of order."""
+"""PositionalEncoding: week 1's four fixed position encodings added to x, to compare what each gives a model
+that has no notion of order."""
 import torch
 from torch import nn
 
@@ -7,7 +8,8 @@ from learngpt.positions import check_version, encoding
 
 
 class PositionalEncoding(nn.Module):
-    """x + PE[:T], PE week 1's encoding number `version` (1-4; 4 is GPTVer3's sinusoidal one); no parameters."""
+    """x + PE[:T], PE week 1's encoding number `version` (1-4; 4 is GPTVer3's sinusoidal one); no
+    parameters."""
 
     def __init__(self, block_size: int, embed_size: int, version: int = 4):
         super().__init__()
@@ -18,6 +20,7 @@ class PositionalEncoding(nn.Module):
         checks.check_features(x.shape, self.embed_size, "PositionalEncoding")
         checks.check_sequence(x.shape, self.block_size, "PositionalEncoding")
         B, T, C = x.shape
-        pe = torch.tensor(encoding(self.version, self.block_size, C)[:T], dtype=x.dtype, device=x.device)  # (T, C)
+        table = encoding(self.version, self.block_size, C)[:T]  # (T, C) float64 numpy
+        pe = torch.tensor(table, dtype=x.dtype, device=x.device)  # (T, C)
         out = x + pe  # (B, T, C) + (T, C) -> (B, T, C)
         return out

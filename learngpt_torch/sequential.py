@@ -5,7 +5,8 @@ from torch import nn
 
 
 class Sequential(nn.Sequential):
-    """torch.nn.Sequential built from a list (like its Flax twin); train()/eval() reach every layer, so forward needs only x."""
+    """torch.nn.Sequential built from a list (like its Flax twin); train()/eval() reach every layer, so
+    forward needs only x."""
 
     def __init__(self, layers: Sequence[nn.Module]):
         super().__init__(*layers)

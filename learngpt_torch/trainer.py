@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -13,13 +14,26 @@ from learngpt.training import EvalPoint, History, chunks, eval_data
 from learngpt_torch.optim import make_optimizer  # torch.optim.AdamW, every hyper-parameter stated
 
 
+def make_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> Callable:
+    """One AdamW step: (x, y) -> the batch's loss before the update (not synchronised). Dropout draws from
+    torch's global generator; model.train() must be on for it."""
+    def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        _, loss = model(x, y)  # (B, T), (B, T) -> ()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+    return step
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, xs: np.ndarray, ys: np.ndarray) -> float:
     """Mean loss over the batches xs, ys (n, B, T), in eval mode (dropout off)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    losses = [model(torch.as_tensor(x, device=device), torch.as_tensor(y, device=device))[1] for x, y in zip(xs, ys)]
+    losses = [model(torch.as_tensor(x, device=device), torch.as_tensor(y, device=device))[1]
+              for x, y in zip(xs, ys)]
     model.train(was_training)
     return float(torch.stack(losses).mean())
 
@@ -32,13 +46,14 @@ def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, evals: dic
     eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
     evals = eval_data(sampler, cfg) if evals is None else evals
     device = next(model.parameters()).device
-    optimizer = make_optimizer(model, cfg)
+    step = make_step(model, make_optimizer(model, cfg))
     history = History("torch")
     bar = tqdm(total=max_iters, desc=desc, disable=not progress, leave=False)
 
     def estimate() -> None:
         t0 = time.perf_counter()
-        point = EvalPoint(len(history.step_losses), evaluate(model, *evals["train"]), evaluate(model, *evals["val"]))
+        point = EvalPoint(len(history.step_losses), evaluate(model, *evals["train"]),
+                          evaluate(model, *evals["val"]))
         history.evals.append(point)
         history.eval_seconds += time.perf_counter() - t0
         bar.set_postfix(train=f"{point.train_loss:.4f}", val=f"{point.val_loss:.4f}")
@@ -50,11 +65,7 @@ def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, evals: dic
         losses = []
         for _ in range(start, stop):
             xb, yb = sampler.sample("train")  # (B, T), (B, T)
-            _, loss = model(torch.as_tensor(xb, device=device), torch.as_tensor(yb, device=device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.detach())
+            losses.append(step(torch.as_tensor(xb, device=device), torch.as_tensor(yb, device=device)))
         history.step_losses += torch.stack(losses).tolist()  # one synchronisation per chunk
         history.train_seconds += time.perf_counter() - t0
         history.steps = stop

@@ -1,6 +1,23 @@
-"""parity: the bridge between the backends (weights both ways, safetensors I/O) and the comparisons."""
-from parity.bridge import (WeightMismatchError, abstract_params, flax_to_torch, load_into_torch,
-                           torch_state, torch_to_flax)
+"""parity: the bridge between the backends. Weights both ways by rule, safetensors files and checkpoints,
+and the numerical comparison of outputs, gradients and intermediates.
 
-__all__ = ["WeightMismatchError", "abstract_params", "flax_to_torch", "load_into_torch", "torch_state",
-           "torch_to_flax"]
+Importing the package is cheap (no framework is imported): each name below is loaded from its module on
+first use, e.g. `from parity import torch_to_flax` imports parity.bridge then.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "WeightMismatchError": "parity.bridge", "abstract_params": "parity.bridge", "flax_to_torch": "parity.bridge",
+    "load_into_torch": "parity.bridge", "torch_state": "parity.bridge", "torch_to_flax": "parity.bridge",
+    "WeightsFileError": "parity.weights", "read_weights": "parity.weights", "write_weights": "parity.weights",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'parity' has no attribute {name!r}")

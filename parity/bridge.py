@@ -12,20 +12,22 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-import jax
 import numpy as np
+
+from learngpt.errors import LearngptError
 
 _INDEXED = re.compile(r"(.+)_(\d+)")
 _LEAVES = {"kernel": "weight", "embedding": "weight", "scale": "weight", "bias": "bias", "gamma": "gamma",
            "beta": "beta"}
 
 
-class WeightMismatchError(ValueError):
+class WeightMismatchError(LearngptError, ValueError):
     """Weights whose keys or shapes do not fit the model they are loaded into; nothing was loaded."""
 
 
 def torch_module_path(path: tuple[str, ...]) -> str:
-    """The torch submodule name for a Flax module path: ('contextualizer', 'layers_0', 'head') -> 'contextualizer.0.head'."""
+    """The torch submodule name for a Flax module path:
+    ('contextualizer', 'layers_0', 'head') -> 'contextualizer.0.head'."""
     parts: list[str] = []
     for segment in path:
         m = _INDEXED.fullmatch(segment)
@@ -43,7 +45,8 @@ def torch_key(path: tuple[str, ...]) -> tuple[str, bool]:
     parts = [torch_module_path(path[:-1])] if path[:-1] else []
     leaf = path[-1]
     if leaf not in _LEAVES:
-        raise WeightMismatchError(f"no rule for the Flax parameter {'/'.join(path)}; known leaves: {sorted(_LEAVES)}")
+        raise WeightMismatchError(f"no rule for the Flax parameter {'/'.join(path)}; "
+                                  f"known leaves: {sorted(_LEAVES)}")
     return ".".join(parts + [_LEAVES[leaf]]), leaf == "kernel"
 
 
@@ -106,7 +109,8 @@ def torch_to_flax(weights: Mapping[str, Any], template: Mapping[str, Any]) -> di
     """
     plan = {path: torch_key(path) for path in flat_tree(_unwrap(template))}
     shapes = flat_tree(_unwrap(template))
-    expected = {key: (_shape(shapes[path])[::-1] if t else _shape(shapes[path])) for path, (key, t) in plan.items()}
+    expected = {key: (_shape(shapes[path])[::-1] if t else _shape(shapes[path]))
+                for path, (key, t) in plan.items()}
     check_weights(weights, expected, "Flax model")
     out = {}
     for path, (key, transpose) in plan.items():
@@ -118,6 +122,8 @@ def torch_to_flax(weights: Mapping[str, Any], template: Mapping[str, Any]) -> di
 
 def abstract_params(model, *inputs, **kwargs) -> dict[str, Any]:
     """The shapes of a Flax model's params (jax.ShapeDtypeStruct leaves), without computing any."""
+    import jax
+
     variables = jax.eval_shape(lambda: model.init(jax.random.key(0), *inputs, **kwargs))
     return variables.get("params", {})  # a module without parameters (week 1's averaging heads) has none
 

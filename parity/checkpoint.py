@@ -6,7 +6,7 @@ run that made it:
     format        "learngpt-checkpoint"       what kind of file this is
     version       "1"                         the layout of this metadata
     config        Config.to_dict() as JSON    sizes, optimiser values, seed
-    architecture  {"gpt", "contextualizer", "n_layers", "head"} as JSON: the components.gpt recipe
+    architecture  {"gpt", "contextualizer", "n_layers", "head"} as JSON: a learngpt.components.Architecture
     vocab         the tokenizer's characters  so that a prompt is encoded as in training
     sha256        digest of every tensor      a flipped byte in the data is caught, not loaded
     backend, step who wrote it and after how many steps (informational)
@@ -20,50 +20,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from learngpt.components import BLOCKS, GPTS, HEADS
+from learngpt.components import NANOGPT, Architecture
 from learngpt.config import Config
-from parity.weights import WeightsFileError, load_weights, save_weights
+from parity.weights import WeightsFileError, read_weights, write_weights
 
 FORMAT = "learngpt-checkpoint"
 VERSION = "1"
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """Which components the model is made of: the arguments of learngpt.components.gpt."""
-    gpt: str = "GPTVer4"
-    contextualizer: str = "BlockVer4"
-    n_layers: int | None = None  # None: the config's n_layers
-    head: str = "MultiHeadVer2"
-
-    def __post_init__(self) -> None:
-        if self.gpt not in GPTS:
-            raise ValueError(f"unknown GPT {self.gpt!r}; expected one of {GPTS}")
-        if self.contextualizer not in BLOCKS + HEADS:
-            raise ValueError(f"unknown contextualizer {self.contextualizer!r}; expected one of {BLOCKS + HEADS}")
-        if self.head not in HEADS:
-            raise ValueError(f"unknown head {self.head!r}; expected one of {HEADS}")
-        if self.n_layers is not None and (not isinstance(self.n_layers, int) or self.n_layers <= 0):
-            raise ValueError(f"n_layers must be a positive integer or None, got {self.n_layers!r}")
-
-    @classmethod
-    def nanogpt(cls) -> "Architecture":
-        """The curriculum's NanoGPT: GPTVer4 with the config's n_layers x BlockVer4(MultiHeadVer2)."""
-        return cls()
-
-    def recipe(self, cfg: Config):
-        """A function lib -> module, for backends.Backend.create."""
-        from learngpt.components import gpt
-        return lambda lib: gpt(lib, self.gpt, cfg, self.contextualizer, self.n_layers, self.head)
-
-    def to_dict(self) -> dict:
-        return {"gpt": self.gpt, "contextualizer": self.contextualizer, "n_layers": self.n_layers, "head": self.head}
 
 
 @dataclass
@@ -71,7 +39,7 @@ class Checkpoint:
     """What a checkpoint file holds: torch-layout weights and the description of the model."""
     weights: dict[str, np.ndarray]
     config: Config
-    architecture: Architecture = field(default_factory=Architecture)
+    architecture: Architecture = NANOGPT
     vocab: str = ""
     backend: str = ""
     step: int = 0
@@ -100,7 +68,7 @@ def save(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         "vocab": checkpoint.vocab, "sha256": digest(weights),
         "backend": checkpoint.backend, "step": str(int(checkpoint.step)),
     }
-    return save_weights(path, weights, metadata)
+    return write_weights(path, weights, metadata)
 
 
 def _field(metadata: Mapping[str, str], name: str, path: Path) -> str:
@@ -113,16 +81,17 @@ def _field(metadata: Mapping[str, str], name: str, path: Path) -> str:
 def load(path: str | os.PathLike) -> Checkpoint:
     """Read and verify a checkpoint file; raise WeightsFileError naming the problem."""
     path = Path(path)
-    weights, metadata = load_weights(path)  # missing, truncated, corrupt header: WeightsFileError
+    weights, metadata = read_weights(path)  # missing, truncated, corrupt header: WeightsFileError
     fmt = _field(metadata, "format", path)
     if fmt != FORMAT:
         raise WeightsFileError(f"{path} is not a learngpt checkpoint: format {fmt!r}, expected {FORMAT!r}")
     version = _field(metadata, "version", path)
     if version != VERSION:
-        raise WeightsFileError(f"{path} has checkpoint version {version!r}; this learngpt reads version {VERSION!r}")
+        raise WeightsFileError(f"{path} has checkpoint version {version!r}; "
+                               f"this learngpt reads version {VERSION!r}")
     try:
         cfg = Config.from_dict(json.loads(_field(metadata, "config", path)))
-        arch = Architecture(**json.loads(_field(metadata, "architecture", path)))
+        arch = Architecture.from_dict(json.loads(_field(metadata, "architecture", path)))
         step = int(metadata.get("step", "0"))
     except (json.JSONDecodeError, TypeError, ValueError) as err:
         if isinstance(err, WeightsFileError):
@@ -130,30 +99,11 @@ def load(path: str | os.PathLike) -> Checkpoint:
         raise WeightsFileError(f"{path} has unreadable checkpoint metadata ({err})") from err
     vocab = _field(metadata, "vocab", path)
     if len(vocab) != cfg.vocab_size:
-        raise WeightsFileError(f"{path}: the vocabulary has {len(vocab)} characters, config.vocab_size is {cfg.vocab_size}")
+        raise WeightsFileError(f"{path}: the vocabulary has {len(vocab)} characters, "
+                               f"config.vocab_size is {cfg.vocab_size}")
     expected = _field(metadata, "sha256", path)
     found = digest(weights)
     if found != expected:
         raise WeightsFileError(f"{path} is corrupt: the tensors' sha256 is {found[:12]}..., "
                                f"the metadata promises {expected[:12]}...")
     return Checkpoint(weights, cfg, arch, vocab, metadata.get("backend", ""), step)
-
-
-def model_from(backend, checkpoint: Checkpoint):
-    """A backends.Model of the checkpoint's architecture with its weights (all or nothing)."""
-    cfg = checkpoint.config
-    model = backend.create(checkpoint.architecture.recipe(cfg), example=np.zeros((1, cfg.block_size), np.int64))
-    backend.load_weights(model, checkpoint.weights)  # WeightMismatchError before anything is loaded
-    return model
-
-
-def save_model(path: str | os.PathLike, backend, model, cfg: Config, vocab: str,
-               architecture: Architecture | None = None, step: int = 0) -> Path:
-    """Save a backends.Model of either backend (its weights in the torch layout)."""
-    return save(path, Checkpoint(backend.weights(model), cfg, architecture or Architecture(), vocab, backend.name, step))
-
-
-def load_model(path: str | os.PathLike, backend) -> tuple[Any, Checkpoint]:
-    """(backends.Model, Checkpoint): a checkpoint written by either backend, loaded into backend."""
-    checkpoint = load(path)
-    return model_from(backend, checkpoint), checkpoint

@@ -11,12 +11,15 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
+from learngpt.errors import LearngptError
 
-class WeightsFileError(ValueError):
+
+class WeightsFileError(LearngptError, ValueError):
     """A weights file that is missing, truncated, corrupt, or not what was expected."""
 
 
-def save_weights(path: str | os.PathLike, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> Path:
+def write_weights(path: str | os.PathLike, weights: Mapping[str, np.ndarray],
+                  metadata: Mapping[str, str] | None = None) -> Path:
     """Write weights (torch-layout keys) to path: a temporary file beside it, then an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,18 +48,20 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
             raise WeightsFileError(f"{path} is not a safetensors file: {size} bytes, too short for a header")
         n = int.from_bytes(raw, "little")
         if n <= 0 or 8 + n > size:
-            raise WeightsFileError(f"{path} is truncated or not a safetensors file: header of {n} bytes, file of {size}")
+            raise WeightsFileError(f"{path} is truncated or not a safetensors file: header of {n} bytes, "
+                                   f"file of {size}")
         try:
             header = json.loads(f.read(n))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise WeightsFileError(f"{path} has a corrupt safetensors header ({err})") from err
     end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
     if 8 + n + end != size:
-        raise WeightsFileError(f"{path} is truncated or padded: its header promises {8 + n + end} bytes, the file has {size}")
+        raise WeightsFileError(f"{path} is truncated or padded: its header promises {8 + n + end} bytes, "
+                               f"the file has {size}")
     return dict(header.get("__metadata__") or {})
 
 
-def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def read_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """(weights, metadata) from a safetensors file, with a clear error for a truncated or corrupt one."""
     metadata = read_metadata(path)
     try:

@@ -1,17 +1,17 @@
-"""The backend fixture (ids torch and flax), narrowed by --backend or $LEARNGPT_BACKEND, and the corpus."""
-import os
-
+"""The backend fixture (ids torch and flax, narrowed by --backend or $LEARNGPT_BACKEND), the corpus, and
+`answer`: the curriculum question a test is named after, asked of the test's backend."""
 import pytest
 
-from parity import backends
+from learngpt_lab import backends, questions
+from learngpt_lab.threads import set_threads, threads
 
 
 def pytest_configure(config):
-    # The models here are tiny (16-wide matmuls): a second torch thread buys nothing and, on a busy
-    # machine, costs up to 10x (measured: 26 vs 3 steps/s for NanoGPT training under load).
+    # The models here are tiny (16-wide matmuls): a second torch thread buys nothing and, on a busy machine,
+    # costs up to 10x (measured: 26 vs 3 steps/s for NanoGPT training under load). XLA keeps its own choice.
     import torch
     config.torch_default_threads = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("LEARNGPT_TORCH_THREADS", "1")))
+    set_threads(1, xla=False)
 
 
 def pytest_addoption(parser):
@@ -26,9 +26,18 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("backend_name", names, ids=list(names))
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test that asks a training question carries the `training` marker (pytest -m "not training": the fast suite)."""
+    registry = questions.load()
+    for item in items:
+        q = registry.get(getattr(item, "originalname", None))
+        if q is not None and q.trains:
+            item.add_marker(pytest.mark.training)
+
+
 @pytest.fixture
 def backend(backend_name):
-    """A backends.Backend: the test body sees numpy arrays and this adapter, never an if on the framework."""
+    """A learngpt_lab.backends.Backend: the test body sees numpy arrays and this adapter, never an if on the framework."""
     return backends.get(backend_name)
 
 
@@ -40,10 +49,17 @@ def corpus():
 
 
 @pytest.fixture
+def answer(request, backend):
+    """The question named like the test (learngpt_lab/questions), asked of this backend; its numbers printed."""
+    q = questions.load()[request.node.originalname]
+    corpus = request.getfixturevalue("corpus") if q.trains else None
+    result = questions.ask(q.id, backend, corpus)
+    print(result)
+    return result
+
+
+@pytest.fixture
 def default_threads(request):
-    """torch's own thread count for the test (the speed questions compare kernels as a user's machine runs them)."""
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(request.config.torch_default_threads)
-    yield
-    torch.set_num_threads(before)
+    """torch's own thread count for the test (a speed question compares kernels as a user's machine runs them)."""
+    with threads(request.config.torch_default_threads, xla=False):
+        yield

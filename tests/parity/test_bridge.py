@@ -7,20 +7,24 @@ import torch
 
 import learngpt_flax
 import learngpt_torch
-from learngpt.components import RECIPES, nanogpt
+from learngpt import components
 from learngpt.config import Config
 from parity.bridge import (WeightMismatchError, abstract_params, flax_to_torch, load_into_torch, torch_key,
                            torch_state, torch_to_flax)
-from parity.weights import WeightsFileError, load_weights, read_metadata, save_weights
+from parity.weights import WeightsFileError, read_metadata, read_weights, write_weights
 
 CFG = Config()
 IDX = jnp.zeros((1, CFG.block_size), dtype=jnp.int32)
 
 
+def nanogpt(lib):
+    return components.build(lib, "NanoGPT", CFG)
+
+
 def pair():
     torch.manual_seed(0)
-    tmod = nanogpt(learngpt_torch, CFG)
-    fmod = nanogpt(learngpt_flax, CFG)
+    tmod = nanogpt(learngpt_torch)
+    fmod = nanogpt(learngpt_flax)
     return tmod, fmod, abstract_params(fmod, IDX)
 
 
@@ -35,12 +39,12 @@ def test_rules_map_paths_to_torch_keys():
         torch_key(("a", "mystery"))
 
 
-@pytest.mark.parametrize("name", list(RECIPES))
+@pytest.mark.parametrize("name", list(components.REGISTRY))
 def test_every_component_maps_onto_the_torch_state_dict(name):
     torch.manual_seed(0)
-    tmod = RECIPES[name](learngpt_torch, CFG)
-    fmod = RECIPES[name](learngpt_flax, CFG)
-    example = IDX if name.startswith("GPT") else jnp.zeros((1, CFG.block_size, CFG.embed_size))
+    tmod = components.build(learngpt_torch, name, CFG)
+    fmod = components.build(learngpt_flax, name, CFG)
+    example = IDX if components.get(name).takes_tokens else jnp.zeros((1, CFG.block_size, CFG.embed_size))
     template = abstract_params(fmod, example)
     mapped = flax_to_torch({k: v for k, v in jax_zeros(template).items()})
     state = torch_state(tmod)
@@ -71,7 +75,7 @@ def test_torch_flax_torch_round_trip_is_bit_for_bit(dtype):
         assert back[key].dtype == state[key].dtype, key
         assert np.array_equal(back[key], state[key]), key
     torch.manual_seed(1)
-    other = nanogpt(learngpt_torch, CFG).to(dtype)
+    other = nanogpt(learngpt_torch).to(dtype)
     load_into_torch(other, back)
     for key, value in torch_state(other).items():
         assert np.array_equal(value, state[key]), key
@@ -104,12 +108,12 @@ def test_a_failed_torch_load_changes_nothing():
 
 def test_safetensors_file_loads_in_both_backends(tmp_path):
     tmod, fmod, template = pair()
-    path = save_weights(tmp_path / "w.safetensors", torch_state(tmod), {"component": "nanogpt"})
-    weights, meta = load_weights(path)
+    path = write_weights(tmp_path / "w.safetensors", torch_state(tmod), {"component": "nanogpt"})
+    weights, meta = read_weights(path)
     assert meta == {"component": "nanogpt"}
     idx = np.random.default_rng(0).integers(0, CFG.vocab_size, (2, CFG.block_size))
     torch.manual_seed(5)
-    tmod2 = nanogpt(learngpt_torch, CFG).eval()
+    tmod2 = nanogpt(learngpt_torch).eval()
     load_into_torch(tmod2, weights)
     params = torch_to_flax(weights, template)
     t_logits = tmod2(torch.tensor(idx))[0].detach().numpy()
@@ -120,13 +124,13 @@ def test_safetensors_file_loads_in_both_backends(tmp_path):
 
 def test_truncated_and_corrupt_files_are_named(tmp_path):
     tmod, _, _ = pair()
-    path = save_weights(tmp_path / "w.safetensors", torch_state(tmod))
+    path = write_weights(tmp_path / "w.safetensors", torch_state(tmod))
     data = path.read_bytes()
     (tmp_path / "cut.safetensors").write_bytes(data[: len(data) - 100])
     with pytest.raises(WeightsFileError, match="truncated"):
-        load_weights(tmp_path / "cut.safetensors")
+        read_weights(tmp_path / "cut.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
     with pytest.raises(WeightsFileError, match="corrupt safetensors header"):
         read_metadata(tmp_path / "junk.safetensors")
     with pytest.raises(WeightsFileError, match="not found"):
-        load_weights(tmp_path / "absent.safetensors")
+        read_weights(tmp_path / "absent.safetensors")

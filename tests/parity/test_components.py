@@ -1,16 +1,17 @@
-"""Every component, 2-layer stacks of each block, and both GPTs: torch weights carried to Flax, then
-outputs, gradients (every parameter and the input), HeadVer4's attention weights and score variance, and
-parameter counts compared at the bounds of parity.compare (1e-5 / 1e-10 outputs, 1e-4 rel / 1e-10 grads)."""
+"""Every component of the registry (learngpt/components.py): torch weights carried to Flax, then outputs,
+gradients (every parameter and the input), every sown intermediate (attention weights, HeadVer4's score
+variance) and parameter counts compared at the bounds of parity.numerics (1e-5 / 1e-10 outputs, 1e-4 rel /
+1e-10 gradients)."""
 import pytest
 
-from learngpt.components import RECIPES
-from parity.compare import DTYPES, GRAD_BOUND, OUTPUT_BOUND, compare_component
+from learngpt import components
+from parity.numerics import DTYPES, GRAD_BOUND, OUTPUT_BOUND, component_report
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", list(RECIPES))
+@pytest.mark.parametrize("name", list(components.REGISTRY))
 def test_outputs_and_gradients_agree(name, dtype):
-    report = compare_component(name, dtype=dtype, seed=7)
+    report = component_report(name, dtype=dtype, seed=7)
     assert report.rows, f"{name}: nothing was compared"
     tensors = {row.tensor for row in report.rows}
     assert ("output" in tensors) or ({"logits", "loss"} <= tensors)
@@ -21,22 +22,22 @@ def test_outputs_and_gradients_agree(name, dtype):
 
 
 def test_head_exposes_attentions_and_variance():
-    report = compare_component("HeadVer4", dtype="float64")
+    report = component_report("HeadVer4", dtype="float64")
     assert {"attentions", "var"} <= {row.tensor for row in report.rows}
 
 
 def test_every_sown_intermediate_is_compared_with_its_torch_attribute():
     """Flax's sow paths map onto torch submodules by the bridge's rules: deep inside a GPT too."""
-    report = compare_component("GPTVer4(2xBlockVer4)", dtype="float64")
+    report = component_report("GPTVer4(2xBlockVer4)", dtype="float64")
     tensors = {row.tensor for row in report.rows}
     assert {"contextualizer.0.head.attentions", "contextualizer.1.head.attentions"} <= tensors
 
 
 def test_a_difference_above_the_bound_fails():
     """The comparison can fail: a model whose weights differ by 1e-3 in one entry is caught."""
-    from parity import compare
+    from parity import numerics
 
-    report = compare.Report("probe", "float32")
+    report = numerics.Report("probe", "float32")
     report.add("output", [0.0, 1.001], [0.0, 1.0], OUTPUT_BOUND["float32"])
     report.add("grad[w]", [2.0], [1.0], GRAD_BOUND["float32"], relative=True)
     assert not report.ok

@@ -5,41 +5,36 @@ between roundoff errors, which would test luck rather than parity).
 """
 import numpy as np
 import pytest
-import torch
 
+from learngpt.components import NANOGPT
 from learngpt.config import Config
 from learngpt.data import BatchSampler
-from parity import backends, checkpoint
+from learngpt_lab import backends
+
+pytestmark = pytest.mark.training
 
 CFG = Config(n_layers=2, eval_interval=150, eval_iters=4)  # NanoGPT (BlockVer4, dropout 0.05), two blocks
 STEPS = 150
 NEW = 100
-ARCH = checkpoint.Architecture()
 
 
 def trained(name, corpus, tmp_path_factory):
     """A NanoGPT trained STEPS steps in backend `name` from torch's init, saved as a checkpoint."""
     b = backends.get(name)
     init = backends.get("torch")
-    weights = init.weights(init.create(ARCH.recipe(CFG), seed=CFG.seed))
-    model = b.create(ARCH.recipe(CFG), example=np.zeros((1, CFG.block_size), np.int64))
-    b.load_weights(model, weights)
+    weights = init.get_weights(init.create(NANOGPT.recipe(CFG), seed=CFG.seed))
+    model = b.create(NANOGPT.recipe(CFG), example=np.zeros((1, CFG.block_size), np.int64))
+    b.set_weights(model, weights)
     b.train(model, CFG, BatchSampler(corpus, CFG.batch_size, CFG.block_size, CFG.seed), max_iters=STEPS)
     path = tmp_path_factory.mktemp("ckpt") / f"{name}.safetensors"
-    checkpoint.save_model(path, b, model, CFG, corpus.tokenizer.chars, step=STEPS)
-    return path
+    return b.save_checkpoint(path, model, CFG, corpus.tokenizer.chars, step=STEPS)
 
 
 @pytest.fixture(scope="module")
 def checkpoints(corpus, tmp_path_factory):
     if set(backends.selected()) != set(backends.NAMES):
         pytest.skip("cross-loading needs both backends")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matmuls: one thread is faster, and far faster on a busy machine
-    try:
-        return {name: trained(name, corpus, tmp_path_factory) for name in backends.NAMES}
-    finally:
-        torch.set_num_threads(threads)
+    return {name: trained(name, corpus, tmp_path_factory) for name in backends.NAMES}
 
 
 @pytest.fixture(scope="module")
@@ -53,26 +48,27 @@ def test_greedy_ids_and_text_identical_across_backends(checkpoints, prompt, corp
     ids = {}
     for name in backends.NAMES:
         b = backends.get(name)
-        model, ckpt = checkpoint.load_model(checkpoints[trained_in], b)
+        model, ckpt = b.load_checkpoint(checkpoints[trained_in])
         assert ckpt.backend == trained_in
-        ids[name] = b.decode(model, prompt, NEW, greedy=True)  # generate's ids (test below), compiled in Flax
+        ids[name] = b.complete(model, prompt, NEW, greedy=True)  # generate's ids (test below), compiled in Flax
     assert ids["torch"].shape == (1, prompt.shape[1] + NEW)
     first = np.flatnonzero(ids["torch"][0] != ids["flax"][0])
     assert first.size == 0, (f"trained in {trained_in}: greedy ids differ first at position {first[0]}: "
-                             f"torch {corpus.tokenizer.decode(ids['torch'][0])!r} vs flax {corpus.tokenizer.decode(ids['flax'][0])!r}")
+                             f"torch {corpus.tokenizer.decode(ids['torch'][0])!r} vs "
+                             f"flax {corpus.tokenizer.decode(ids['flax'][0])!r}")
 
 
 def test_fast_decoding_equals_generate(checkpoints, prompt, backend):
-    """Backend.decode (what the commands use; one compiled program in Flax) gives generate's greedy ids."""
-    model, _ = checkpoint.load_model(checkpoints["flax"], backend)
+    """Backend.complete (what the commands use; one compiled program in Flax) gives generate's greedy ids."""
+    model, _ = backend.load_checkpoint(checkpoints["flax"])
     short = prompt[:, :3]  # shorter than block_size: decode pads the window, then slides it
-    np.testing.assert_array_equal(backend.decode(model, short, 12, greedy=True),
+    np.testing.assert_array_equal(backend.complete(model, short, 12, greedy=True),
                                   backend.generate(model, short, 12, greedy=True))
 
 
 def test_sampling_is_reproducible_within_a_backend(checkpoints, prompt, backend):
-    model, _ = checkpoint.load_model(checkpoints["torch"], backend)
+    model, _ = backend.load_checkpoint(checkpoints["torch"])
     np.testing.assert_array_equal(backend.generate(model, prompt, 10, seed=5), backend.generate(model, prompt, 10, seed=5))
-    a = backend.decode(model, prompt, 30, seed=5)
-    np.testing.assert_array_equal(a, backend.decode(model, prompt, 30, seed=5))
-    assert (a != backend.decode(model, prompt, 30, seed=6)).any(), "two seeds sampled the same 30 tokens"
+    a = backend.complete(model, prompt, 30, seed=5)
+    np.testing.assert_array_equal(a, backend.complete(model, prompt, 30, seed=5))
+    assert (a != backend.complete(model, prompt, 30, seed=6)).any(), "two seeds sampled the same 30 tokens"

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from learngpt.config import Config
-from parity.compare import compare_component
+from parity.numerics import component_report
 
 
 @st.composite
@@ -25,7 +25,7 @@ def configs(draw):
 def check(name, cfg, batch, data, dtype):
     assume(dtype == "float64" or name == "MultiHeadVer2" or cfg.embed_size >= 4)  # see the module docstring
     seq = data.draw(st.integers(1, cfg.block_size), label="T")
-    report = compare_component(name, cfg, dtype=dtype, batch=batch, seq=seq)
+    report = component_report(name, cfg, dtype=dtype, batch=batch, seq=seq)
     assert report.ok, f"B={batch} T={seq} C={cfg.embed_size} heads={cfg.n_heads}:\n" + "\n".join(report.failures())
 
 

@@ -6,16 +6,16 @@ learngpt_flax/optim.py). Bounds: |delta loss| <= 1e-9 in float64 and <= 1e-4 in 
 every evaluation; parameters after 200 steps within the same bounds. float64 runs the config's seed;
 float32, where roundoff can be amplified, runs four seeds and every one must keep the bounds.
 """
-import jax
 import numpy as np
 import pytest
-import torch
 
-from learngpt.components import gpt
+from learngpt.components import Architecture
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.training import eval_data
-from parity import backends
+from learngpt_lab import backends
+
+pytestmark = pytest.mark.training
 
 BOUND = {"float64": 1e-9, "float32": 1e-4}
 STEPS = 200
@@ -23,8 +23,7 @@ CFG = Config(eval_interval=100, eval_iters=20)  # the seed's config; evaluation 
 SEEDS = {"float64": (CFG.seed,), "float32": (CFG.seed, 0, 1, 2)}
 
 
-def recipe(lib):
-    return gpt(lib, "GPTVer4", CFG, "BlockVer3", 2, "MultiHeadVer2")
+ARCH = Architecture("GPTVer4", "BlockVer3", 2, "MultiHeadVer2")
 
 
 @pytest.fixture(scope="module")
@@ -32,36 +31,25 @@ def runs(corpus):
     """dtype -> {backend: (History, final weights)}, both backends from the same weights and batches."""
     if set(backends.selected()) != set(backends.NAMES):
         pytest.skip("the trajectory comparison needs both backends")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matmuls: one thread is faster, and far faster on a busy machine
-    try:
-        return _runs(corpus)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _runs(corpus):
-    torch_b, flax_b = backends.get("torch"), backends.get("flax")
     out = {}
     for dtype, seeds in SEEDS.items():
         out[dtype] = {}
         for seed in seeds:
             cfg = CFG.replace(seed=seed)
-            init = torch_b.weights(torch_b.create(recipe, seed=seed))
+            reference = backends.get("torch")
+            init = reference.get_weights(reference.create(ARCH.recipe(cfg), seed=seed))
             weights = {k: v.astype(dtype) for k, v in init.items()}
             evals = eval_data(BatchSampler(corpus, cfg.batch_size, cfg.block_size, seed), cfg)
             out[dtype][seed] = {}
-            with jax.enable_x64(dtype == "float64"):
-                for b in (torch_b, flax_b):
-                    model = b.create(recipe, example=np.zeros((1, cfg.block_size), np.int64), seed=seed)
-                    if dtype == "float64" and b.name == "torch":
-                        model.module.double()
-                    b.load_weights(model, weights)  # torch casts to the module's dtype; Flax keeps the arrays' dtype
-                    sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, seed)
-                    history = b.train(model, cfg, sampler, evals, max_iters=STEPS)
-                    final = b.weights(model)
-                    assert all(v.dtype == np.dtype(dtype) for v in final.values()), f"{b.name} did not train in {dtype}"
-                    out[dtype][seed][b.name] = (history, final)
+            for name in backends.NAMES:
+                b = backends.get(name, dtype=dtype)
+                model = b.create(ARCH.recipe(cfg), example=np.zeros((1, cfg.block_size), np.int64), seed=seed)
+                b.set_weights(model, weights)
+                sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, seed)
+                history = b.train(model, cfg, sampler, evals, max_iters=STEPS)
+                final = b.get_weights(model)
+                assert all(v.dtype == np.dtype(dtype) for v in final.values()), f"{b.name} did not train in {dtype}"
+                out[dtype][seed][name] = (history, final)
     return out
 
 

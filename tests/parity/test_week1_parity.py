@@ -1,16 +1,15 @@
 """Week 1 across the backends: every week-1 component at the week-2 bounds, on a sequence shorter than
-block_size (test_components.py covers T = block_size, as every entry of RECIPES); HeadVer3's weights;
+block_size (test_components.py covers T = block_size, every entry of the registry); HeadVer3's weights;
 the same greedy text from carried weights; and the same error for the same bad input on both sides."""
-import jax
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from learngpt.components import RECIPES
+from learngpt import components
 from learngpt.config import Config
-from parity import backends
-from parity.compare import DTYPES, OUTPUT_BOUND, compare_component
+from learngpt_lab import backends
+from parity.numerics import DTYPES, OUTPUT_BOUND, component_report
 
 CFG = Config()
 WEEK1 = ("HeadVer1", "HeadVer2", "HeadVer3", "PositionalEncoding(v1)", "PositionalEncoding(v2)",
@@ -19,8 +18,8 @@ WEEK1 = ("HeadVer1", "HeadVer2", "HeadVer3", "PositionalEncoding(v1)", "Position
 
 
 def test_every_week1_component_is_in_the_parity_table():
-    """RECIPES drives the parity checks (here and in test_components.py): week 1 must be in it."""
-    assert set(WEEK1) <= set(RECIPES)
+    """The registry drives the parity checks (here and in test_components.py): week 1 must be in it."""
+    assert set(WEEK1) <= set(components.REGISTRY)
 
 
 # At T < block_size: every part that crops (masks, position tables), each GPT kind once.
@@ -31,7 +30,7 @@ SHORT = tuple(n for n in WEEK1 if n != "GPTVer2(HeadVer4)")
 @pytest.mark.parametrize("name", SHORT)
 def test_outputs_and_gradients_agree_on_a_short_sequence(name, dtype):
     """B 3, T 5 < block_size 8: the position tables and causal masks are cropped alike on both sides."""
-    report = compare_component(name, dtype=dtype, seed=11, batch=3, seq=5)
+    report = component_report(name, dtype=dtype, seed=11, batch=3, seq=5)
     for row in report.rows:
         print(row.message())
     assert any(row.tensor.startswith("grad[") for row in report.rows)
@@ -46,19 +45,18 @@ def test_random_shapes_keep_the_bounds(name, block_size, embed_size, vocab_size,
     """Random B, T <= block_size and C (odd C included: v4's last sin has no cos partner)."""
     cfg = Config(block_size=block_size, embed_size=embed_size, n_heads=1, vocab_size=vocab_size)
     seq = data.draw(st.integers(1, block_size), label="T")
-    report = compare_component(name, cfg, dtype=dtype, batch=batch, seq=seq)
+    report = component_report(name, cfg, dtype=dtype, batch=batch, seq=seq)
     assert report.ok, f"B={batch} T={seq} C={embed_size} V={vocab_size}:\n" + "\n".join(report.failures())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_head_ver_3_weights_agree(dtype):
     x = np.random.default_rng(0).standard_normal((3, 5, CFG.embed_size)).astype(dtype)
-    torch_b, flax_b = backends.get("torch"), backends.get("flax")
     got = {}
-    with jax.enable_x64(dtype == "float64"):  # as compare_component: float64 needs x64 on the JAX side
-        for b in (torch_b, flax_b):
-            head = b.create(lambda lib: RECIPES["HeadVer3"](lib, CFG), x)
-            got[b.name] = b.intermediates(head, x)["attentions"]
+    for name in backends.NAMES:
+        b = backends.get(name, dtype=dtype)
+        head = b.create(lambda lib: components.build(lib, "HeadVer3", CFG), x)
+        got[name] = b.intermediates(head, x)["attentions"]
     assert got["flax"].dtype == np.dtype(dtype)
     diff = float(np.abs(got["torch"] - got["flax"]).max())
     assert got["torch"].shape == (5, 5)
@@ -71,9 +69,9 @@ def test_greedy_tokens_agree_from_carried_weights(name):
     back; GPTVer2 crops its context, 3 + 8 tokens, to block_size 8)."""
     idx = np.array([[1, 2, 3]])
     torch_b, flax_b = backends.get("torch"), backends.get("flax")
-    tmodel = torch_b.create(lambda lib: RECIPES[name](lib, CFG), idx, seed=3)
-    fmodel = flax_b.create(lambda lib: RECIPES[name](lib, CFG), idx, seed=0)
-    flax_b.load_weights(fmodel, torch_b.weights(tmodel))
+    tmodel = torch_b.create(lambda lib: components.build(lib, name, CFG), idx, seed=3)
+    fmodel = flax_b.create(lambda lib: components.build(lib, name, CFG), idx, seed=0)
+    flax_b.set_weights(fmodel, torch_b.get_weights(tmodel))
     want = torch_b.generate(tmodel, idx, 8, greedy=True)
     got = flax_b.generate(fmodel, idx, 8, greedy=True)
     assert want.shape == got.shape == (1, 11)
@@ -96,8 +94,9 @@ BAD = {  # id -> (component, bad input, the message both backends give)
 
 @pytest.mark.parametrize("name,bad,message", list(BAD.values()), ids=list(BAD))
 def test_bad_input_is_rejected_alike(backend, name, bad, message):
-    example = np.zeros((1, 4), np.int64) if name.startswith("GPT") else np.zeros((1, 4, CFG.embed_size), np.float32)
-    model = backend.create(lambda lib: RECIPES[name](lib, CFG), example)
+    example = (np.zeros((1, 4), np.int64) if components.get(name).takes_tokens
+               else np.zeros((1, 4, CFG.embed_size), np.float32))
+    model = backend.create(lambda lib: components.build(lib, name, CFG), example)
     with pytest.raises(ValueError, match=message):
         backend.forward(model, bad)
 

@@ -3,7 +3,7 @@ was wrong and what was expected. One test per case, each run on both backends.""
 import numpy as np
 import pytest
 
-from learngpt.components import gpt
+from learngpt.components import Architecture
 from learngpt.config import Config
 
 CFG = Config()
@@ -11,7 +11,7 @@ CFG = Config()
 
 def nanogpt(backend, seed=0):
     idx = np.zeros((1, CFG.block_size), dtype=np.int64)
-    return backend.create(lambda lib: gpt(lib, "GPTVer4", CFG, "BlockVer4", 1), example=idx, seed=seed)
+    return backend.create(Architecture("GPTVer4", "BlockVer4", 1).recipe(CFG), example=idx, seed=seed)
 
 
 def test_sequence_longer_than_block_size(backend):
@@ -80,7 +80,8 @@ def test_flax_under_jit_poisons_bad_ids_instead_of_clamping():
     """Inside jit the ids are unknown, so no exception is possible: a bad id must still not be clamped
     or wrapped onto a real row (JAX's gather default) — the lookup returns NaN and the loss is NaN."""
     import jax
-    from parity import backends
+
+    from learngpt_lab import backends
 
     backend = backends.get("flax")
     model = nanogpt(backend)

@@ -5,10 +5,11 @@ import os
 import numpy as np
 import pytest
 
+from learngpt.components import NANOGPT
 from learngpt.config import Config
 from parity import checkpoint
 from parity.bridge import WeightMismatchError
-from parity.weights import WeightsFileError, load_weights, save_weights
+from parity.weights import WeightsFileError, read_weights, write_weights
 
 VOCAB = "\n !abcdefghijklmnopqrstuvwxyz"
 CFG = Config(vocab_size=len(VOCAB), n_layers=1, n_heads=4, embed_size=16)
@@ -18,17 +19,17 @@ EXAMPLE = np.zeros((1, CFG.block_size), np.int64)
 @pytest.fixture
 def saved(tmp_path, backend):
     """A checkpoint written by the backend under test, and the model it came from."""
-    model = backend.create(checkpoint.Architecture().recipe(CFG), example=EXAMPLE, seed=3)
-    path = checkpoint.save_model(tmp_path / "m.safetensors", backend, model, CFG, VOCAB, step=7)
+    model = backend.create(NANOGPT.recipe(CFG), example=EXAMPLE, seed=3)
+    path = backend.save_checkpoint(tmp_path / "m.safetensors", model, CFG, VOCAB, step=7)
     return path, model
 
 
 def test_round_trip_keeps_weights_config_and_vocab(saved, backend):
     path, model = saved
-    loaded, ckpt = checkpoint.load_model(path, backend)
+    loaded, ckpt = backend.load_checkpoint(path)
     assert ckpt.config == CFG and ckpt.vocab == VOCAB and ckpt.step == 7 and ckpt.backend == backend.name
-    assert ckpt.architecture == checkpoint.Architecture()
-    before, after = backend.weights(model), backend.weights(loaded)
+    assert ckpt.architecture == NANOGPT
+    before, after = backend.get_weights(model), backend.get_weights(loaded)
     assert sorted(before) == sorted(after)
     for k in before:
         np.testing.assert_array_equal(after[k], before[k], err_msg=k)
@@ -36,7 +37,7 @@ def test_round_trip_keeps_weights_config_and_vocab(saved, backend):
 
 def test_file_is_torch_layout_with_metadata(saved):
     path, _ = saved
-    weights, meta = load_weights(path)
+    weights, meta = read_weights(path)
     assert "lm_head.weight" in weights and weights["lm_head.weight"].shape == (len(VOCAB), CFG.embed_size)  # (out, in)
     assert meta["format"] == checkpoint.FORMAT
     assert json.loads(meta["config"])["n_layers"] == 1
@@ -44,11 +45,11 @@ def test_file_is_torch_layout_with_metadata(saved):
 
 
 def test_either_backend_reads_the_other_backends_file(saved, backend):
-    from parity import backends
+    from learngpt_lab import backends
     path, model = saved
     x = np.random.default_rng(0).integers(0, len(VOCAB), size=(2, CFG.block_size))
     for other in backends.NAMES:
-        loaded, _ = checkpoint.load_model(path, backends.get(other))
+        loaded, _ = backends.get(other).load_checkpoint(path)
         np.testing.assert_allclose(backends.get(other).forward(loaded, x), backend.forward(model, x), rtol=0, atol=2e-5)
 
 
@@ -57,7 +58,7 @@ def test_truncated_file_is_refused(saved, backend):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 100])
     with pytest.raises(WeightsFileError, match="truncated"):
-        checkpoint.load_model(path, backend)
+        backend.load_checkpoint(path)
 
 
 def test_flipped_data_byte_is_caught_by_the_digest(saved, backend):
@@ -66,45 +67,45 @@ def test_flipped_data_byte_is_caught_by_the_digest(saved, backend):
     data[-5] ^= 0xFF  # inside the last tensor's bytes: the header is intact
     path.write_bytes(bytes(data))
     with pytest.raises(WeightsFileError, match="corrupt"):
-        checkpoint.load_model(path, backend)
+        backend.load_checkpoint(path)
 
 
 def test_garbage_and_missing_files(tmp_path, backend):
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\xff" * 64)
     with pytest.raises(WeightsFileError):
-        checkpoint.load_model(junk, backend)
+        backend.load_checkpoint(junk)
     with pytest.raises(WeightsFileError, match="not found"):
-        checkpoint.load_model(tmp_path / "absent.safetensors", backend)
+        backend.load_checkpoint(tmp_path / "absent.safetensors")
 
 
 def test_plain_weights_file_is_not_a_checkpoint(saved, tmp_path, backend):
     path, _ = saved
-    weights, _ = load_weights(path)
-    plain = save_weights(tmp_path / "plain.safetensors", weights)
+    weights, _ = read_weights(path)
+    plain = write_weights(tmp_path / "plain.safetensors", weights)
     with pytest.raises(WeightsFileError, match="not a learngpt checkpoint"):
-        checkpoint.load_model(plain, backend)
+        backend.load_checkpoint(plain)
 
 
 def test_weights_that_do_not_fit_the_config_load_nothing(saved, tmp_path, backend):
     path, _ = saved
-    weights, meta = load_weights(path)
+    weights, meta = read_weights(path)
     meta["config"] = json.dumps(CFG.replace(embed_size=32).to_dict())  # claims a wider model than the tensors
     meta["sha256"] = checkpoint.digest(weights)
-    bad = save_weights(tmp_path / "bad.safetensors", weights, meta)
+    bad = write_weights(tmp_path / "bad.safetensors", weights, meta)
     with pytest.raises(WeightMismatchError, match="nothing was loaded"):
-        checkpoint.load_model(bad, backend)
+        backend.load_checkpoint(bad)
 
 
 def test_loading_into_an_existing_model_is_all_or_nothing(saved, backend):
     path, model = saved
     ckpt = checkpoint.load(path)
-    before = backend.weights(model)
+    before = backend.get_weights(model)
     broken = dict(ckpt.weights)
     broken["lm_head.bias"] = np.zeros(3, np.float32)  # one wrong shape among correct tensors
     with pytest.raises(WeightMismatchError, match="lm_head.bias"):
-        backend.load_weights(model, broken)
-    after = backend.weights(model)
+        backend.set_weights(model, broken)
+    after = backend.get_weights(model)
     for k in before:
         np.testing.assert_array_equal(after[k], before[k], err_msg=k)
 
@@ -118,13 +119,13 @@ def test_write_is_atomic(saved, monkeypatch, backend):
         raise OSError("disk full")
     monkeypatch.setattr(parity.weights, "save_file", fail)
     with pytest.raises(OSError, match="disk full"):
-        checkpoint.save_model(path, backend, model, CFG, VOCAB, step=8)
+        backend.save_checkpoint(path, model, CFG, VOCAB, step=8)
     assert path.read_bytes() == original  # the old file is untouched
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
 
 
 def test_vocab_must_match_config(tmp_path, backend):
-    model = backend.create(checkpoint.Architecture().recipe(CFG), example=EXAMPLE)
+    model = backend.create(NANOGPT.recipe(CFG), example=EXAMPLE)
     with pytest.raises(ValueError, match="vocabulary"):
-        checkpoint.save_model(tmp_path / "x.safetensors", backend, model, CFG, VOCAB[:-1])
+        backend.save_checkpoint(tmp_path / "x.safetensors", model, CFG, VOCAB[:-1])
     assert not os.listdir(tmp_path)

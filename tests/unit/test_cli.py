@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from learngpt.cli import main
+from learngpt_lab.cli import main
+from learngpt.components import NANOGPT
 from learngpt.config import Config
-from parity import backends, checkpoint
+from learngpt_lab import backends
 
 VOCAB = "\n !,.:;?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CFG = Config(vocab_size=len(VOCAB), n_layers=1)
@@ -14,8 +15,8 @@ CFG = Config(vocab_size=len(VOCAB), n_layers=1)
 def ckpt(tmp_path_factory):
     """A small untrained NanoGPT checkpoint, written by torch."""
     b = backends.get("torch")
-    model = b.create(checkpoint.Architecture().recipe(CFG), seed=0)
-    return checkpoint.save_model(tmp_path_factory.mktemp("cli") / "m.safetensors", b, model, CFG, VOCAB)
+    model = b.create(NANOGPT.recipe(CFG), seed=0)
+    return b.save_checkpoint(tmp_path_factory.mktemp("cli") / "m.safetensors", model, CFG, VOCAB)
 
 
 def fails(capsys, argv, *expected):

@@ -4,18 +4,15 @@ drop1(attention(ln1(x))): a fraction ~rate of it is zero, the rest is the eval-m
 import numpy as np
 import pytest
 
-from learngpt.config import Config
-
 RATE = 0.3
-CFG = Config(block_size=8, embed_size=32, n_heads=4, dropout=RATE)
 
 
 def dropout_block(backend, x):
     model = backend.create(lambda lib: lib.BlockVer4(lib.MultiHeadVer2(8, 32, 4), 32, RATE), example=x, seed=0)
-    weights = backend.weights(model)
+    weights = backend.get_weights(model)
     for key in ("ffwd.net.2.weight", "ffwd.net.2.bias"):
         weights[key] = np.zeros_like(weights[key])
-    backend.load_weights(model, weights)
+    backend.set_weights(model, weights)
     return model
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from learngpt.config import Config
-from learngpt.components import gpt
+from learngpt.components import Architecture
 
 CFG = Config(embed_size=256, n_heads=8, block_size=8, vocab_size=512)
 KS_CRITICAL = 1.95  # c(alpha) of the two-sample KS test at alpha = 0.001
@@ -20,13 +20,13 @@ def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def natively_initialised():
-    from parity import backends
+    from learngpt_lab import backends
     idx = np.zeros((1, CFG.block_size), dtype=np.int32)
     out = {}
     for name in backends.NAMES:
         backend = backends.get(name)
-        model = backend.create(lambda lib: gpt(lib, "GPTVer4", CFG, "BlockVer4", 1), example=idx, seed=3)
-        out[name] = backend.weights(model)
+        model = backend.create(Architecture("GPTVer4", "BlockVer4", 1).recipe(CFG), example=idx, seed=3)
+        out[name] = backend.get_weights(model)
     return out
 
 

@@ -1,4 +1,4 @@
-"""The `learngpt` command. Subcommands live in learngpt/commands/ and import their backends lazily."""
+"""The `learngpt` command. Subcommands live in learngpt_lab/commands/ and import their frameworks lazily."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,9 @@ import importlib
 import os
 import sys
 
-# name -> one-line help; the module learngpt.commands.<name> does the work
+from learngpt.errors import LearngptError
+
+# name -> one-line help; the module learngpt_lab.commands.<name> does the work
 COMMANDS = {
     "compare": "train NanoGPT in torch and in Flax from the same weights and compare them side by side",
     "train": "train NanoGPT in one backend and save a checkpoint",
@@ -17,22 +19,6 @@ COMMANDS = {
 }
 
 
-class UserError(Exception):
-    """A mistake in what the user asked for: reported as one line, no traceback."""
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from learngpt.data import CorpusNotFoundError
-    errors: list[type[BaseException]] = [UserError, CorpusNotFoundError, ValueError, FileNotFoundError]
-    try:  # the bridge's errors are ValueErrors already; listed for clarity
-        from parity.bridge import WeightMismatchError
-        from parity.weights import WeightsFileError
-        errors += [WeightMismatchError, WeightsFileError]
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
 def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, dict]:
     parser = argparse.ArgumentParser(prog="learngpt", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -40,8 +26,8 @@ def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, dict]:
     chosen = argv[0] if argv and argv[0] in COMMANDS else None
     for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        if name == chosen:  # import only the module that will run (its backends are heavy)
-            modules[name] = importlib.import_module(f"learngpt.commands.{name}")
+        if name == chosen:  # import only the module that will run (its frameworks are heavy)
+            modules[name] = importlib.import_module(f"learngpt_lab.commands.{name}")
             modules[name].add_arguments(p)
     return parser, modules
 
@@ -55,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("learngpt: interrupted", file=sys.stderr)
         return 130
-    except _user_errors() as err:
+    except LearngptError as err:  # the project's own errors are mistakes in what was asked; the rest are bugs
         if os.environ.get("LEARNGPT_DEBUG"):
             raise
         print(f"learngpt {args.command}: error: {err}", file=sys.stderr)

@@ -11,13 +11,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from learngpt.cli import UserError
-    from parity.compare import DTYPES, GRAD_BOUND, GRAD_RELATIVE, OUTPUT_BOUND, RECIPES, compare_component
+    from learngpt import components
+    from parity.numerics import DTYPES, GRAD_BOUND, GRAD_RELATIVE, OUTPUT_BOUND, component_report
 
-    names = args.component or list(RECIPES)
-    unknown = [n for n in names if n not in RECIPES]
-    if unknown:
-        raise UserError(f"unknown component {unknown[0]!r}; expected one of {', '.join(RECIPES)}")
+    names = args.component or list(components.REGISTRY)
+    for n in names:
+        components.get(n)  # an unknown name is refused, listing the known ones
     bounds = "  ".join(f"{d}: output <= {OUTPUT_BOUND[d]:.0e}, gradient <= {GRAD_BOUND[d]:.0e}"
                        f"{' relative' if GRAD_RELATIVE[d] else ''}" for d in DTYPES)
     print(f"max |torch - flax| over outputs and over gradients (every parameter and the input); bounds {bounds}")
@@ -27,14 +26,15 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         cells, ok = [], True
         for dtype in DTYPES:
-            report = compare_component(name, dtype=dtype, seed=args.seed)
+            report = component_report(name, dtype=dtype, seed=args.seed)
             outputs = [r for r in report.rows if not r.tensor.startswith("grad[")]
             grads = [r for r in report.rows if r.tensor.startswith("grad[")]
             cells += [max((r.diff for r in outputs), default=0.0), max((r.diff for r in grads), default=0.0)]
             if not report.ok:
                 ok = False
                 failed += report.failures()
-        print(f"{name:<{width}}  " + "  ".join(f"{c:9.2e}" for c in cells) + f"  {'pass' if ok else 'FAIL'}", flush=True)
+        print(f"{name:<{width}}  " + "  ".join(f"{c:9.2e}" for c in cells) + f"  {'pass' if ok else 'FAIL'}",
+              flush=True)
     for line in failed:
         print(f"  {line}")
     print(f"{len(names) - len({f.split(' [')[0] for f in failed})}/{len(names)} components pass")

@@ -13,9 +13,8 @@ import json
 import time
 from pathlib import Path
 
-from learngpt.cli import UserError
-from learngpt.commands.train import (add_model_arguments, check_backend, check_device, config_from,
-                                     positive_int)
+from learngpt.errors import UserError
+from learngpt_lab.runs import add_model_arguments, config_from, positive_int
 
 DEFAULT_ITERS = 2000
 DEFAULT_EVAL_INTERVAL = 250
@@ -33,10 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_backends(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
+    from learngpt_lab import backends
     if not names:
         raise UserError("--backends is empty; expected torch, flax or torch,flax")
     for n in names:
-        check_backend(n)
+        backends.get(n)
     if len(set(names)) != len(names):
         raise UserError(f"--backends names a backend twice: {text!r}")
     return names
@@ -47,12 +47,12 @@ def worker(name: str, cfg_dict: dict, corpus_path: str, init_path: str, out_dir:
     """Runs in its own process: train one backend from the shared initial weights, save, sample."""
     import resource
 
-    from learngpt.commands.train import sample_text, train_backend
-    from learngpt.threads import limit_threads
-    limit_threads(threads)
+    from learngpt_lab.threads import set_threads
+    set_threads(threads)  # before JAX starts in this process
     from learngpt.config import Config
     from learngpt.data import load_corpus
-    from parity.checkpoint import load, save_model
+    from learngpt_lab.runs import sample_text, train_backend
+    from parity.checkpoint import load
 
     t0 = time.perf_counter()
     cfg = Config.from_dict(cfg_dict)
@@ -60,7 +60,8 @@ def worker(name: str, cfg_dict: dict, corpus_path: str, init_path: str, out_dir:
     init = load(init_path)
     backend, model, history = train_backend(name, cfg, corpus, init.weights, device, progress)
     out = Path(out_dir)
-    ckpt = save_model(out / f"{name}.safetensors", backend, model, cfg, corpus.tokenizer.chars, step=history.steps)
+    ckpt = backend.save_checkpoint(out / f"{name}.safetensors", model, cfg, corpus.tokenizer.chars,
+                                   step=history.steps)
     t1 = time.perf_counter()
     text = sample_text(backend, model, corpus.tokenizer.chars, sample_tokens, "\n", seed=cfg.seed)
     sample_seconds = time.perf_counter() - t1
@@ -83,14 +84,11 @@ def run_isolated(*args) -> dict:
 
 def initial_weights(cfg) -> dict:
     """The reference initialisation: torch's own, seeded with cfg.seed."""
-    import numpy as np
-
-    from parity import backends
-    from parity.checkpoint import Architecture
+    from learngpt.components import NANOGPT
+    from learngpt_lab import backends
 
     backend = backends.get("torch")
-    model = backend.create(Architecture.nanogpt().recipe(cfg), example=np.zeros((1, cfg.block_size)), seed=cfg.seed)
-    return backend.weights(model)
+    return backend.get_weights(backend.create(NANOGPT.recipe(cfg), seed=cfg.seed))
 
 
 def table(names, results: dict) -> str:
@@ -113,7 +111,8 @@ def table(names, results: dict) -> str:
     lines.append(f"{'':<{width}}" + "".join(f"{n:>12}" for n in names))
     rows = [
         ("steps/s (training only)", lambda n: f"{hist[n]['steps_per_second']:.1f}"),
-        ("compile / warm-up (s)", lambda n: "eager" if hist[n]["compile_seconds"] == 0 else f"{hist[n]['compile_seconds']:.1f}"),
+        ("compile / warm-up (s)",
+         lambda n: "eager" if hist[n]["compile_seconds"] == 0 else f"{hist[n]['compile_seconds']:.1f}"),
         ("training (s)", lambda n: f"{hist[n]['train_seconds']:.1f}"),
         ("evaluation (s)", lambda n: f"{hist[n]['eval_seconds']:.1f}"),
         ("sampling (s)", lambda n: f"{results[n]['sample_seconds']:.1f}"),
@@ -138,10 +137,11 @@ def plot(names, results: dict, path: Path, title: str) -> None:
         losses = np.asarray(h["step_losses"])
         k = max(1, min(50, len(losses) // 10))
         smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
-        ax.plot(np.arange(len(smooth)) + k, smooth, alpha=0.5, linewidth=1, label=f"{n} step loss ({k}-step mean)",
-                **styles[n])
+        ax.plot(np.arange(len(smooth)) + k, smooth, alpha=0.5, linewidth=1,
+                label=f"{n} step loss ({k}-step mean)", **styles[n])
         steps = [e["step"] for e in h["evals"]]
-        ax.plot(steps, [e["val_loss"] for e in h["evals"]], marker="o", linewidth=2, label=f"{n} val loss", **styles[n])
+        ax.plot(steps, [e["val_loss"] for e in h["evals"]], marker="o", linewidth=2, label=f"{n} val loss",
+                **styles[n])
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy loss")
     ax.set_title(title)
@@ -153,11 +153,13 @@ def plot(names, results: dict, path: Path, title: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from learngpt.components import NANOGPT
     from learngpt.data import find_corpus, load_corpus
+    from learngpt_lab import backends
     from parity.checkpoint import Checkpoint, save
 
     names = parse_backends(args.backends)
-    check_device(args.device)
+    backends.check_device(args.device)
     corpus_path = find_corpus(args.data)
     corpus = load_corpus(corpus_path)
     cfg = config_from(args, corpus.tokenizer.vocab_size)
@@ -166,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     init_path = save(out / "init.safetensors", Checkpoint(initial_weights(cfg), cfg, vocab=corpus.tokenizer.chars,
                                                           backend="torch"))
-    print(f"NanoGPT: GPTVer4 with {cfg.n_layers} x BlockVer4(MultiHeadVer2), C={cfg.embed_size}, T={cfg.block_size}, "
+    print(f"NanoGPT: {NANOGPT.describe(cfg)}, C={cfg.embed_size}, T={cfg.block_size}, "
           f"B={cfg.batch_size}, {cfg.max_iters} steps, evaluation every {cfg.eval_interval} steps on "
           f"{cfg.eval_iters} fixed batches per split; both backends start from the same weights ({init_path.name})",
           flush=True)

@@ -1,4 +1,4 @@
-"""`learngpt bench`: torch eager, torch.compile, jax.jit and JAX without jit, side by side (parity/bench.py)."""
+"""`learngpt bench`: torch eager, torch.compile, jax.jit and JAX without jit, side by side (learngpt_lab/bench/)."""
 from __future__ import annotations
 
 import argparse
@@ -10,8 +10,8 @@ import time
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
-                        help="a reduced run (torch.compile and JAX without jit on NanoGPT's forward only, a 2-point forward "
-                             "sweep, the torch and scan-fused Flax loops, 200 steps each): "
+                        help="a reduced run (torch.compile and JAX without jit on NanoGPT's forward only, a "
+                             "2-point forward sweep, the torch and scan-fused Flax loops, 200 steps each): "
                              "under 2 minutes on 2 CPU cores")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="cpu (default), or gpu: an NVIDIA GPU through torch CUDA and jax[cuda12]; "
@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "BlockVer4,NanoGPT (default: all)")
     parser.add_argument("--no-sweep", action="store_true", help="skip the NanoGPT size sweep")
     parser.add_argument("--loop-steps", type=int, default=None,
-                        help="steps of each training-loop measurement (0 skips them; default 2000, quick 200; --quick measures the torch and the scan-fused Flax loops only)")
+                        help="steps of each training-loop measurement (0 skips them; default 2000, quick 200; "
+                             "--quick measures the torch and the scan-fused Flax loops only)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice, one per core)")
     parser.add_argument("--data", default=None, help="tiny-shakespeare for the training loops (default: as `train`)")
@@ -33,28 +34,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _subset(value: str | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...] | None:
+    from learngpt.errors import UserError
     if value is None:
         return None
     chosen = tuple(v.strip() for v in value.split(",") if v.strip())
     bad = [v for v in chosen if v not in allowed]
     if bad or not chosen:
-        raise ValueError(f"unknown {what} {', '.join(bad) or repr(value)}; expected a subset of {','.join(allowed)}")
+        raise UserError(f"unknown {what} {', '.join(bad) or repr(value)}; expected a subset of {','.join(allowed)}")
     return chosen
 
 
 def run(args: argparse.Namespace) -> int:
+    from learngpt.errors import UserError
+    from learngpt_lab.threads import set_threads
     t_start = time.perf_counter()
     if args.loop_steps is not None and args.loop_steps < 0:
-        raise ValueError(f"--loop-steps must be >= 0, got {args.loop_steps}")
-    from learngpt.threads import limit_threads
-    limit_threads(args.threads)  # before importing parity, which starts JAX
-    from parity import bench
-    plan = bench.QUICK if args.quick else bench.FULL
+        raise UserError(f"--loop-steps must be >= 0, got {args.loop_steps}")
+    set_threads(args.threads)  # before the bench imports JAX
+    from learngpt_lab.bench import plan as plans
+    from learngpt_lab.bench import report
+    from learngpt_lab.bench.run import run_bench
+    from learngpt_lab.bench.runners import setup_device
+
+    plan = plans.QUICK if args.quick else plans.FULL
     changes = {}
-    impls = _subset(args.impls, bench.IMPLS, "implementations")
+    impls = _subset(args.impls, plans.IMPLS, "implementations")
     if impls:
         changes["impls"] = impls
-    components = _subset(args.components, bench.COMPONENTS, "components")
+    components = _subset(args.components, plans.COMPONENTS, "components")
     if components:
         changes["components"] = components
     if args.no_sweep:
@@ -63,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         changes["loop_steps"] = args.loop_steps
     plan = dataclasses.replace(plan, **changes)
 
-    device = bench.setup_device(args.device)
+    device = setup_device(args.device)
     corpus = None
     if plan.loop_steps > 0:
         from learngpt.data import load_corpus
@@ -71,13 +78,13 @@ def run(args: argparse.Namespace) -> int:
     os.makedirs(args.out, exist_ok=True)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     log(f"learngpt bench ({'quick' if args.quick else 'full'}) on {args.device}: "
-        f"{len(bench.planned(plan))} measurements, then the training loops; results in {args.out}/")
-    result = bench.run_bench(plan, device, corpus=corpus, progress=not args.no_progress, log=log)
+        f"{len(plans.planned(plan))} measurements, then the training loops; results in {args.out}/")
+    result = run_bench(plan, device, corpus=corpus, progress=not args.no_progress, log=log)
     result["settings"]["quick"] = bool(args.quick)
     result["settings"]["wall_seconds"] = time.perf_counter() - t_start
     stem = os.path.join(args.out, f"bench-{args.device}")
-    bench.write_json(result, stem + ".json")
-    bench.plot(result, stem + ".png")
-    print(bench.format_table(result))
+    report.write_json(result, stem + ".json")
+    report.plot(result, stem + ".png")
+    print(report.format_table(result))
     print(f"\nwrote {stem}.json and {stem}.png in {result['settings']['wall_seconds']:.0f} s")
     return 0

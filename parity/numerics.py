@@ -1,4 +1,5 @@
-"""Build a component in torch, carry its weights to Flax, run both on one input, and measure every difference.
+"""The numerical comparison: a component built in torch, its weights carried to Flax, both run on one input,
+every output, gradient and intermediate compared against its bound.
 
 Bounds (the product): outputs max |diff| <= 1e-5 in float32 and <= 1e-10 in float64; gradients of a scalar
 loss with respect to every parameter and the input <= 1e-10 (absolute) in float64 and <= 1e-4 relative in
@@ -15,7 +16,7 @@ import torch
 
 import learngpt_flax
 import learngpt_torch
-from learngpt.components import RECIPES, takes_tokens
+from learngpt import components
 from learngpt.config import Config
 from parity.bridge import abstract_params, flat_tree, flax_to_torch, torch_module_path, torch_state, torch_to_flax
 
@@ -71,9 +72,6 @@ class Report:
             diff = diff / scale if scale > 0 else diff
         self.rows.append(Row(self.component, self.dtype, tensor, diff, bound, relative))
 
-    def worst(self, prefix: str) -> float:
-        return max((r.diff for r in self.rows if r.tensor.startswith(prefix)), default=0.0)
-
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.rows) and self.torch_params == self.flax_params
@@ -88,7 +86,7 @@ class Report:
 def make_inputs(name: str, cfg: Config, batch: int, seq: int, seed: int, dtype: str):
     """(model input, targets or None) as numpy arrays: token ids for a GPT, standard normal (B, T, C) otherwise."""
     rng = np.random.default_rng(seed)
-    if takes_tokens(name):
+    if components.get(name).takes_tokens:
         return rng.integers(0, cfg.vocab_size, size=(batch, seq)), rng.integers(0, cfg.vocab_size, size=(batch, seq))
     return rng.standard_normal((batch, seq, cfg.embed_size)).astype(dtype), None
 
@@ -100,20 +98,20 @@ def loss_weights(shape, seed: int, dtype: str) -> np.ndarray:
 
 def build_torch(name: str, cfg: Config, seed: int, dtype: str) -> torch.nn.Module:
     torch.manual_seed(seed)
-    module = RECIPES[name](learngpt_torch, cfg).eval()
+    module = components.build(learngpt_torch, name, cfg).eval()
     return module.double() if dtype == "float64" else module
 
 
-def compare_component(name: str, cfg: Config | None = None, dtype: str = "float32", seed: int = 0,
-                      batch: int = 4, seq: int | None = None) -> Report:
+def component_report(name: str, cfg: Config | None = None, dtype: str = "float32", seed: int = 0,
+                     batch: int = 4, seq: int | None = None) -> Report:
     """Torch module built and initialised natively, its weights carried to Flax; outputs and gradients compared."""
     cfg = cfg or Config()
     seq = cfg.block_size if seq is None else seq
     report = Report(name, dtype)
     tmod = build_torch(name, cfg, seed, dtype)
-    fmod = RECIPES[name](learngpt_flax, cfg)
+    fmod = components.build(learngpt_flax, name, cfg)
     x, targets = make_inputs(name, cfg, batch, seq, seed + 1, dtype)
-    tokens = takes_tokens(name)
+    tokens = components.get(name).takes_tokens
 
     # torch: forward, then backward of a scalar loss that weighs every output element differently
     tx = torch.tensor(x) if tokens else torch.tensor(x, requires_grad=True)

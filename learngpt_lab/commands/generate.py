@@ -1,13 +1,14 @@
-"""`learngpt generate --checkpoint FILE --backend {torch,flax} --prompt TEXT`: text from any checkpoint, either backend."""
+"""`learngpt generate --checkpoint FILE --backend {torch,flax} --prompt TEXT`: text from any checkpoint."""
 from __future__ import annotations
 
 import argparse
 
-from learngpt.commands.train import check_backend, positive_int, sample_text
+from learngpt_lab.runs import positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="FILE", help="a .safetensors checkpoint from either backend")
+    parser.add_argument("--checkpoint", required=True, metavar="FILE",
+                        help="a .safetensors checkpoint from either backend")
     parser.add_argument("--backend", default="torch", help="torch or flax (default torch)")
     parser.add_argument("--prompt", default="\n", help="text to continue; its characters must be in the vocabulary")
     parser.add_argument("--tokens", type=positive_int, default=300, help="characters to generate (default 300)")
@@ -16,10 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from parity import backends
-    from parity.checkpoint import load_model
+    from learngpt_lab import backends
+    from learngpt_lab.runs import sample_text
 
-    backend = backends.get(check_backend(args.backend))
-    model, ckpt = load_model(args.checkpoint, backend)
+    backend = backends.get(args.backend)
+    model, ckpt = backend.load_checkpoint(args.checkpoint)
     print(sample_text(backend, model, ckpt.vocab, args.tokens, args.prompt, args.seed, args.greedy))
     return 0

@@ -1,0 +1,311 @@
+"""How `learngpt bench` runs each implementation: the device, one call (a forward pass, or one training step of
+the trainers' own step functions, so that what is timed is what trains), the timing, the training loops."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from learngpt import components
+from learngpt.config import Config
+from learngpt.errors import UserError
+from learngpt_lab.bench.plan import IMPLS, LOOPS, LoopMeasurement, Measurement, Plan, Size
+
+@dataclass
+class Device:
+    """Where both frameworks run, and how to wait for them."""
+    kind: str  # cpu | gpu
+    torch_device: Any
+    jax_device: Any
+
+    def sync_torch(self) -> None:
+        if self.kind == "gpu":
+            import torch
+            torch.cuda.synchronize()
+
+
+def setup_device(kind: str) -> Device:
+    """Select the device in both frameworks; on GPU turn TF32 off in both. Raises ValueError if absent."""
+    if kind not in ("cpu", "gpu"):
+        raise UserError(f"device must be cpu or gpu, got {kind!r}")
+    import torch  # threads: learngpt_lab.threads.set_threads, which the command calls before JAX starts
+    import jax
+    jax.config.update("jax_enable_x64", False)
+    if kind == "cpu":
+        jdev = jax.devices("cpu")[0]
+        tdev = torch.device("cpu")
+    else:
+        if not torch.cuda.is_available():
+            raise UserError("--device gpu: torch sees no CUDA GPU (torch.cuda.is_available() is False); "
+                             "install a CUDA build of torch on a machine with an NVIDIA GPU, or use --device cpu")
+        try:
+            jdev = jax.devices("gpu")[0]
+        except RuntimeError as err:
+            raise UserError("--device gpu: JAX sees no GPU; install it with pip install -U 'jax[cuda12]' "
+                             f"(JAX said: {str(err).splitlines()[0]})") from None
+        tdev = torch.device("cuda")
+        # TF32 off in both frameworks: full float32 matmuls, so the comparison is like for like
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        jax.config.update("jax_default_matmul_precision", "highest")
+    jax.config.update("jax_default_device", jdev)
+    return Device(kind, tdev, jdev)
+
+
+def describe_machine(device: Device) -> dict:
+    """CPU model, cores, versions, devices, and the load average (a shared machine shows here)."""
+    import flax
+    import jax
+    import jaxlib
+    import optax
+    import torch
+    cpu_model = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu_model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {
+        "cpu_model": cpu_model or "unknown",
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {"torch": torch.__version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+                     "flax": flax.__version__, "optax": optax.__version__, "numpy": np.__version__},
+        "torch_threads": torch.get_num_threads(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "device": device.kind,
+        "jax_device": str(device.jax_device),
+        "jax_backend": device.jax_device.platform,
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+    if device.kind == "gpu":
+        info["gpu_name"] = torch.cuda.get_device_name(0)
+        info["jax_device_kind"] = device.jax_device.device_kind
+        info["tf32"] = False
+    return info
+
+
+def _inputs(component: str, cfg: Config, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(x, target): token ids and next ids for a language model; (B, T, C) floats and a regression target
+    for a lone component."""
+    rng = np.random.default_rng(seed)
+    B, T, C = cfg.batch_size, cfg.block_size, cfg.embed_size
+    if components.get(component).takes_tokens:
+        return (rng.integers(0, cfg.vocab_size, (B, T)).astype(np.int64),
+                rng.integers(0, cfg.vocab_size, (B, T)).astype(np.int64))
+    return rng.standard_normal((B, T, C)).astype(np.float32), rng.standard_normal((B, T, C)).astype(np.float32)
+
+
+def _torch_trainable(component: str, cfg: Config):
+    """The component as the torch trainer's step takes it: model(x, y) -> (output, loss). A lone component
+    gets a mean-squared-error loss against a fixed target."""
+    import torch
+    import learngpt_torch
+
+    module = components.build(learngpt_torch, component, cfg)
+    if components.get(component).takes_tokens:
+        return module
+
+    class Regression(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x, targets=None):
+            out = self.inner(x)  # (B, T, C)
+            return out, None if targets is None else ((out - targets) ** 2).mean()
+    return Regression(module)
+
+
+def _flax_trainable(component: str, cfg: Config):
+    """The Flax twin of _torch_trainable: model.apply(p, x, y, deterministic) -> (output, loss)."""
+    import jax.numpy as jnp
+    import learngpt_flax
+    from flax import linen as nn
+
+    module = components.build(learngpt_flax, component, cfg)
+    if components.get(component).takes_tokens:
+        return module
+
+    class Regression(nn.Module):
+        inner: nn.Module
+
+        def __call__(self, x, targets=None, deterministic=True):
+            out = self.inner(x, deterministic)  # (B, T, C)
+            return out, None if targets is None else jnp.mean((out - targets) ** 2)
+    return Regression(module)
+
+
+def torch_runner(component: str, mode: str, cfg: Config, device: Device, compiled: bool) -> Callable[[], None]:
+    """One call (forward, or one step of learngpt_torch.trainer.make_step) of the torch module; returns after
+    the device is done."""
+    import torch
+    from learngpt_torch.optim import make_optimizer
+    from learngpt_torch.trainer import make_step
+    torch.manual_seed(0)
+    model = _torch_trainable(component, cfg).to(device.torch_device)
+    x, t = (torch.as_tensor(a, device=device.torch_device) for a in _inputs(component, cfg))
+    if compiled:
+        torch._dynamo.reset()  # a fresh cache: honest compile time, no recompilation limit across sizes
+    run = torch.compile(model) if compiled else model
+
+    if mode == "forward":
+        model.eval()
+
+        def call() -> None:
+            with torch.no_grad():
+                run(x)
+            device.sync_torch()
+        return call
+
+    model.train()  # dropout on, as in training
+    step = make_step(run, make_optimizer(model, cfg))  # the trainer's own step; AdamW stays eager (foreach)
+
+    def train_call() -> None:
+        step(x, t)
+        device.sync_torch()
+    return train_call
+
+
+def jax_runner(component: str, mode: str, cfg: Config, device: Device, jit: bool) -> Callable[[], None]:
+    """One call of the Flax twin (forward, or one step of learngpt_flax.trainer.make_step), jitted or op by op;
+    returns after block_until_ready."""
+    import jax
+    from learngpt_flax.optim import make_optimizer
+    from learngpt_flax.trainer import make_step
+    model = _flax_trainable(component, cfg)
+    x_np, t_np = _inputs(component, cfg)
+    x, t = jax.device_put(x_np, device.jax_device), jax.device_put(t_np, device.jax_device)
+    params = _params(model, x, device)
+
+    if mode == "forward":
+        def forward(p, inp):
+            return model.apply({"params": p}, inp)[0]  # (output, None)
+        fn = jax.jit(forward) if jit else forward
+
+        def call() -> None:
+            jax.block_until_ready(fn(params, x))
+        return call
+
+    optimizer = make_optimizer(cfg)
+    step = make_step(model, optimizer)  # the trainer's own step: (params, opt_state, key), (x, y)
+    fn = jax.jit(step) if jit else step
+    box = [(params, optimizer.init(params), jax.random.key(0))]
+
+    def train_call() -> None:
+        box[0], loss = fn(box[0], (x, t))
+        jax.block_until_ready((box[0], loss))
+    return train_call
+
+
+_PARAMS: dict = {}  # (module structure, input shape, device) -> params: Flax's init runs op by op, once each
+
+
+def _params(model, x, device: Device):
+    from learngpt_flax.trainer import init_params
+    key = (repr(model), x.shape, str(device.jax_device))
+    if key not in _PARAMS:
+        _PARAMS[key] = init_params(model, x, seed=0)
+    return _PARAMS[key]
+
+
+def make_runner(impl: str, component: str, mode: str, cfg: Config, device: Device) -> Callable[[], None]:
+    if impl == "torch":
+        return torch_runner(component, mode, cfg, device, compiled=False)
+    if impl == "torch.compile":
+        return torch_runner(component, mode, cfg, device, compiled=True)
+    if impl == "jax.jit":
+        return jax_runner(component, mode, cfg, device, jit=True)
+    if impl == "jax":
+        return jax_runner(component, mode, cfg, device, jit=False)
+    raise UserError(f"unknown implementation {impl!r}; expected one of {IMPLS}")
+
+
+def time_calls(call: Callable[[], None], repeats: int, warmup: int, min_repeat_seconds: float,
+               max_calls: int) -> dict:
+    """First call apart, then warm-up, then repeats of n calls (n sized from the warm-up); seconds per call."""
+    t0 = time.perf_counter()
+    call()
+    first = time.perf_counter() - t0
+    one = first
+    for _ in range(warmup):
+        t0 = time.perf_counter()
+        call()
+        one = time.perf_counter() - t0
+    calls = int(max(1, min(max_calls, np.ceil(min_repeat_seconds / max(one, 1e-7)))))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            call()  # each call synchronises before it returns
+        times.append((time.perf_counter() - t0) / calls)
+    q = np.percentile(times, [25, 50, 75])
+    return {"first_call_s": first, "median_s": float(statistics.median(times)), "p25_s": float(q[0]),
+            "p75_s": float(q[2]), "min_s": float(min(times)), "max_s": float(max(times)), "repeats": repeats,
+            "calls_per_repeat": calls, "times_s": [float(v) for v in times]}
+
+
+def measure(impl: str, component: str, mode: str, size: Size, axis: str, base: Config, device: Device,
+            plan: Plan) -> Measurement:
+    m = Measurement(component, mode, impl, asdict(size), axis)
+    try:
+        call = make_runner(impl, component, mode, size.config(base), device)
+        for k, v in time_calls(call, plan.repeats, plan.warmup, plan.min_repeat_seconds, plan.max_calls).items():
+            setattr(m, k, v)
+    except Exception as err:  # one failing implementation must not lose the whole run
+        m.error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    return m
+
+
+def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[str, ...] = LOOPS
+                  ) -> list[LoopMeasurement]:
+    """Steps/s of the trainers at cfg: torch, Flax one jitted step per call, Flax fused with lax.scan."""
+    import jax
+    import torch
+    import learngpt_flax
+    import learngpt_torch
+    from learngpt.data import BatchSampler
+    from learngpt.training import eval_data
+    from learngpt_flax import trainer as flax_trainer
+    from learngpt_torch import trainer as torch_trainer
+
+    out = []
+    size = {"batch": cfg.batch_size, "block_size": cfg.block_size, "embed_size": cfg.embed_size,
+            "n_layers": cfg.n_layers, "n_heads": cfg.n_heads}
+    if not loops or loops[0] != "torch loop":
+        raise UserError(f"the loops measured must start with the torch loop (the ratios' base), got {loops}")
+    for loop in loops:
+        if loop not in LOOPS:
+            raise UserError(f"unknown loop {loop!r}; expected one of {LOOPS}")
+        sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
+        evals = eval_data(sampler, cfg, 1)
+        try:
+            if loop == "torch loop":
+                torch.manual_seed(cfg.seed)
+                model = components.build(learngpt_torch, "NanoGPT", cfg).to(device.torch_device)
+                h = torch_trainer.train(model, cfg, sampler, evals, max_iters=steps, eval_interval=steps)
+            else:
+                model = components.build(learngpt_flax, "NanoGPT", cfg)
+                example = np.zeros((1, cfg.block_size), np.int32)
+                params = jax.device_put(flax_trainer.init_params(model, example, cfg.seed), device.jax_device)
+                _, h = flax_trainer.train(model, params, cfg, sampler, evals, max_iters=steps, eval_interval=steps,
+                                          fused=(loop == "flax scan"))
+            out.append(LoopMeasurement(loop, size, h.steps, h.steps_per_second, h.train_seconds,
+                                       h.compile_seconds))
+        except Exception as err:
+            out.append(LoopMeasurement(loop, size, steps, float("nan"), float("nan"), float("nan"),
+                                       error=f"{type(err).__name__}: {err}"))
+    torch_rate = out[0].steps_per_second
+    for m in out:
+        m.speedup_vs_torch = m.steps_per_second / torch_rate if torch_rate > 0 else float("nan")
+    return out

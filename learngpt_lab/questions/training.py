@@ -1,0 +1,77 @@
+"""Training experiments for the questions: arms trained per seed on both backends' shared batch stream.
+
+For seed s, every backend draws the same training batches (BatchSampler seeded with s) and is evaluated on
+the same fixed evaluation batches (learngpt.training.eval_data). A run is cached for the process under
+everything that determines it (backend and dtype, architecture, config, corpus, steps), so that two
+questions sharing an arm (5 x BlockVer2 answers the residual and the LayerNorm question) train it once.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from learngpt.components import Architecture
+from learngpt.config import Config
+from learngpt.data import BatchSampler, Corpus
+from learngpt.training import EvalPoint, eval_data
+from learngpt_lab.questions import Profile, Result
+
+_RUNS: dict[tuple, tuple[EvalPoint, float]] = {}  # -> (final evaluation, training steps per second)
+
+
+def small_split(corpus: Corpus, train_tokens: int) -> Corpus:
+    """The corpus with only its first train_tokens training characters (the validation split unchanged)."""
+    return Corpus(corpus.text, corpus.tokenizer, corpus.train[:train_tokens], corpus.val)
+
+
+def train_final(backend, arch: Architecture, cfg: Config, corpus: Corpus, max_iters: int,
+                eval_interval: int) -> tuple[EvalPoint, float]:
+    """Train arch from init seed cfg.seed on the sampler seeded cfg.seed: (final evaluation, steps/s)."""
+    key = (backend.name, backend.dtype, arch, cfg, corpus.fingerprint, max_iters, eval_interval)
+    if key not in _RUNS:
+        sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, seed=cfg.seed)
+        evals = eval_data(sampler, cfg)  # fixed batches from their own generator: the same on both sides
+        model = backend.create(arch.recipe(cfg), np.zeros((1, cfg.block_size), np.int64), seed=cfg.seed)
+        history = backend.train(model, cfg, sampler, evals, max_iters=max_iters, eval_interval=eval_interval)
+        _RUNS[key] = (history.final, history.steps_per_second)
+    return _RUNS[key]
+
+
+def train_arms(backend, prof: Profile, corpus: Corpus, arms: dict[str, Architecture], max_iters: int,
+               claim: Callable[[dict[str, list[float]]], tuple[bool, str]], metric: str = "val_loss",
+               train_tokens: int | None = None, cfg_changes: dict | None = None,
+               extra_metrics: tuple[str, ...] = ()) -> Result:
+    """Train every arm once per seed; numbers[label] = the final `metric` per seed; claim judges them."""
+    t0 = time.perf_counter()
+    data = corpus if train_tokens is None else small_split(corpus, train_tokens)
+    numbers: dict[str, list[float]] = {}
+    speed: dict[str, list[float]] = {}
+    for seed in prof.seeds:
+        cfg = prof.cfg(seed, **(cfg_changes or {}))
+        for label, arch in arms.items():
+            point, steps_per_second = train_final(backend, arch, cfg, data, max_iters,
+                                                  min(prof.eval_interval, max_iters))
+            speed.setdefault(label, []).append(steps_per_second)
+            for m in (metric,) + extra_metrics:
+                name = label if m == metric else f"{label} {m.replace('_loss', '')}"
+                numbers.setdefault(name, []).append(getattr(point, m))
+    holds, text = claim(numbers)
+    notes = [f"{max_iters} steps per run; training steps/s (compile and evaluation excluded): "
+             + ", ".join(f"{label} {np.mean(v):.0f}" for label, v in speed.items())
+             + f"; {time.perf_counter() - t0:.0f} s"]
+    return Result(numbers, holds, text, prof.seeds, notes)
+
+
+def lower_mean(better: str, worse: str, what: str = "mean val loss"):
+    """The claim: `better` ends with the lower mean than `worse`."""
+    def claim(numbers):
+        b, w = float(np.mean(numbers[better])), float(np.mean(numbers[worse]))
+        return b < w, f"{what}: {better} {b:.4f} {'<' if b < w else '>='} {worse} {w:.4f}"
+    return claim
+
+
+def gpt4_around(contextualizer: str, n_layers: int | None = None, head: str = "MultiHeadVer2") -> Architecture:
+    """GPTVer4 around one contextualizer: the week-2 questions' models."""
+    return Architecture("GPTVer4", contextualizer, n_layers, head)

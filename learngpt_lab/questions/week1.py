@@ -1,0 +1,397 @@
+"""Week 1's questions (tests/test_1.py .. test_6.py), from the bigram to GPTVer3.
+
+What week 1 trains with:
+- the seed's config (batch 32, block_size 8, embed_size 16) with learning_rate 1e-2, the value of Karpathy's
+  bigram.py that week 1 follows: at the seed's 1e-3 an N(0, 1)-initialised bigram table moves 0.001 per step
+  and needs thousands of steps to leave the uniform baseline;
+- `ITERS[profile.name]` steps (default 500, full 5000), the same for every arm, 3 seeds, the mean judged.
+  Runs are cached by what determines them (learngpt_lab/questions/training.py): the bigram trained for
+  test_1 is the baseline of test_2, and the GPTVer2 runs of test_2 and test_5 are shared with test_6.
+Speed questions time the random (4, 128, 1024) input over 10 calls, torch eager, Flax jitted (compiled
+before the clock starts); the two heads run in turn and the ratio is the median of the paired runs.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from learngpt import components
+from learngpt.config import Config
+from learngpt.data import BatchSampler, Corpus
+from learngpt.positions import PROPERTIES, VERSIONS, properties
+from learngpt.training import eval_data
+from learngpt_lab.questions import Profile, Result, question
+from learngpt_lab.questions.training import train_arms
+
+LEARNING_RATE = 1e-2  # week 1's value (bigram.py); see the module docstring
+ITERS = {"default": 500, "full": 5000}  # AdamW steps per run, every arm alike
+SPEED_SHAPE = (4, 128, 1024)  # the random input of the speed questions
+SPEED_CALLS = 10
+SPEED_ROUNDS = 3  # paired runs (HeadVer1, the other) per speed question
+CFG = Config()  # the seed's sizes (block_size 8, embed_size 16): the shapes of the equality checks
+
+# What week 1 teaches about its four position encodings: which of the four properties each one has.
+EXPECTED_PROPERTIES = {
+    1: {"distinct": True, "bounded": False, "length_independent": True, "equally_spaced": True},
+    2: {"distinct": True, "bounded": True, "length_independent": False, "equally_spaced": True},
+    3: {"distinct": True, "bounded": True, "length_independent": True, "equally_spaced": False},
+    4: {"distinct": True, "bounded": True, "length_independent": True, "equally_spaced": True},
+}
+
+
+def _iters(prof: Profile) -> int:
+    return ITERS.get(prof.name, ITERS["default"])
+
+
+def _train(backend, prof: Profile, corpus: Corpus, arms: tuple[str, ...], claim) -> Result:
+    """Every arm (a registry language model) trained once per seed with week 1's setup; final val loss."""
+    return train_arms(backend, prof, corpus, {name: components.get(name).architecture for name in arms},
+                      _iters(prof), claim=claim, cfg_changes={"learning_rate": LEARNING_RATE})
+
+
+def _small_input(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((4, CFG.block_size, CFG.embed_size)).astype(np.float32)
+
+
+def _max_diff(a, b) -> float:
+    return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max())
+
+
+# ---------------------------------------------------------------------------------------------------
+# test_1: the bigram
+
+@question("test_gpt_ver_1_beats_the_uniform_baseline", "test_1", trains=True,
+          asks="Does the bigram model (GPTVer1) learn anything from the corpus?",
+          answer="Yes: reading the next character's logits off the current character's row takes the loss from\n"
+                 "ln(65) = 4.17 (a uniform guess) to about 2.5: which character follows which is most of what it "
+                 "knows.")
+def bigram_beats_uniform(backend, prof: Profile, corpus: Corpus) -> Result:
+    """GPTVer1 trained on tiny-shakespeare ends at least 1 nat under ln(vocab), the loss of a uniform guess
+    (mean final validation loss over 3 seeds; same batches and evaluation batches on both backends)."""
+    uniform = math.log(corpus.tokenizer.vocab_size)
+
+    def claim(numbers):
+        mean = float(np.mean(numbers["GPTVer1"]))
+        return mean < uniform - 1.0, (f"mean val loss {mean:.4f} vs uniform ln({corpus.tokenizer.vocab_size}) = "
+                                      f"{uniform:.4f} (claim: at least 1 nat under)")
+    result = _train(backend, prof, corpus, ("GPTVer1",), claim)
+    result.numbers["uniform baseline ln(vocab)"] = [uniform]
+    return result
+
+
+@question("test_gpt_ver_1_generates_characters_from_the_vocabulary", "test_1", trains=True,
+          asks="Can GPTVer1 generate text?",
+          answer="Yes, character by character from the last one only: the requested number of characters, all from\n"
+                 "the vocabulary, with Shakespeare's letter pairs but no words: one character of context is too "
+                 "little.")
+def bigram_generates(backend, prof: Profile, corpus: Corpus, new_tokens: int = 50) -> Result:
+    """One bigram (seed 0) trained as in test_1, then 50 characters sampled from a newline by its own generate:
+    exactly 50 new ids, each in the vocabulary (so the text decodes)."""
+    cfg = prof.cfg(prof.seeds[0], learning_rate=LEARNING_RATE)
+    sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, seed=cfg.seed)
+    model = backend.create(components.get("GPTVer1").architecture.recipe(cfg),
+                           np.zeros((1, cfg.block_size), np.int64), seed=cfg.seed)
+    backend.train(model, cfg, sampler, eval_data(sampler, cfg, 1), max_iters=_iters(prof), eval_interval=_iters(prof))
+    start = corpus.tokenizer.encode("\n")[None, :]  # (1, 1)
+    out = backend.generate(model, start, new_tokens, seed=0)  # (1, 1 + new_tokens)
+    in_vocab = bool(out.size and out.min() >= 0 and out.max() < corpus.tokenizer.vocab_size)
+    text = corpus.tokenizer.decode(out[0]) if in_vocab else ""
+    holds = out.shape == (1, 1 + new_tokens) and in_vocab and len(text) == 1 + new_tokens
+    return Result({"generated tokens": [out.shape[1] - 1], "lowest id": [int(out.min())],
+                   "highest id": [int(out.max())]}, holds,
+                  f"{out.shape[1] - 1} new tokens (asked {new_tokens}), ids in [0, {corpus.tokenizer.vocab_size}): "
+                  f"{in_vocab}", notes=["sample: " + repr(text)])
+
+
+# ---------------------------------------------------------------------------------------------------
+# test_2: averaging the past with loops, and what it buys a language model
+
+@question("test_head_ver_1_averages_the_past", "test_2",
+          asks="What does HeadVer1 compute?",
+          answer="Each position's output is the mean of the inputs up to and including it: the simplest way to let a\n"
+                 "token see its past, written as a loop over positions.")
+def head_v1_example(backend, prof: Profile | None = None, corpus=None) -> Result:
+    """HeadVer1 on [[1,2,3],[4,5,6],[7,8,9]] gives [[1,2,3],[2.5,3.5,4.5],[4,5,6]] (within 1e-6)."""
+    x = np.array([[[1, 2, 3], [4, 5, 6], [7, 8, 9]]], dtype=np.float32)  # (1, 3, 3)
+    want = np.array([[[1, 2, 3], [2.5, 3.5, 4.5], [4, 5, 6]]], dtype=np.float32)
+    head = backend.create(lambda lib: lib.HeadVer1(3, 3), x)
+    got = backend.forward(head, x)
+    diff = _max_diff(got, want)
+    return Result({"max |got - want|": [diff]}, diff < 1e-6,
+                  f"HeadVer1([[1,2,3],[4,5,6],[7,8,9]]) = {got[0].tolist()}")
+
+
+@question("test_gpt_ver_2_with_head_ver_1_beats_the_bigram", "test_2", trains=True,
+          asks="Does GPTVer2 with HeadVer1 do better than the bigram?",
+          answer="No: a uniform average over the past blurs the most informative token, the last one, with all the\n"
+                 "others, and there is no position to tell them apart; the bigram reads the last token exactly.")
+def gpt_v2_head_v1_vs_bigram(backend, prof: Profile, corpus: Corpus) -> Result:
+    """GPTVer2 with HeadVer1 reaches a lower mean validation loss than GPTVer1 after the same training."""
+    better, worse = "GPTVer2(HeadVer1)", "GPTVer1"
+
+    def claim(numbers):
+        b, w = float(np.mean(numbers[better])), float(np.mean(numbers[worse]))
+        return b < w, f"mean val loss: {better} {b:.4f} {'<' if b < w else '>='} {worse} {w:.4f}"
+    return _train(backend, prof, corpus, (better, worse), claim)
+
+
+# ---------------------------------------------------------------------------------------------------
+# test_3 and test_4: the same average as a matrix, then as a masked softmax
+
+def _speed_input() -> np.ndarray:
+    return np.random.default_rng(0).standard_normal(SPEED_SHAPE).astype(np.float32)
+
+
+def equals_head_v1(backend, name: str) -> Result:
+    x = _small_input()
+    v1 = backend.create(lambda lib: lib.HeadVer1(CFG.block_size, CFG.embed_size), x)
+    other = backend.create(lambda lib: getattr(lib, name)(CFG.block_size, CFG.embed_size), x)
+    diff = _max_diff(backend.forward(other, x), backend.forward(v1, x))
+    return Result({f"max |{name} - HeadVer1|": [diff]}, diff <= 1e-6,
+                  f"random {x.shape}: max abs diff {diff:.2e} (bound 1e-6, float32)")
+
+
+def faster_than_head_v1(backend, name: str) -> Result:
+    """HeadVer1 and `name` timed in turn, SPEED_ROUNDS pairs of SPEED_CALLS calls: the median of the paired
+    ratios HeadVer1/`name` must exceed 1."""
+    B, T, C = SPEED_SHAPE
+    x = _speed_input()
+    slow = backend.create(lambda lib: lib.HeadVer1(T, C), x)
+    fast = backend.create(lambda lib: getattr(lib, name)(T, C), x)
+    pairs = [(backend.timed_forward(slow, x, SPEED_CALLS), backend.timed_forward(fast, x, SPEED_CALLS))
+             for _ in range(SPEED_ROUNDS)]
+    ratio = float(np.median([s / f for s, f in pairs]))
+    how = "jitted" if backend.compiles else "eager"
+    return Result({"HeadVer1 s": [float(np.median([s for s, _ in pairs]))],
+                   f"{name} s": [float(np.median([f for _, f in pairs]))], f"HeadVer1/{name}": [ratio]},
+                  ratio > 1, f"{SPEED_CALLS} calls on random {SPEED_SHAPE}, {how}, median of {SPEED_ROUNDS} "
+                  f"paired runs: HeadVer1/{name} = {ratio:.1f}x")
+
+
+@question("test_head_ver_2_equals_head_ver_1", "test_3",
+          asks="(Shown by the test) Is HeadVer2 the same function as HeadVer1?",
+          answer="Yes: row t of the lower-triangular matrix divided by its row sum holds 1/(t+1) on positions 0..t,\n"
+                 "so wei @ x is exactly the running mean.")
+def head_v2_equal(backend, prof=None, corpus=None) -> Result:
+    """On random (4, 8, 16) input HeadVer2 and HeadVer1 agree to 1e-6 (float32)."""
+    return equals_head_v1(backend, "HeadVer2")
+
+
+@question("test_head_ver_2_is_faster_than_head_ver_1", "test_3",
+          asks="Why is HeadVer2 faster than HeadVer1?",
+          answer="One batched matmul replaces T slices and reductions: one kernel instead of T dispatches (eager),\n"
+                 "and one small program instead of T unrolled ones (jit).")
+def head_v2_faster(backend, prof=None, corpus=None) -> Result:
+    """Random (4, 128, 1024), 10 forward calls each: HeadVer2 takes less time. torch eager; Flax jitted and
+    compiled before the clock starts (op by op, each of HeadVer1's 128 slice lengths is a new shape that JAX
+    compiles a kernel for, so un-jitted Flax mostly measures compilation)."""
+    return faster_than_head_v1(backend, "HeadVer2")
+
+
+@question("test_head_ver_3_equals_head_ver_1", "test_4",
+          asks="(Shown by the test) Is HeadVer3 the same function as HeadVer1?",
+          answer="Yes: softmax of zeros with the future set to -inf gives 1/(t+1) on positions 0..t and exactly 0\n"
+                 "after them, HeadVer2's matrix; the difference is that the zeros can become learned scores.")
+def head_v3_equal(backend, prof=None, corpus=None) -> Result:
+    """On random (4, 8, 16) input HeadVer3 and HeadVer1 agree to 1e-6 (float32)."""
+    return equals_head_v1(backend, "HeadVer3")
+
+
+@question("test_head_ver_3_is_faster_than_head_ver_1", "test_4",
+          asks="Is HeadVer3 faster than HeadVer1?",
+          answer="Yes, for HeadVer2's reason: the weights are one (T, T) matrix and the average one matmul; the\n"
+                 "softmax over a (T, T) matrix costs nothing next to the (T, C) work.")
+def head_v3_faster(backend, prof=None, corpus=None) -> Result:
+    """Random (4, 128, 1024), 10 forward calls each: HeadVer3 takes less time (torch eager, Flax jitted)."""
+    return faster_than_head_v1(backend, "HeadVer3")
+
+
+def _masked_and_normalised(wei: np.ndarray) -> tuple[dict[str, list[float]], bool]:
+    T = wei.shape[-1]
+    future = wei[..., ~np.tril(np.ones((T, T), dtype=bool))]  # every weight on a later position
+    rows = wei.sum(axis=-1)  # (..., T)
+    numbers = {"max |row sum - 1|": [float(np.abs(rows - 1).max())],
+               "max |future weight|": [float(np.abs(future).max()) if future.size else 0.0]}
+    return numbers, bool(np.abs(rows - 1).max() <= 1e-6 and np.all(future == 0.0))
+
+
+@question("test_head_ver_3_weights_sum_to_1_and_the_future_is_zero", "test_4",
+          asks="What do HeadVer3's weights look like?",
+          answer="Each row is a probability distribution (sums to 1) over the positions up to it; exp(-inf) = 0\n"
+                 "makes every future weight exactly zero, so no token sees the ones after it.")
+def head_v3_weights(backend, prof=None, corpus=None) -> Result:
+    """HeadVer3's exposed weights (torch attribute, Flax sow): every row sums to 1 within 1e-6, and every weight
+    on a future position is exactly 0.0."""
+    x = _small_input()
+    head = backend.create(lambda lib: lib.HeadVer3(CFG.block_size, CFG.embed_size), x)
+    wei = backend.intermediates(head, x)["attentions"]  # (T, T)
+    numbers, holds = _masked_and_normalised(wei)
+    return Result(numbers, holds, f"weights {wei.shape}: rows sum to 1 (within 1e-6), every future weight exactly 0")
+
+
+# ---------------------------------------------------------------------------------------------------
+# test_5: self-attention (HeadVer4)
+
+def _head_v4(backend, x: np.ndarray):
+    C = x.shape[-1]
+    return backend.create(lambda lib: lib.HeadVer4(x.shape[1], C, C), x, seed=0)
+
+
+@question("test_head_ver_4_has_no_notion_of_position", "test_5",
+          asks="Does self-attention (HeadVer4) know where tokens are?",
+          answer="No: scores depend only on the tokens' contents, and a weighted sum does not care about order, so\n"
+                 "swapping two earlier tokens leaves a later output unchanged. Position must be added to the input.")
+def head_v4_no_position(backend, prof=None, corpus=None) -> Result:
+    """HeadVer4(8, 16, 16) on random (4, 8, 16): swapping the first two tokens leaves the last output unchanged
+    (within 1e-6); the first output, whose context changed, moves (by more than 1e-3)."""
+    x = _small_input()
+    swapped = x.copy()
+    swapped[:, [0, 1]] = x[:, [1, 0]]  # the first two tokens trade places
+    head = _head_v4(backend, x)
+    y, ys = backend.forward(head, x), backend.forward(head, swapped)
+    last, first = _max_diff(y[:, -1], ys[:, -1]), _max_diff(y[:, 0], ys[:, 0])
+    return Result({"max |last output change|": [last], "max |first output change|": [first]},
+                  last <= 1e-6 and first > 1e-3,
+                  f"swap tokens 0 and 1: the last output moves {last:.1e} (bound 1e-6); the first, whose context "
+                  f"changed, {first:.2f} (claim > 1e-3)")
+
+
+@question("test_head_ver_4_weights_are_masked_and_normalised", "test_5",
+          asks="What do HeadVer4's attention weights look like?",
+          answer="HeadVer3's shape with learned scores: each row sums to 1 over the past and is exactly 0 on the\n"
+                 "future, but the weights now differ from token to token.")
+def head_v4_weights(backend, prof=None, corpus=None) -> Result:
+    """HeadVer4's attention weights (B, T, T): rows sum to 1 within 1e-6, future weights exactly 0.0."""
+    x = _small_input()
+    wei = backend.intermediates(_head_v4(backend, x), x)["attentions"]  # (B, T, T)
+    numbers, holds = _masked_and_normalised(wei)
+    return Result(numbers, holds, f"weights {wei.shape}: rows sum to 1 (within 1e-6), every future weight exactly 0")
+
+
+# The variance of var(q k^T / sqrt(C)) as a statistic: over 40 draws of the (4, 128, 1024) input (numpy, the same
+# construction) it had mean 0.9992 and standard deviation 0.0052; the bound is six of those.
+SCORE_VARIANCE_BOUND = 0.03
+
+
+@question("test_scaled_scores_have_unit_variance", "test_5",
+          asks="Why are the scores scaled by 1/sqrt(C)?",
+          answer="q . k sums C products of unit-variance numbers, so its variance is C; dividing by sqrt(C) brings it\n"
+                 "back to 1, so the softmax stays soft at initialisation instead of collapsing onto one token.")
+def scaled_score_variance(backend, prof=None, corpus=None) -> Result:
+    """HeadVer4(128, 1024, 1024) whose key map is the identity and query map a signed cyclic shift, on N(0, 1)
+    x of shape (4, 128, 1024): k = x and q (q[i] = +-x[i - 1]) are standard normal, and no product in q . k
+    pairs a number with itself; the head exposes var(q k^T / sqrt(C)), which is 1 within SCORE_VARIANCE_BOUND
+    (six standard deviations of the statistic over input draws)."""
+    B, T, C = SPEED_SHAPE
+    x = _speed_input()
+    signs = np.random.default_rng(1).choice(np.array([-1.0, 1.0], np.float32), size=C)  # (C,)
+    shift = np.roll(np.eye(C, dtype=np.float32), 1, axis=0) * signs[:, None]  # (C, C) orthogonal: row i picks x[i - 1]
+    head = _head_v4(backend, x)
+    backend.set_weights(head, {"key.weight": np.eye(C, dtype=np.float32), "query.weight": shift,
+                               "value.weight": np.eye(C, dtype=np.float32)})
+    var = float(backend.intermediates(head, x)["var"])
+    unscaled = var * C
+    return Result({"var(q k^T / sqrt(C))": [var], "var(q k^T)": [unscaled]}, abs(var - 1) <= SCORE_VARIANCE_BOUND,
+                  f"q, k ~ N(0, 1) of shape {SPEED_SHAPE}: scaled scores have variance {var:.4f} (1 within "
+                  f"{SCORE_VARIANCE_BOUND}); unscaled {unscaled:.0f} ~ C, which would saturate the softmax")
+
+
+@question("test_gpt_ver_2_with_head_ver_4_trains", "test_5", trains=True,
+          asks="Does GPTVer2 with self-attention (HeadVer4) train better than with the uniform average?",
+          answer="Yes: the learned weights can put their mass on the tokens that matter (mostly the last one),\n"
+                 "which the uniform average of HeadVer1-3 cannot; it ends well below GPTVer2(HeadVer1).")
+def gpt_v2_head_v4_trains(backend, prof: Profile, corpus: Corpus) -> Result:
+    """GPTVer2 around HeadVer4 (head_size = embed_size) ends with a lower mean validation loss than GPTVer2
+    around HeadVer1 after the same training: learned weights beat the uniform average (3 seeds)."""
+    better, worse = "GPTVer2(HeadVer4)", "GPTVer2(HeadVer1)"
+
+    def claim(numbers):
+        b, w = float(np.mean(numbers[better])), float(np.mean(numbers[worse]))
+        g = float(np.mean(numbers["GPTVer1"]))
+        return b < w, (f"mean val loss: {better} {b:.4f} {'<' if b < w else '>='} {worse} {w:.4f} "
+                       f"(the bigram: {g:.4f})")
+    return _train(backend, prof, corpus, (better, worse, "GPTVer1"), claim)
+
+
+# ---------------------------------------------------------------------------------------------------
+# test_6: word order, and the position encodings that restore it
+
+def _repeated_token_logits(backend, name: str) -> np.ndarray:
+    idx = np.full((1, CFG.block_size), 5, dtype=np.int64)  # (1, T): one token, repeated
+    model = backend.create(lambda lib: components.build(lib, name, CFG), idx, seed=0)
+    return backend.forward(model, idx)[0]  # (T, V)
+
+
+def _spread(logits: np.ndarray) -> float:
+    """The largest difference between any position's logits and the first position's."""
+    return _max_diff(logits, np.broadcast_to(logits[:1], logits.shape))
+
+
+@question("test_word_order_is_lost_without_positions", "test_6",
+          asks="What do GPTVer1 and GPTVer2 lose without position information?",
+          answer="Word order: for a repeated token every position gets the same logits, since the bigram sees one\n"
+                 "token and the average of identical embeddings is that embedding. Nothing says where a token is.")
+def order_lost(backend, prof=None, corpus=None) -> Result:
+    """For one token repeated block_size times, GPTVer1 and GPTVer2(HeadVer1) give the same logits at every
+    position (within 1e-5): neither can tell where a token is."""
+    numbers = {f"{n}: max |logits[t] - logits[0]|": [_spread(_repeated_token_logits(backend, n))]
+               for n in ("GPTVer1", "GPTVer2(HeadVer1)")}
+    holds = all(v[0] <= 1e-5 for v in numbers.values())
+    return Result(numbers, holds,
+                  f"token 5 repeated {CFG.block_size} times: identical logits at every position (bound 1e-5)")
+
+
+@question("test_position_encodings_properties", "test_6",
+          asks="Which of the four position encodings has every property a position encoding needs?",
+          answer="Only v4 (sin/cos pairs): v1 = pos grows without bound, v2 = pos/(T-1) changes with the sequence\n"
+                 "length, v3 = sin on every feature is bounded but unevenly spaced; a sin/cos pair rotates by a fixed "
+                 "angle per step.")
+def encoding_properties(backend, prof=None, corpus=None) -> Result:
+    """Each encoding v1-v4, read from the backend's PositionalEncoding (x = 0) at sequence lengths 8 and 16,
+    against the four properties (distinct positions; values in [-1, 1]; distances independent of the sequence
+    length; equally spaced positions equally far apart): v1 is unbounded, v2 depends on the length, v3 is
+    unevenly spaced, v4 has all four."""
+    C = CFG.embed_size
+    measured, notes = {}, []
+    for v in VERSIONS:
+        tables = {}
+        for T in (8, 16):
+            zeros = np.zeros((1, T, C), dtype=np.float32)
+            pe = backend.create(lambda lib: lib.PositionalEncoding(T, C, v), zeros)
+            tables[T] = backend.forward(pe, zeros)[0]  # (T, C)
+        measured[v] = properties(tables)
+        notes.append(f"v{v}: " + ", ".join(f"{p} {'yes' if measured[v][p] else 'no'}" for p in PROPERTIES))
+    numbers = {f"v{v} {p}": [float(measured[v][p])] for v in VERSIONS for p in PROPERTIES}
+    wrong = [f"v{v} {p}" for v in VERSIONS for p in PROPERTIES if measured[v][p] != EXPECTED_PROPERTIES[v][p]]
+    return Result(numbers, not wrong,
+                  "v1 unbounded; v2 depends on the sequence length; v3 unevenly spaced; v4 (sin/cos) has all four"
+                  + (f" (measured otherwise: {', '.join(wrong)})" if wrong else ""), notes=notes)
+
+
+@question("test_gpt_ver_3_logits_differ_by_position", "test_6",
+          asks="Does GPTVer3 tell positions apart?",
+          answer="Yes: the same token at different positions enters the head as different vectors (token embedding +\n"
+                 "PE[pos]), so its logits differ by position.")
+def positions_break_the_tie(backend, prof=None, corpus=None) -> Result:
+    """GPTVer3(HeadVer4), token 5 repeated: every two positions' logits differ (max abs diff > 1e-3)."""
+    logits = _repeated_token_logits(backend, "GPTVer3(HeadVer4)")  # (T, V)
+    closest = min(_max_diff(logits[s], logits[t]) for s in range(len(logits)) for t in range(s))
+    return Result({"min over position pairs of max |logits[s] - logits[t]|": [closest]}, closest > 1e-3,
+                  f"token 5 repeated: every two positions' logits differ by at least {closest:.3f} (claim > 1e-3)")
+
+
+@question("test_gpt_ver_3_with_head_ver_4_trains", "test_6", trains=True,
+          asks="Does week 1's finished model, GPTVer3 with HeadVer4, learn?",
+          answer="Yes: it ends below the bigram and below GPTVer2(HeadVer4), the same model without positions:\n"
+                 "attention picks what to read, the positions tell it where things are.")
+def gpt_v3_trains(backend, prof: Profile, corpus: Corpus) -> Result:
+    """GPTVer3 around HeadVer4 ends with a lower mean validation loss than the bigram and than GPTVer2 around
+    HeadVer4 (the same model without positions), after the same training (3 seeds)."""
+    better = "GPTVer3(HeadVer4)"
+
+    def claim(numbers):
+        b, g, n = (float(np.mean(numbers[k])) for k in (better, "GPTVer1", "GPTVer2(HeadVer4)"))
+        return b < g and b < n, (f"mean val loss: {better} {b:.4f} < the bigram {g:.4f}: {b < g}; "
+                                 f"< GPTVer2(HeadVer4) (no positions) {n:.4f}: {b < n}")
+    return _train(backend, prof, corpus, (better, "GPTVer2(HeadVer4)", "GPTVer1"), claim)

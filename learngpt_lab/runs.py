@@ -1,0 +1,80 @@
+"""The runs behind the commands, usable from Python: train one backend, sample text, the flags they share."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from learngpt.components import NANOGPT, Architecture
+from learngpt.config import Config
+from learngpt.data import BatchSampler, CharTokenizer, Corpus
+from learngpt.errors import InputError
+from learngpt_lab import backends
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, iters: int, eval_interval: int, eval_iters: int) -> None:
+    """Sizes, schedule and data flags; defaults are the seed's config except the run length."""
+    d = Config()
+    g = parser.add_argument_group("model and run (defaults: the seed's config)")
+    g.add_argument("--iters", type=positive_int, default=iters, help=f"training steps (default {iters})")
+    g.add_argument("--eval-interval", type=positive_int, default=eval_interval,
+                   help=f"steps between evaluations (default {eval_interval})")
+    g.add_argument("--eval-iters", type=positive_int, default=eval_iters,
+                   help=f"batches averaged per evaluation (default {eval_iters})")
+    g.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    g.add_argument("--block-size", type=positive_int, default=d.block_size)
+    g.add_argument("--embed-size", type=positive_int, default=d.embed_size)
+    g.add_argument("--n-layers", type=positive_int, default=d.n_layers)
+    g.add_argument("--n-heads", type=positive_int, default=d.n_heads)
+    g.add_argument("--dropout", type=float, default=d.dropout)
+    g.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--device", default="cpu", help="cpu or gpu (torch: cuda; JAX: its gpu platform); default cpu")
+    g.add_argument("--threads", type=positive_int, default=1,
+                   help="CPU threads for each framework (torch.set_num_threads; XLA's intra-op pool); default 1: "
+                        "at these sizes one thread is fastest, and more thrash on a busy machine")
+    g.add_argument("--data", metavar="PATH", default=None,
+                   help="tiny-shakespeare text (default: $LEARNGPT_DATA, the cache, else a download)")
+
+
+def config_from(args: argparse.Namespace, vocab_size: int) -> Config:
+    """The run's Config (ConfigError, shown as one line, for inconsistent values such as 16 % 3 heads)."""
+    return Config(batch_size=args.batch_size, block_size=args.block_size, max_iters=args.iters,
+                  eval_iters=args.eval_iters, eval_interval=args.eval_interval, learning_rate=args.learning_rate,
+                  embed_size=args.embed_size, n_layers=args.n_layers, n_heads=args.n_heads, dropout=args.dropout,
+                  vocab_size=vocab_size, seed=args.seed)
+
+
+def train_backend(name: str, cfg: Config, corpus: Corpus, init_weights: dict | None = None, device: str = "cpu",
+                  progress: bool = True, architecture: Architecture = NANOGPT):
+    """Build the architecture in backend `name` (init_weights: torch-layout arrays, else the backend's own init)
+    and train it on the shared batch stream on `device`; returns (backend, model, history)."""
+    backend = backends.get(name)
+    with backend.on(device):
+        model = backend.create(architecture.recipe(cfg), example=np.zeros((1, cfg.block_size), np.int64),
+                               seed=cfg.seed)
+        if init_weights is not None:
+            backend.set_weights(model, init_weights)
+        sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
+        history = backend.train(model, cfg, sampler, progress=progress)
+    return backend, model, history
+
+
+def sample_text(backend, model, vocab: str, n: int, prompt: str = "\n", seed: int = 0, greedy: bool = False) -> str:
+    """prompt followed by n generated characters (sampled with the backend's own seeded rng, or greedy)."""
+    tok = CharTokenizer(vocab)
+    idx = tok.encode(prompt)[None, :]  # (1, T0); InputError names characters outside the vocabulary
+    if idx.shape[1] == 0:
+        raise InputError("the prompt is empty; give at least one character")
+    out = backend.complete(model, idx.astype(np.int64), n, greedy=greedy, seed=seed)
+    return tok.decode(out[0])

@@ -1,0 +1,35 @@
+"""CPU threads for both frameworks, in one place: the command line, the tests' conftest and the tests use it."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Iterator
+
+from learngpt.errors import UserError
+
+
+def set_threads(n: int | None, xla: bool = True) -> None:
+    """Give each framework n CPU threads from now on: torch's intra-op pool, and (xla=True) XLA's if JAX has not
+    started (XLA reads its flags once, when its CPU backend starts). None leaves the frameworks' own choice."""
+    if n is None:
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise UserError(f"--threads must be a positive integer, got {n!r}")
+    if xla and "jax" not in sys.modules:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=" +
+                                   ("true" if n > 1 else "false") + f" intra_op_parallelism_threads={n}").strip()
+    import torch
+    torch.set_num_threads(n)
+
+
+@contextlib.contextmanager
+def threads(n: int | None, xla: bool = True) -> Iterator[None]:
+    """Within the block torch runs on n intra-op threads (restored after); XLA as set_threads says."""
+    import torch
+    before = torch.get_num_threads()
+    set_threads(n, xla)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

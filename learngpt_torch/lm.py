@@ -1,0 +1,48 @@
+"""LanguageModel: what every GPT shares, the token check, the loss and generation one token at a time."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from learngpt import checks
+
+
+class LanguageModel(nn.Module):
+    """Base of GPTVer1..4: a subclass builds its layers and forward(idx, targets) -> (logits, loss)."""
+
+    def check_tokens(self, idx: torch.Tensor) -> torch.Tensor:
+        checks.check_sequence(idx.shape, self.block_size, type(self).__name__, rank=2)
+        # Under torch.compile reading the ids back to the host would break the graph in two: there, as
+        # under jax.jit, the range is not checked (an out-of-range id fails inside the compiled lookup).
+        if idx.numel() and not torch.compiler.is_compiling():
+            checks.check_token_ids(str(idx.dtype).removeprefix("torch."), self.vocab_size,
+                                   int(idx.min()), int(idx.max()))
+        return idx  # (B, T): torch's lookup raises on a bad id, nothing to remap
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor | None:
+        if targets is None:
+            return None
+        targets = self.check_tokens(targets)
+        B, T, V = logits.shape
+        return F.cross_entropy(
+            logits.reshape(B * T, V), targets.reshape(B * T).long())  # (B*T, V), (B*T,) -> (): int64 targets
+
+    def context(self, idx: torch.Tensor) -> torch.Tensor:
+        """What the next token is predicted from: the last block_size tokens."""
+        return idx[:, -self.block_size:]  # (B, T) -> (B, min(T, block_size))
+
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, greedy: bool = False,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Append max_new_tokens tokens to idx (B, T0): sampled, or the argmax when greedy."""
+        for _ in range(max_new_tokens):
+            logits, _ = self(self.context(idx))  # (B, T', V)
+            logits = logits[:, -1, :]  # (B, V): the last position only
+            if greedy:
+                idx_next = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+            else:
+                probs = F.softmax(logits, dim=-1)  # (B, V)
+                idx_next = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+            idx = torch.cat((idx, idx_next), dim=1)  # (B, T + 1)
+        return idx

@@ -1,0 +1,99 @@
+"""The house's floors: imports flow one way, the core imports no framework, the mirrored files pair up and
+read side by side on one screen.
+
+    learngpt  <-  learngpt_torch, learngpt_flax  <-  parity  <-  learngpt_lab  <-  tests
+"""
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOORS = {"learngpt": 0, "learngpt_torch": 1, "learngpt_flax": 1, "parity": 2, "learngpt_lab": 3}
+FRAMEWORKS = {"torch", "jax", "jaxlib", "flax", "optax"}
+# what each package may not import although it sits higher: the other backend, or any framework in the core
+FORBIDDEN = {
+    "learngpt": FRAMEWORKS,
+    "learngpt_torch": {"learngpt_flax", "jax", "jaxlib", "flax", "optax"},
+    "learngpt_flax": {"learngpt_torch", "torch"},
+}
+MIRROR_WIDTH = 110
+
+
+def package_files(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    """(line, top-level name) of every import in the file, at any depth (function-level imports included)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module.split(".")[0]))
+    return found
+
+
+def wrong_way(package: str, files: list[Path] | None = None) -> list[str]:
+    """Every import in the package that reaches a higher floor, the other backend, or (core) a framework."""
+    problems = []
+    for path in files if files is not None else package_files(package):
+        for line, name in imports(path):
+            if name in FLOORS and FLOORS[name] > FLOORS[package] or name in FORBIDDEN.get(package, ()):
+                where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+                problems.append(f"{where}:{line} imports {name} ({package} must not)")
+    return problems
+
+
+@pytest.mark.parametrize("package", list(FLOORS))
+def test_imports_flow_one_way(package):
+    problems = wrong_way(package)
+    assert not problems, "imports that run the wrong way:\n" + "\n".join(problems)
+
+
+def test_the_import_check_can_fail(tmp_path):
+    """A deliberate wrong-way import (the core reaching for the bridge, and for torch) is named with its line."""
+    bad = tmp_path / "probe.py"
+    bad.write_text("import numpy\n\n\ndef f():\n    from parity import bridge\n    import torch\n")
+    assert wrong_way("learngpt", [bad]) == ["probe.py:5 imports parity (learngpt must not)",
+                                            "probe.py:6 imports torch (learngpt must not)"]
+
+
+CORE_MODULES = sorted(f"learngpt.{p.stem}" for p in (ROOT / "learngpt").glob("*.py") if p.stem != "__init__")
+
+
+def frameworks_after_import(module: str) -> list[str]:
+    code = (f"import sys, {module}\n"
+            f"print(','.join(sorted(m for m in {sorted(FRAMEWORKS)!r} if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+@pytest.mark.parametrize("module", ["learngpt"] + CORE_MODULES + ["parity", "parity.weights", "parity.checkpoint"])
+def test_the_core_and_the_bridge_package_import_no_framework(module):
+    """Each core module, and `import parity` (its names load lazily), in a fresh interpreter."""
+    loaded = frameworks_after_import(module)
+    assert not loaded, f"importing {module} imported {', '.join(loaded)}"
+
+
+def test_the_fresh_interpreter_check_can_fail():
+    assert "torch" in frameworks_after_import("learngpt_torch")
+
+
+def mirrored_pairs() -> list[tuple[Path, Path]]:
+    torch_files = {p.name: p for p in package_files("learngpt_torch")}
+    flax_files = {p.name: p for p in package_files("learngpt_flax")}
+    assert set(torch_files) == set(flax_files), f"unpaired files: {sorted(set(torch_files) ^ set(flax_files))}"
+    return [(torch_files[n], flax_files[n]) for n in sorted(torch_files)]
+
+
+def test_mirrored_files_read_side_by_side():
+    """Every file of learngpt_torch/ has its twin in learngpt_flax/, and no line is wider than 110 characters."""
+    long_lines = [f"{path.relative_to(ROOT)}:{i} ({len(line)} characters)"
+                  for pair in mirrored_pairs() for path in pair
+                  for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if len(line) > MIRROR_WIDTH]
+    assert not long_lines, f"lines wider than {MIRROR_WIDTH}:\n" + "\n".join(long_lines)
