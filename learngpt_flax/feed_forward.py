@@ -3,6 +3,7 @@ forward)."""
 import jax
 from flax import linen as nn
 
+from learngpt import checks
 from learngpt_flax.layers import linear
 
 
@@ -10,6 +11,10 @@ class FeedForward(nn.Module):
     """Linear(C, 4C) -> ReLU -> Linear(4C, C), applied to every position alike."""
 
     embed_size: int
+
+    def __post_init__(self):
+        checks.check_sizes("FeedForward", embed_size=self.embed_size)
+        super().__post_init__()
 
     def setup(self):
         self.net = nn.Sequential([
@@ -19,4 +24,5 @@ class FeedForward(nn.Module):
         ])
 
     def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
+        checks.check_width(x.shape, x.dtype, self.embed_size, "FeedForward")
         return self.net(x)  # (B, T, C) -> (B, T, C)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 
+from learngpt import checks
 from learngpt_flax.layers import embedding
 from learngpt_flax.lm import LanguageModel
 
@@ -13,6 +14,10 @@ class GPTVer1(LanguageModel):
 
     vocab_size: int
     block_size: int
+
+    def __post_init__(self):
+        checks.check_sizes("GPTVer1", vocab_size=self.vocab_size, block_size=self.block_size)
+        super().__post_init__()
 
     def setup(self):
         self.token_embedding_table = embedding(self.vocab_size, self.vocab_size)

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from learngpt import checks
 from learngpt.positions import sinusoidal
 from learngpt_flax.layers import embedding, linear
 from learngpt_flax.lm import LanguageModel
@@ -18,6 +19,11 @@ class GPTVer3(LanguageModel):
     vocab_size: int
     block_size: int
     embed_size: int
+
+    def __post_init__(self):
+        checks.check_sizes(type(self).__name__, vocab_size=self.vocab_size, block_size=self.block_size,
+                           embed_size=self.embed_size)
+        super().__post_init__()
 
     def setup(self):
         self.token_embedding_table = embedding(self.vocab_size, self.embed_size)

@@ -14,8 +14,12 @@ class HeadVer3(nn.Module):
     block_size: int
     embed_size: int
 
+    def __post_init__(self):
+        checks.check_sizes("HeadVer3", block_size=self.block_size, embed_size=self.embed_size)
+        super().__post_init__()
+
     def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
-        checks.check_features(x.shape, self.embed_size, "HeadVer3")
+        checks.check_features(x.shape, x.dtype, self.embed_size, "HeadVer3")
         checks.check_sequence(x.shape, self.block_size, "HeadVer3")
         B, T, C = x.shape
         wei = jnp.zeros((T, T), dtype=x.dtype)  # (T, T): every pair equally interesting

@@ -15,13 +15,18 @@ class HeadVer4(nn.Module):
     embed_size: int
     head_size: int
 
+    def __post_init__(self):
+        checks.check_sizes("HeadVer4", block_size=self.block_size, embed_size=self.embed_size,
+                           head_size=self.head_size)
+        super().__post_init__()
+
     def setup(self):
         self.key = linear(self.embed_size, self.head_size, bias=False)
         self.query = linear(self.embed_size, self.head_size, bias=False)
         self.value = linear(self.embed_size, self.head_size, bias=False)
 
     def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
-        checks.check_features(x.shape, self.embed_size, "HeadVer4")
+        checks.check_features(x.shape, x.dtype, self.embed_size, "HeadVer4")
         checks.check_sequence(x.shape, self.block_size, "HeadVer4")
         B, T, C = x.shape
         k = self.key(x)  # (B, T, C) @ (C, hs) -> (B, T, hs)

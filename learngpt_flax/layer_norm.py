@@ -22,6 +22,7 @@ class LayerNorm(nn.Module):
         self.beta = self.param("beta", nn.initializers.zeros, (self.features,), jnp.float32)  # (C,)
 
     def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
+        checks.check_width(x.shape, x.dtype, self.features, "LayerNorm")
         mean = x.mean(axis=-1, keepdims=True)  # (..., C) -> (..., 1)
         std = x.std(axis=-1, keepdims=True, ddof=1)  # (..., C) -> (..., 1): unbiased, divides by C - 1
         return self.gamma * (x - mean) / (std + self.eps) + self.beta  # (..., C)

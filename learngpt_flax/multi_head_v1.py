@@ -17,6 +17,8 @@ class MultiHeadVer1(nn.Module):
     n_heads: int
 
     def __post_init__(self):
+        checks.check_sizes("MultiHeadVer1", block_size=self.block_size, embed_size=self.embed_size,
+                           n_heads=self.n_heads)
         checks.check_divisible(self.embed_size, self.n_heads)
         super().__post_init__()
 

@@ -15,6 +15,8 @@ class MultiHeadVer2(nn.Module):
     n_heads: int
 
     def __post_init__(self):
+        checks.check_sizes("MultiHeadVer2", block_size=self.block_size, embed_size=self.embed_size,
+                           n_heads=self.n_heads)
         checks.check_divisible(self.embed_size, self.n_heads)
         super().__post_init__()
 
@@ -25,7 +27,7 @@ class MultiHeadVer2(nn.Module):
         self.proj = linear(self.embed_size, self.embed_size)
 
     def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
-        checks.check_features(x.shape, self.embed_size, "MultiHeadVer2")
+        checks.check_features(x.shape, x.dtype, self.embed_size, "MultiHeadVer2")
         checks.check_sequence(x.shape, self.block_size, "MultiHeadVer2")
         B, T, C = x.shape
         nh, hs = self.n_heads, C // self.n_heads

@@ -17,11 +17,12 @@ class PositionalEncoding(nn.Module):
     version: int = 4
 
     def __post_init__(self):
+        checks.check_sizes("PositionalEncoding", block_size=self.block_size, embed_size=self.embed_size)
         check_version(self.version)  # an unknown version fails here, with the same error in both backends
         super().__post_init__()
 
     def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
-        checks.check_features(x.shape, self.embed_size, "PositionalEncoding")
+        checks.check_features(x.shape, x.dtype, self.embed_size, "PositionalEncoding")
         checks.check_sequence(x.shape, self.block_size, "PositionalEncoding")
         B, T, C = x.shape
         table = encoding(self.version, self.block_size, C)[:T]  # (T, C) float64 numpy

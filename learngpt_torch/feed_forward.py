@@ -3,6 +3,7 @@ forward)."""
 import torch
 from torch import nn
 
+from learngpt import checks
 from learngpt_torch.layers import linear
 
 
@@ -11,6 +12,7 @@ class FeedForward(nn.Module):
 
     def __init__(self, embed_size: int):
         super().__init__()
+        checks.check_sizes("FeedForward", embed_size=embed_size)
         self.embed_size = embed_size
         self.net = nn.Sequential(
             linear(embed_size, 4 * embed_size),  # (B, T, C) @ (C, 4C) -> (B, T, 4C)
@@ -19,4 +21,5 @@ class FeedForward(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        checks.check_width(x.shape, x.dtype, self.embed_size, "FeedForward")
         return self.net(x)  # (B, T, C) -> (B, T, C)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from learngpt import checks
 from learngpt_torch.layers import embedding
 from learngpt_torch.lm import LanguageModel
 
@@ -13,6 +14,7 @@ class GPTVer1(LanguageModel):
 
     def __init__(self, vocab_size: int, block_size: int):
         super().__init__()
+        checks.check_sizes("GPTVer1", vocab_size=vocab_size, block_size=block_size)
         self.vocab_size, self.block_size = vocab_size, block_size
         self.token_embedding_table = embedding(vocab_size, vocab_size)
 

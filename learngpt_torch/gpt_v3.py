@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from learngpt import checks
 from learngpt.positions import sinusoidal
 from learngpt_torch.layers import embedding, linear
 from learngpt_torch.lm import LanguageModel
@@ -15,6 +16,8 @@ class GPTVer3(LanguageModel):
 
     def __init__(self, contextualizer: nn.Module, vocab_size: int, block_size: int, embed_size: int):
         super().__init__()
+        checks.check_sizes(type(self).__name__, vocab_size=vocab_size, block_size=block_size,
+                           embed_size=embed_size)
         self.vocab_size, self.block_size, self.embed_size = vocab_size, block_size, embed_size
         self.token_embedding_table = embedding(vocab_size, embed_size)
         self.contextualizer = contextualizer

@@ -12,10 +12,11 @@ class HeadVer1(nn.Module):
 
     def __init__(self, block_size: int, embed_size: int):
         super().__init__()
+        checks.check_sizes("HeadVer1", block_size=block_size, embed_size=embed_size)
         self.block_size, self.embed_size = block_size, embed_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        checks.check_features(x.shape, self.embed_size, "HeadVer1")
+        checks.check_features(x.shape, x.dtype, self.embed_size, "HeadVer1")
         checks.check_sequence(x.shape, self.block_size, "HeadVer1")
         B, T, C = x.shape
         rows = []

@@ -12,11 +12,12 @@ class HeadVer2(nn.Module):
 
     def __init__(self, block_size: int, embed_size: int):
         super().__init__()
+        checks.check_sizes("HeadVer2", block_size=block_size, embed_size=embed_size)
         self.block_size, self.embed_size = block_size, embed_size
         self.register_buffer("tril", torch.tril(torch.ones(block_size, block_size)), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        checks.check_features(x.shape, self.embed_size, "HeadVer2")
+        checks.check_features(x.shape, x.dtype, self.embed_size, "HeadVer2")
         checks.check_sequence(x.shape, self.block_size, "HeadVer2")
         B, T, C = x.shape
         tril = self.tril[:T, :T].to(x.dtype)  # (T, T): 1 where a position may look, 0 ahead

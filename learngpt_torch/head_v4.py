@@ -13,6 +13,8 @@ class HeadVer4(nn.Module):
 
     def __init__(self, block_size: int, embed_size: int, head_size: int):
         super().__init__()
+        checks.check_sizes("HeadVer4", block_size=block_size, embed_size=embed_size,
+                           head_size=head_size)
         self.block_size, self.embed_size, self.head_size = block_size, embed_size, head_size
         self.key = linear(embed_size, head_size, bias=False)
         self.query = linear(embed_size, head_size, bias=False)
@@ -20,7 +22,7 @@ class HeadVer4(nn.Module):
         self.register_buffer("tril", torch.tril(torch.ones(block_size, block_size)), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        checks.check_features(x.shape, self.embed_size, "HeadVer4")
+        checks.check_features(x.shape, x.dtype, self.embed_size, "HeadVer4")
         checks.check_sequence(x.shape, self.block_size, "HeadVer4")
         B, T, C = x.shape
         k = self.key(x)  # (B, T, C) @ (C, hs) -> (B, T, hs)

@@ -17,6 +17,7 @@ class LayerNorm(nn.Module):
         self.beta = nn.Parameter(torch.zeros(features, dtype=torch.float32))  # (C,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        checks.check_width(x.shape, x.dtype, self.features, "LayerNorm")
         mean = x.mean(dim=-1, keepdim=True)  # (..., C) -> (..., 1)
         std = x.std(dim=-1, keepdim=True, correction=1)  # (..., C) -> (..., 1): unbiased, divides by C - 1
         return self.gamma * (x - mean) / (std + self.eps) + self.beta  # (..., C)

@@ -13,6 +13,8 @@ class MultiHeadVer1(nn.Module):
 
     def __init__(self, block_size: int, embed_size: int, n_heads: int):
         super().__init__()
+        checks.check_sizes("MultiHeadVer1", block_size=block_size, embed_size=embed_size,
+                           n_heads=n_heads)
         checks.check_divisible(embed_size, n_heads)
         self.block_size, self.embed_size, self.n_heads = block_size, embed_size, n_heads
         head_size = embed_size // n_heads

@@ -12,6 +12,8 @@ class MultiHeadVer2(nn.Module):
 
     def __init__(self, block_size: int, embed_size: int, n_heads: int):
         super().__init__()
+        checks.check_sizes("MultiHeadVer2", block_size=block_size, embed_size=embed_size,
+                           n_heads=n_heads)
         checks.check_divisible(embed_size, n_heads)
         self.block_size, self.embed_size, self.n_heads = block_size, embed_size, n_heads
         self.key = linear(embed_size, embed_size, bias=False)
@@ -21,7 +23,7 @@ class MultiHeadVer2(nn.Module):
         self.register_buffer("tril", torch.tril(torch.ones(block_size, block_size)), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        checks.check_features(x.shape, self.embed_size, "MultiHeadVer2")
+        checks.check_features(x.shape, x.dtype, self.embed_size, "MultiHeadVer2")
         checks.check_sequence(x.shape, self.block_size, "MultiHeadVer2")
         B, T, C = x.shape
         nh, hs = self.n_heads, C // self.n_heads

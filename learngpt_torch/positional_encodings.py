@@ -13,11 +13,12 @@ class PositionalEncoding(nn.Module):
 
     def __init__(self, block_size: int, embed_size: int, version: int = 4):
         super().__init__()
+        checks.check_sizes("PositionalEncoding", block_size=block_size, embed_size=embed_size)
         check_version(version)  # an unknown version fails here, with the same error in both backends
         self.block_size, self.embed_size, self.version = block_size, embed_size, version
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        checks.check_features(x.shape, self.embed_size, "PositionalEncoding")
+        checks.check_features(x.shape, x.dtype, self.embed_size, "PositionalEncoding")
         checks.check_sequence(x.shape, self.block_size, "PositionalEncoding")
         B, T, C = x.shape
         table = encoding(self.version, self.block_size, C)[:T]  # (T, C) float64 numpy
