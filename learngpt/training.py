@@ -7,7 +7,7 @@ import numpy as np
 
 from learngpt.config import Config
 from learngpt.data import BatchSampler
-from learngpt.errors import ConfigError
+from learngpt.errors import ConfigError, DivergedError
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation batches come from their own generator, never the training stream
 
@@ -60,3 +60,14 @@ def eval_data(sampler: BatchSampler, cfg: Config, n_batches: int | None = None) 
     """The fixed evaluation batches, (n, B, T) per split: every evaluation of every backend sees the same ones."""
     n = cfg.eval_iters if n_batches is None else n_batches
     return {split: sampler.eval_batches(split, n, seed=cfg.seed + EVAL_SEED_OFFSET) for split in ("train", "val")}
+
+
+def check_finite(losses, first_step: int, what: str = "training loss") -> None:
+    """Stop a run whose loss left the real numbers: DivergedError naming the first such step (losses[i] is
+    the loss of step first_step + i)."""
+    values = np.asarray(losses, dtype=np.float64).reshape(-1)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        i = int(bad[0])
+        raise DivergedError(f"the {what} is {values[i]} at step {first_step + i}: training diverged (a learning rate "
+                            f"too large?); stopped there, and nothing was saved")

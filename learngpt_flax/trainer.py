@@ -12,7 +12,8 @@ from tqdm.auto import tqdm
 
 from learngpt.config import Config
 from learngpt.data import BatchSampler
-from learngpt.training import EvalPoint, History, chunks, eval_data
+from learngpt import checks
+from learngpt.training import EvalPoint, History, check_finite, chunks, eval_data
 from learngpt_flax.optim import make_optimizer  # torch.optim.AdamW's arithmetic as an optax transformation
 
 
@@ -76,6 +77,8 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
     structure = (repr(model), cfg.learning_rate, cfg.betas, cfg.eps, cfg.weight_decay,
                  jax.config.jax_enable_x64)
     state = (params, optimizer.init(params), key)
+    for ids in (a for pair in evals.values() for a in pair):  # host arrays: checked where it is free
+        checks.check_token_ids(ids.dtype, model.vocab_size, int(ids.min()), int(ids.max()))
     eval_arrays = {split: (jnp.asarray(x), jnp.asarray(y)) for split, (x, y) in evals.items()}
     bar = tqdm(total=max_iters, desc=desc, disable=not progress, leave=False)
 
@@ -96,6 +99,7 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
             program = compile_once("eval", evaluate, state[0], *eval_arrays[split])
             losses[split] = float(program(state[0], *eval_arrays[split]))
         point = EvalPoint(len(history.step_losses), losses["train"], losses["val"])
+        check_finite([point.train_loss, point.val_loss], point.step, "evaluation loss")
         history.evals.append(point)
         history.eval_seconds += time.perf_counter() - t0
         bar.set_postfix(train=f"{point.train_loss:.4f}", val=f"{point.val_loss:.4f}")
@@ -103,6 +107,8 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
     for start, stop in chunks(max_iters, eval_interval):
         estimate()
         xs, ys = sampler.sample_many(stop - start, "train")  # (n, B, T) each: the same stream torch draws
+        for ids in (xs, ys):  # on the host, where it is free: under jit a bad id would poison the whole step
+            checks.check_token_ids(ids.dtype, model.vocab_size, int(ids.min()), int(ids.max()))
         xs, ys = jnp.asarray(xs), jnp.asarray(ys)
         if fused:
             run = compile_once("scan", scan, state, xs, ys)
@@ -120,6 +126,7 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
                 out.append(loss)
             losses = np.asarray(jax.block_until_ready(jnp.stack(out)))
         history.train_seconds += time.perf_counter() - t0
+        check_finite(losses, start)  # a diverged run stops here, naming the step
         history.step_losses += losses.tolist()
         history.steps = stop
         bar.update(stop - start)

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from learngpt import checks
 from learngpt.components import NANOGPT, Architecture
 from learngpt.config import Config
 from learngpt.data import BatchSampler
@@ -345,6 +346,8 @@ class FlaxBackend(Backend):
 
         block = model.module.block_size
         module = model.module
+        idx = np.asarray(idx)  # checked on the host: under jit a bad id would read a NaN row
+        checks.check_token_ids(idx.dtype, module.vocab_size, int(idx.min()), int(idx.max()))
 
         @jax.jit
         def next_token(params, window, last, key):  # window (B, block), last: index of the last real token
@@ -352,7 +355,6 @@ class FlaxBackend(Backend):
             logits = jnp.take(logits, last, axis=1)  # (B, V)
             return logits.argmax(axis=-1) if greedy else jax.random.categorical(key, logits, axis=-1)  # (B,)
 
-        idx = np.asarray(idx)
         key = jax.random.key(seed)
         for _ in range(max_new_tokens):
             cond = idx[:, -block:]  # (B, T'), T' <= block

@@ -13,11 +13,11 @@ class LanguageModel(nn.Module):
 
     def check_tokens(self, idx: torch.Tensor) -> torch.Tensor:
         checks.check_sequence(idx.shape, self.block_size, type(self).__name__, rank=2)
+        checks.check_token_dtype(idx.dtype)
         # Under torch.compile reading the ids back to the host would break the graph in two: there, as
         # under jax.jit, the range is not checked (an out-of-range id fails inside the compiled lookup).
         if idx.numel() and not torch.compiler.is_compiling():
-            checks.check_token_ids(str(idx.dtype).removeprefix("torch."), self.vocab_size,
-                                   int(idx.min()), int(idx.max()))
+            checks.check_token_ids(idx.dtype, self.vocab_size, int(idx.min()), int(idx.max()))
         return idx  # (B, T): torch's lookup raises on a bad id, nothing to remap
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor | None:

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from learngpt.config import Config
 from learngpt.data import BatchSampler
-from learngpt.training import EvalPoint, History, chunks, eval_data
+from learngpt.training import EvalPoint, History, check_finite, chunks, eval_data
 from learngpt_torch.optim import make_optimizer  # torch.optim.AdamW, every hyper-parameter stated
 
 
@@ -54,6 +54,7 @@ def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, evals: dic
         t0 = time.perf_counter()
         point = EvalPoint(len(history.step_losses), evaluate(model, *evals["train"]),
                           evaluate(model, *evals["val"]))
+        check_finite([point.train_loss, point.val_loss], point.step, "evaluation loss")
         history.evals.append(point)
         history.eval_seconds += time.perf_counter() - t0
         bar.set_postfix(train=f"{point.train_loss:.4f}", val=f"{point.val_loss:.4f}")
@@ -66,7 +67,9 @@ def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, evals: dic
         for _ in range(start, stop):
             xb, yb = sampler.sample("train")  # (B, T), (B, T)
             losses.append(step(torch.as_tensor(xb, device=device), torch.as_tensor(yb, device=device)))
-        history.step_losses += torch.stack(losses).tolist()  # one synchronisation per chunk
+        chunk_losses = torch.stack(losses).tolist()  # one synchronisation per chunk
+        check_finite(chunk_losses, start)  # a diverged run stops here, naming the step
+        history.step_losses += chunk_losses
         history.train_seconds += time.perf_counter() - t0
         history.steps = stop
         bar.update(stop - start)

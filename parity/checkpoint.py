@@ -28,6 +28,7 @@ import numpy as np
 
 from learngpt.components import NANOGPT, Architecture
 from learngpt.config import Config
+from learngpt.errors import DivergedError, InputError
 from parity.weights import WeightsFileError, read_weights, write_weights
 
 FORMAT = "learngpt-checkpoint"
@@ -45,6 +46,14 @@ class Checkpoint:
     step: int = 0
 
 
+def check_finite_weights(weights: Mapping[str, Any], context: str) -> None:
+    """DivergedError naming the tensors that hold NaN or infinity (a diverged run's weights)."""
+    bad = [k for k, v in weights.items() if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all()]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise DivergedError(f"{context}: non-finite weights (NaN or infinity) in {', '.join(bad[:3])}{more}")
+
+
 def digest(weights: Mapping[str, Any]) -> str:
     """sha256 over every tensor's name, dtype, shape and bytes, in sorted key order."""
     h = hashlib.sha256()
@@ -58,9 +67,10 @@ def digest(weights: Mapping[str, Any]) -> str:
 def save(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     """Write checkpoint to path atomically (a temporary file beside it, then a rename)."""
     if checkpoint.config.vocab_size != len(checkpoint.vocab):
-        raise ValueError(f"the vocabulary has {len(checkpoint.vocab)} characters but config.vocab_size is "
+        raise InputError(f"the vocabulary has {len(checkpoint.vocab)} characters but config.vocab_size is "
                          f"{checkpoint.config.vocab_size}")
     weights = {k: np.asarray(v) for k, v in checkpoint.weights.items()}
+    check_finite_weights(weights, f"refusing to save {path}")
     metadata = {
         "format": FORMAT, "version": VERSION,
         "config": json.dumps(checkpoint.config.to_dict()),
@@ -106,4 +116,5 @@ def load(path: str | os.PathLike) -> Checkpoint:
     if found != expected:
         raise WeightsFileError(f"{path} is corrupt: the tensors' sha256 is {found[:12]}..., "
                                f"the metadata promises {expected[:12]}...")
+    check_finite_weights(weights, f"{path} cannot be used")
     return Checkpoint(weights, cfg, arch, vocab, metadata.get("backend", ""), step)
