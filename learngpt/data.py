@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -49,7 +50,12 @@ def _resolve(path: str | os.PathLike, origin: str) -> Path:
 
 def download_corpus(dest: Path, url: str = CORPUS_URL, timeout: float = 30.0) -> Path:
     """Download the canonical file into dest atomically (temporary file, sha256 check, rename)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CorpusNotFoundError(f"corpus not found locally, and the cache folder {dest.parent} cannot be made "
+                                  f"({err.strerror or err}); point at a copy with --data PATH or the {ENV_VAR} "
+                                  f"environment variable") from None
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
@@ -77,9 +83,12 @@ def find_corpus(path: str | os.PathLike | None = None, download: bool = True) ->
         return _resolve(os.environ[ENV_VAR], f"${ENV_VAR}")
     cached = cache_dir() / CORPUS_NAME
     if cached.is_file():
-        if sha256_of(cached) == CORPUS_SHA256:
+        found = sha256_of(cached)
+        if found == CORPUS_SHA256:
             return cached
-        cached.unlink()  # a damaged cache entry is fetched again rather than trusted
+        cached.unlink()  # a damaged cache entry is fetched again rather than trusted, and the user is told
+        print(f"learngpt: removed {cached}: its sha256 {found[:12]}... is not the corpus's "
+              f"({CORPUS_SHA256[:12]}...)", file=sys.stderr)
     if not download:
         raise CorpusNotFoundError(
             f"corpus not found: no --data PATH, no ${ENV_VAR}, nothing in {cache_dir()}; "
@@ -150,7 +159,16 @@ class Corpus:
 
 def load_corpus(path: str | os.PathLike | None = None, train_fraction: float = 0.9) -> Corpus:
     found = find_corpus(path)
-    return Corpus.from_text(found.read_text(encoding="utf-8"), train_fraction)
+    try:
+        text = found.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{found} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+                         f"expected the tiny-shakespeare text file") from None
+    except OSError as err:
+        raise InputError(f"{found} cannot be read ({err.strerror or err})") from None
+    if not text:
+        raise InputError(f"{found} is empty; expected the tiny-shakespeare text file")
+    return Corpus.from_text(text, train_fraction)
 
 
 class BatchSampler:

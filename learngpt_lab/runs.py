@@ -6,7 +6,7 @@ import argparse
 import numpy as np
 
 from learngpt.components import NANOGPT, Architecture
-from learngpt.config import Config
+from learngpt.config import MAX_SEED, Config
 from learngpt.data import BatchSampler, CharTokenizer, Corpus
 from learngpt.errors import InputError
 from learngpt_lab import backends
@@ -19,6 +19,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, {MAX_SEED}], got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, {MAX_SEED}], got {value}")
     return value
 
 
@@ -38,7 +48,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, iters: int, eval_interv
     g.add_argument("--n-heads", type=positive_int, default=d.n_heads)
     g.add_argument("--dropout", type=float, default=d.dropout)
     g.add_argument("--learning-rate", type=float, default=d.learning_rate)
-    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--seed", type=seed_int, default=d.seed,
+                   help=f"seeds the batches and the initialisation (default {d.seed})")
     g.add_argument("--device", default="cpu", help="cpu or gpu (torch: cuda; JAX: its gpu platform); default cpu")
     g.add_argument("--threads", type=positive_int, default=1,
                    help="CPU threads for each framework (torch.set_num_threads; XLA's intra-op pool); default 1: "

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -12,6 +11,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from learngpt.errors import LearngptError
+from learngpt.files import atomic_write
 
 
 class WeightsFileError(LearngptError, ValueError):
@@ -20,20 +20,29 @@ class WeightsFileError(LearngptError, ValueError):
 
 def write_weights(path: str | os.PathLike, weights: Mapping[str, np.ndarray],
                   metadata: Mapping[str, str] | None = None) -> Path:
-    """Write weights (torch-layout keys) to path: a temporary file beside it, then an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write weights (torch-layout keys) to path whole or not at all (learngpt.files.atomic_write: a temporary
+    file beside it, fsync, one rename; a killed writer's leftovers are removed by the next write)."""
     arrays = {k: np.ascontiguousarray(np.asarray(v)) for k, v in weights.items()}
     meta = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(arrays, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata=meta))
+
+
+def _entries(header, path: Path) -> dict:
+    """The header's tensor entries, each checked to be {"dtype", "shape", "data_offsets": [begin, end]}."""
+    if not isinstance(header, dict):
+        raise WeightsFileError(f"{path} has a corrupt safetensors header (a JSON {type(header).__name__}, "
+                               f"expected an object)")
+    entries = {k: v for k, v in header.items() if k != "__metadata__"}
+    for key, entry in entries.items():
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)
+                and 0 <= offsets[0] <= offsets[1] and "dtype" in entry and "shape" in entry):
+            raise WeightsFileError(f"{path} has a corrupt safetensors header: the entry {key!r} is not "
+                                   f"{{dtype, shape, data_offsets: [begin, end]}}")
+    metadata = header.get("__metadata__") or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise WeightsFileError(f"{path} has a corrupt safetensors header: __metadata__ is not a map of strings")
+    return entries
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
@@ -54,7 +63,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
             header = json.loads(f.read(n))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise WeightsFileError(f"{path} has a corrupt safetensors header ({err})") from err
-    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    end = max((v["data_offsets"][1] for v in _entries(header, path).values()), default=0)
     if 8 + n + end != size:
         raise WeightsFileError(f"{path} is truncated or padded: its header promises {8 + n + end} bytes, "
                                f"the file has {size}")

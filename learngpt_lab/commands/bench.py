@@ -7,6 +7,8 @@ import os
 import sys
 import time
 
+from learngpt_lab.runs import positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
@@ -27,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loop-steps", type=int, default=None,
                         help="steps of each training-loop measurement (0 skips them; default 2000, quick 200; "
                              "--quick measures the torch and the scan-fused Flax loops only)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch intra-op threads (default: torch's choice, one per core)")
     parser.add_argument("--data", default=None, help="tiny-shakespeare for the training loops (default: as `train`)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -50,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.loop_steps is not None and args.loop_steps < 0:
         raise UserError(f"--loop-steps must be >= 0, got {args.loop_steps}")
+    from learngpt import files
+    out = files.output_dir(args.out)  # before any work
     set_threads(args.threads)  # before the bench imports JAX
     from learngpt_lab.bench import plan as plans
     from learngpt_lab.bench import report
@@ -75,14 +79,13 @@ def run(args: argparse.Namespace) -> int:
     if plan.loop_steps > 0:
         from learngpt.data import load_corpus
         corpus = load_corpus(args.data)
-    os.makedirs(args.out, exist_ok=True)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     log(f"learngpt bench ({'quick' if args.quick else 'full'}) on {args.device}: "
         f"{len(plans.planned(plan))} measurements, then the training loops; results in {args.out}/")
     result = run_bench(plan, device, corpus=corpus, progress=not args.no_progress, log=log)
     result["settings"]["quick"] = bool(args.quick)
     result["settings"]["wall_seconds"] = time.perf_counter() - t_start
-    stem = os.path.join(args.out, f"bench-{args.device}")
+    stem = os.path.join(out, f"bench-{args.device}")
     report.write_json(result, stem + ".json")
     report.plot(result, stem + ".png")
     print(report.format_table(result))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from learngpt_lab.runs import positive_int
+from learngpt_lab.runs import positive_int, seed_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", default="\n", help="text to continue; its characters must be in the vocabulary")
     parser.add_argument("--tokens", type=positive_int, default=300, help="characters to generate (default 300)")
     parser.add_argument("--greedy", action="store_true", help="argmax decoding instead of sampling")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the backend's sampling rng (default 0)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of the backend's sampling rng (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:

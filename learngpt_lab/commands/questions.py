@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from learngpt_lab.runs import positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default=None,
@@ -18,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", default=None, metavar="TEXT",
                         help="ask only the questions whose test name contains TEXT")
     parser.add_argument("--data", default=None, metavar="PATH", help="the tiny-shakespeare text file")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=positive_int, default=None,
                         help="CPU threads for each framework (default: each framework's own choice; the speed "
                              "question's torch answer depends on it, see docs/answers.md)")
 

@@ -1,0 +1,128 @@
+"""Files a run writes: checked before the work, written whole or not at all, owned by one run at a time.
+
+- `output_dir(path)`: the folder exists (made if needed) and is writable, checked before any work.
+- `atomic_write(path, write)`: the content goes to a temporary file beside `path` (named after the writing
+  process), is flushed to disk (fsync), given the mode a plain file gets (0666 & ~umask), and renamed over
+  `path` in one step; a reader sees the old file or the new one, never half of one. Temporary files left by a
+  writer that was killed (its process is gone) are removed by the next write into the folder.
+- `RunLock(folder)`: one run per output folder; a second is refused with one line naming the first.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from learngpt.errors import UserError
+
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")  # .NAME.PID.RANDOM.tmp
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Make the folder if needed and prove it is writable now, before any work; UserError in one line if not."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".learngpt-write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        reason = err.strerror or str(err)
+        if isinstance(err, (FileExistsError, NotADirectoryError)) or err.errno in (errno.EEXIST, errno.ENOTDIR):
+            reason = "a file is in the way of the folder"
+        raise UserError(f"{flag} {folder}: cannot write there ({reason})") from None
+    return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of writers that are gone (killed mid-write); returns what was removed."""
+    removed = []
+    for entry in Path(folder).iterdir():
+        m = _TEMP.match(entry.name)
+        if m and int(m["pid"]) != os.getpid() and not _alive(int(m["pid"])):
+            try:
+                entry.unlink()
+                removed.append(entry)
+            except OSError:
+                pass
+    return removed
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """write(temporary_path) fills a file beside path; it then replaces path in one rename, after an fsync."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; a written file is a plain file
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself reaches the disk
+        finally:
+            os.close(dir_fd)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+class RunLock:
+    """An exclusive lock on an output folder for the life of a run (flock on FOLDER/.learngpt.lock: the kernel
+    drops it when the process dies, so a killed run never leaves the folder locked)."""
+
+    NAME = ".learngpt.lock"
+
+    def __init__(self, folder: str | os.PathLike, flag: str = "--out"):
+        self.folder, self.flag, self.fd = Path(folder), flag, None
+
+    def __enter__(self) -> "RunLock":
+        path = self.folder / self.NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise UserError(f"{self.flag} {self.folder} is in use by another learngpt run (pid {holder}); "
+                            f"wait for it or choose another {self.flag}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
