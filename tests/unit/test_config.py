@@ -30,7 +30,15 @@ def test_frozen_and_round_trips_through_a_dict():
     ({"embed_size": 10, "n_heads": 4}, "embed_size 10 is not divisible by n_heads 4"),
     ({"dropout": 1.0}, r"dropout rate 1.0 is outside \[0, 1\)"),
     ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
-    ({"learning_rate": -1.0}, "learning_rate must be positive"),
+    ({"learning_rate": -1.0}, "learning_rate must be a positive finite number, got -1.0"),
+    ({"learning_rate": float("nan")}, "learning_rate must be a positive finite number, got nan"),
+    ({"learning_rate": float("inf")}, "learning_rate must be a positive finite number, got inf"),
+    ({"dropout": float("nan")}, r"dropout rate nan is outside \[0, 1\)"),
+    ({"seed": -1}, r"seed must be an integer in \[0, 2147483647\], got -1"),
+    ({"seed": 99999999999999999999}, r"seed must be an integer in \[0, 2147483647\]"),
+    ({"betas": (0.9, 1.0)}, r"betas must be two numbers in \[0, 1\)"),
+    ({"eps": 0.0}, "eps must be a positive finite number"),
+    ({"weight_decay": float("nan")}, "weight_decay must be a finite number >= 0"),
 ])
 def test_bad_values_are_rejected(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -1,0 +1,391 @@
+"""Nothing lost, nothing silent: every failure of a run is one clear line, and no run ends in a broken file.
+
+One test per fault found by trying about 150 bad inputs as a new user would (issue "Nothing lost, nothing
+silent"); each failed on the code before the fix. The command runs in-process where it can, and as a real
+process where the fault is about processes (a killed parent, two runs sharing one --out).
+"""
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from learngpt import checks, data, files
+from learngpt.components import NANOGPT
+from learngpt.config import Config
+from learngpt.errors import DivergedError, InputError
+from learngpt_lab import backends
+from learngpt_lab.cli import main
+from parity.checkpoint import digest
+from parity.weights import WeightsFileError, read_weights, write_weights
+
+QUICK = ["--iters", "1", "--eval-iters", "1", "--eval-interval", "1", "--no-progress"]
+VOCAB = "\n !,.:;?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def one_line(capsys, argv, *expected, status=2):
+    """Run the command in-process: the exit status, one stderr line holding every expected text."""
+    got = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert got == status, f"{argv}: status {got}, stderr {err!r}"
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for text in expected:
+        assert text in err, f"{text!r} not in {err!r}"
+    return err
+
+
+def a_file(tmp_path):
+    f = tmp_path / "plain"
+    f.write_text("not a folder")
+    return f
+
+
+# 1. An unwritable --out is found before the work.
+
+@pytest.mark.parametrize("command", [["train", "--backend", "torch"] + QUICK, ["compare"] + QUICK, ["bench", "--quick"]])
+def test_an_unwritable_out_is_refused_before_any_work(capsys, tmp_path, command):
+    out = a_file(tmp_path) / "sub"
+    t0 = time.perf_counter()
+    one_line(capsys, command + ["--out", str(out), "--data", str(tmp_path / "no-corpus-here.txt")],
+             f"--out {out}: cannot write there")  # the corpus is not even looked for: --out comes first
+    assert time.perf_counter() - t0 < 5
+
+
+# 2. Two runs sharing --out: one is refused, naming the other; the one that runs uses its own weights.
+
+def launch(args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "learngpt_lab.cli"] + args, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def step0_loss(corpus, seed: int, embed_size: int) -> float:
+    """The step-0 train loss `compare --seed S --embed-size E --eval-iters 2` reports: its own init, its batches."""
+    from learngpt.data import BatchSampler
+    from learngpt.training import eval_data
+    from learngpt_torch.trainer import evaluate
+    cfg = Config(seed=seed, embed_size=embed_size, eval_iters=2)
+    b = backends.get("torch")
+    model = b.create(NANOGPT.recipe(cfg), seed=seed)
+    return evaluate(model.module, *eval_data(BatchSampler(corpus, cfg.batch_size, cfg.block_size, seed), cfg)["train"])
+
+
+def test_two_compare_runs_into_one_out(tmp_path, corpus):
+    """Started 0.3 s apart into one --out: one is refused in one line (the folder is locked), or, had the first
+    finished already, each would have trained from its own weights; either way no run used the other's."""
+    out = tmp_path / "shared"
+    common = ["compare", "--backends", "torch", "--iters", "60", "--eval-interval", "60", "--eval-iters", "2",
+              "--no-progress", "--sample-tokens", "5", "--out", str(out)]
+    runs = {"first": (1, 16), "second": (2, 32)}
+    procs = {}
+    for name, (seed, width) in runs.items():
+        procs[name] = launch(common + ["--seed", str(seed), "--embed-size", str(width)])
+        time.sleep(0.3)
+    done = {name: (p.wait(timeout=600),) + p.communicate() for name, p in procs.items()}
+    assert sorted(r[0] for r in done.values()) in ([0, 0], [0, 2]), done
+    for name, (code, _, err) in done.items():
+        if code == 2:
+            assert len(err.strip().splitlines()) == 1 and "is in use by another learngpt run (pid" in err, err
+    last = [name for name, r in done.items() if r[0] == 0][-1]  # the folder holds the last successful run
+    history = json.loads((out / "history_torch.json").read_text())["history"]
+    seed, width = runs[last]
+    assert history["evals"][0]["train_loss"] == pytest.approx(step0_loss(corpus, seed, width), abs=1e-6)
+
+
+# 3. Killing compare kills its worker.
+
+def descendants(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        p, pp = map(int, line.split())
+        children.setdefault(pp, []).append(p)
+    found, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            found.add(c)
+            todo.append(c)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_killing_compare_leaves_no_worker(tmp_path):
+    proc = launch(["compare", "--backends", "torch", "--iters", "20000", "--no-progress", "--out", str(tmp_path)])
+    deadline = time.time() + 120
+    while time.time() < deadline and not descendants(proc.pid):
+        time.sleep(0.5)
+    time.sleep(5)  # the worker is training now
+    workers = descendants(proc.pid)
+    assert workers, "compare started no worker"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(alive(p) for p in workers):
+        time.sleep(0.2)
+    survivors = [p for p in workers if alive(p)]
+    for p in survivors:
+        os.kill(p, signal.SIGKILL)
+    assert not survivors, f"processes outlived their killed parent: {survivors}"
+    assert not (tmp_path / "torch.safetensors").exists(), "an orphan went on to write the checkpoint"
+
+
+# 4. Diverged training is not saved as success; generate refuses non-finite weights.
+
+def test_a_diverged_run_stops_naming_the_step_and_saves_nothing(capsys, tmp_path, backend):
+    one_line(capsys, ["train", "--backend", backend.name, "--iters", "3", "--eval-iters", "1", "--eval-interval", "3",
+                      "--no-progress", "--learning-rate", "1e30", "--out", str(tmp_path)],
+             "training diverged", "at step")
+    assert not list(tmp_path.glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("rate", ["nan", "inf", "-1"])
+def test_a_learning_rate_that_is_not_a_positive_number_is_refused(capsys, tmp_path, rate):
+    one_line(capsys, ["train", "--backend", "flax", "--learning-rate", rate, "--out", str(tmp_path)] + QUICK,
+             "learning_rate must be a positive finite number")
+
+
+def nan_checkpoint(tmp_path) -> Path:
+    cfg = Config(vocab_size=len(VOCAB), n_layers=1)
+    b = backends.get("torch")
+    weights = b.get_weights(b.create(NANOGPT.recipe(cfg), seed=0))
+    weights["lm_head.weight"][0, 0] = np.nan
+    meta = {"format": "learngpt-checkpoint", "version": "1", "config": json.dumps(cfg.to_dict()),
+            "architecture": json.dumps(NANOGPT.to_dict()), "vocab": VOCAB, "sha256": digest(weights),
+            "backend": "torch", "step": "3"}
+    return write_weights(tmp_path / "nan.safetensors", weights, meta)
+
+
+def test_generate_refuses_non_finite_weights(capsys, tmp_path, backend):
+    path = nan_checkpoint(tmp_path)
+    one_line(capsys, ["generate", "--checkpoint", str(path), "--backend", backend.name, "--tokens", "3"],
+             "non-finite weights", "lm_head.weight")
+
+
+def test_a_checkpoint_of_non_finite_weights_is_never_written(tmp_path, backend):
+    cfg = Config(vocab_size=len(VOCAB), n_layers=1)
+    model = backend.create(NANOGPT.recipe(cfg), example=np.zeros((1, 8), np.int64))
+    weights = {k: v.copy() for k, v in backend.get_weights(model).items()}
+    weights["ln_f.bias"][:] = np.inf
+    backend.set_weights(model, weights)
+    with pytest.raises(DivergedError, match="non-finite weights"):
+        backend.save_checkpoint(tmp_path / "x.safetensors", model, cfg, VOCAB)
+    assert not list(tmp_path.iterdir())
+
+
+# 5. Under jit a bad token id: the places that jit for the user check on the host; `checked` for the rest.
+
+def test_flax_trainer_and_fast_decoding_check_ids_on_the_host(corpus):
+    from learngpt.data import BatchSampler
+    from learngpt.training import eval_data
+    b = backends.get("flax")
+    cfg = Config(n_layers=1, eval_iters=1)
+    model = b.create(NANOGPT.recipe(cfg), example=np.zeros((1, 8), np.int64))
+    sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
+    evals = eval_data(sampler, cfg)
+    evals["val"][0][0, 0, 3] = 65
+    with pytest.raises(InputError, match=r"token id 65 is outside the vocabulary; expected ids in \[0, 65\)"):
+        b.train(model, cfg, sampler, evals, max_iters=2, eval_interval=2)
+    with pytest.raises(InputError, match=r"token id -1 is outside the vocabulary"):
+        b.complete(model, np.array([[3, -1, 4]]), 2)
+
+
+def test_checked_mode_raises_where_plain_jit_returns_nan():
+    import jax
+    from learngpt_flax.lm import checked
+    b = backends.get("flax")
+    cfg = Config(n_layers=1)
+    model = b.create(NANOGPT.recipe(cfg), example=np.zeros((1, 8), np.int64))
+    idx = np.zeros((2, 8), np.int32)
+    bad = idx.copy()
+    bad[0, 3] = 65
+    loss = lambda p, x, y: model.module.apply({"params": p}, x, y)[1]  # noqa: E731
+    assert np.isnan(jax.jit(loss)(model.params, bad, idx))  # what plain jit does (documented in the README)
+    safe = checked(loss)
+    assert np.isfinite(safe(model.params, idx, idx))
+    with pytest.raises(InputError, match=r"^token id 65 is outside the vocabulary; expected ids in \[0, 65\)"):
+        safe(model.params, bad, idx)
+
+
+# 6. Inputs the shared checks used to miss: the same error type and message on both backends.
+
+def gpt(backend):
+    return backend.create(NANOGPT.recipe(Config(n_layers=1)), example=np.zeros((1, 8), np.int64))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "uint8", "bool", "int16"])
+def test_token_ids_of_the_wrong_dtype(backend, dtype):
+    with pytest.raises(InputError, match=rf"^token ids must be integers of dtype int32 or int64, got {dtype}"):
+        backend.forward(gpt(backend), np.zeros((1, 8), dtype))
+
+
+def test_integer_activations(backend):
+    model = backend.create(lambda lib: lib.MultiHeadVer2(8, 16, 4), example=np.zeros((1, 8, 16), np.float32))
+    with pytest.raises(InputError, match="^MultiHeadVer2 expects floating-point input, got int64"):
+        backend.forward(model, np.zeros((1, 8, 16), np.int64))
+
+
+@pytest.mark.parametrize("name", ["FeedForward", "LayerNorm"])
+def test_a_width_mismatch(backend, name):
+    model = backend.create(lambda lib: getattr(lib, name)(16), example=np.zeros((1, 8, 16), np.float32))
+    with pytest.raises(InputError, match=rf"^{name} expects 16 features, got 12 \(shape \(1, 8, 12\)\)"):
+        backend.forward(model, np.zeros((1, 8, 12), np.float32))
+
+
+@pytest.mark.parametrize("args,message", [
+    (("MultiHeadVer2", 0, 16, 4), "MultiHeadVer2: block_size must be a positive integer, got 0"),
+    (("MultiHeadVer1", 8, -16, 4), "MultiHeadVer1: embed_size must be a positive integer, got -16"),
+    (("HeadVer4", 8, 16, 0), "HeadVer4: head_size must be a positive integer, got 0"),
+    (("HeadVer1", 0, 16), "HeadVer1: block_size must be a positive integer, got 0"),
+])
+def test_sizes_that_are_not_positive(backend, args, message):
+    with pytest.raises(InputError, match=rf"^{message}"):
+        getattr(backend.lib, args[0])(*args[1:])
+
+
+# 7. Seeds, and which errors are one line.
+
+@pytest.mark.parametrize("seed", ["99999999999999999999", "-1", "x"])
+def test_a_bad_seed_names_the_flag(capsys, tmp_path, seed):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--backend", "flax", "--seed", seed, "--out", str(tmp_path)] + QUICK)
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "argument --seed: expected an integer in [0, 2147483647]" in err
+
+
+def test_a_bug_is_not_reported_as_a_user_mistake(monkeypatch):
+    """Only the project's own error types are one line: a ValueError from inside is the bug it is."""
+    from learngpt_lab.commands import parity
+    monkeypatch.setattr(parity, "run", lambda args: int("not a number"))
+    with pytest.raises(ValueError, match="invalid literal"):
+        main(["parity"])
+
+
+# 8. The corpus cache.
+
+def test_a_cache_folder_that_cannot_be_made_is_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(a_file(tmp_path)))
+    monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout: (_ for _ in ()).throw(AssertionError))
+    one_line(capsys, ["train", "--backend", "torch", "--out", str(tmp_path / "o")] + QUICK,
+             "the cache folder", "cannot be made")
+
+
+def test_a_damaged_cache_file_is_named_when_removed(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cached = data.cache_dir() / data.CORPUS_NAME
+    cached.parent.mkdir(parents=True)
+    cached.write_text("not shakespeare")
+
+    def offline(url, timeout):
+        raise data.urllib.error.URLError("offline")
+    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    with pytest.raises(data.CorpusNotFoundError):
+        data.find_corpus()
+    err = capsys.readouterr().err
+    assert f"removed {cached}: its sha256" in err and not cached.exists()
+
+
+# 9. Hand-made safetensors headers.
+
+def header_file(path: Path, header) -> Path:
+    raw = json.dumps(header).encode()
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw)
+    return path
+
+
+@pytest.mark.parametrize("header,why", [
+    ({"w": {"dtype": "F32", "shape": [1]}}, "the entry 'w' is not"),
+    ([1, 2, 3], "a JSON list, expected an object"),
+    ({"__metadata__": {"a": 1}}, "__metadata__ is not a map of strings"),
+])
+def test_hand_made_headers_are_one_line(capsys, tmp_path, header, why):
+    path = header_file(tmp_path / "h.safetensors", header)
+    with pytest.raises(WeightsFileError, match="corrupt safetensors header"):
+        read_weights(path)
+    one_line(capsys, ["generate", "--checkpoint", str(path)], why)
+
+
+# 10. Messages.
+
+def test_an_argparse_mistake_is_one_line_with_a_pointer_to_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--backend", "torch", "--batch-size", "many"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "argument --batch-size" in err and "(see learngpt train --help)" in err
+
+
+def test_a_corpus_that_is_not_text_is_named(capsys, tmp_path):
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"abc\xff\xfe\x00")
+    one_line(capsys, ["train", "--backend", "torch", "--data", str(binary), "--out", str(tmp_path / "o")] + QUICK,
+             str(binary), "is not UTF-8 text (byte 0xff at offset 3)")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    one_line(capsys, ["train", "--backend", "torch", "--data", str(empty), "--out", str(tmp_path / "o")] + QUICK,
+             f"{empty} is empty")
+
+
+# 11. Write hygiene.
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = tmp_path / f".w.safetensors.{dead}.abc123.tmp"
+    stale.write_bytes(b"half a file")
+    mine = tmp_path / f".other.{os.getpid()}.xyz.tmp"  # a live writer's (this process): left alone
+    mine.write_bytes(b"in progress")
+    write_weights(tmp_path / "w.safetensors", {"a": np.zeros(3, np.float32)})
+    assert not stale.exists() and mine.exists()
+
+
+def test_writes_are_synced_and_get_a_plain_files_mode(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    old = os.umask(0o022)
+    try:
+        path = write_weights(tmp_path / "w.safetensors", {"a": np.zeros(3, np.float32)})
+        text = files.write_text(tmp_path / "s.txt", "hello")
+    finally:
+        os.umask(old)
+    assert len(synced) >= 4  # each file, then its folder
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(text.stat().st_mode) == 0o644
+
+
+def test_a_failed_text_write_leaves_the_old_file(tmp_path):
+    path = files.write_text(tmp_path / "sample.txt", "old")
+
+    def fail(tmp):
+        Path(tmp).write_text("half")
+        raise OSError("disk full")
+    with pytest.raises(OSError, match="disk full"):
+        files.atomic_write(path, fail)
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["sample.txt"]
+
+
+def test_replacing_an_earlier_run_says_so(capsys, tmp_path):
+    assert main(["train", "--backend", "torch", "--out", str(tmp_path)] + QUICK) == 0
+    capsys.readouterr()
+    assert main(["train", "--backend", "torch", "--out", str(tmp_path)] + QUICK) == 0
+    assert "exists; the new checkpoint will replace it" in capsys.readouterr().err
+
+
+def test_a_second_run_on_a_locked_folder_is_refused(capsys, tmp_path):
+    with files.RunLock(tmp_path):
+        one_line(capsys, ["train", "--backend", "torch", "--out", str(tmp_path)] + QUICK,
+                 f"--out {tmp_path} is in use by another learngpt run (pid {os.getpid()})")
