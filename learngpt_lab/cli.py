@@ -13,7 +13,7 @@ COMMANDS = {
     "compare": "train NanoGPT in torch and in Flax from the same weights and compare them side by side",
     "train": "train NanoGPT in one backend and save a checkpoint",
     "generate": "generate text from a checkpoint with either backend",
-    "parity": "compare every component's outputs and gradients across backends (float32 and float64)",
+    "parity": "compare outputs, gradients and every layer across backends: each component, or your own torch/Flax pair",
     "questions": "ask the curriculum's questions of both backends and print the answers",
     "bench": "measure what jit buys: torch eager, torch.compile, jax.jit and JAX without jit",
 }

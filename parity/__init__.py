@@ -1,5 +1,6 @@
-"""parity: the bridge between the backends. Weights both ways by rule, safetensors files and checkpoints,
-and the numerical comparison of outputs, gradients and intermediates.
+"""parity: the bridge between the backends, usable on any torch.nn.Module / flax.linen.Module pair. Weights both
+ways by rule (parity.rules), safetensors files and checkpoints, and the numerical comparison of outputs,
+gradients and every layer, with the first layer that diverges named (parity.check).
 
 Importing the package is cheap (no framework is imported): each name below is loaded from its module on
 first use, e.g. `from parity import torch_to_flax` imports parity.bridge then.
@@ -12,6 +13,10 @@ _EXPORTS = {
     "WeightMismatchError": "parity.bridge", "abstract_params": "parity.bridge", "flax_to_torch": "parity.bridge",
     "load_into_torch": "parity.bridge", "torch_state": "parity.bridge", "torch_to_flax": "parity.bridge",
     "WeightsFileError": "parity.weights", "read_weights": "parity.weights", "write_weights": "parity.weights",
+    "DEFAULT_RULES": "parity.rules", "Rules": "parity.rules", "leaf": "parity.rules", "permute": "parity.rules",
+    "rename": "parity.rules", "reshape": "parity.rules",
+    "ParityError": "parity.check", "Report": "parity.check", "assert_parity": "parity.check",
+    "compare": "parity.check",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,53 +1,37 @@
 """One rule-based converter between a torch state_dict and Flax params, for any composition of modules.
 
-The rules, applied to each Flax parameter path (nothing is listed per class):
-- a submodule in a list attribute, `heads_3`, is torch's `heads.3` (nn.ModuleList);
-- a layer of a Sequential, `layers_3` (and flax's own nn.Sequential), is torch's index `3`;
-- leaves: Dense `kernel` (in, out) is Linear `weight` (out, in) transposed; Embed `embedding` and
-  library LayerNorm `scale` are `weight`; `bias`, and the curriculum LayerNorm's `gamma`/`beta`, keep their names.
-Buffers (the causal mask) are registered non-persistent in torch, so they are never weights.
+The rules live in parity.rules (DEFAULT_RULES: the curriculum's, and most linen/nn pairs'): a Flax list
+attribute `heads_3` is torch's `heads.3` (nn.ModuleList), a Sequential's `layers_3` is torch's index `3`; Dense
+`kernel` (in, out) is Linear `weight` (out, in) transposed; Embed `embedding` and library LayerNorm `scale` are
+`weight`; `bias`, and the curriculum LayerNorm's `gamma`/`beta`, keep their names. Every function takes
+`rules=` for a model of your own (`DEFAULT_RULES.extend(...)`). Buffers (the causal mask) are registered
+non-persistent in torch, so they are never weights.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
 
 import numpy as np
 
-from learngpt.errors import LearngptError
+from parity.rules import DEFAULT_RULES, Rules, Transform, WeightMismatchError, shape_of
 
-_INDEXED = re.compile(r"(.+)_(\d+)")
-_LEAVES = {"kernel": "weight", "embedding": "weight", "scale": "weight", "bias": "bias", "gamma": "gamma",
-           "beta": "beta"}
+__all__ = ["WeightMismatchError", "abstract_params", "check_weights", "flat_tree", "flax_to_torch",
+           "load_into_torch", "torch_key", "torch_module_path", "torch_state", "torch_to_flax"]
 
-
-class WeightMismatchError(LearngptError, ValueError):
-    """Weights whose keys or shapes do not fit the model they are loaded into; nothing was loaded."""
+SHOWN = 5  # keys named per kind of problem in a mismatch message; the rest are counted
 
 
-def torch_module_path(path: tuple[str, ...]) -> str:
+def torch_module_path(path: tuple[str, ...], rules: Rules = DEFAULT_RULES) -> str:
     """The torch submodule name for a Flax module path:
     ('contextualizer', 'layers_0', 'head') -> 'contextualizer.0.head'."""
-    parts: list[str] = []
-    for segment in path:
-        m = _INDEXED.fullmatch(segment)
-        if m and m.group(1) == "layers":
-            parts.append(m.group(2))
-        elif m:
-            parts.extend(m.groups())
-        else:
-            parts.append(segment)
-    return ".".join(parts)
+    return rules.module_name(path)
 
 
-def torch_key(path: tuple[str, ...]) -> tuple[str, bool]:
-    """The torch state_dict key for a Flax parameter path, and whether the array is transposed between them."""
-    parts = [torch_module_path(path[:-1])] if path[:-1] else []
-    leaf = path[-1]
-    if leaf not in _LEAVES:
-        raise WeightMismatchError(f"no rule for the Flax parameter {'/'.join(path)}; "
-                                  f"known leaves: {sorted(_LEAVES)}")
-    return ".".join(parts + [_LEAVES[leaf]]), leaf == "kernel"
+def torch_key(path: tuple[str, ...], rules: Rules = DEFAULT_RULES) -> tuple[str, bool]:
+    """The torch state_dict key for a Flax parameter path, and whether the array is transposed between them
+    (rules.torch_key gives the Transform itself)."""
+    key, transform = rules.torch_key(path)
+    return key, transform.name == "transpose"
 
 
 def flat_tree(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
@@ -75,48 +59,121 @@ def _unwrap(params: Mapping[str, Any]) -> Mapping[str, Any]:
     return params["params"] if set(params) == {"params"} else params
 
 
-def flax_to_torch(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Flax params (a pytree) -> a torch-layout state dict of numpy arrays (dtype kept)."""
+def _plan(params: Mapping[str, Any], rules: Rules) -> dict[tuple[str, ...], tuple[str, Transform]]:
+    """Flax path -> (torch key, transform) for every leaf; two Flax leaves on one torch key are refused."""
+    plan, seen = {}, {}
+    for path in flat_tree(params):
+        key, transform = rules.torch_key(path)
+        if key in seen:
+            raise WeightMismatchError(f"the Flax parameters {'/'.join(seen[key])} and {'/'.join(path)} both map to "
+                                      f"the torch key {key!r}; add a rename or leaf rule that tells them apart")
+        seen[key] = path
+        plan[path] = (key, transform)
+    return plan
+
+
+def flax_to_torch(params: Mapping[str, Any], rules: Rules = DEFAULT_RULES, tied: bool = True) -> dict[str, np.ndarray]:
+    """Flax params (a pytree) -> a torch-layout state dict of numpy arrays (dtype kept). With tied, each tied
+    torch key (rules.tied) is rebuilt as a copy of the key it shares its tensor with."""
+    params = _unwrap(params)
     out: dict[str, np.ndarray] = {}
-    for path, value in flat_tree(_unwrap(params)).items():
-        key, transpose = torch_key(path)
-        if key in out:
-            raise WeightMismatchError(f"two Flax parameters map to the torch key {key!r}")
-        array = np.asarray(value)
-        out[key] = np.ascontiguousarray(array.T if transpose else array)
+    for path, (key, transform) in _plan(params, rules).items():
+        out[key] = transform.to_torch(np.asarray(_get(params, path)))
+    if tied:
+        for key, source in rules.tied:
+            if source in out and key not in out:
+                out[key] = out[source].copy()
     return out
 
 
+def _get(tree: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    for name in path:
+        tree = tree[name]
+    return tree
+
+
 def _shape(value: Any) -> tuple[int, ...]:
-    return tuple(int(d) for d in np.shape(value)) if not hasattr(value, "shape") else tuple(value.shape)
+    return shape_of(value)
 
 
-def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, ...]], target: str) -> None:
-    """Raise WeightMismatchError naming every missing, unexpected or mis-shaped key."""
-    problems = [f"missing key {k!r} (expected shape {expected[k]})" for k in expected if k not in weights]
-    problems += [f"unexpected key {k!r} (shape {_shape(weights[k])})" for k in weights if k not in expected]
-    problems += [f"key {k!r} has shape {_shape(weights[k])}, {target} expects {expected[k]}"
-                 for k in expected if k in weights and _shape(weights[k]) != tuple(expected[k])]
-    if problems:
-        raise WeightMismatchError(f"weights do not fit the {target}; nothing was loaded: " + "; ".join(problems))
+def _listed(items: list[str], what: str) -> list[str]:
+    """The first SHOWN items, then a count of the rest: a mismatch message stays readable."""
+    return items[:SHOWN] + ([f"... and {len(items) - SHOWN} more {what}"] if len(items) > SHOWN else [])
 
 
-def torch_to_flax(weights: Mapping[str, Any], template: Mapping[str, Any]) -> dict[str, Any]:
+def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, ...]], target: str,
+                  plan: Mapping[str, tuple[str, Transform]] | None = None) -> None:
+    """Raise WeightMismatchError naming every missing, unexpected or mis-shaped key with both shapes.
+
+    plan (torch key -> (Flax path, transform)) lets the message suggest a rule: a tensor whose shape is the
+    transpose of the expected one looks transposed, and a missing key whose shape an unexpected key has
+    looks renamed.
+    """
+    shapes = {k: _shape(v) for k, v in weights.items()}
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    wrong = [k for k in expected if k in weights and shapes[k] != tuple(expected[k])]
+    if not (missing or unexpected or wrong):
+        return
+
+    def flax_name(k):
+        return f"the Flax parameter {plan[k][0]!r}" if plan and k in plan else repr(k)
+
+    def hint_missing(k):
+        want = tuple(expected[k])
+        same = [u for u in unexpected if shapes[u] == want]
+        flipped = [u for u in unexpected if len(want) > 1 and shapes[u] == want[::-1]]
+        if same:
+            return f": the unexpected key {same[0]!r} has that shape (a rename rule?)"
+        if flipped:
+            return (f": the unexpected key {flipped[0]!r} has its transpose {want[::-1]} "
+                    f"(a rename and a transpose rule?)")
+        return ""
+
+    def hint_wrong(k):
+        got, want = shapes[k], tuple(expected[k])
+        if len(want) < 2 or got != want[::-1]:
+            return ""
+        if plan and k in plan and plan[k][1].name != "none":
+            return (f": looks transposed: the rule for {flax_name(k)} applies {plan[k][1].name!r}; "
+                    f"make it leaf(..., 'none') for this tensor")
+        return f": looks transposed: add a transpose rule for {flax_name(k)}"
+
+    problems = _listed([f"missing key {k!r} (expected shape {tuple(expected[k])}){hint_missing(k)}" for k in missing],
+                       "missing keys")
+    problems += _listed([f"unexpected key {k!r} (shape {shapes[k]})" for k in unexpected], "unexpected keys")
+    problems += _listed([f"key {k!r} has shape {shapes[k]}, {target} expects {tuple(expected[k])}{hint_wrong(k)}"
+                         for k in wrong], "mis-shaped keys")
+    counts = ", ".join(f"{n} {what}" for n, what in ((len(missing), "missing"), (len(unexpected), "unexpected"),
+                                                       (len(wrong), "mis-shaped")) if n)
+    raise WeightMismatchError(f"weights do not fit the {target} ({counts}); nothing was loaded: " + "; ".join(problems))
+
+
+def _numpy(value: Any) -> np.ndarray:
+    return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+
+
+def torch_to_flax(weights: Mapping[str, Any], template: Mapping[str, Any],
+                  rules: Rules = DEFAULT_RULES) -> dict[str, Any]:
     """A torch state dict (tensors or arrays) -> Flax params shaped like template (params or their shapes).
 
     Every key and shape is checked before anything is built; arrays keep their dtype (numpy, so that
-    float64 survives until it is used under x64).
+    float64 survives until it is used under x64). Tied keys (rules.tied) must equal the key they share with;
+    ignored keys (rules.ignored) are left out.
     """
-    plan = {path: torch_key(path) for path in flat_tree(_unwrap(template))}
-    shapes = flat_tree(_unwrap(template))
-    expected = {key: (_shape(shapes[path])[::-1] if t else _shape(shapes[path]))
-                for path, (key, t) in plan.items()}
-    check_weights(weights, expected, "Flax model")
-    out = {}
-    for path, (key, transpose) in plan.items():
-        value = weights[key]
-        array = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
-        out[path] = np.ascontiguousarray(array.T if transpose else array)
+    template = _unwrap(template)
+    plan = _plan(template, rules)
+    shapes = {path: _shape(value) for path, value in flat_tree(template).items()}
+    expected = {key: transform.torch_shape(shapes[path]) for path, (key, transform) in plan.items()}
+    by_key = {key: ("/".join(path), transform) for path, (key, transform) in plan.items()}
+    tied = {k: s for k, s in rules.tied if k in weights and k not in expected}
+    for key, source in tied.items():
+        if source in weights and not np.array_equal(_numpy(weights[key]), _numpy(weights[source])):
+            raise WeightMismatchError(f"the tied key {key!r} differs from {source!r}, the tensor it is declared to "
+                                      f"share; nothing was loaded")
+    check_weights({k: v for k, v in weights.items() if k not in tied and not rules.is_ignored(k)}, expected,
+                  "Flax model", by_key)
+    out = {path: transform.to_flax(_numpy(weights[key]), shapes[path]) for path, (key, transform) in plan.items()}
     return _nest(out)
 
 

@@ -1,7 +1,7 @@
 """Every component of the registry (learngpt/components.py): torch weights carried to Flax, then outputs,
 gradients (every parameter and the input), every sown intermediate (attention weights, HeadVer4's score
-variance) and parameter counts compared at the bounds of parity.numerics (1e-5 / 1e-10 outputs, 1e-4 rel /
-1e-10 gradients)."""
+variance), every submodule's input and output (the layer table) and parameter counts compared at the bounds of
+parity.numerics (1e-5 / 1e-10 outputs, 1e-4 rel / 1e-10 gradients), by the one engine, parity.check.compare."""
 import pytest
 
 from learngpt import components
@@ -49,3 +49,35 @@ def test_a_difference_above_the_bound_fails():
 def test_bounds_are_the_issue_bounds():
     assert OUTPUT_BOUND == {"float32": 1e-5, "float64": 1e-10}
     assert GRAD_BOUND == {"float32": 1e-4, "float64": 1e-10}
+
+
+def test_every_layer_of_nanogpt_is_compared_with_its_twin():
+    """The layer table pairs each torch submodule with its Flax twin by the bridge's rules; only the ReLU (a
+    module in torch, a function in Flax) has no twin."""
+    report = component_report("NanoGPT", dtype="float64")
+    uncompared = {layer.name for layer in report.layers if not layer.compared}
+    assert uncompared and all(name.endswith("ffwd.net.1") for name in uncompared), uncompared
+    names = [layer.name for layer in report.layers]
+    assert names.index("contextualizer.0.head.proj") < names.index("contextualizer.0") < names.index("lm_head")
+    assert names[-1] == "" and report.first_divergence is None
+
+
+def test_a_planted_difference_in_a_component_is_named_at_its_layer():
+    """The same engine on the curriculum's own modules: GPTVer4's final LayerNorm epsilon changed on one side
+    (torch's nn.LayerNorm keeps it as an attribute) is named at ln_f, made inside it."""
+    import learngpt_flax
+    from learngpt.config import Config
+    from parity.check import compare
+    from parity.numerics import build_torch, make_inputs
+
+    cfg = Config()
+    name = "GPTVer4(2xBlockVer4)"
+    tmod = build_torch(name, cfg, 0, "float32")
+    assert tmod.ln_f.eps == 1e-5
+    tmod.ln_f.eps = 1e-3
+    x, targets = make_inputs(name, cfg, 4, cfg.block_size, 1, "float32")
+    report = compare(tmod, components.build(learngpt_flax, name, cfg), (x, targets), output_names=("logits", "loss"))
+    assert not report.ok
+    first = report.first_divergence
+    assert first.name == "ln_f" and first.input_ok and not first.output_ok
+    assert [layer.name for layer in report.layers if not layer.ok][0] == "ln_f"

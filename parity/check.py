@@ -1,0 +1,493 @@
+"""The comparison engine: any torch.nn.Module against any flax.linen.Module, same input, same weights.
+
+    report = compare(torch_model, flax_model, x)   # torch's weights carried to Flax by the rules
+    assert report.ok, report                       # str(report) is the table; assert_parity does both
+
+What is compared, each against its bound:
+- the outputs (every array in what the modules return, paired by name or position), and a loss if asked;
+- the gradient of one scalar with respect to every torch parameter (its Flax twin found by the same rules)
+  and every float input; the scalar weighs each output element by a fixed standard-normal weight (seeded),
+  so that no element's gradient can hide behind another's, and adds the loss;
+- every value a Flax module sows itself, against the torch twin's attribute of the same name (learngpt's
+  modules sow attention weights; torch sets `self.attentions`);
+- every submodule's output, in torch's execution order (parity.trace), with its first input: the first
+  layer above the bound is named, and its input tells whether the difference was made inside it or before it.
+
+Bounds (the project's): outputs and layers max |diff| <= 1e-5 in float32, 1e-10 in float64; gradients
+<= 1e-4 relative in float32 (max |diff| / max |torch gradient| of that tensor), 1e-10 absolute in float64.
+The torch module runs in eval mode (its mode is restored after) and the Flax module with its defaults (pass
+`flax_kwargs={"deterministic": True}` where it has no such default).
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from parity.bridge import abstract_params, flax_to_torch, torch_state, torch_to_flax
+from parity.rules import DEFAULT_RULES, Rules
+from parity.trace import flax_calls, flax_inputs_sown, sown_values, torch_calls, to_numpy
+
+OUTPUT_BOUND = {"float32": 1e-5, "float64": 1e-10}
+GRAD_BOUND = {"float32": 1e-4, "float64": 1e-10}  # float32 relative, float64 absolute
+GRAD_RELATIVE = {"float32": True, "float64": False}
+DTYPES = ("float32", "float64")
+
+
+def max_abs_diff(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise AssertionError(f"shapes differ: {a.shape} vs {b.shape}")
+    if a.size == 0:
+        return 0.0
+    both_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
+    return float(np.max(np.where(both_inf, 0.0, np.abs(a - b))))
+
+
+def _scale(reference) -> float:
+    return float(np.max(np.abs(np.asarray(reference, dtype=np.float64)))) if np.size(reference) else 0.0
+
+
+@dataclass
+class Row:
+    """One compared tensor."""
+    component: str
+    dtype: str
+    tensor: str
+    diff: float  # max |diff|, divided by max |reference| when relative
+    bound: float
+    relative: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return bool(np.isfinite(self.diff)) and self.diff <= self.bound
+
+    def message(self) -> str:
+        kind = "relative" if self.relative else "abs"
+        return (f"{self.component} [{self.dtype}] {self.tensor}: max {kind} diff {self.diff:.3e} "
+                f"{'<=' if self.ok else 'exceeds'} bound {self.bound:.0e}")
+
+
+@dataclass
+class Layer:
+    """One submodule call, in torch's execution order: its output (and first input) against its Flax twin's.
+
+    Judged relative to the layer's own scale, max |diff| / max |torch output|, against the output bound: inside
+    a network the scales differ by orders of magnitude (GPT-2's residual branches are ~1e-2 at init, a deep
+    residual stream 1e2), so an absolute bound misses a bug in a small layer and flags roundoff in a large one."""
+    index: int
+    name: str  # the torch module name; '' is the whole model
+    kind: str  # the torch class
+    bound: float  # on rel
+    shape: tuple[int, ...] | None = None  # torch's output shape
+    input_rel: float | None = None  # the first input's max |diff| / max |torch input|; None: not compared
+    diff: float | None = None  # output max |diff|; None: not compared
+    rel: float | None = None  # diff / max |torch output| (diff itself where the torch output is all zeros)
+    note: str = ""  # why it was not compared, or how the layouts were matched
+
+    @property
+    def compared(self) -> bool:
+        return self.diff is not None
+
+    @property
+    def output_ok(self) -> bool:
+        return not self.compared or (bool(np.isfinite(self.rel)) and self.rel <= self.bound)
+
+    @property
+    def input_ok(self) -> bool:
+        return self.input_rel is None or (bool(np.isfinite(self.input_rel)) and self.input_rel <= self.bound)
+
+    @property
+    def ok(self) -> bool:
+        """Output and first input within the bound: a difference made just before a layer, in code that is no
+        module (an activation function), shows first in that layer's input."""
+        return self.output_ok and self.input_ok
+
+    @property
+    def label(self) -> str:
+        return self.name or "(model)"
+
+
+@dataclass
+class Report:
+    """Every row of one comparison, the layer table and parameter counts; str() is the printable report."""
+    component: str
+    dtype: str
+    rows: list[Row] = field(default_factory=list)
+    torch_params: int = 0
+    flax_params: int = 0
+    layers: list[Layer] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # failures that are not a number (a missing gradient)
+    notes: list[str] = field(default_factory=list)  # what was not compared, and why
+
+    def add(self, tensor: str, got, want, bound: float, relative: bool = False) -> None:
+        diff = max_abs_diff(got, want)
+        if relative:
+            scale = _scale(want)
+            diff = diff / scale if scale > 0 else diff
+        self.rows.append(Row(self.component, self.dtype, tensor, diff, bound, relative))
+
+    @property
+    def ok(self) -> bool:
+        return (all(r.ok for r in self.rows) and all(layer.ok for layer in self.layers) and not self.problems
+                and self.torch_params == self.flax_params)
+
+    @property
+    def first_divergence(self) -> Layer | None:
+        """The first submodule, in execution order, whose input or output is above the bound."""
+        return next((layer for layer in self.layers if not layer.ok), None)
+
+    def failures(self) -> list[str]:
+        out = [r.message() for r in self.rows if not r.ok]
+        out += [f"{self.component} [{self.dtype}] {p}" for p in self.problems]
+        if self.first_divergence is not None:
+            out.append(f"{self.component} [{self.dtype}] {self.verdict()}")
+        if self.torch_params != self.flax_params:
+            out.append(f"{self.component}: parameter counts differ, torch {self.torch_params} "
+                       f"vs flax {self.flax_params}")
+        return out
+
+    def verdict(self) -> str:
+        """One sentence: where the two runs part, and whether inside that layer or before it."""
+        first = self.first_divergence
+        if first is None:
+            return "no layer's input or output is above the bound"
+        head = (f"first divergence: layer {first.index}, {first.label} ({first.kind}), bound {first.bound:.0e} "
+                f"relative: output {first.rel:.2e} (max abs {first.diff:.2e})")
+        if first.input_rel is None:
+            return head + "; its input was not compared"
+        if first.input_ok:
+            return (head + f", while its input agrees ({first.input_rel:.2e}): the difference is made inside this "
+                           f"layer (its weights, their layout, or its arithmetic)")
+        before = self.layers[:self.layers.index(first)]
+        agreeing = [i for i, layer in enumerate(before) if layer.compared and layer.ok]
+        last_ok = before[agreeing[-1]] if agreeing else None
+        between = [layer for layer in before[agreeing[-1] + 1:] if not layer.compared] if agreeing else []
+        text = head + f"; its input already differs ({first.input_rel:.2e}): the difference entered before it"
+        if last_ok is not None:
+            text += f", after layer {last_ok.index}, {last_ok.label} (the last that agrees)"
+        if between:
+            text += "; in between ran, without a Flax twin: " + ", ".join(f"{b.label} ({b.kind})" for b in between)
+        return text
+
+    def table(self) -> str:
+        lines = [f"parity of {self.component} [{self.dtype}]: {'pass' if self.ok else 'FAIL'}"]
+        grads = [r for r in self.rows if r.tensor.startswith("grad[")]
+        outs = [r for r in self.rows if not r.tensor.startswith("grad[")]
+        if outs or grads or self.layers:
+            bounds = [f"outputs max abs diff <= {outs[0].bound:.0e}"] if outs else []
+            if self.layers:
+                bounds.append(f"layers max abs diff / max abs torch output <= {self.layers[0].bound:.0e}")
+            bounds += [f"gradients <= {grads[0].bound:.0e} " + ("relative (max abs diff / max abs torch gradient)"
+                                                               if grads[0].relative else "max abs")] if grads else []
+            lines.append("bounds: " + "; ".join(bounds))
+        shown = list(outs)
+        if grads:  # the largest gradient difference, and every one above its bound
+            worst = max(grads, key=lambda r: r.diff if np.isfinite(r.diff) else np.inf)
+            shown += [r for r in grads if r is worst or not r.ok]
+        width = max([len(r.tensor) for r in shown] + [6])
+        lines.append(f"  {'tensor':<{width}}  {'max diff':>9}  {'bound':>6}  result")
+        for r in shown:
+            tail = f"  (largest of {len(grads)} gradients)" if grads and r is worst else ""
+            lines.append(f"  {r.tensor:<{width}}  {r.diff:9.2e}  {r.bound:6.0e}  {'ok' if r.ok else 'FAIL'}"
+                         f"{' relative' if r.relative else ''}{tail}")
+        if self.layers:
+            first = self.first_divergence
+            lw = max([len(layer.label) for layer in self.layers] + [5])
+            kw = max([len(layer.kind) for layer in self.layers] + [4])
+            lines.append("layers in execution order (torch forward hooks; Flax capture_intermediates); |torch - flax| "
+                         "of the first input (relative) and of the output (max abs, relative):")
+            lines.append(f"  {'#':>3}  {'layer':<{lw}}  {'type':<{kw}}  {'output shape':<14}  {'input rel':>9}  "
+                         f"{'out abs':>9}  {'out rel':>9}  result")
+            def cell(v):
+                return f"{v:9.2e}" if v is not None else f"{'-':>9}"
+
+            for layer in self.layers:
+                if not layer.compared:
+                    result = layer.note
+                else:
+                    result = "ok" if layer.ok else "FAIL" if not layer.output_ok else "FAIL (input)"
+                    result += f" ({layer.note})" if layer.note else ""
+                    result += "  <-- first divergence" if layer is first else ""
+                shape = str(layer.shape) if layer.shape is not None else "-"
+                lines.append(f"  {layer.index:>3}  {layer.label:<{lw}}  {layer.kind:<{kw}}  {shape:<14}  "
+                             f"{cell(layer.input_rel)}  {cell(layer.diff)}  {cell(layer.rel)}  {result}")
+            lines.append(self.verdict())
+        lines += self.problems + self.notes
+        lines.append(f"parameters: torch {self.torch_params:,}, flax {self.flax_params:,}"
+                     f"{'' if self.torch_params == self.flax_params else '  FAIL: the counts differ'}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+class ParityError(AssertionError):
+    """A comparison above its bounds; the message is the report."""
+
+    def __init__(self, report: Report):
+        super().__init__("\n" + report.table())
+        self.report = report
+
+    def __reduce__(self):  # travels (to another process) as the AssertionError it is, with its message
+        return AssertionError, self.args
+
+
+def _dtype_of(torch_module, arrays: Sequence[np.ndarray]) -> str:
+    for p in list(torch_module.parameters()) + list(torch_module.buffers()):
+        if p.dtype.is_floating_point:
+            return str(p.dtype).replace("torch.", "")
+    return next((str(a.dtype) for a in arrays if a.dtype.kind == "f"), "float32")
+
+
+def _leaves(value, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Every array in a module's output, by name: a lone array is 'output', a tuple's items 'output[i]' (or
+    names[i]), a dict's or ModelOutput's by key ('hidden_states[0]' inside); None and other objects are left out."""
+    out: dict[str, Any] = {}
+
+    def walk(v, prefix):
+        if v is None or isinstance(v, (str, bytes)):
+            return
+        if hasattr(v, "shape") and hasattr(v, "dtype"):
+            out[prefix] = v
+        elif isinstance(v, Mapping):
+            for k, item in v.items():
+                walk(item, f"{prefix}.{k}" if prefix else str(k))
+        elif isinstance(v, (tuple, list)):
+            for i, item in enumerate(v):
+                walk(item, names[i] if names is not None and not prefix and i < len(names) else
+                     f"{prefix or 'output'}[{i}]")
+
+    if names is not None and not isinstance(value, (tuple, list)):
+        walk(value, names[0])
+    else:
+        walk(value, "")
+    if "" in out:
+        out["output"] = out.pop("")
+    return out
+
+
+def _cross_entropy_torch(logits, targets):
+    import torch.nn.functional as F
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def _cross_entropy_flax(logits, targets):
+    import jax
+    import jax.numpy as jnp
+    logp = jax.nn.log_softmax(logits.reshape(-1, logits.shape[-1]), axis=-1)  # (N, V)
+    return -jnp.mean(jnp.take_along_axis(logp, targets.reshape(-1, 1), axis=-1))  # (N, 1) -> ()
+
+
+LOSSES = {"cross_entropy": (_cross_entropy_torch, _cross_entropy_flax)}
+
+
+def _layer(index: int, call, twin: dict | None, bound: float) -> Layer:
+    layer = Layer(index, call.name, call.kind, bound, shape=None if call.output is None else tuple(call.output.shape))
+    if twin is None:
+        layer.note = "no Flax twin"
+        return layer
+    got, want = twin.get("output"), call.output
+    if got is None or want is None:
+        layer.note = "no output array"
+        return layer
+    if got.shape != want.shape:
+        # a convolution's torch (N, C, ...) is Flax's (N, ..., C): compare in Flax's layout
+        if want.ndim >= 3 and np.moveaxis(want, 1, -1).shape == got.shape:
+            want, layer.note = np.moveaxis(want, 1, -1), "channels last"
+        else:
+            layer.note = f"not compared: shapes {tuple(want.shape)} vs Flax {tuple(got.shape)}"
+            return layer
+    layer.diff = max_abs_diff(got, want)
+    scale = _scale(want)
+    layer.rel = layer.diff / scale if scale > 0 else layer.diff
+    t_in, f_in = call.input, twin.get("input")
+    if t_in is not None and f_in is not None:
+        if t_in.shape != f_in.shape and t_in.ndim >= 3 and np.moveaxis(t_in, 1, -1).shape == f_in.shape:
+            t_in = np.moveaxis(t_in, 1, -1)
+        if t_in.shape == f_in.shape:
+            scale = _scale(t_in)
+            diff = max_abs_diff(f_in, t_in)
+            layer.input_rel = diff / scale if scale > 0 else diff
+    return layer
+
+
+def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] | None = None,
+            rules: Rules = DEFAULT_RULES, torch_kwargs: Mapping[str, Any] | None = None,
+            flax_kwargs: Mapping[str, Any] | None = None, output_names: Sequence[str] | None = None,
+            loss: str | tuple[Callable, Callable] | None = None, targets=None,
+            weights: Mapping[str, Any] | None = None, seed: int = 0, dtype: str | None = None,
+            output_bound: float | None = None, grad_bound: float | None = None, layer_bound: float | None = None,
+            layers: bool = True, name: str | None = None) -> Report:
+    """Run torch_module and flax_module on the same inputs and compare everything (module docstring).
+
+    inputs: one array or a tuple of arrays (numpy; float ones are cast to dtype, integer ones stay tokens),
+    passed positionally to both; torch_kwargs / flax_kwargs go to one side only (a Flax model's
+    attention_mask). variables: the Flax params (or variables); None carries torch's state_dict over by
+    `rules`, which is what a port check wants. loss: 'cross_entropy' (of the first output against targets)
+    or a pair (torch_fn, flax_fn), each (first output, targets) -> scalar. weights: output name -> weight of
+    that output in the gradient scalar (default: seeded standard normal). dtype: default the torch module's.
+    Bounds default to the dtype's (OUTPUT_BOUND, GRAD_BOUND); layer_bound, relative, to the output bound.
+    layers=False skips the layer table (no hooks, no captured intermediates).
+    """
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+    arrays = [np.asarray(x) for x in inputs]
+    dtype = dtype or _dtype_of(torch_module, arrays)
+    if dtype not in OUTPUT_BOUND and (output_bound is None or grad_bound is None):
+        raise ValueError(f"no default bounds for dtype {dtype!r}; expected one of {DTYPES}, or pass output_bound "
+                         f"and grad_bound")
+    arrays = [a.astype(dtype) if a.dtype.kind == "f" else a for a in arrays]
+    floats = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]  # inputs whose gradient is compared
+    out_bound = OUTPUT_BOUND[dtype] if output_bound is None else output_bound
+    g_bound = GRAD_BOUND[dtype] if grad_bound is None else grad_bound
+    relative = GRAD_RELATIVE.get(dtype, False)
+    torch_kwargs, flax_kwargs = dict(torch_kwargs or {}), dict(flax_kwargs or {})
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)} or (torch_fn, flax_fn)")
+        loss = LOSSES[loss]
+    if loss is not None and targets is None:
+        raise ValueError("a loss needs targets")
+    report = Report(name or f"{type(torch_module).__name__} vs {type(flax_module).__name__}", dtype)
+    rng = np.random.default_rng(seed)
+    drawn: dict[str, np.ndarray] = {}
+
+    def weight(key, shape):
+        """The weight of one output in the gradient scalar: given, else drawn once (the same for both sides)."""
+        if key not in drawn:
+            w = (weights or {}).get(key)
+            drawn[key] = np.asarray(rng.standard_normal(shape) if w is None else w).astype(dtype)
+        return drawn[key]
+
+    # torch: forward with every submodule call recorded, then the gradient of the scalar
+    was_training = torch_module.training
+    torch_module.eval()
+    try:
+        t_inputs = [torch.tensor(a, requires_grad=i in floats) for i, a in enumerate(arrays)]
+        with torch_calls(torch_module) if layers else nullcontext([]) as calls:
+            t_out = _leaves(torch_module(*t_inputs, **torch_kwargs), output_names)
+        terms = [(v * torch.as_tensor(weight(k, tuple(v.shape)))).sum() for k, v in t_out.items()
+                 if v.dtype.is_floating_point]
+        if loss is not None:
+            t_loss = loss[0](next(iter(t_out.values())), torch.as_tensor(np.asarray(targets)))
+            terms.append(t_loss)
+        named = [(k, p) for k, p in torch_module.named_parameters() if p.requires_grad]
+        wrt = [p for _, p in named] + [t_inputs[i] for i in floats]
+        differentiate = bool(terms and wrt)
+        t_grads = {}
+        if differentiate:
+            scalar = terms[0]
+            for term in terms[1:]:
+                scalar = scalar + term
+            grads = torch.autograd.grad(scalar, wrt, allow_unused=True)
+            grads = [torch.zeros_like(x) if g is None else g for g, x in zip(grads, wrt)]
+            t_grads = {k: to_numpy(g) for (k, _), g in zip(named, grads)}
+            for n, i in enumerate(floats):
+                t_grads["input" if len(floats) == 1 else f"input[{i}]"] = to_numpy(grads[len(named) + n])
+        else:
+            report.notes.append("gradients not compared: " + ("no float output and no loss" if not terms else
+                                                              "no parameter and no float input"))
+        report.torch_params = sum(p.numel() for p in torch_module.parameters())
+    finally:
+        torch_module.train(was_training)
+
+    # Flax: the same, in one pass (op by op: at these sizes dispatch is cheaper than compiling)
+    with jax.enable_x64(dtype == "float64"):
+        f_inputs = [jnp.asarray(a) for a in arrays]
+        if variables is None:
+            template = abstract_params(flax_module, *f_inputs, **flax_kwargs)
+            variables = {"params": torch_to_flax(torch_state(torch_module), template, rules)}
+        elif "params" not in variables:
+            variables = {"params": variables}
+        variables = jax.tree_util.tree_map(jnp.asarray, dict(variables))
+        report.flax_params = sum(int(np.size(p)) for p in jax.tree_util.tree_leaves(variables["params"]))
+
+        def scalar_fn(params, *float_inputs):
+            args = list(f_inputs)
+            for i, x in zip(floats, float_inputs):
+                args[i] = x
+            with flax_inputs_sown() if layers else nullcontext():
+                raw, state = flax_module.apply({**variables, "params": params}, *args, **flax_kwargs,
+                                               capture_intermediates=layers, mutable=["intermediates"])
+            out = _leaves(raw, output_names)
+            terms = [(v * jnp.asarray(weight(k, tuple(v.shape)))).sum() for k, v in out.items()
+                     if jnp.issubdtype(v.dtype, jnp.floating)]
+            f_loss = None
+            if loss is not None:
+                f_loss = loss[1](next(iter(out.values())), jnp.asarray(np.asarray(targets)))
+                terms.append(f_loss)
+            total = terms[0] if terms else jnp.zeros(())
+            for term in terms[1:]:
+                total = total + term
+            return total, (out, f_loss, state)
+
+        args = (variables["params"], *[f_inputs[i] for i in floats])
+        g = {}
+        if differentiate:
+            argnums = tuple(range(len(args)))
+            (_, (f_out, f_loss, state)), f_grads = jax.value_and_grad(scalar_fn, argnums, has_aux=True)(*args)
+            g = flax_to_torch(f_grads[0], rules, tied=False)
+            for n, i in enumerate(floats):
+                g["input" if len(floats) == 1 else f"input[{i}]"] = np.asarray(f_grads[1 + n])
+        else:
+            _, (f_out, f_loss, state) = scalar_fn(*args)
+        f_out = {k: np.asarray(v) for k, v in f_out.items()}
+        f_loss = None if f_loss is None else np.asarray(f_loss)
+        inter = jax.tree_util.tree_map(np.asarray, state.get("intermediates", {}))
+
+    # outputs, the loss, gradients
+    for key, value in t_out.items():
+        if key in f_out:
+            report.add(key, f_out[key], to_numpy(value), out_bound)
+        else:
+            report.notes.append(f"output {key!r} exists in torch only (Flax gave {sorted(f_out)}): not compared")
+    report.notes += [f"output {k!r} exists in Flax only: not compared" for k in f_out if k not in t_out]
+    if not report.rows:
+        report.problems.append(f"no output was compared: torch gave {sorted(t_out)}, Flax gave {sorted(f_out)}")
+    if loss is not None:
+        report.add("loss", f_loss, to_numpy(t_loss), out_bound)
+    for key in sorted(set(t_grads) | set(g)):
+        if key not in t_grads or key not in g:
+            report.problems.append(f"gradient {key!r} exists in {'torch' if key in t_grads else 'Flax'} only")
+            continue
+        report.add(f"grad[{key}]", g[key], t_grads[key], g_bound, relative)
+
+    # every value a Flax module sowed, against the attribute of the same name on its torch twin
+    for module_name, attr, value in sown_values(inter, rules):
+        label = f"{module_name}.{attr}" if module_name else attr
+        try:
+            twin = torch_module.get_submodule(module_name) if module_name else torch_module
+        except AttributeError:
+            report.notes.append(f"sown {label}: no torch module {module_name!r}; not compared")
+            continue
+        want = getattr(twin, attr, None)
+        if want is None:
+            report.notes.append(f"sown {label}: torch {type(twin).__name__} has no attribute {attr!r}; not compared")
+            continue
+        report.add(label, value, to_numpy(want), out_bound)
+
+    # the layer table: every torch call, in execution order, against its Flax twin's
+    if layers:
+        twins = flax_calls(inter, rules)
+        l_bound = out_bound if layer_bound is None else layer_bound
+        report.layers = [_layer(i, call, twins.get(call.name), l_bound) for i, call in enumerate(calls, 1)]
+        seen = {call.name for call in calls}
+        flax_only = sorted({twins[k]["path"] for k in twins if k not in seen and "#" not in k})
+        if flax_only:
+            report.notes.append(f"Flax modules without a torch twin: {', '.join(flax_only)}")
+    return report
+
+
+def assert_parity(torch_module, flax_module, inputs, **kwargs) -> Report:
+    """compare(...), raising ParityError (an AssertionError whose message is the report: the layer table
+    with the first divergent layer marked) when any bound is broken. Returns the report."""
+    report = compare(torch_module, flax_module, inputs, **kwargs)
+    if not report.ok:
+        raise ParityError(report)
+    return report
