@@ -78,8 +78,10 @@ class Backend(abc.ABC):
     def _device_scope(self, device: str) -> contextlib.AbstractContextManager: ...
 
     @abc.abstractmethod
-    def create(self, recipe: Callable[[Any], Any], example: np.ndarray | None = None, seed: int = 0) -> Model:
-        """recipe(lib) built and initialised from seed (Flax traces example to shape its params)."""
+    def create(self, recipe: Callable[[Any], Any], example: np.ndarray | None = None, seed: int = 0,
+               weights: dict | None = None) -> Model:
+        """recipe(lib) built and initialised from seed (Flax traces example to shape its params); with
+        weights (torch layout), built holding those instead (Flax computes no init then, only shapes)."""
 
     @abc.abstractmethod
     def forward(self, model: Model, x: np.ndarray, train: bool = False, seed: int = 0) -> np.ndarray:
@@ -128,6 +130,30 @@ class Backend(abc.ABC):
     def chain(self, recipe: Callable[[Any], list], x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
         """x through n fresh copies of the layers recipe(lib) returns, each copy its own init; no gradient."""
 
+    # Data parallel (learngpt_lab/parallel.py starts the processes; these run in each of them)
+    @abc.abstractmethod
+    def join(self, world, device: str = "cpu", timeout_s: float = 120.0) -> None:
+        """Join a multi-process run described by world (learngpt.parallel.World), before any other work."""
+
+    @abc.abstractmethod
+    def leave(self) -> None:
+        """Leave the multi-process run joined with join()."""
+
+    @abc.abstractmethod
+    def train_parallel(self, model: Model, cfg: Config, sampler: BatchSampler, world, evals: dict | None = None,
+                       max_iters: int | None = None, eval_interval: int | None = None,
+                       shard_params: bool = False, progress: bool = False,
+                       devices: int | None = None) -> tuple[History, dict]:
+        """The backend's data-parallel trainer (learngpt_*/parallel.py) over world's processes (and, Flax,
+        `devices` devices of each, else all), on the global batches; afterwards the model holds the whole
+        trained weights on this process, as a single-device model. Returns the history and what one device
+        held at the end ({"params": elements, "adamw": moment elements, "total": the model's parameters})."""
+
+    @abc.abstractmethod
+    def dropout_masks(self, shape: tuple, rate: float, seed: int, world) -> list[np.ndarray]:
+        """The keep-masks a data-parallel run's dropout draws on a global (B, ...) batch for seed: this
+        process's, one (B/N, ...) array per device it holds."""
+
     def save_checkpoint(self, path: str | os.PathLike, model: Model, cfg: Config, vocab: str,
                         architecture: Architecture = NANOGPT, step: int = 0):
         """A checkpoint file (parity.checkpoint) of this model, in the torch layout either backend reads."""
@@ -138,8 +164,8 @@ class Backend(abc.ABC):
         """(model, checkpoint): a checkpoint written by either backend, its model rebuilt here."""
         ckpt = checkpoints.load(path)
         cfg = ckpt.config
-        model = self.create(ckpt.architecture.recipe(cfg), example=np.zeros((1, cfg.block_size), np.int64))
-        self.set_weights(model, ckpt.weights)  # WeightMismatchError before anything is loaded
+        model = self.create(ckpt.architecture.recipe(cfg), example=np.zeros((1, cfg.block_size), np.int64),
+                            weights=ckpt.weights)  # WeightMismatchError before anything is loaded
         return model, ckpt
 
 
@@ -169,11 +195,14 @@ class TorchBackend(Backend):
         device = next(iter(model.module.parameters()), None)
         return torch.as_tensor(np.asarray(x), device=device.device if device is not None else "cpu")
 
-    def create(self, recipe, example=None, seed=0):
+    def create(self, recipe, example=None, seed=0, weights=None):
         import torch
         torch.manual_seed(seed)  # torch initialises while it builds
         module = recipe(self.lib)
-        return Model(self, module.to(device=self._device(), dtype=getattr(torch, self.dtype)))
+        model = Model(self, module.to(device=self._device(), dtype=getattr(torch, self.dtype)))
+        if weights is not None:
+            self.set_weights(model, weights)
+        return model
 
     def forward(self, model, x, train=False, seed=0):
         import torch
@@ -235,6 +264,32 @@ class TorchBackend(Backend):
                 model.module(tx)
             return time.perf_counter() - t0
 
+    def join(self, world, device="cpu", timeout_s=120.0):
+        from learngpt_torch import parallel
+        parallel.initialize(world, device, timeout_s)
+
+    def leave(self):
+        from learngpt_torch import parallel
+        parallel.shutdown()
+
+    def train_parallel(self, model, cfg, sampler, world, evals=None, max_iters=None, eval_interval=None,
+                       shard_params=False, progress=False, devices=None):
+        import copy
+
+        from learngpt_torch import parallel
+        from parity.bridge import load_into_torch
+        plain = copy.deepcopy(model.module)  # unsharded: receives the whole weights after training
+        state, history = parallel.train(model.module, cfg, sampler, world, evals, max_iters, eval_interval,
+                                        shard_params=shard_params, progress=progress, desc="torch")
+        held = {**parallel.held(*state), "total": self.param_count(model)}
+        load_into_torch(plain, parallel.gather(state[0]))
+        model.module = plain
+        return history, held
+
+    def dropout_masks(self, shape, rate, seed, world):
+        from learngpt_torch import parallel
+        return parallel.dropout_masks(shape, rate, seed, world)
+
     def chain(self, recipe, x, n, seed=0):
         import torch
         torch.manual_seed(seed)
@@ -274,7 +329,7 @@ class FlaxBackend(Backend):
     def _device_scope(self, device):
         import jax
         try:
-            found = jax.devices(device)
+            found = jax.local_devices(backend=device)  # this process's (a multi-process run sees all)
         except RuntimeError:
             raise UserError(f"--device {device}: JAX sees no {device} device") from None
         with jax.default_device(found[0]):
@@ -285,9 +340,13 @@ class FlaxBackend(Backend):
         return jax.tree_util.tree_map(lambda a: a.astype(self.dtype) if a.dtype.kind == "f" else a, tree)
 
     @_x64
-    def create(self, recipe, example=None, seed=0):
+    def create(self, recipe, example=None, seed=0, weights=None):
         from learngpt_flax.trainer import init_params
         module = recipe(self.lib)
+        if weights is not None:  # the params' shapes only (no init computed: op by op it takes seconds)
+            from parity.bridge import abstract_params, torch_to_flax
+            shapes = abstract_params(module, np.asarray(example))
+            return Model(self, module, self._cast(torch_to_flax(weights, shapes)))
         return Model(self, module, self._cast(init_params(module, np.asarray(example), seed)))
 
     @_x64
@@ -315,10 +374,9 @@ class FlaxBackend(Backend):
 
     @_x64
     def train(self, model, cfg, sampler, evals=None, max_iters=None, eval_interval=None, progress=False):
-        import jax
         from learngpt_flax.trainer import train
         model.params, history = train(model.module, model.params, cfg, sampler, evals, max_iters, eval_interval,
-                                      progress, key=jax.random.key(cfg.seed), desc="flax")
+                                      progress, desc="flax")  # dropout: the trainer's dropout_key(cfg.seed)
         return history
 
     def get_weights(self, model):
@@ -380,6 +438,30 @@ class FlaxBackend(Backend):
             out = fn(model.params, jx)
         jax.block_until_ready(out)
         return time.perf_counter() - t0
+
+    def join(self, world, device="cpu", timeout_s=120.0):
+        from learngpt_flax import parallel
+        parallel.initialize(world, device, timeout_s)
+
+    def leave(self):
+        from learngpt_flax import parallel
+        parallel.shutdown()
+
+    @_x64
+    def train_parallel(self, model, cfg, sampler, world, evals=None, max_iters=None, eval_interval=None,
+                       shard_params=False, progress=False, devices=None):
+        from learngpt_flax import parallel
+        mesh = parallel.make_mesh(world, self.device_kind, devices)
+        state, history = parallel.train(model.module, model.params, cfg, sampler, world, evals, max_iters,
+                                        eval_interval, mesh, shard_params, progress, desc="flax")
+        held = {**parallel.held(state), "total": self.param_count(model)}
+        model.params = parallel.gather(state[0], mesh)
+        return history, held
+
+    @_x64
+    def dropout_masks(self, shape, rate, seed, world):
+        from learngpt_flax import parallel
+        return parallel.dropout_masks(shape, rate, seed, parallel.make_mesh(world, self.device_kind))
 
     @_x64
     def chain(self, recipe, x, n, seed=0):

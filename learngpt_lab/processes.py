@@ -29,8 +29,13 @@ def _watch_parent(parent_pid: int) -> None:
     os._exit(1)  # the parent is gone: stop now, leave no orphan writing files
 
 
-def _child(fn: Callable, args: tuple, conn, parent_pid: int) -> None:
+def watch_parent(parent_pid: int) -> None:
+    """In a child process: exit within WATCH_SECONDS once the process that started it is gone."""
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _child(fn: Callable, args: tuple, conn, parent_pid: int) -> None:
+    watch_parent(parent_pid)
     try:
         conn.send(("ok", fn(*args)))
     except KeyboardInterrupt:

@@ -58,6 +58,26 @@ def add_model_arguments(parser: argparse.ArgumentParser, iters: int, eval_interv
                    help="tiny-shakespeare text (default: $LEARNGPT_DATA, the cache, else a download)")
 
 
+def add_parallel_arguments(parser: argparse.ArgumentParser, compare: bool = False) -> None:
+    """--nproc, --devices and --shard-params: data parallel (learngpt_lab/parallel.py); 1 and 1 = one device."""
+    g = parser.add_argument_group("data parallel (docs/parallel.md; default: one device)")
+    g.add_argument("--nproc", type=positive_int, default=1,
+                   help="processes, each with its slice of every global batch: torch DDP (gloo on CPU, NCCL on "
+                        "GPU), JAX's multi-process runtime (jax.distributed) for flax; default 1")
+    g.add_argument("--devices", type=positive_int, default=1,
+                   help=("devices per JAX process, the batch sharded over them (CPU: XLA host devices); torch, "
+                         "one process per device, gets --nproc x --devices processes; default 1") if compare else
+                        "flax only: devices of one JAX process, the batch sharded over them (CPU: XLA host "
+                        "devices); default 1")
+    g.add_argument("--shard-params", action="store_true",
+                   help="shard the parameters and the AdamW state over the same processes/devices too (torch "
+                        "FSDP2 fully_shard; Flax NamedSharding of the params): the FSDP lesson")
+
+
+def parallel_requested(args: argparse.Namespace) -> bool:
+    return args.nproc > 1 or args.devices > 1 or args.shard_params
+
+
 def config_from(args: argparse.Namespace, vocab_size: int) -> Config:
     """The run's Config (ConfigError, shown as one line, for inconsistent values such as 16 % 3 heads)."""
     return Config(batch_size=args.batch_size, block_size=args.block_size, max_iters=args.iters,

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from learngpt.errors import UserError
-from learngpt_lab.runs import add_model_arguments, config_from, positive_int
+from learngpt_lab.runs import (add_model_arguments, add_parallel_arguments, config_from, parallel_requested,
+                               positive_int)
 
 DEFAULT_ITERS = 2000
 DEFAULT_EVAL_INTERVAL = 250
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_model_arguments(parser, iters=DEFAULT_ITERS, eval_interval=DEFAULT_EVAL_INTERVAL,
                         eval_iters=DEFAULT_EVAL_ITERS)
+    add_parallel_arguments(parser, compare=True)
 
 
 def parse_backends(text: str) -> tuple[str, ...]:
@@ -76,6 +78,37 @@ def worker(name: str, cfg_dict: dict, corpus_path: str, init_weights: dict, out_
     return result
 
 
+def layouts(names, args) -> dict:
+    """Each backend's data-parallel layout for --nproc N --devices M: the same N x M slices of every batch,
+    torch with one process per slice (DDP), Flax with N processes of M devices each."""
+    from learngpt_lab.parallel import Layout
+    return {n: Layout("torch", args.nproc * args.devices, 1, args.device) if n == "torch" else
+            Layout("flax", args.nproc, args.devices, args.device) for n in names}
+
+
+def parallel_worker(name: str, layout, cfg, corpus_path: str, init_weights: dict, out_dir: str, progress: bool,
+                    sample_tokens: int, threads: int | None, shard_params: bool) -> dict:
+    """The data-parallel twin of worker(): the run's processes train (learngpt_lab/parallel.py); rank 0 samples;
+    this process saves, once every process has finished."""
+    from learngpt import files
+    from learngpt.components import NANOGPT
+    from learngpt_lab import parallel
+    from parity.checkpoint import Checkpoint, save
+
+    t0 = time.perf_counter()
+    got = parallel.train(layout, cfg, corpus_path, init_weights, shard_params=shard_params, progress=progress,
+                         sample_tokens=sample_tokens, threads=threads)
+    out = Path(out_dir)
+    ckpt = save(out / f"{name}.safetensors", Checkpoint(got["weights"], cfg, NANOGPT, got["vocab"], name,
+                                                          got["history"]["steps"]))
+    files.write_text(out / f"sample_{name}.txt", got["sample"])
+    result = {"history": got["history"], "checkpoint": str(ckpt), "sample": got["sample"],
+              "sample_seconds": got["sample_seconds"], "peak_rss_mib": got["peak_rss_mib"],
+              "wall_seconds": time.perf_counter() - t0, "layout": layout.describe(shard_params), "held": got["held"]}
+    files.write_text(out / f"history_{name}.json", json.dumps(result, indent=1))
+    return result
+
+
 def initial_weights(cfg) -> dict:
     """The reference initialisation: torch's own, seeded with cfg.seed."""
     from learngpt.components import NANOGPT
@@ -113,6 +146,10 @@ def table(names, results: dict) -> str:
         ("peak RSS of its process (MiB)", lambda n: f"{results[n]['peak_rss_mib']:.0f}"),
         ("process wall time (s)", lambda n: f"{results[n]['wall_seconds']:.1f}"),
     ]
+    if any("layout" in results[n] for n in names):  # a data-parallel run: what each device held
+        rows[-2] = ("peak RSS of rank 0 (MiB)", rows[-2][1])
+        rows.append(("params held per device", lambda n: f"{results[n]['held']['params']:,}"))
+        rows.append(("AdamW moments per device", lambda n: f"{results[n]['held']['adamw']:,}"))
     for label, cell in rows:
         lines.append(f"{label:<{width}}" + "".join(f"{cell(n):>12}" for n in names))
     return "\n".join(lines)
@@ -167,6 +204,9 @@ def run(args: argparse.Namespace) -> int:
     corpus_path = find_corpus(args.data)
     corpus = load_corpus(corpus_path)
     cfg = config_from(args, corpus.tokenizer.vocab_size)
+    spread = layouts(names, args) if parallel_requested(args) else None
+    for layout in (spread or {}).values():
+        layout.check(cfg.batch_size)  # before any work
     with files.RunLock(out):  # one run per folder: a second is refused, naming the first
         earlier = [n for n in OUTPUTS if (out / n).exists()]
         if earlier:
@@ -180,8 +220,16 @@ def run(args: argparse.Namespace) -> int:
               f"B={cfg.batch_size}, {cfg.max_iters} steps, evaluation every {cfg.eval_interval} steps on "
               f"{cfg.eval_iters} fixed batches per split; both backends start from the same weights "
               f"({init_path.name})", flush=True)
+        for layout in (spread or {}).values():
+            print(f"data parallel: {layout.describe(args.shard_params)}, {cfg.batch_size // layout.ways} rows of "
+                  f"each batch of {cfg.batch_size} per device", flush=True)
         results = {}
         for n in names:  # each backend in a process of its own, handed the weights themselves
+            if spread:
+                results[n] = parallel_worker(n, spread[n], cfg, str(corpus_path), init, str(out),
+                                             not args.no_progress, args.sample_tokens, args.threads,
+                                             args.shard_params)
+                continue
             results[n] = run_child(worker, n, cfg.to_dict(), str(corpus_path), init, str(out), args.device,
                                    not args.no_progress, args.sample_tokens, args.threads, name=f"{n} worker")
         print(table(names, results))

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 import time
 
-from learngpt_lab.runs import add_model_arguments, config_from
+from learngpt.parallel import World
+from learngpt_lab.runs import add_model_arguments, add_parallel_arguments, config_from, parallel_requested
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/train", help="output directory (default runs/train)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_arguments(parser, iters=2000, eval_interval=500, eval_iters=200)
+    add_parallel_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,6 +30,11 @@ def run(args: argparse.Namespace) -> int:
     backends.get(args.backend)  # an unknown backend or device, or an unwritable --out, is refused before any work
     backends.check_device(args.device)
     out = files.output_dir(args.out)
+    world = World.from_env()
+    if world is not None:  # started by torchrun: this process is one rank of the run
+        return run_rank(args, out, world)
+    if parallel_requested(args):
+        return run_parallel(args, out)
     corpus = load_corpus(args.data)
     cfg = config_from(args, corpus.tokenizer.vocab_size)
     set_threads(args.threads)
@@ -42,4 +51,80 @@ def run(args: argparse.Namespace) -> int:
         print(f"step {e.step:>6}  train {e.train_loss:.4f}  val {e.val_loss:.4f}")
     print(f"{backend.name}: {history.steps_per_second:.1f} steps/s, compile {history.compile_seconds:.1f} s, "
           f"total {time.perf_counter() - t0:.1f} s; checkpoint {path}")
+    return 0
+
+
+def save(target, weights: dict, cfg, vocab: str, backend: str, step: int):
+    from learngpt.components import NANOGPT
+    from parity.checkpoint import Checkpoint, save as save_checkpoint
+    return save_checkpoint(target, Checkpoint(weights, cfg, NANOGPT, vocab, backend, step))
+
+
+def report(backend: str, layout: str, history: dict, held: dict, seconds: float, path) -> None:
+    """What a data-parallel run prints: the evaluations, then speed and what each device held."""
+    for e in history["evals"]:
+        print(f"step {e['step']:>6}  train {e['train_loss']:.4f}  val {e['val_loss']:.4f}")
+    print(f"{layout}: {history['steps_per_second']:.1f} steps/s, compile {history['compile_seconds']:.1f} s, "
+          f"total {seconds:.1f} s; each device held {held['params']:,} of {held['total']:,} parameters and "
+          f"{held['adamw']:,} AdamW moments; checkpoint {path}")
+
+
+def run_parallel(args: argparse.Namespace, out) -> int:
+    """--nproc / --devices / --shard-params: learngpt starts the processes (learngpt_lab/parallel.py); the
+    checkpoint is written (by this process, whole) only after every process has finished."""
+    from learngpt import files
+    from learngpt.data import find_corpus, load_corpus
+    from learngpt_lab import parallel
+
+    layout = parallel.Layout(args.backend, args.nproc, args.devices, args.device)
+    corpus_path = find_corpus(args.data)
+    corpus = load_corpus(corpus_path)
+    cfg = config_from(args, corpus.tokenizer.vocab_size)
+    layout.check(cfg.batch_size)  # before any process starts
+    with files.RunLock(out):
+        target = out / f"{args.backend}.safetensors"
+        if target.exists():
+            print(f"learngpt train: {target} exists; the new checkpoint will replace it when training succeeds",
+                  file=sys.stderr)
+        t0 = time.perf_counter()
+        result = parallel.train(layout, cfg, str(corpus_path), shard_params=args.shard_params,
+                                progress=not args.no_progress, threads=args.threads)
+        path = save(target, result["weights"], cfg, corpus.tokenizer.chars, args.backend,
+                    result["history"]["steps"])
+    report(args.backend, layout.describe(args.shard_params), result["history"], result["held"],
+           time.perf_counter() - t0, path)
+    return 0
+
+
+def run_rank(args: argparse.Namespace, out, world: World) -> int:
+    """One rank of a run torchrun started (`torchrun --nproc-per-node N -m learngpt_lab.cli train --backend
+    torch ...`): the same work as a process of learngpt's own launcher; rank 0 saves, once every rank is done."""
+    from learngpt import files
+    from learngpt.data import find_corpus, load_corpus
+    from learngpt.errors import UserError
+    from learngpt.parallel import check_split
+    from learngpt_lab import parallel
+
+    if args.backend != "torch":
+        raise UserError("torchrun's variables (WORLD_SIZE, RANK) are set, and torchrun starts torch processes; "
+                        "for flax use --nproc N (learngpt starts JAX's processes itself)")
+    if args.nproc != 1 or args.devices != 1:
+        raise UserError(f"--nproc/--devices under torchrun: torchrun started the {world.size} processes already "
+                        f"(its --nproc-per-node)")
+    corpus_path = find_corpus(args.data)
+    corpus = load_corpus(corpus_path)
+    cfg = config_from(args, corpus.tokenizer.vocab_size)
+    check_split(cfg.batch_size, world.size, "WORLD_SIZE")
+    layout = parallel.Layout("torch", world.size, 1, args.device)
+    job = parallel.Job(cfg.to_dict(), shard_params=args.shard_params, progress=not args.no_progress)
+    with files.RunLock(out) if world.rank == 0 else contextlib.nullcontext():  # rank 0 writes
+        t0 = time.perf_counter()
+        result = parallel.run_in_world(layout, world, [(parallel.train_task, (str(corpus_path), [job]))],
+                                       args.threads)[0][0]
+        if world.rank != 0:
+            return 0
+        path = save(out / "torch.safetensors", result["weights"], cfg, corpus.tokenizer.chars, "torch",
+                    result["history"]["steps"])
+    report("torch", layout.describe(args.shard_params) + " (torchrun)", result["history"], result["held"],
+           time.perf_counter() - t0, path)
     return 0

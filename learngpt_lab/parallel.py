@@ -1,0 +1,375 @@
+"""Data-parallel runs: the processes behind `--nproc N` and `--devices N`, started by learngpt itself.
+
+    layout = Layout("torch", nproc=2)                  # DDP over 2 processes (gloo on CPU, NCCL on GPU)
+    layout = Layout("flax", devices=2)                 # one JAX process, 2 devices (host devices on CPU)
+    layout = Layout("flax", nproc=2)                   # JAX's multi-process runtime, 2 processes
+    result = train(layout, cfg, corpus_path)             # result["weights"], result["history"], ...
+
+launch() is torchrun's job done in-house, the same way for both frameworks: it picks a free port, sets
+MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK and LOCAL_RANK for each of nproc spawned processes (for `--devices N`
+on CPU also XLA's host-platform device count, before JAX starts there), and each process joins the run from
+those variables (learngpt.parallel.World.from_env), as it would under torchrun. The processes never outlive
+the command (each watches its parent, learngpt_lab/processes.py). When one dies or fails, launch() stops the
+others at once and raises one line naming it; the weights come back to the caller only when every process
+has finished, so a run that fails saves nothing.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing import connection
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from learngpt.components import NANOGPT
+from learngpt.config import Config
+from learngpt.errors import UserError
+from learngpt.parallel import World, check_split
+from learngpt_lab import backends
+from learngpt_lab.processes import WATCH_SECONDS, ChildDiedError, watch_parent
+
+TIMEOUT_S = 120.0  # the longest a collective waits for another process (torch's timeout, JAX's heartbeat)
+EXIT_SECONDS = 3.0  # how long a process that sent its results gets to leave the run before it is killed
+
+
+class RankDiedError(ChildDiedError):
+    """A process of a data-parallel run ended without finishing (killed, or crashed outside Python)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a run is spread: nproc processes with `devices` devices each (Flax), on cpu or gpu."""
+    backend: str
+    nproc: int = 1
+    devices: int = 1
+    device: str = "cpu"
+
+    @property
+    def ways(self) -> int:
+        """The data-parallel degree: how many slices each global batch is cut into."""
+        return self.nproc * self.devices
+
+    def check(self, batch_size: int) -> None:
+        """Refuse, in one line, what cannot run: before any process starts."""
+        backends.get(self.backend)
+        backends.check_device(self.device)
+        for flag, n in (("--nproc", self.nproc), ("--devices", self.devices)):
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise UserError(f"{flag} must be a positive integer, got {n!r}")
+        if self.backend == "torch" and self.devices != 1:
+            raise UserError(f"--devices {self.devices}: torch runs one process per device; use --nproc "
+                            f"{self.devices} (DDP) instead")
+        what = "--nproc" if self.devices == 1 else ("--devices" if self.nproc == 1 else "--nproc x --devices")
+        check_split(batch_size, self.ways, what)
+        if self.device == "gpu":
+            if self.nproc > 1 and self.devices > 1:
+                raise UserError(f"--nproc {self.nproc} with --devices {self.devices} on GPU: each JAX process "
+                                f"takes one GPU; use --nproc {self.ways} or --devices {self.ways}")
+            check_gpu(self.backend, self.ways)  # one GPU per slice, all on this host
+
+    def describe(self, shard_params: bool = False) -> str:
+        """One line for people: 'torch DDP over 2 processes', 'flax over 2 cpu devices of one process'."""
+        if self.backend == "torch":
+            return f"torch {'FSDP2 (fully_shard)' if shard_params else 'DDP'} over {self.nproc} processes"
+        sharded = ", params sharded" if shard_params else ""
+        if self.nproc == 1:
+            return f"flax over {self.devices} {self.device} devices of one process{sharded}"
+        per = f", {self.devices} devices each" if self.devices > 1 else ""
+        return f"flax over {self.nproc} processes{per} (jax.distributed){sharded}"
+
+
+def check_gpu(backend: str, count: int) -> None:
+    """UserError unless `count` GPUs are visible to the backend's framework."""
+    if backend == "torch":
+        import torch
+        found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    else:
+        import jax
+        try:
+            found = len(jax.devices("gpu"))
+        except RuntimeError:
+            found = 0
+    if found < count:
+        raise UserError(f"--device gpu: {backend} sees {found} GPU(s), the run needs {count} (one per device "
+                        f"of the data-parallel run)")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (the run's rank 0 takes it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with values set, restored after: a spawned process inherits the environment at start."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@dataclass
+class Worker:
+    """What a task running in a process of the run is handed: the layout and this process's world."""
+    layout: Layout
+    world: World
+
+    def get(self, dtype: str = "float32"):
+        """The layout's backend in dtype."""
+        return backends.get(self.layout.backend, dtype)
+
+
+def run_in_world(layout: Layout, world: World, tasks: list[tuple[Callable, tuple]],
+                 threads: int | None = 1) -> list:
+    """What one process of a run does, started by launch() or by torchrun: join the run, run each
+    task(worker, *args) in order, leave; returns the tasks' results. A failure leaves the run joined: the
+    launcher (or torchrun) stops every process."""
+    from learngpt_lab.threads import set_threads
+    set_threads(threads, torch=layout.backend == "torch")  # before JAX starts in this process
+    backend = backends.get(layout.backend)
+    if layout.device == "gpu":
+        check_gpu(layout.backend, layout.devices if layout.nproc == 1 else 1)
+    joined = layout.backend == "torch" or world.size > 1  # one JAX process needs no runtime
+    if joined:
+        backend.join(world, layout.device, TIMEOUT_S)
+    worker = Worker(layout, world)
+    results = [task(worker, *args) for task, args in tasks]
+    if joined:
+        backend.leave()
+    return results
+
+
+def _rank_main(layout: Layout, tasks: list, conn, parent_pid: int, threads: int | None) -> None:
+    """One process started by launch(): its world from the environment; the results, or the error, sent back."""
+    watch_parent(parent_pid)
+    from tqdm import tqdm
+    tqdm.set_lock(threading.RLock())  # not tqdm's default multiprocessing lock: a killed rank would leak it
+    try:
+        conn.send(("ok", run_in_world(layout, World.from_env(), tasks, threads)))
+    except KeyboardInterrupt:
+        conn.send(("interrupted", None))
+    except BaseException as err:  # noqa: BLE001 - sent to the launcher, which raises it there
+        if os.environ.get("LEARNGPT_DEBUG"):
+            import traceback
+            traceback.print_exc()
+        try:
+            conn.send(("error", err))
+        except Exception:  # an exception that does not pickle: its text still reaches the launcher
+            conn.send(("error", RuntimeError(f"{type(err).__name__}: {err}")))
+    finally:
+        conn.close()
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}, exit code {code}"
+        except ValueError:
+            pass
+    return f"exit code {code}"
+
+
+def _stop(procs: Sequence) -> None:
+    """SIGKILL to every process still alive, now: a rank holds nothing worth saving (only the launcher writes,
+    and only after a run that finished), and JAX's runtime catches SIGTERM and would go on for seconds."""
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    for p in procs:
+        p.join()
+
+
+def launch_tasks(layout: Layout, tasks: list[tuple[Callable, tuple]], threads: int | None = 1) -> list[list]:
+    """Run every task(worker, *args), in order, in each of layout.nproc spawned processes; returns
+    results[rank][task]. A process that dies or raises stops the run: RankDiedError naming the first rank
+    that died, else the lowest rank's exception, raised here once every process is gone."""
+    import multiprocessing
+    from multiprocessing import resource_tracker
+    ctx = multiprocessing.get_context("spawn")
+    resource_tracker.ensure_running()  # started now, not inside a rank's environment below
+    port = free_port()
+    procs, conns = [], []
+    try:
+        for rank in range(layout.nproc):
+            env = World(rank, layout.nproc, rank, "127.0.0.1", port).env()
+            if layout.backend == "flax" and layout.device == "cpu":  # XLA reads it when JAX starts there
+                env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                    f" --xla_force_host_platform_device_count={layout.devices}").strip()
+            receive, send = ctx.Pipe(duplex=False)
+            with _environment(env):
+                proc = ctx.Process(target=_rank_main, args=(layout, tasks, send, os.getpid(), threads),
+                                   name=f"learngpt rank {rank}")
+                proc.start()
+            send.close()
+            procs.append(proc)
+            conns.append(receive)
+        results = _collect(layout, procs, conns)
+        deadline = time.monotonic() + EXIT_SECONDS
+        for p in procs:  # each sent its results: let it leave the run and exit on its own
+            p.join(max(0.0, deadline - time.monotonic()))
+        return results
+    finally:
+        _stop(procs)
+        for c in conns:
+            c.close()
+
+
+def _collect(layout: Layout, procs: list, conns: list) -> list[list]:
+    n = len(procs)
+    results: dict[int, list] = {}
+    errors: dict[int, BaseException] = {}
+    died: dict[int, int | None] = {}
+    interrupted = False
+
+    def read(rank: int) -> None:
+        nonlocal interrupted
+        try:
+            status, value = conns[rank].recv()
+        except (EOFError, OSError):
+            procs[rank].join(1)
+            died[rank] = procs[rank].exitcode
+            return
+        if status == "ok":
+            results[rank] = value
+        elif status == "interrupted":
+            interrupted = True
+        else:
+            errors[rank] = value
+
+    def poll(timeout: float | None) -> None:
+        waiting = [r for r in range(n) if r not in results and r not in errors and r not in died]
+        handles = {conns[r]: r for r in waiting}
+        handles.update({procs[r].sentinel: r for r in waiting})
+        for handle in connection.wait(list(handles), timeout):
+            r = handles[handle]
+            if r not in results and r not in errors and r not in died:
+                read(r)  # a message, or the end of the pipe: a process that ended without one died
+
+    while len(results) < n and not (errors or died or interrupted):
+        poll(None)
+    if errors or died or interrupted:
+        poll(WATCH_SECONDS * 5)  # a death that caused another rank's error is seen before it is blamed
+        _stop(procs)
+        if interrupted:
+            raise KeyboardInterrupt
+        if died:
+            rank = min(died)
+            raise RankDiedError(f"rank {rank} of {n} died ({_describe_exit(died[rank])}); the run was stopped, "
+                                f"nothing was saved")
+        raise errors[min(errors)]
+    return [results[r] for r in range(n)]
+
+
+def launch(layout: Layout, task: Callable, *args: Any, threads: int | None = 1) -> list:
+    """task(worker, *args) in each process of the run: the results, by rank."""
+    return [per_rank[0] for per_rank in launch_tasks(layout, [(task, args)], threads)]
+
+
+# The tasks: module-level functions, so that a spawned process can import them.
+
+@dataclass(frozen=True)
+class Job:
+    """One training of NanoGPT in a run: its config, starting weights (torch layout; None: the backend's own
+    init from cfg.seed), dtype, whether the params are sharded, and characters sampled after it (rank 0)."""
+    cfg: dict
+    init_weights: dict | None = None
+    dtype: str = "float32"
+    shard_params: bool = False
+    max_iters: int | None = None
+    eval_interval: int | None = None
+    sample_tokens: int = 0
+    progress: bool = False
+
+
+def train_task(worker: Worker, corpus_path: str, jobs: Sequence[Job]) -> list[dict]:
+    """Each job trained by the backend's data-parallel trainer. Rank 0 returns, per job: the history, the
+    whole weights (torch layout), the sample, its peak RSS and wall time; the other ranks their history."""
+    from learngpt.data import BatchSampler, load_corpus
+    from learngpt_lab.runs import sample_text
+
+    out, corpora = [], {}
+    for job in jobs:
+        t0 = time.perf_counter()
+        cfg = Config.from_dict(job.cfg)
+        if cfg.train_fraction not in corpora:
+            corpora[cfg.train_fraction] = load_corpus(corpus_path, cfg.train_fraction)
+        corpus = corpora[cfg.train_fraction]
+        backend = worker.get(job.dtype)
+        with backend.on(worker.layout.device):
+            model = backend.create(NANOGPT.recipe(cfg), example=np.zeros((1, cfg.block_size), np.int64),
+                                   seed=cfg.seed, weights=job.init_weights)
+            sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
+            history, held = backend.train_parallel(model, cfg, sampler, worker.world, None, job.max_iters,
+                                                   job.eval_interval, job.shard_params, job.progress,
+                                                   worker.layout.devices)
+            result = {"history": history.to_dict(), "held": held}
+            if worker.world.rank == 0:
+                result["weights"] = backend.get_weights(model)
+                result["vocab"] = corpus.tokenizer.chars
+                t1 = time.perf_counter()
+                if job.sample_tokens:
+                    result["sample"] = sample_text(backend, model, corpus.tokenizer.chars, job.sample_tokens,
+                                                   "\n", seed=cfg.seed)
+                result["sample_seconds"] = time.perf_counter() - t1
+                result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                result["wall_seconds"] = time.perf_counter() - t0
+        out.append(result)
+    return out
+
+
+def masks_task(worker: Worker, shape: tuple, rate: float, seeds: Sequence[int]) -> list[list[np.ndarray]]:
+    """The dropout keep-masks this process draws for each seed: [seed][device of this process] (B/N, ...)."""
+    backend = worker.get()
+    return [backend.dropout_masks(tuple(shape), rate, seed, worker.world) for seed in seeds]
+
+
+def train(layout: Layout, cfg: Config, corpus_path: str, init_weights: dict | None = None, dtype: str = "float32",
+          shard_params: bool = False, progress: bool = False, sample_tokens: int = 0,
+          threads: int | None = 1) -> dict:
+    """NanoGPT trained data-parallel as layout says: rank 0's result (history, weights, sample, ...) once every
+    process has finished. Nothing is written: the caller saves the weights (only a finished run has any)."""
+    layout.check(cfg.batch_size)
+    job = Job(cfg.to_dict(), init_weights, dtype, shard_params, sample_tokens=sample_tokens, progress=progress)
+    return launch(layout, train_task, str(corpus_path), [job], threads=threads)[0][0]
+
+
+def measure_scaling(backend: str, ns: Sequence[int] = (1, 2, 4), steps: int = 200, cfg: Config | None = None,
+                    corpus_path: str | None = None, how: str = "nproc", repeats: int = 1,
+                    threads: int | None = 1, device: str = "cpu") -> list[dict]:
+    """Training steps/s of NanoGPT against the data-parallel degree N at a fixed global batch (the seed's
+    config unless cfg): torch with N processes, Flax with N processes (how="nproc") or N devices of one
+    process (how="devices"). One record per (N, repeat): N, steps/s (training only, compile and evaluation
+    excluded, rank 0's clock), rows per device, compile seconds, and the 1-minute load average before and
+    after, so that a figure measured on a busy machine shows it."""
+    from learngpt.data import find_corpus
+    cfg = (cfg or Config()).replace(max_iters=steps, eval_interval=steps, eval_iters=1)
+    corpus_path = str(find_corpus(corpus_path))
+    records = []
+    for r in range(repeats):
+        for n in ns:
+            layout = (Layout(backend, nproc=n, device=device) if how == "nproc" or backend == "torch" else
+                      Layout(backend, devices=n, device=device))
+            load_before = os.getloadavg()[0]
+            t0 = time.perf_counter()
+            history = train(layout, cfg, corpus_path, threads=threads)["history"]
+            records.append({"backend": backend, "layout": layout.describe(), "n": n, "repeat": r,
+                            "steps": history["steps"], "steps_per_second": history["steps_per_second"],
+                            "rows_per_device": cfg.batch_size // n, "compile_seconds": history["compile_seconds"],
+                            "wall_seconds": time.perf_counter() - t0, "load_before": load_before,
+                            "load_after": os.getloadavg()[0], "cpus": os.cpu_count()})
+    return records
