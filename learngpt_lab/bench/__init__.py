@@ -9,15 +9,20 @@ of one component at one size, in one of four implementations:
     jax.jit        the Flax twin, the whole call (step: grad + AdamW, the trainer's own step) compiled by XLA
     jax            the same Python function without jit: every primitive dispatched on its own
 
-The first call is timed apart (it compiles); then `warmup` calls; then `repeats` timed repeats of
-`calls` calls each, the device synchronised at the end of each (torch.cuda.synchronize,
-jax.block_until_ready), so that asynchronous dispatch is never mistaken for speed. We report the
-median time per call over the repeats, its quartiles and extremes, and the speed-up against torch
-eager measured in the same run (torch eager time / this time: above 1 is faster).
+All implementations of one call at one size are measured together: each is built and its first call timed
+apart (it compiles); then `warmup` calls; then `repeats` rounds in which every implementation runs one repeat
+of `calls` calls, in a rotating order, the device synchronised after each call (torch.cuda.synchronize,
+jax.block_until_ready), so that asynchronous dispatch is never mistaken for speed. We report the median time
+per call over the rounds, its quartiles and extremes, and the speed-up against torch eager as the median of
+the per-round ratios (torch eager's repeat over this one's in the same round: above 1 is faster). A figure
+whose spread or load makes it untrustworthy is measured again, then flagged (stats.py).
 
 The training loop itself is measured through the trainers: the torch loop, the Flax loop with one
-jitted step per Python call, and the Flax loop fused with lax.scan (steps/s, compile apart).
+jitted step per Python call, and the Flax loop fused with lax.scan (steps/s, compile apart), in segments that
+take turns, paired the same way.
 
 The package by job: plan.py (what to measure), runners.py (how each implementation runs one call, and
-the timing), run.py (the run), report.py (table, plot, JSON).
+the timing), stats.py (paired ratios, spreads, flags), run.py (the run), report.py (table, plot, JSON,
+docs/bench.md's blocks), gpu.sh and gpu_check.py (the GPU run), attempts.py (what was tried for the Flax
+loop).
 """

@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from learngpt.config import Config
+from learngpt_lab.bench import stats
 
-SCHEMA = "learngpt-bench/1"
+SCHEMA = "learngpt-bench/2"  # 2: paired ratios, spreads, flags and reasons
 IMPLS = ("torch", "torch.compile", "jax.jit", "jax")
 # registry names (learngpt/components.py): HeadVer4 is one head as wide as the model
 COMPONENTS = ("HeadVer4", "MultiHeadVer1", "MultiHeadVer2", "FeedForward", "BlockVer4", "NanoGPT")
@@ -58,11 +59,15 @@ class Plan:
     sweep_compile_axes: tuple[str, ...] = ("scale",)  # sweep points that also run torch.compile (train mode)
     sweep_modes: tuple[str, ...] = MODES
     sweep_impls: tuple[str, ...] | None = None  # None: the same as impls
-    loop_steps: int = 1000
-    repeats: int = 7
+    loop_steps: int = 1000  # steps of each training loop, in loop_rounds segments that take turns
+    loop_rounds: int = 5  # segments per loop: each gives one paired ratio to the torch loop
+    repeats: int = 7  # rounds: each implementation of a measurement gets one repeat per round, in turn
     warmup: int = 2
     min_repeat_seconds: float = 0.1  # calls per repeat grow until one repeat lasts this long
     max_calls: int = 200
+    threads: int = 1  # intra-op threads of each framework (the command sets them): the bench's own load
+    limit: float = stats.SPREAD_LIMIT  # IQR/median above this: unstable, measured again, then flagged
+    retries: int = stats.RETRIES  # how many times an unstable measurement is measured again
     component_size: Size = CURRICULUM  # where the per-component table is measured
     loop_size: Size = CURRICULUM  # where the training loops are measured
     loops: tuple[str, ...] = LOOPS  # which of them
@@ -93,7 +98,7 @@ QUICK = Plan(  # under 2 minutes on 2 cores from a cold start, inductor's C++ co
     sweep=sweep_points({}, (CURRICULUM, Size(32, 32, 64, 5))),
     sweep_compile_axes=(),
     sweep_modes=("forward",), sweep_impls=("torch", "jax.jit"),  # JAX without jit: in the component table
-    loop_steps=200, repeats=5, warmup=1, min_repeat_seconds=0.03, max_calls=50)
+    loop_steps=200, loop_rounds=5, repeats=7, warmup=1, min_repeat_seconds=0.05, max_calls=50, retries=1)
 
 
 @dataclass
@@ -112,8 +117,19 @@ class Measurement:
     max_s: float = float("nan")
     repeats: int = 0
     calls_per_repeat: int = 0
-    times_s: list = field(default_factory=list)  # per call, one per repeat
-    speedup_vs_torch: float = float("nan")  # torch eager median / this median, same run
+    times_s: list = field(default_factory=list)  # per call, one per repeat (one repeat per round)
+    spread: float = float("nan")  # (p75 - p25) / median of times_s
+    speedup_vs_torch: float = float("nan")  # median over rounds of torch eager's time / this time, same round
+    speedup_p25: float = float("nan")
+    speedup_p75: float = float("nan")
+    ratios: list = field(default_factory=list)  # the paired ratios, one per round
+    ratio_spread: float = float("nan")  # (p75 - p25) / median of ratios
+    unstable: bool = False  # a flag below: the figure is not to be read as fact
+    flags: list = field(default_factory=list)  # among "time", "ratio", "load" (learngpt_lab/bench/stats.py)
+    reasons: list = field(default_factory=list)  # each flag in words
+    load_average: float | None = None  # 1-minute load average, the larger at start and end of the measurement
+    cpu_wait: float | None = None  # share of the wall time the bench's threads waited for a CPU (Linux)
+    attempts: int = 0  # measurements made (1 + re-measurements of an unstable one)
     error: str | None = None
 
 
@@ -126,7 +142,21 @@ class LoopMeasurement:
     steps_per_second: float
     train_seconds: float
     compile_seconds: float
-    speedup_vs_torch: float = float("nan")
+    speedup_vs_torch: float = float("nan")  # median over rounds of this loop's steps/s / the torch loop's
+    speedup_p25: float = float("nan")
+    speedup_p75: float = float("nan")
+    segment_steps: int = 0  # steps per segment; the loops take turns segment by segment
+    rounds: int = 0
+    rates: list = field(default_factory=list)  # steps/s of each segment
+    spread: float = float("nan")  # IQR / median of the segments' seconds per step
+    ratios: list = field(default_factory=list)
+    ratio_spread: float = float("nan")
+    unstable: bool = False
+    flags: list = field(default_factory=list)
+    reasons: list = field(default_factory=list)
+    load_average: float | None = None
+    cpu_wait: float | None = None
+    attempts: int = 0
     error: str | None = None
 
 
@@ -158,3 +188,12 @@ def planned(plan: Plan) -> list[tuple[str, str, str, Size, str]]:
                     continue
                 add(impl, "NanoGPT", mode, size, axis)
     return todo
+
+
+def groups(plan: Plan) -> list[tuple[str, str, Size, list[tuple[str, str]]]]:
+    """The planned measurements grouped as they are measured: (component, mode, size, [(impl, axis), ...]),
+    every implementation of one call at one size together, so that they take turns (runners.measure_group)."""
+    out: dict = {}
+    for impl, comp, mode, size, axis in planned(plan):
+        out.setdefault((comp, mode, size), []).append((impl, axis))
+    return [(comp, mode, size, members) for (comp, mode, size), members in out.items()]

@@ -1,16 +1,50 @@
-"""What `learngpt bench` shows: the terminal table, the plot and the JSON file."""
+"""What `learngpt bench` shows: the terminal table, the plot, the JSON file, and docs/bench.md's numbers.
+
+Every figure that stats.judge found unstable is marked `?` (its time and the ratio beside it), drawn hollow in
+the plot, and counted in one warning line under the table; the JSON keeps its flags and reasons.
+docs/bench.md carries blocks generated from results files (docs/results/bench-*.json), rewritten by
+`python -m learngpt_lab.bench.report` (`--check`: exit 1 where the document disagrees with them).
+"""
 from __future__ import annotations
 
+import argparse
 import json
+import math
+import re
+import sys
+import textwrap
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 
-from learngpt_lab.bench.plan import AXES, CURRICULUM, IMPLS, MODES, COMPONENTS, Size
+from learngpt_lab.bench.plan import AXES, COMPONENTS, CURRICULUM, IMPLS, MODES, Size
+from learngpt_lab.bench.stats import SPREAD_LIMIT
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
+DOC = ROOT / "docs" / "bench.md"
+BLOCK = re.compile(r"(<!-- generated: (?P<name>bench:[\w:.-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+
+
+def _num(v) -> float:
+    """A figure from a result or from its JSON (where NaN was written as null)."""
+    return float("nan") if v is None else float(v)
+
 
 def _fmt_ms(seconds: float) -> str:
-    ms = seconds * 1e3
+    ms = _num(seconds) * 1e3
     return f"{ms:.3g}" if ms < 100 else f"{ms:.0f}"
+
+
+def _fmt_ratio(r: float) -> str:
+    r = _num(r)
+    return f"{r:.2g}" if r < 10 else f"{r:.0f}"
+
+
+def _half_spread(m: dict) -> float:
+    med = _num(m["median_s"])
+    return (_num(m["p75_s"]) - _num(m["p25_s"])) / 2 / med * 100 if med > 0 else float("nan")
 
 
 def _cell(m: dict | None, show_speedup: bool = True) -> str:
@@ -18,40 +52,79 @@ def _cell(m: dict | None, show_speedup: bool = True) -> str:
         return "-"
     if m["error"]:
         return "error"
-    spread = (m["p75_s"] - m["p25_s"]) / 2 / m["median_s"] * 100 if m["median_s"] > 0 else float("nan")
-    cell = f"{_fmt_ms(m['median_s'])} ±{spread:.0f}%"
+    mark = "?" if m.get("unstable") else ""
+    cell = f"{_fmt_ms(m['median_s'])}{mark} ±{_half_spread(m):.0f}%"
     if show_speedup and m["impl"] != "torch":
-        cell += f" ({m['speedup_vs_torch']:.2g}x)"
+        cell += f" ({_fmt_ratio(m['speedup_vs_torch'])}x{mark})"
     return cell
 
 
+def xla_threads(machine: dict) -> str:
+    """XLA's intra-op threads as the run set them (XLA_FLAGS), else 'default'."""
+    found = re.findall(r"intra_op_parallelism_threads=(\d+)", machine.get("xla_flags") or "")
+    return found[-1] if found else "default"
+
+
+def header(result: dict) -> list[str]:
+    """The table's first lines: the machine, the threads and the load; then how to read a cell."""
+    machine, settings = result["machine"], result["settings"]
+    start, end = machine.get("load_average_at_start"), machine.get("load_average_at_end")
+    load = "load average " + (f"{start[0]:.1f} at start" if start else "unknown") + (
+        f", {end[0]:.1f} at end" if end else "") + f" on {machine['cpus_usable']} cores"
+    limit = _num(settings.get("spread_limit", SPREAD_LIMIT))
+    first = (f"learngpt bench on {machine['device']}: threads torch {machine['torch_threads']}, "
+             f"XLA {xla_threads(machine)}; {load}; {machine['cpu_model']}"
+             + (f", GPU {machine.get('gpu_name')}, TF32 off in both" if machine["device"] == "gpu" else "")
+             + f"; torch {machine['versions']['torch']}, jax {machine['versions']['jax']}")
+    return [first,
+            f"ms per call: median ±half the interquartile range over {settings['repeats']} rounds in which the "
+            "implementations take turns; (Nx) = median of the per-round ratios torch eager / this (above 1 is "
+            f"faster); ? = unstable, not to be read as fact: IQR above {limit:.0%} of the median (± above "
+            f"{limit / 2:.0%}) or other work on the free cores; first = first call (compiles)"]
+
+
+def unstable_figures(result: dict) -> list[dict]:
+    return [m for m in result["measurements"] + result["loops"] if not m["error"] and m.get("unstable")]
+
+
+def warning(result: dict) -> str | None:
+    """One line: how many figures are flagged, and why (counted by flag)."""
+    bad = unstable_figures(result)
+    if not bad:
+        return None
+    total = sum(not m["error"] for m in result["measurements"] + result["loops"])
+    limit = _num(result["settings"].get("spread_limit", SPREAD_LIMIT))
+    why = []
+    for flag, words in (("time", f"times spread over {limit:.0%}"), ("ratio", f"ratios spread over {limit:.0%}"),
+                        ("load", "other work on the free cores")):
+        n = sum(flag in m.get("flags", []) for m in bad)
+        if n:
+            why.append(f"{words} ({n})")
+    return (f"warning: {len(bad)} of {total} figures are unstable (marked ?) and their ratios are not facts: "
+            f"{', '.join(why)}; the reasons are in the JSON; rerun on a quieter machine")
+
+
 def format_table(result: dict) -> str:
-    """The terminal table: ms per call (median, ± half the interquartile range), speed-up vs torch eager."""
+    """The terminal table: ms per call (median, ± half the interquartile range), paired speed-up vs torch eager,
+    `?` on every unstable figure, and one warning line at the end if there is any."""
     ms = result["measurements"]
     impls = [i for i in IMPLS if any(m["impl"] == i for m in ms)]
-    machine = result["machine"]
-    load = machine.get("load_average_at_start")
-    lines = [f"learngpt bench on {machine['device']}: {machine['cpu_model']}, {machine['cpus_usable']} cores"
-             + (f", GPU {machine.get('gpu_name')}, TF32 off in both" if machine["device"] == "gpu" else "")
-             + f"; torch {machine['versions']['torch']} ({machine['torch_threads']} threads), "
-             + f"jax {machine['versions']['jax']}" + (f"; load average at start {load[0]:.1f}" if load else ""),
-             "ms per call: median ±half the interquartile range over repeats after warm-up; "
-             "(Nx) = speed-up against torch eager in this run, above 1 is faster; first = first call (compiles)"]
+    lines = header(result)
 
     def table(rows: list[tuple[str, str, list]], title: str) -> None:
-        header = [title, "mode"] + impls + ["first jit", "first compile"]
+        head = [title, "mode"] + impls + ["first jit", "first compile"]
         body = []
         for label, mode, group in rows:
             by = {m["impl"]: m for m in group}
-            firsts = [f"{by[i]['first_call_s']:.2f}s" if i in by and not by[i]["error"] else "-"
+            firsts = [f"{_num(by[i]['first_call_s']):.2f}s" if i in by and not by[i]["error"] else "-"
                       for i in ("jax.jit", "torch.compile")]
             body.append([label, mode] + [_cell(by.get(i)) for i in impls] + firsts)
-        widths = [max(len(str(r[i])) for r in [header] + body) for i in range(len(header))]
+        widths = [max(len(str(r[i])) for r in [head] + body) for i in range(len(head))]
         lines.append("")
-        lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+        lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip())
         lines.append("  ".join("-" * w for w in widths))
         for r in body:
-            lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+            lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
 
     comp_rows = []
     for comp in COMPONENTS:
@@ -82,17 +155,26 @@ def format_table(result: dict) -> str:
     if result["loops"]:
         lines.append("")
         lines.append(f"training loop at {Size(**result['loops'][0]['size']).label} (NanoGPT, AdamW, dropout on), "
-                     "steps/s; compile and evaluation excluded:")
+                     "steps/s: median over segments taking turns; (Nx) = median of the per-round ratios to the "
+                     "torch loop; compile and evaluation excluded:")
         for lp in result["loops"]:
             if lp["error"]:
                 lines.append(f"  {lp['loop']:<14} error: {lp['error']}")
-            else:
-                lines.append(f"  {lp['loop']:<14} {lp['steps_per_second']:8.1f} steps/s  "
-                             f"({lp['speedup_vs_torch']:.2f}x torch loop; {lp['steps']} steps, "
-                             f"compile {lp['compile_seconds']:.1f}s)")
-    errors = [m for m in ms if m["error"]]
-    for m in errors:
-        lines.append(f"error: {m['component']} {m['mode']} {m['impl']} {Size(**m['size']).label}: {m['error']}")
+                continue
+            mark = "?" if lp.get("unstable") else ""
+            ratio = ("the ratios' base" if lp["loop"] == "torch loop"
+                     else f"{_num(lp['speedup_vs_torch']):.2f}x{mark} torch loop")
+            lines.append(f"  {lp['loop']:<14} {_num(lp['steps_per_second']):8.1f}{mark} steps/s "
+                         f"±{_num(lp.get('spread')) * 50:.0f}%  ({ratio}; {lp.get('rounds', 0)} segments of "
+                         f"{lp.get('segment_steps', 0)} steps, compile {_num(lp['compile_seconds']):.1f}s)")
+    for m in ms:
+        if m["error"]:
+            lines.append(f"error: {m['component']} {m['mode']} {m['impl']} {Size(**m['size']).label}: "
+                         f"{m['error']}")
+    warn = warning(result)
+    if warn:
+        lines.append("")
+        lines.append(warn)
     return "\n".join(lines)
 
 
@@ -105,24 +187,66 @@ def _on_axis(m: dict, axis: str) -> bool:
     return all(v == asdict(CURRICULUM)[k] for k, v in m["size"].items() if k != axis)
 
 
+def log_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
+    """Readable ticks for a log axis over [lo, hi]: the finest of 1-1.5-2-3-5-7, 1-2-5, 1-3 or 1 per decade
+    that gives at most `most` ticks (so that labels do not run into each other), at least two."""
+    if not (lo > 0 and hi > 0):
+        return []
+    lo, hi = min(lo, hi), max(lo, hi)
+    for mantissas in ((1, 1.5, 2, 3, 5, 7), (1, 2, 5), (1, 3), (1,)):
+        ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+                 for m in mantissas]
+        ticks = [t for t in ticks if lo <= t * (1 + 1e-9) and t <= hi * (1 + 1e-9)]
+        if 2 <= len(ticks) <= most:
+            return ticks
+        if len(ticks) < 2:
+            break
+    return [float(f"{lo:.2g}"), float(f"{hi:.2g}")] if lo != hi else [lo]
+
+
+def _tick_label(v: float, _pos=None) -> str:
+    """128, 3, 1.5, 0.027: whole numbers whole, small ones to two significant digits."""
+    if v >= 10 and v < 1e6:
+        return f"{v:.0f}"
+    return f"{v:.2g}" if v >= 1e-3 else f"{v:.0e}"
+
+
+def _style_log_axis(axis, values: list[float] | None = None, lo: float | None = None, hi: float | None = None):
+    """Major ticks at the given values (the sweep's) or at readable 1-2-5 steps, plain numbers, no minor
+    labels: a log axis over less than a decade otherwise labels its minor ticks and they overlap."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+    ticks = sorted(set(values)) if values else log_ticks(lo, hi)
+    if values and len(ticks) > 8:  # too many sweep values for the width: every other one
+        ticks = ticks[::2]
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(_tick_label))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def plot(result: dict, path: str) -> None:
-    """Time per NanoGPT training step against each sweep axis, one line per implementation, log-log."""
+    """Time per NanoGPT call against each sweep axis, one line per implementation, log-log; a hollow marker is
+    an unstable figure (? in the table)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     ms = [m for m in result["measurements"] if m["component"] == "NanoGPT" and not m["error"]]
     modes = [md for md in MODES if any(m["mode"] == md and m["axis"] != "components" for m in ms)]
     axes_present = [a for a in AXES + ("scale",) if any(m["axis"] == a for m in ms)]
     if not axes_present or not modes:
         axes_present, modes = ["scale"], ["train"]
-    fig, grid = plt.subplots(len(modes), len(axes_present), figsize=(4 * len(axes_present), 3.6 * len(modes)),
-                             squeeze=False)
+    ncols = len(axes_present)
+    width = max(4.2 * ncols, 6.4)
+    fig, grid = plt.subplots(len(modes), ncols, figsize=(width, 3.4 * len(modes) + 1.2), squeeze=False,
+                             layout="constrained")
     styles = {"torch": ("C0", "o"), "torch.compile": ("C1", "s"), "jax.jit": ("C2", "^"), "jax": ("C3", "v")}
+    any_unstable = False
     for r, mode in enumerate(modes):
         for c, axis in enumerate(axes_present):
             ax = grid[r][c]
             sizes = [Size(**m["size"]) for m in ms if m["mode"] == mode and _on_axis(m, axis)]
             sizes = sorted(set(sizes), key=lambda s: s.train_gflops())
+            xs_all, ys_all = [], []
             for impl in IMPLS:
                 pts = []
                 for s in sizes:
@@ -130,40 +254,221 @@ def plot(result: dict, path: str) -> None:
                                 if m["impl"] == impl and m["mode"] == mode and m["size"] == asdict(s)), None)
                     if hit:
                         x = s.train_gflops() if axis == "scale" else getattr(s, axis)
-                        pts.append((x, hit["median_s"] * 1e3, hit["p25_s"] * 1e3, hit["p75_s"] * 1e3))
-                if pts:
-                    xs, ys, lo, hi = zip(*pts)
-                    color, marker = styles[impl]
-                    ax.errorbar(xs, ys, yerr=[np.subtract(ys, lo), np.subtract(hi, ys)], color=color,
-                                marker=marker, label=impl, capsize=2)
+                        pts.append((x, _num(hit["median_s"]) * 1e3, _num(hit["p25_s"]) * 1e3,
+                                    _num(hit["p75_s"]) * 1e3, bool(hit.get("unstable"))))
+                if not pts:
+                    continue
+                xs, ys, lo, hi, bad = zip(*pts)
+                color, marker = styles[impl]
+                ax.errorbar(xs, ys, yerr=[np.subtract(ys, lo), np.subtract(hi, ys)], color=color, marker="none",
+                            label=impl, capsize=2)
+                for x, y, b in zip(xs, ys, bad):
+                    ax.plot([x], [y], marker=marker, color=color, markersize=6,
+                            markerfacecolor="white" if b else color, markeredgewidth=1.3)
+                    any_unstable |= b
+                xs_all += list(xs)
+                ys_all += list(lo) + list(hi)
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.set_xlabel("GFLOP per train step (all axes grow)" if axis == "scale" else axis)
+            if xs_all:  # ticks at the sweep's own values
+                _style_log_axis(ax.xaxis, values=xs_all)
+                ax.set_xlim(min(xs_all) / 1.4, max(xs_all) * 1.4)
+                ylo, yhi = min(ys_all) / 1.3, max(ys_all) * 1.3
+                ax.set_ylim(ylo, yhi)
+                _style_log_axis(ax.yaxis, lo=ylo, hi=yhi)
+            ax.set_xlabel("GFLOP per training step (all axes grow)" if axis == "scale" else axis)
             ax.set_ylabel(f"ms per {'training step' if mode == 'train' else 'forward'}")
-            ax.grid(True, which="both", alpha=0.3)
+            ax.grid(True, which="major", alpha=0.3)
             ax.set_title(f"NanoGPT {mode}: {axis}", fontsize=10)
-    handles = {}
-    for ax in grid.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(lab, h)
-    grid[0][0].legend([handles[k] for k in IMPLS if k in handles], [k for k in IMPLS if k in handles], fontsize=8)
+    present = [k for k in IMPLS if any(m["impl"] == k for m in ms)]
+    handles = [Line2D([], [], color=styles[k][0], marker=styles[k][1], label=k) for k in present]
+    if any_unstable:
+        handles.append(Line2D([], [], color="grey", marker="o", markerfacecolor="white", linestyle="none",
+                              label="hollow: unstable (?)"))
+    if handles:  # none when the run measured no NanoGPT call (--components without it)
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
     machine = result["machine"]
-    fig.suptitle(f"learngpt bench, {machine['device']}: {machine.get('gpu_name') or machine['cpu_model']}, "
-                 f"{machine['cpus_usable']} cores (others from {CURRICULUM.label})", fontsize=10)
-    fig.tight_layout()
+    start = machine.get("load_average_at_start")
+    title = (f"learngpt bench, {machine['device']}: {machine.get('gpu_name') or machine['cpu_model']}, "
+             f"{machine['cpus_usable']} cores, threads torch {machine['torch_threads']} / XLA "
+             f"{xla_threads(machine)}" + (f", load average {start[0]:.1f} at start" if start else "")
+             + f"; other axes at {CURRICULUM.label}; median and interquartile range")
+    fig.suptitle("\n".join(textwrap.wrap(title, width=int(width * 13))), fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def clean(v):
+    """NaN and infinity are not JSON: written as null."""
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [clean(x) for x in v]
+    return v
+
+
 def write_json(result: dict, path: str) -> None:
-    def clean(v):  # NaN is not JSON: write null
-        if isinstance(v, float) and not np.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-    with open(path, "w") as f:
-        json.dump(clean(result), f, indent=1)
-        f.write("\n")
+    from learngpt import files
+    files.write_text(Path(path), json.dumps(clean(result), indent=1) + "\n")
+
+
+# docs/bench.md: blocks generated from the results files
+
+def load(name: str) -> dict:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"results file {path} is missing; rerun the bench that writes it (see the block)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def loops_table(result: dict) -> str:
+    lines = ["| loop | steps/s (median of segments) | vs the torch loop (median of paired ratios, IQR) |",
+             "| --- | --- | --- |"]
+    for lp in result["loops"]:
+        if lp["error"]:
+            lines.append(f"| {lp['loop']} | error | |")
+            continue
+        mark = " (unstable: " + "; ".join(lp["reasons"]) + ")" if lp.get("unstable") else ""
+        lines.append(f"| {lp['loop']} | {_num(lp['steps_per_second']):.1f} | {_num(lp['speedup_vs_torch']):.2f}× "
+                     f"[{_num(lp['speedup_p25']):.2f}, {_num(lp['speedup_p75']):.2f}]{mark} |")
+    return "\n".join(lines)
+
+
+def headline(result: dict) -> str:
+    """The NanoGPT training step at the curriculum's size and at the largest measured: ms and paired ratio."""
+    train = [m for m in result["measurements"] if m["component"] == "NanoGPT" and m["mode"] == "train"
+             and not m["error"]]
+    if not train:
+        return "(no NanoGPT training step in this run)"
+    impls = [i for i in IMPLS if any(m["impl"] == i for m in train)]
+    largest = max((Size(**m["size"]) for m in train), key=lambda s: s.train_gflops())
+    lines = ["| size | " + " | ".join(impls) + " |", "| --- |" + " --- |" * len(impls)]
+    for name, size in (("the curriculum's", CURRICULUM), ("the largest", largest)):
+        at = {m["impl"]: m for m in train if m["size"] == asdict(size)}
+        if not at:
+            continue
+        cells = []
+        for i in impls:
+            m = at.get(i)
+            if m is None:
+                cells.append("-")
+                continue
+            mark = "?" if m.get("unstable") else ""
+            cells.append(f"{_fmt_ms(m['median_s'])}{mark} ms" + (
+                "" if i == "torch" else f" ({_fmt_ratio(m['speedup_vs_torch'])}×{mark})"))
+        lines.append(f"| {name}, {size.label} ({size.train_gflops():.2g} GFLOP) | " + " | ".join(cells) + " |")
+        if size == largest:
+            break
+    return "\n".join(lines)
+
+
+def conditions(result: dict) -> str:
+    """One line: the command, when, threads, load, time taken and how many figures were flagged."""
+    machine, settings, summ = result["machine"], result["settings"], result["summary"]
+    start, end = machine.get("load_average_at_start"), machine.get("load_average_at_end")
+    return (f"Measured {result['created'][:16].replace('T', ' ')}: `learngpt bench"
+            f"{' --quick' if settings.get('quick') else ''}` ({settings.get('label') or 'as run'}), "
+            f"threads torch {machine['torch_threads']} / XLA {xla_threads(machine)}, load average "
+            f"{start[0]:.1f} at start and {end[0]:.1f} at end on {machine['cpus_usable']} cores, "
+            f"{_num(settings.get('wall_seconds')):.0f} s; {summ.get('unstable_figures', 0)} of "
+            f"{summ.get('figures', 0)} figures flagged unstable.")
+
+
+def ratios_agreement(a: str, b: str) -> str:
+    """Two runs' paired ratios side by side (e.g. under a CPU hog and idle): the relative difference, and
+    whether each pair agrees within 25 % or one of the two is flagged."""
+    ra, rb = load(a), load(b)
+
+    def ratios(result):
+        out = {}
+        for m in result["measurements"]:
+            if not m["error"] and m["impl"] != "torch":
+                out[(m["component"], m["mode"], m["impl"], Size(**m["size"]).label)] = m
+        for lp in result["loops"]:
+            if not lp["error"] and lp["loop"] != "torch loop":
+                out[("loop", lp["loop"], "", Size(**lp["size"]).label)] = lp
+        return out
+    xa, xb = ratios(ra), ratios(rb)
+    lines = [f"Run A: {ra['settings'].get('label') or a} (`docs/results/{a}.json`); run B: "
+             f"{rb['settings'].get('label') or b} (`docs/results/{b}.json`). Ratio = speed-up against torch "
+             "eager (the torch loop for a loop), the median of the paired ratios; ? = flagged unstable.", "",
+             "| figure | run A | run B | A vs B | verdict |", "| --- | --- | --- | --- | --- |"]
+    for key in xa:
+        if key not in xb:
+            continue
+        ma, mb = xa[key], xb[key]
+        va, vb = _num(ma["speedup_vs_torch"]), _num(mb["speedup_vs_torch"])
+        diff = va / vb - 1
+        flagged = [run for run, m in (("A", ma), ("B", mb)) if m.get("unstable")]
+        verdict = ("agree within 25 %" if abs(diff) <= 0.25 else "differ by more than 25 %") + (
+            f"; flagged in {' and '.join(flagged)}" if flagged else "")
+        name = " ".join(k for k in key if k)
+        lines.append(f"| {name} | {va:.3g}×{'?' if ma.get('unstable') else ''} | "
+                     f"{vb:.3g}×{'?' if mb.get('unstable') else ''} | {diff:+.0%} | {verdict} |")
+    return "\n".join(lines)
+
+
+def attempts_table(result: dict) -> str:
+    """What was tried for the Flax loop (learngpt_lab/bench/attempts.py): paired speed-up, kernels a step."""
+    lines = [f"| variant of the scan-fused step | speed vs before (median of {result['rounds']} paired rounds, "
+             "IQR) | steps/s | kernels a step | while loops |", "| --- | --- | --- | --- | --- |"]
+    for r in result["rows"]:
+        lines.append(f"| {r['variant']} | {_num(r['speedup_vs_first']):.2f}× [{_num(r['speedup_p25']):.2f}, "
+                     f"{_num(r['speedup_p75']):.2f}] | {_num(r['steps_per_second']):.0f} | {r['kernels']} | "
+                     f"{r['while_loops']} |")
+    load = result.get("load_average")
+    wait = result.get("cpu_wait")
+    lines.append("")
+    lines.append(f"Measured {result['created'][:16].replace('T', ' ')}, {result['steps']}-step scans, one XLA thread, "
+                 f"load average {_num(load):.1f} on {result['cores']} cores"
+                 + (f", the scans waited for a CPU {wait:.0%} of the time" if wait is not None else "") + ".")
+    return "\n".join(lines)
+
+
+def render(name: str) -> str:
+    """The body of the generated block `name`: bench:RESULT:table|headline|loops|conditions,
+    bench:compare:RESULT_A:RESULT_B, or bench:attempts:RESULT (RESULT: a file docs/results/RESULT.json)."""
+    parts = name.split(":")
+    if parts[0] != "bench" or len(parts) < 3:
+        raise ValueError(f"unknown generated block {name!r}")
+    if parts[1] == "compare" and len(parts) == 4:
+        return ratios_agreement(parts[2], parts[3]) + "\n"
+    if parts[1] == "attempts":
+        return attempts_table(load(parts[2])) + "\n"
+    result = load(parts[1])
+    kind = parts[2]
+    if kind == "table":
+        return "```text\n" + format_table(result) + "\n```\n"
+    if kind == "headline":
+        return headline(result) + "\n"
+    if kind == "loops":
+        return loops_table(result) + "\n"
+    if kind == "conditions":
+        return conditions(result) + "\n"
+    raise ValueError(f"unknown generated block {name!r}")
+
+
+def regenerate(text: str) -> str:
+    return BLOCK.sub(lambda m: m.group(1) + render(m["name"]) + m.group(4), text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="rewrite docs/bench.md's generated blocks from docs/results/")
+    parser.add_argument("--check", action="store_true", help="only check; exit 1 if the document disagrees")
+    args = parser.parse_args(argv)
+    text = DOC.read_text(encoding="utf-8")
+    new = regenerate(text)
+    if args.check:
+        if new != text:
+            print(f"{DOC} disagrees with docs/results/ (run python -m learngpt_lab.bench.report)", file=sys.stderr)
+            return 1
+        return 0
+    if new != text:
+        DOC.write_text(new, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

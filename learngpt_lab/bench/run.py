@@ -8,17 +8,9 @@ from dataclasses import asdict
 from typing import Callable
 
 from learngpt.config import Config
-from learngpt_lab.bench.plan import CURRICULUM, IMPLS, SCHEMA, LoopMeasurement, Measurement, Plan, Size, planned
-from learngpt_lab.bench.runners import Device, describe_machine, measure, measure_loops
-
-
-def fill_speedups(measurements: list[Measurement]) -> None:
-    eager = {(m.component, m.mode, tuple(m.size.values())): m.median_s for m in measurements
-             if m.impl == "torch" and m.error is None}
-    for m in measurements:
-        ref = eager.get((m.component, m.mode, tuple(m.size.values())))
-        if ref is not None and m.error is None and m.median_s > 0:
-            m.speedup_vs_torch = ref / m.median_s
+from learngpt_lab.bench import stats
+from learngpt_lab.bench.plan import CURRICULUM, IMPLS, SCHEMA, LoopMeasurement, Measurement, Plan, Size, groups
+from learngpt_lab.bench.runners import Device, describe_machine, measure_group, measure_loops
 
 
 def run_bench(plan: Plan, device: Device, base: Config | None = None, corpus=None, progress: bool = True,
@@ -27,21 +19,22 @@ def run_bench(plan: Plan, device: Device, base: Config | None = None, corpus=Non
     from tqdm.auto import tqdm
     base = Config() if base is None else base
     machine = describe_machine(device)
-    todo = planned(plan)
+    todo = groups(plan)
     measurements: list[Measurement] = []
     started = time.perf_counter()
     bar = tqdm(todo, desc="bench", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    for impl, comp, mode, size, axis in bar:
-        bar.set_postfix_str(f"{comp} {mode} {impl} {size.label}")
-        measurements.append(measure(impl, comp, mode, size, axis, base, device, plan))
+    for comp, mode, size, members in bar:
+        bar.set_postfix_str(f"{comp} {mode} {size.label}: {', '.join(i for i, _ in members)}")
+        measurements += measure_group(members, comp, mode, size, base, device, plan)
     bar.close()
-    fill_speedups(measurements)
     loops = []
     if corpus is not None and plan.loop_steps > 0:
         if log:
-            log(f"training loops: {plan.loop_steps} steps each at {plan.loop_size.label} "
-                f"({', '.join(plan.loops)})")
-        loops = measure_loops(plan.loop_size.config(base), corpus, plan.loop_steps, device, plan.loops)
+            log(f"training loops: {plan.loop_steps} steps each at {plan.loop_size.label} in "
+                f"{plan.loop_rounds} segments taking turns ({', '.join(plan.loops)})")
+        loops = measure_loops(plan.loop_size.config(base), corpus, plan.loop_steps, device, plan.loops,
+                              rounds=plan.loop_rounds, threads=plan.threads, limit=plan.limit,
+                              retries=plan.retries)
     machine["load_average_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return {
         "schema": SCHEMA,
@@ -50,6 +43,12 @@ def run_bench(plan: Plan, device: Device, base: Config | None = None, corpus=Non
         "settings": {"device": device.kind, "tf32": False if device.kind == "gpu" else None,
                      "repeats": plan.repeats, "warmup": plan.warmup,
                      "min_repeat_seconds": plan.min_repeat_seconds, "loop_steps": plan.loop_steps,
+                     "loop_rounds": plan.loop_rounds, "threads": plan.threads,
+                     "spread_limit": plan.limit, "wait_limit": stats.WAIT_LIMIT, "retries": plan.retries,
+                     "method": "implementations take turns in rotating rounds; a ratio is the median of the "
+                               "per-round ratios to torch eager; a figure is unstable when the IQR/median of its "
+                               "times or ratios exceeds spread_limit, or when other work exceeded the free cores "
+                               "(load average) or the bench waited for a CPU more than wait_limit of the time",
                      "impls": list(plan.impls), "components": list(plan.components),
                      "base_config": base.to_dict(), "torch_compile_optimizer": "eager (foreach)",
                      "wall_seconds": None},
@@ -69,9 +68,14 @@ def summary(measurements: list[Measurement], loops: list[LoopMeasurement]) -> di
         for name, size in (("curriculum", CURRICULUM), ("largest", largest)):
             at = {m.impl: m for m in train if m.size == asdict(size)}
             out[f"nanogpt_train_{name}"] = {"size": asdict(size), **{
-                impl: {"median_ms": at[impl].median_s * 1e3, "speedup_vs_torch": at[impl].speedup_vs_torch}
+                impl: {"median_ms": at[impl].median_s * 1e3, "speedup_vs_torch": at[impl].speedup_vs_torch,
+                       "unstable": at[impl].unstable}
                 for impl in IMPLS if impl in at}}
     if loops:
         out["loops_steps_per_second"] = {m.loop: m.steps_per_second for m in loops}
         out["loops_speedup_vs_torch"] = {m.loop: m.speedup_vs_torch for m in loops}
+        out["loops_unstable"] = {m.loop: m.unstable for m in loops}
+    figures = [m for m in measurements if m.error is None] + [m for m in loops if m.error is None]
+    out["unstable_figures"] = sum(m.unstable for m in figures)
+    out["figures"] = len(figures)
     return out

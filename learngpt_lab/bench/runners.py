@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
@@ -14,7 +13,9 @@ import numpy as np
 from learngpt import components
 from learngpt.config import Config
 from learngpt.errors import UserError
+from learngpt_lab.bench import stats
 from learngpt_lab.bench.plan import IMPLS, LOOPS, LoopMeasurement, Measurement, Plan, Size
+
 
 @dataclass
 class Device:
@@ -231,45 +232,107 @@ def make_runner(impl: str, component: str, mode: str, cfg: Config, device: Devic
     raise UserError(f"unknown implementation {impl!r}; expected one of {IMPLS}")
 
 
-def time_calls(call: Callable[[], None], repeats: int, warmup: int, min_repeat_seconds: float,
-               max_calls: int) -> dict:
-    """First call apart, then warm-up, then repeats of n calls (n sized from the warm-up); seconds per call."""
+def _first_and_calls(call: Callable[[], None], warmup: int, min_repeat_seconds: float, max_calls: int
+                     ) -> tuple[float, int]:
+    """The first call alone (it compiles), then warm-up; returns its time and the calls per repeat (sized from
+    the last warm-up call so that one repeat lasts at least min_repeat_seconds)."""
     t0 = time.perf_counter()
     call()
-    first = time.perf_counter() - t0
-    one = first
+    first = one = time.perf_counter() - t0
     for _ in range(warmup):
         t0 = time.perf_counter()
         call()
         one = time.perf_counter() - t0
-    calls = int(max(1, min(max_calls, np.ceil(min_repeat_seconds / max(one, 1e-7)))))
-    times = []
-    for _ in range(repeats):
+    return first, int(max(1, min(max_calls, np.ceil(min_repeat_seconds / max(one, 1e-7)))))
+
+
+def _repeat(call: Callable[[], None], calls: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        call()  # each call synchronises before it returns
+    return (time.perf_counter() - t0) / calls
+
+
+def interleave(calls: list[Callable[[], None]], calls_per_repeat: list[int], rounds: int) -> list[list[float]]:
+    """rounds x one repeat of each callable, in a rotating order (stats.rotation); seconds per call,
+    times[i][r] for callable i in round r."""
+    times: list[list[float]] = [[] for _ in calls]
+    for r in range(rounds):
+        for i in stats.rotation(len(calls), r):
+            times[i].append(_repeat(calls[i], calls_per_repeat[i]))
+    return times
+
+
+def _fill(m: Measurement, first: float, calls: int, times: list[float], ratios: list[float] | None,
+          flags: list[str], reasons: list[str], load: stats.Load, attempts: int) -> None:
+    p25, med, p75 = stats.quartiles(times)
+    m.first_call_s, m.median_s, m.p25_s, m.p75_s = first, med, p25, p75
+    m.min_s, m.max_s, m.repeats, m.calls_per_repeat = float(min(times)), float(max(times)), len(times), calls
+    m.times_s = [float(v) for v in times]
+    m.spread = stats.spread(times)
+    if ratios is not None:
+        m.ratios = [float(v) for v in ratios]
+        m.speedup_p25, m.speedup_vs_torch, m.speedup_p75 = stats.quartiles(ratios)
+        m.ratio_spread = stats.spread(ratios)
+    m.flags, m.reasons, m.unstable = flags, reasons, bool(flags)
+    m.load_average, m.cpu_wait, m.attempts = load.load_average, load.cpu_wait, attempts
+
+
+def measure_group(members: list[tuple[str, str]], component: str, mode: str, size: Size, base: Config,
+                  device: Device, plan: Plan) -> list[Measurement]:
+    """Every implementation of one (component, mode, size), measured together: built and compiled first, then
+    plan.repeats rounds in a rotating order, each ratio from the same round as its torch-eager repeat
+    (stats.paired_ratios). A figure that comes out unstable (stats.judge) is measured again, all of the group
+    with it, up to plan.retries times; the attempt with the fewest unstable figures is kept, and its flags."""
+    impls = [impl for impl, _ in members]  # (impl, axis): the table (components) or sweep axis it belongs to
+    out = {impl: Measurement(component, mode, impl, asdict(size), axis) for impl, axis in members}
+    live: dict[str, Callable[[], None]] = {}
+    firsts: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    for impl in impls:
+        try:
+            call = make_runner(impl, component, mode, size.config(base), device)
+            firsts[impl], calls[impl] = _first_and_calls(call, plan.warmup, plan.min_repeat_seconds,
+                                                         plan.max_calls)
+            live[impl] = call
+        except Exception as err:  # one failing implementation must not lose the whole run
+            out[impl].error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    names = list(live)
+    best = None
+    for attempt in range(1, plan.retries + 2):
+        meter = stats.LoadMeter(own_threads=plan.threads).start()
         t0 = time.perf_counter()
-        for _ in range(calls):
-            call()  # each call synchronises before it returns
-        times.append((time.perf_counter() - t0) / calls)
-    q = np.percentile(times, [25, 50, 75])
-    return {"first_call_s": first, "median_s": float(statistics.median(times)), "p25_s": float(q[0]),
-            "p75_s": float(q[2]), "min_s": float(min(times)), "max_s": float(max(times)), "repeats": repeats,
-            "calls_per_repeat": calls, "times_s": [float(v) for v in times]}
+        try:
+            times = interleave([live[n] for n in names], [calls[n] for n in names], plan.repeats)
+        except Exception as err:  # a call failing after its first: the group's figures are lost, not the run
+            for n in names:
+                out[n].error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            return [out[i] for i in impls]
+        load = meter.stop(time.perf_counter() - t0)
+        by = dict(zip(names, times))
+        judged = {}
+        for n in names:
+            ratios = stats.paired_ratios(by["torch"], by[n]) if "torch" in by else None
+            judged[n] = (by[n], ratios, *stats.judge(by[n], ratios if n != "torch" else None, load, plan.limit))
+        unstable = sum(bool(j[2]) for j in judged.values())
+        if best is None or unstable <= best[0]:
+            best = (unstable, attempt, judged, load)
+        if unstable == 0:
+            break
+    if best is not None:
+        _, attempt, judged, load = best
+        for n, (t, ratios, flags, reasons) in judged.items():
+            _fill(out[n], firsts[n], calls[n], t, ratios, flags, reasons, load, attempt)
+    return [out[i] for i in impls]
 
 
-def measure(impl: str, component: str, mode: str, size: Size, axis: str, base: Config, device: Device,
-            plan: Plan) -> Measurement:
-    m = Measurement(component, mode, impl, asdict(size), axis)
-    try:
-        call = make_runner(impl, component, mode, size.config(base), device)
-        for k, v in time_calls(call, plan.repeats, plan.warmup, plan.min_repeat_seconds, plan.max_calls).items():
-            setattr(m, k, v)
-    except Exception as err:  # one failing implementation must not lose the whole run
-        m.error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-    return m
-
-
-def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[str, ...] = LOOPS
-                  ) -> list[LoopMeasurement]:
-    """Steps/s of the trainers at cfg: torch, Flax one jitted step per call, Flax fused with lax.scan."""
+def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[str, ...] = LOOPS,
+                  rounds: int = 5, threads: int = 1, limit: float = stats.SPREAD_LIMIT,
+                  retries: int = stats.RETRIES) -> list[LoopMeasurement]:
+    """Steps/s of the trainers at cfg (torch; Flax one jitted step per call; Flax fused with lax.scan), paired:
+    each loop trains in segments of steps // rounds steps, the loops take turns segment by segment (rotating
+    order), and each ratio to the torch loop comes from the same round. One warm-up segment each first
+    (Flax compiles there); compile and evaluation are excluded, as in the trainers' own steps/s."""
     import jax
     import torch
     import learngpt_flax
@@ -279,33 +342,86 @@ def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[
     from learngpt_flax import trainer as flax_trainer
     from learngpt_torch import trainer as torch_trainer
 
-    out = []
-    size = {"batch": cfg.batch_size, "block_size": cfg.block_size, "embed_size": cfg.embed_size,
-            "n_layers": cfg.n_layers, "n_heads": cfg.n_heads}
     if not loops or loops[0] != "torch loop":
         raise UserError(f"the loops measured must start with the torch loop (the ratios' base), got {loops}")
     for loop in loops:
         if loop not in LOOPS:
             raise UserError(f"unknown loop {loop!r}; expected one of {LOOPS}")
+    rounds = max(1, rounds)
+    segment = max(1, steps // rounds)
+    size = {"batch": cfg.batch_size, "block_size": cfg.block_size, "embed_size": cfg.embed_size,
+            "n_layers": cfg.n_layers, "n_heads": cfg.n_heads}
+
+    def make(loop: str) -> Callable[[], Any]:
+        """One segment of this loop's trainer per call; returns its History. Every loop draws the same
+        batch stream (its own sampler, same seed)."""
         sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
         evals = eval_data(sampler, cfg, 1)
+        if loop == "torch loop":
+            torch.manual_seed(cfg.seed)
+            model = components.build(learngpt_torch, "NanoGPT", cfg).to(device.torch_device)
+            return lambda: torch_trainer.train(model, cfg, sampler, evals, max_iters=segment,
+                                               eval_interval=segment)
+        model = components.build(learngpt_flax, "NanoGPT", cfg)
+        example = np.zeros((1, cfg.block_size), np.int32)
+        box = [jax.device_put(flax_trainer.init_params(model, example, cfg.seed), device.jax_device)]
+
+        def flax_segment():
+            box[0], h = flax_trainer.train(model, box[0], cfg, sampler, evals, max_iters=segment,
+                                           eval_interval=segment, fused=(loop == "flax scan"))
+            return h
+        return flax_segment
+
+    out = {loop: LoopMeasurement(loop, size, 0, float("nan"), float("nan"), float("nan")) for loop in loops}
+    live: dict[str, Callable[[], Any]] = {}
+    for loop in loops:
         try:
-            if loop == "torch loop":
-                torch.manual_seed(cfg.seed)
-                model = components.build(learngpt_torch, "NanoGPT", cfg).to(device.torch_device)
-                h = torch_trainer.train(model, cfg, sampler, evals, max_iters=steps, eval_interval=steps)
-            else:
-                model = components.build(learngpt_flax, "NanoGPT", cfg)
-                example = np.zeros((1, cfg.block_size), np.int32)
-                params = jax.device_put(flax_trainer.init_params(model, example, cfg.seed), device.jax_device)
-                _, h = flax_trainer.train(model, params, cfg, sampler, evals, max_iters=steps, eval_interval=steps,
-                                          fused=(loop == "flax scan"))
-            out.append(LoopMeasurement(loop, size, h.steps, h.steps_per_second, h.train_seconds,
-                                       h.compile_seconds))
+            live[loop] = make(loop)
+            out[loop].compile_seconds = live[loop]().compile_seconds  # the warm-up segment
         except Exception as err:
-            out.append(LoopMeasurement(loop, size, steps, float("nan"), float("nan"), float("nan"),
-                                       error=f"{type(err).__name__}: {err}"))
-    torch_rate = out[0].steps_per_second
-    for m in out:
-        m.speedup_vs_torch = m.steps_per_second / torch_rate if torch_rate > 0 else float("nan")
-    return out
+            out[loop].error = f"{type(err).__name__}: {err}"
+            live.pop(loop, None)
+    names = list(live)
+    best = None
+    for attempt in range(1, retries + 2):
+        rates: dict[str, list[float]] = {n: [] for n in names}
+        spent: dict[str, float] = {n: 0.0 for n in names}
+        meter = stats.LoadMeter(own_threads=threads).start()
+        t0 = time.perf_counter()
+        try:
+            for r in range(rounds):
+                for i in stats.rotation(len(names), r):
+                    h = live[names[i]]()
+                    rates[names[i]].append(h.steps / h.train_seconds)
+                    spent[names[i]] += h.train_seconds
+        except Exception as err:  # a loop failing mid-way: keep what the others measured
+            for n in names:
+                out[n].error = out[n].error or f"{type(err).__name__}: {err}"
+            return [out[n] for n in loops]
+        load = meter.stop(time.perf_counter() - t0)
+        judged = {}
+        for n in names:
+            times = [1.0 / v for v in rates[n]]  # seconds per step: ratios of times, as for the calls
+            ratios = stats.paired_ratios([1.0 / v for v in rates["torch loop"]], times) if "torch loop" in rates \
+                else None
+            judged[n] = (rates[n], spent[n], ratios, *stats.judge(times, ratios if n != "torch loop" else None,
+                                                                  load, limit))
+        unstable = sum(bool(j[3]) for j in judged.values())
+        if best is None or unstable <= best[0]:
+            best = (unstable, attempt, judged, load)
+        if unstable == 0:
+            break
+    _, attempt, judged, load = best
+    for n, (rate, spent_s, ratios, flags, reasons) in judged.items():
+        m = out[n]
+        m.steps, m.train_seconds = segment * rounds, spent_s
+        m.steps_per_second = float(np.median(rate))
+        m.segment_steps, m.rounds, m.rates = segment, rounds, [float(v) for v in rate]
+        m.spread = stats.spread([1.0 / v for v in rate])
+        if ratios is not None:
+            m.ratios = [float(v) for v in ratios]
+            m.speedup_p25, m.speedup_vs_torch, m.speedup_p75 = stats.quartiles(ratios)
+            m.ratio_spread = stats.spread(ratios)
+        m.flags, m.reasons, m.unstable = flags, reasons, bool(flags)
+        m.load_average, m.cpu_wait, m.attempts = load.load_average, load.cpu_wait, attempt
+    return [out[n] for n in loops]

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a reduced run (torch.compile and JAX without jit on NanoGPT's forward only, a "
                              "2-point forward sweep, the torch and scan-fused Flax loops, 200 steps each): "
-                             "under 2 minutes on 2 CPU cores")
+                             "about 2 minutes on 2 CPU cores")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="cpu (default), or gpu: an NVIDIA GPU through torch CUDA and jax[cuda12]; "
                              "TF32 is off in both frameworks")
@@ -29,8 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loop-steps", type=int, default=None,
                         help="steps of each training-loop measurement (0 skips them; default 2000, quick 200; "
                              "--quick measures the torch and the scan-fused Flax loops only)")
-    parser.add_argument("--threads", type=positive_int, default=None,
-                        help="torch intra-op threads (default: torch's choice, one per core)")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="CPU threads for each framework (torch.set_num_threads; XLA's intra-op pool); "
+                             "default 1, as compare: at these sizes one thread is fastest, and with more, "
+                             "another process on a core makes torch's threads wait on each other (a 10 ms "
+                             "forward took 420 ms)")
+    parser.add_argument("--label", default=None,
+                        help="a note on the conditions, kept in the JSON (e.g. 'idle', 'under a CPU hog')")
     parser.add_argument("--data", default=None, help="tiny-shakespeare for the training loops (default: as `train`)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -72,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         changes["sweep"] = ()
     if args.loop_steps is not None:
         changes["loop_steps"] = args.loop_steps
+    changes["threads"] = args.threads  # the bench's own load, for judging the load average
     plan = dataclasses.replace(plan, **changes)
 
     device = setup_device(args.device)
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(plans.planned(plan))} measurements, then the training loops; results in {args.out}/")
     result = run_bench(plan, device, corpus=corpus, progress=not args.no_progress, log=log)
     result["settings"]["quick"] = bool(args.quick)
+    result["settings"]["label"] = args.label
     result["settings"]["wall_seconds"] = time.perf_counter() - t_start
     stem = os.path.join(out, f"bench-{args.device}")
     report.write_json(result, stem + ".json")

@@ -1,4 +1,5 @@
-"""The bench's JSON schema on a tiny run (never its timings), the table and plot, and its user errors."""
+"""The bench's JSON schema on a tiny run (never its timings), the table and plot, and its user errors.
+The method itself (pairing, flags) is tested on synthetic timings in test_bench_stats.py."""
 import argparse
 import dataclasses
 import json
@@ -18,7 +19,8 @@ TINY_PLAN = bench.Plan(
     components=("MultiHeadVer2",), impls=("torch", "jax.jit", "jax"), compile_components=(), nojit_train_components=(),
     sweep=bench.sweep_points({}, (TINY,)), sweep_compile_axes=(), sweep_modes=("train",),
     sweep_impls=("torch", "jax.jit"),  # JAX op by op compiles every primitive once: the component covers it
-    loop_steps=4, repeats=2, warmup=1, min_repeat_seconds=0.0, max_calls=1, component_size=TINY, loop_size=TINY)
+    loop_steps=4, loop_rounds=2, repeats=3, warmup=1, min_repeat_seconds=0.0, max_calls=1, retries=0,
+    component_size=TINY, loop_size=TINY)
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +51,28 @@ def test_every_planned_measurement_is_recorded_with_its_fields(result):
     assert got == {(i, c, md, tuple(dataclasses.asdict(s).values()))
                    for i, c, md, s, _ in planned}
     fields = {f.name for f in dataclasses.fields(bench.Measurement)}
+    eager = {(m["component"], m["mode"], tuple(m["size"].values())): m for m in data["measurements"]
+             if m["impl"] == "torch"}
     for m in data["measurements"]:
         assert set(m) == fields
         assert m["error"] is None, m
         assert m["impl"] in bench.IMPLS and m["mode"] in bench.MODES
         assert set(m["size"]) == {"batch", "block_size", "embed_size", "n_layers", "n_heads"}
-        assert len(m["times_s"]) == m["repeats"] == TINY_PLAN.repeats
-        assert m["calls_per_repeat"] >= 1
-        for key in ("first_call_s", "median_s", "p25_s", "p75_s", "min_s", "max_s", "speedup_vs_torch"):
-            assert isinstance(m[key], float) and m[key] > 0, (key, m)
+        assert len(m["times_s"]) == len(m["ratios"]) == m["repeats"] == TINY_PLAN.repeats
+        assert m["calls_per_repeat"] >= 1 and m["attempts"] == 1  # retries=0: measured once
+        for key in ("first_call_s", "median_s", "p25_s", "p75_s", "min_s", "max_s", "speedup_vs_torch",
+                    "speedup_p25", "speedup_p75", "spread", "ratio_spread"):
+            assert isinstance(m[key], float) and m[key] >= 0, (key, m)
         assert m["min_s"] <= m["p25_s"] <= m["median_s"] <= m["p75_s"] <= m["max_s"]
+        assert m["speedup_p25"] <= m["speedup_vs_torch"] <= m["speedup_p75"]
+        # each ratio is torch eager's repeat over this one's, round by round: paired, not medians over medians
+        ref = eager[(m["component"], m["mode"], tuple(m["size"].values()))]["times_s"]
+        assert m["ratios"] == pytest.approx([r / t for r, t in zip(ref, m["times_s"])], rel=1e-12)
+        # a flag for every spread above the limit, a reason for every flag, unstable iff flagged
+        assert set(m["flags"]) <= {"time", "ratio", "load"} and m["unstable"] == bool(m["flags"])
+        assert ("time" in m["flags"]) == (m["spread"] > TINY_PLAN.limit)
+        assert ("ratio" in m["flags"]) == (m["impl"] != "torch" and m["ratio_spread"] > TINY_PLAN.limit)
+        assert len(m["reasons"]) >= len(m["flags"]) and all(isinstance(r, str) and r for r in m["reasons"])
         if m["impl"] == "torch":
             assert m["speedup_vs_torch"] == 1.0
     assert {m["axis"] for m in data["measurements"]} == {"components", "scale"}
@@ -67,18 +81,37 @@ def test_every_planned_measurement_is_recorded_with_its_fields(result):
 def test_loops_are_the_three_trainers(result):
     data, _ = result
     assert [lp["loop"] for lp in data["loops"]] == list(bench.LOOPS)
+    fields = {f.name for f in dataclasses.fields(bench.LoopMeasurement)}
+    torch_rates = data["loops"][0]["rates"]
     for lp in data["loops"]:
+        assert set(lp) == fields
         assert lp["error"] is None, lp
-        assert lp["steps"] == TINY_PLAN.loop_steps
+        assert lp["steps"] == TINY_PLAN.loop_steps and lp["rounds"] == TINY_PLAN.loop_rounds
+        assert lp["segment_steps"] * lp["rounds"] == lp["steps"]
         assert lp["steps_per_second"] > 0 and lp["compile_seconds"] >= 0
+        assert len(lp["rates"]) == len(lp["ratios"]) == TINY_PLAN.loop_rounds
+        assert lp["ratios"] == pytest.approx([r / t for r, t in zip(lp["rates"], torch_rates)], rel=1e-12)
+        assert lp["unstable"] == bool(lp["flags"]) and len(lp["reasons"]) >= len(lp["flags"])
     assert data["loops"][0]["speedup_vs_torch"] == 1.0
     assert set(data["summary"]["loops_steps_per_second"]) == set(bench.LOOPS)
+    assert data["summary"]["figures"] == len(data["measurements"]) + len(data["loops"])
+    assert data["summary"]["unstable_figures"] == sum(m["unstable"] for m in data["measurements"] + data["loops"])
+    settings = data["settings"]
+    assert settings["spread_limit"] == TINY_PLAN.limit and settings["threads"] == TINY_PLAN.threads
 
 
 def test_table_and_plot(result, tmp_path):
     _, out = result
     table = report.format_table(out)
     assert "MultiHeadVer2" in table and "NanoGPT sweep" in table and "flax scan" in table
+    first = table.splitlines()[0]
+    assert "threads torch 1, XLA" in first and "load average" in first  # threads and load, first line
+    # every unstable figure, and only those, carries a ?; one warning line when there is any
+    unstable = report.unstable_figures(out)
+    assert (report.warning(out) is not None) == bool(unstable)
+    assert sum(line.startswith("warning:") for line in table.splitlines()) == (1 if unstable else 0)
+    if not unstable:
+        assert "?" not in table.split("\n", 2)[2]
     png = tmp_path / "bench.png"
     report.plot(out, str(png))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,30 +1,37 @@
-"""Dropout in train mode, checked on each backend by itself (the rngs differ by design): BlockVer4's
-feed-forward branch is zeroed through its weights, so the block's output minus its input is exactly
-drop1(attention(ln1(x))): a fraction ~rate of it is zero, the rest is the eval-mode branch / (1 - rate)."""
+"""Dropout in train mode, checked on each backend by itself (the rngs differ by design), and where each of
+BlockVer4's two dropouts sits. One branch is silenced through its weights (the feed-forward's last Linear, or
+the attention's proj), so the block's output minus its input is exactly the other branch after its dropout:
+drop1(attention(ln1(x))) or drop2(feed-forward(ln2(x))). Then a fraction ~rate of it is exactly zero, where
+the output is exactly the input (the residual path is not dropped), and the rest is the eval-mode branch
+/ (1 - rate). A missing, misplaced (after the sum) or swapped dropout fails one of these."""
 import numpy as np
 import pytest
 
 RATE = 0.3
+SILENCE = {"attention": ("ffwd.net.2.weight", "ffwd.net.2.bias"),  # the branch left is drop1's
+           "feed-forward": ("head.proj.weight", "head.proj.bias")}  # the branch left is drop2's
 
 
-def dropout_block(backend, x):
+def dropout_block(backend, x, branch: str = "attention"):
     model = backend.create(lambda lib: lib.BlockVer4(lib.MultiHeadVer2(8, 32, 4), 32, RATE), example=x, seed=0)
-    weights = backend.get_weights(model)
-    for key in ("ffwd.net.2.weight", "ffwd.net.2.bias"):
+    weights = {k: v.copy() for k, v in backend.get_weights(model).items()}
+    for key in SILENCE[branch]:
         weights[key] = np.zeros_like(weights[key])
     backend.set_weights(model, weights)
     return model
 
 
-def test_train_mode_drops_a_fraction_rate_and_rescales_survivors(backend):
+@pytest.mark.parametrize("branch", list(SILENCE))
+def test_each_dropout_drops_its_branch_and_rescales_survivors(backend, branch):
     x = np.random.default_rng(0).standard_normal((64, 8, 32)).astype(np.float32)
-    model = dropout_block(backend, x)
+    model = dropout_block(backend, x, branch)
     branch_eval = backend.forward(model, x, train=False) - x  # (B, T, C)
     branch_train = backend.forward(model, x, train=True, seed=1) - x  # (B, T, C)
-    dropped = np.abs(branch_train) < 1e-12
+    assert np.abs(branch_eval).min() > 0 or np.mean(branch_eval == 0) < 1e-3, "the branch is silent in eval mode"
+    dropped = branch_train == 0.0  # output == input exactly: the branch was dropped, the residual was not
     n = dropped.size
     sigma = np.sqrt(RATE * (1 - RATE) / n)
-    print(f"[{backend}] fraction zeroed {dropped.mean():.4f} (rate {RATE}, 4 sigma = {4 * sigma:.4f})")
+    print(f"[{backend}] {branch} branch: fraction zeroed {dropped.mean():.4f} (rate {RATE}, 4 sigma = {4 * sigma:.4f})")
     assert abs(dropped.mean() - RATE) < 4 * sigma
     survivors = ~dropped
     np.testing.assert_allclose(branch_train[survivors], branch_eval[survivors] / (1 - RATE), rtol=2e-5, atol=2e-6)

@@ -1,0 +1,174 @@
+"""What was tried to make the Flax training loop faster, measured paired: each variant is the trainer's own step
+(learngpt_flax.trainer.make_step) fused in one lax.scan of `steps` steps at the curriculum's config, compiled
+with the variant's dropout PRNG, XLA options and buffer donation; the variants take turns in rotating rounds
+(stats.rotation) and each is reported as the median of its per-round speed ratios to the first variant (the
+trainer as it was: threefry keys, XLA's default options), with the interquartile range. Also the kernels a
+step runs (top-level instructions of the scan's body, a while loop's body counted once per iteration).
+
+    python -m learngpt_lab.bench.attempts --threads 1 --out docs/results/flax-loop-attempts.json
+
+docs/bench.md's table "The Flax loop" is generated from that file (report.attempts_table).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections import Counter
+
+# name -> (dropout PRNG, XLA compile options, donate the carry, dropout on)
+YNN_OFF = {"xla_cpu_experimental_ynn_fusion_type": ""}
+REGION = {"xla_cpu_copy_insertion_use_region_analysis": True}
+VARIANTS = {
+    "before (threefry2x32 keys, XLA defaults)": ("threefry2x32", {}, False, True),
+    "carry donated": ("threefry2x32", {}, True, True),
+    "copy insertion by region analysis": ("threefry2x32", REGION, False, True),
+    "dropout PRNG rbg": ("rbg", {}, False, True),
+    "dropout PRNG unsafe_rbg": ("unsafe_rbg", {}, False, True),
+    "dropout PRNG philox4x32": ("philox4x32", {}, False, True),
+    "YNNPACK fusions off": ("threefry2x32", YNN_OFF, False, True),
+    "YNNPACK off + rbg": ("rbg", YNN_OFF, False, True),
+    "YNNPACK off + unsafe_rbg": ("unsafe_rbg", YNN_OFF, False, True),
+    "dropout PRNG unsafe_rbg with RBG as Threefry": ("rbg_threefry", {}, False, True),
+    "YNNPACK off + unsafe_rbg with RBG as Threefry (adopted)": ("rbg_threefry", YNN_OFF, False, True),
+    "adopted + carry donated": ("rbg_threefry", YNN_OFF, True, True),
+    "adopted + copy insertion by region analysis": ("rbg_threefry", {**YNN_OFF, **REGION}, False, True),
+    "ceiling: dropout off, YNNPACK off": ("rbg_threefry", YNN_OFF, False, False),
+}
+FREE = {"parameter", "get-tuple-element", "tuple", "bitcast", "constant", "after-all", "opt-barrier"}
+
+
+def kernels_per_step(hlo: str) -> dict:
+    """Top-level instructions the scan's body runs per step (fusions, dots, copies, ...), loops expanded."""
+    comps, entry, cur = {}, None, None
+    for line in hlo.splitlines():
+        m = re.match(r"^(ENTRY )?%?([\w.\-]+) .*\{\s*$", line)
+        if m and not line.startswith(" "):
+            cur = m.group(2)
+            comps[cur] = []
+            entry = cur if m.group(1) else entry
+        elif line.startswith("}"):
+            cur = None
+        elif cur:
+            mm = re.match(r"\s*(ROOT )?%?[\w.\-]+ = .*? ([a-z][\w\-]*)\(", line)
+            if mm:
+                comps[cur].append((mm.group(2), line))
+
+    def count(name: str, out: Counter) -> Counter:
+        for op, line in comps.get(name, []):
+            if op in FREE:
+                continue
+            if op == "while":
+                trip = re.search(r'"known_trip_count":\{"n":"(\d+)"', line)
+                sub = Counter()
+                for part in ("body", "condition"):
+                    count(re.search(part + r"=%?([\w.\-]+)", line).group(1), sub)
+                out["while loops"] += 1
+                for k, v in sub.items():
+                    out[k] += v * (int(trip.group(1)) if trip else 1)
+            elif op in ("call", "conditional"):
+                for c in re.findall(r"(?:to_apply|calls|branch_computations)=\{?%?([\w.\-]+)", line):
+                    count(c, out)
+            else:
+                out[op] += 1
+        return out
+    scan = next(line for op, line in comps[entry] if op == "while")
+    c = count(re.search(r"body=%?([\w.\-]+)", scan).group(1), Counter())
+    return {"kernels": sum(v for k, v in c.items() if k != "while loops"), "while_loops": c["while loops"],
+            "fusions": c["fusion"], "copies": c["copy"], "dots": c["dot"]}
+
+
+def run(names: list[str], steps: int, rounds: int, log=print) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import learngpt_flax
+    from learngpt import components
+    from learngpt.config import Config
+    from learngpt_flax import trainer
+    from learngpt_lab.bench import stats
+
+    cfg = Config()
+    model = components.build(learngpt_flax, "NanoGPT", cfg)
+    params = trainer.init_params(model, np.zeros((1, cfg.block_size), np.int32), cfg.seed)
+    rng = np.random.default_rng(0)
+    xs = jnp.asarray(rng.integers(0, cfg.vocab_size, (steps, cfg.batch_size, cfg.block_size)), jnp.int32)
+    ys = jnp.asarray(rng.integers(0, cfg.vocab_size, (steps, cfg.batch_size, cfg.block_size)), jnp.int32)
+    optimizer = trainer.make_optimizer(cfg)
+
+    def nodrop(step_model):
+        def step(state, batch):
+            p, opt_state, key = state
+            x, y = batch
+            loss, grads = jax.value_and_grad(lambda q: step_model.apply({"params": q}, x, y)[1])(p)
+            updates, opt_state = optimizer.update(grads, opt_state, p)
+            import optax
+            return (optax.apply_updates(p, updates), opt_state, key), loss
+        return step
+
+    built = []
+    for name in names:
+        impl, options, donate, dropout = VARIANTS[name]
+        step = trainer.make_step(model, optimizer) if dropout else nodrop(model)
+        scan = jax.jit(lambda s, a, b, step=step: jax.lax.scan(step, s, (a, b)),
+                       donate_argnums=(0,) if donate else ())
+        key = jax.random.key(0, impl=trainer.DROPOUT_RNG if impl == "rbg_threefry" else impl)
+        t0 = time.perf_counter()
+        program = scan.lower((params, optimizer.init(params), key), xs, ys).compile(compiler_options=options)
+        log(f"compiled {name} in {time.perf_counter() - t0:.0f} s")
+        built.append((program, key, kernels_per_step(program.as_text())))
+    times: list[list[float]] = [[] for _ in names]
+    meter = stats.LoadMeter().start()
+    t_start = time.perf_counter()
+    for r in range(rounds + 1):  # round 0 warms up
+        for i in stats.rotation(len(names), r):
+            program, key, _ = built[i]
+            state = jax.tree_util.tree_map(jnp.copy, (params, optimizer.init(params), key))  # donation-safe
+            jax.block_until_ready(state)
+            t0 = time.perf_counter()
+            jax.block_until_ready(program(state, xs, ys))
+            if r:
+                times[i].append(time.perf_counter() - t0)
+    load = meter.stop(time.perf_counter() - t_start)
+    rows = []
+    for i, name in enumerate(names):
+        ratios = stats.paired_ratios(times[0], times[i])
+        p25, med, p75 = stats.quartiles(ratios)
+        rows.append({"variant": name, "prng": VARIANTS[name][0], "compiler_options": VARIANTS[name][1],
+                     "donate": VARIANTS[name][2], "dropout": VARIANTS[name][3],
+                     "steps_per_second": steps / float(np.median(times[i])), "speedup_vs_first": med,
+                     "speedup_p25": p25, "speedup_p75": p75, "times_s": times[i], **built[i][2]})
+    return {"schema": "learngpt-flax-loop-attempts/1", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "steps": steps, "rounds": rounds, "load_average": load.load_average, "cpu_wait": load.cpu_wait,
+            "cores": load.cores, "xla_flags": os.environ.get("XLA_FLAGS", ""), "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200, help="steps per scan (one repeat)")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--variants", default=None, help="names separated by | (default: all); the first is "
+                                                          "the base of the ratios")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    from learngpt_lab.threads import set_threads
+    set_threads(args.threads)
+    names = list(VARIANTS) if args.variants is None else [v.strip() for v in args.variants.split("|")]
+    result = run(names, args.steps, args.rounds, log=lambda m: print(m, file=sys.stderr, flush=True))
+    for r in result["rows"]:
+        print(f"{r['variant']:<42} {r['steps_per_second']:7.1f} steps/s  {r['speedup_vs_first']:.3f}x "
+              f"[{r['speedup_p25']:.3f}, {r['speedup_p75']:.3f}]  {r['kernels']} kernels, "
+              f"{r['while_loops']} loops")
+    print(f"load average {result['load_average']}, waited for a CPU {result['cpu_wait']}")
+    if args.out:
+        from learngpt_lab.bench.report import write_json
+        write_json(result, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""The bench's statistics, framework-free: paired ratios from interleaved repeats, the spread of a figure, and
+when a figure cannot be trusted.
+
+Within one measurement the implementations run in rounds, in a rotating order (A B C, B C A, C A B, ...), and
+each round gives every implementation one repeat. A ratio is computed within a round (the reference's time in
+that round over the implementation's time in the same round), and the figure reported is the median of those
+paired ratios: load that comes and goes (another process, a burst) hits both sides of a ratio alike, where the
+ratio of two medians measured minutes apart carries whatever the load did in between.
+
+A figure is *unstable*, and flagged, when
+
+- its spread, the interquartile range over the median (IQR/median) of its repeats, or of its paired ratios,
+  is above SPREAD_LIMIT (10 %; pyperf warns when the standard deviation exceeds 10 % of the mean, and for
+  normal noise IQR/median 10 % is a standard deviation of 7.4 %, so this is a little stricter), or
+- it was measured while other work held the cores the bench left free: the 1-minute load average minus the
+  bench's own busy threads exceeded the free cores (the usable cores minus those threads), or the bench's own
+  threads waited for a CPU more than WAIT_LIMIT (25 %) of the measurement's wall time (Linux: the run-queue
+  delay in /proc/self/task/*/schedstat, the direct measure of a burst the lagging load average misses).
+
+An unstable measurement is measured again, up to RETRIES more times; if it is still unstable, the attempt with
+the fewest unstable figures is kept and flagged: `?` in the table, `unstable`, `flags` and `reasons` in the
+JSON, and one warning line under the table.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SPREAD_LIMIT = 0.10  # IQR / median of a figure's repeats (or paired ratios) above this: unstable
+# share of the wall time the bench's threads spent waiting for a CPU above this: unstable. Not lower: tiny jitted
+# calls hand work between JAX's threads, and each hand-over's wake-up counts as a wait (measured: 6-35 % for
+# 20-us calls on the shared 2-core machine at load 2; on an idle core a wake-up costs microseconds)
+WAIT_LIMIT = 0.25
+RETRIES = 2  # an unstable measurement is measured again at most this many times
+
+
+def quartiles(values) -> tuple[float, float, float]:
+    """(25th percentile, median, 75th percentile), linear interpolation (numpy's default)."""
+    q = np.percentile(np.asarray(values, dtype=np.float64), [25, 50, 75])
+    return float(q[0]), float(q[1]), float(q[2])
+
+
+def spread(values) -> float:
+    """Interquartile range over median: 0.1 means the middle half of the repeats spans 10 % of the median."""
+    lo, mid, hi = quartiles(values)
+    return (hi - lo) / mid if mid > 0 else float("inf")
+
+
+def rotation(n: int, round_index: int) -> list[int]:
+    """The order of n implementations in one round: 0 1 2, then 1 2 0, then 2 0 1, ... Each takes every
+    position in turn, so neither a drift within a round nor its place in it favours one of them."""
+    start = round_index % n if n else 0
+    return [(start + i) % n for i in range(n)]
+
+
+def paired_ratios(reference, times) -> list[float]:
+    """Per round, the reference's time over this implementation's (above 1: this one is faster)."""
+    ref, t = np.asarray(reference, dtype=np.float64), np.asarray(times, dtype=np.float64)
+    if ref.shape != t.shape:
+        raise ValueError(f"paired ratios need one time per round on both sides, got {ref.shape} and {t.shape}")
+    return (ref / t).tolist()
+
+
+def unpaired_ratio(reference, times) -> float:
+    """The ratio of the medians: what a bench that times each implementation on its own would report."""
+    return float(np.median(reference) / np.median(times))
+
+
+@dataclass
+class Load:
+    """The load on the machine during one measurement: what the bench can see of other work."""
+    load_average: float | None  # the 1-minute load average, the larger of the values at start and at end
+    cpu_wait: float | None  # share of the wall time the bench's threads waited for a CPU (None: not on Linux)
+    cores: int  # cores the bench may use
+    own_threads: int  # threads the bench keeps busy (one framework at a time: its intra-op threads)
+
+    @property
+    def free_cores(self) -> int:
+        return max(self.cores - self.own_threads, 0)
+
+    def reasons(self, wait_limit: float = WAIT_LIMIT) -> list[str]:
+        """Why this load makes a figure measured under it untrustworthy; [] when it does not."""
+        out = []
+        if self.load_average is not None:
+            others = self.load_average - self.own_threads  # the load average counts the bench's own threads
+            if others > self.free_cores:
+                out.append(f"load average {self.load_average:.1f} on {self.cores} cores: other work "
+                           f"({others:.1f}) exceeded the {self.free_cores} free "
+                           f"{'core' if self.free_cores == 1 else 'cores'}")
+        if self.cpu_wait is not None and self.cpu_wait > wait_limit:
+            out.append(f"waited for a CPU {self.cpu_wait:.0%} of the time (limit {wait_limit:.0%})")
+        return out
+
+
+def judge(times, ratios=None, load: Load | None = None, limit: float = SPREAD_LIMIT) -> tuple[list[str], list[str]]:
+    """(flags, reasons) of one figure: flags among 'time' (its repeats' spread), 'ratio' (its paired ratios'
+    spread) and 'load'; reasons say each in words. No flags: the figure can be printed as measured."""
+    flags, reasons = [], []
+    s = spread(times)
+    if not s <= limit:
+        flags.append("time")
+        reasons.append(f"spread of the times {s:.1%} > {limit:.0%} (IQR/median over {len(times)} repeats)")
+    if ratios is not None and len(ratios):
+        r = spread(ratios)
+        if not r <= limit:
+            flags.append("ratio")
+            reasons.append(f"spread of the paired ratios {r:.1%} > {limit:.0%}")
+    if load is not None:
+        load_reasons = load.reasons()
+        if load_reasons:
+            flags.append("load")
+            reasons += load_reasons
+    return flags, reasons
+
+
+# The machine's side: the load average and the run-queue delay of this process's threads.
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def load_average() -> float | None:
+    """The 1-minute load average, None where the system has none."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
+
+
+def run_delay_seconds() -> float | None:
+    """Total time this process's threads have spent runnable but waiting for a CPU (Linux schedstat: the
+    second field of /proc/self/task/*/schedstat, in nanoseconds); None where it cannot be read."""
+    total, seen = 0, False
+    for path in glob.glob("/proc/self/task/*/schedstat"):
+        try:
+            with open(path) as f:
+                total += int(f.read().split()[1])
+                seen = True
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended between the listing and the read
+    return total / 1e9 if seen else None
+
+
+@dataclass
+class LoadMeter:
+    """Watches the load during one measurement: start() before, stop(wall_seconds) after."""
+    own_threads: int = 1
+    _load: list = field(default_factory=list)
+    _delay: float | None = None
+
+    def start(self) -> "LoadMeter":
+        self._load = [load_average()]
+        self._delay = run_delay_seconds()
+        return self
+
+    def stop(self, wall_seconds: float) -> Load:
+        self._load.append(load_average())
+        delay = run_delay_seconds()
+        wait = None
+        if delay is not None and self._delay is not None and wall_seconds > 0:
+            wait = max(delay - self._delay, 0.0) / wall_seconds
+        loads = [v for v in self._load if v is not None]
+        return Load(max(loads) if loads else None, wait, usable_cores(), self.own_threads)

@@ -1,0 +1,103 @@
+"""What the Flax trainer changed for speed (docs/bench.md, "The Flax loop") keeps it correct: dropout from the
+trainer's key is still Bernoulli(1 - rate), rescaled, different per step and per layer; the scan-fused and the
+per-step loops still give the same losses bit for bit; and the compiled step is what we meant it to be (no
+YNNPACK library calls, no rolled RNG loops on CPU). Speed itself is never asserted here."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import linen as nn
+
+import learngpt_flax
+from learngpt import components
+from learngpt.config import Config
+from learngpt.data import BatchSampler
+from learngpt.training import eval_data
+from learngpt_flax import trainer
+
+RATE = 0.3
+N = 4096
+
+
+class TwoDropouts(nn.Module):
+    """loss = sum(drop1(w)) + 2 * sum(drop2(w)) / N: the gradient of w shows both masks."""
+
+    @nn.compact
+    def __call__(self, x, y, deterministic=True):
+        w = self.param("w", nn.initializers.ones, (N,))
+        a = nn.Dropout(RATE)(w, deterministic)
+        b = nn.Dropout(RATE)(w, deterministic)
+        return None, (a.sum() + 1000.0 * b.sum()) / N
+
+
+def test_the_trainers_dropout_is_bernoulli_rescaled_and_fresh_each_step_and_layer():
+    model = TwoDropouts()
+    params = model.init({"params": jax.random.key(0)}, None, None)["params"]
+    step = jax.jit(trainer.make_step(model, optax.sgd(1.0)))  # new w = w - grad: the grad is readable
+    state = (params, optax.sgd(1.0).init(params), trainer.dropout_key(0))
+    masks = []
+    for _ in range(3):
+        before = state[0]["w"]
+        state, _ = step(state, (None, None))
+        grad = np.asarray(before - state[0]["w"]) * N  # = mask1 / keep + 1000 * mask2 / keep
+        mask2 = np.round(grad / 1000 * (1 - RATE)) > 0
+        mask1 = np.isclose(grad - 1000 * mask2 / (1 - RATE), 1 / (1 - RATE), rtol=1e-3)
+        rest = grad - 1000 * mask2 / (1 - RATE) - mask1 / (1 - RATE)
+        assert np.abs(rest).max() < 1e-2, "survivors are scaled by 1 / (1 - rate), the dropped are exactly 0"
+        for mask in (mask1, mask2):
+            sigma = np.sqrt(RATE * (1 - RATE) / N)
+            assert abs((~mask).mean() - RATE) < 4 * sigma, (~mask).mean()
+        masks.append((mask1, mask2))
+    assert not np.array_equal(masks[0][0], masks[0][1]), "two layers drew the same mask"
+    assert not np.array_equal(masks[0][0], masks[1][0]), "two steps drew the same mask"
+    assert jax.random.key_impl(trainer.dropout_key(0)) == trainer.DROPOUT_RNG
+
+
+TINY = Config(batch_size=4, block_size=8, embed_size=16, n_layers=2, n_heads=4, eval_iters=1)
+
+
+def run(corpus, fused: bool, steps: int = 6, chunk: int = 3):
+    model = components.build(learngpt_flax, "NanoGPT", TINY)
+    params = trainer.init_params(model, np.zeros((1, TINY.block_size), np.int32), TINY.seed)
+    sampler = BatchSampler(corpus, TINY.batch_size, TINY.block_size, TINY.seed)
+    _, history = trainer.train(model, params, TINY, sampler, eval_data(sampler, TINY, 1), max_iters=steps,
+                               eval_interval=chunk, fused=fused)
+    return history
+
+
+@pytest.mark.training
+def test_scan_fused_and_per_step_loops_agree_bit_for_bit(corpus):
+    fused, single = run(corpus, True), run(corpus, False)
+    assert fused.step_losses == single.step_losses  # same key, same step, same batches: the same floats
+    assert len(fused.step_losses) == 6 and all(np.isfinite(fused.step_losses))
+
+
+def test_the_compiled_step_has_no_library_calls_or_rng_loops_on_cpu():
+    model = components.build(learngpt_flax, "NanoGPT", TINY)
+    params = trainer.init_params(model, np.zeros((1, TINY.block_size), np.int32), 0)
+    optimizer = trainer.make_optimizer(TINY)
+    step = trainer.make_step(model, optimizer)
+    xs = jnp.zeros((3, TINY.batch_size, TINY.block_size), jnp.int32)
+    state = (params, optimizer.init(params), trainer.dropout_key(0))
+    scan = jax.jit(lambda s, x, y: jax.lax.scan(step, s, (x, y)))
+    text = trainer.compile_program(scan.lower(state, xs, xs), "cpu").as_text()
+    assert "__ynn_fusion" not in text  # COMPILER_OPTIONS: XLA's own kernels, not YNNPACK calls
+    assert text.count(" while(") == 1  # the scan itself: no rolled threefry loop inside a step
+    default = scan.lower((params, optimizer.init(params), jax.random.key(0)), xs, xs).compile().as_text()
+    assert default.count(" while(") > 1  # what the threefry key costs: its rolled loops
+
+
+def test_an_option_xla_does_not_know_is_dropped():
+    calls = []
+
+    class Lowered:
+        def compile(self, compiler_options=None):
+            calls.append(compiler_options)
+            if compiler_options:
+                raise RuntimeError("INVALID_ARGUMENT: No such compile option: 'xla_cpu_experimental_ynn_fusion_type'")
+            return "compiled"
+    assert trainer.compile_program(Lowered(), "cpu") == "compiled"
+    assert calls == [trainer.COMPILER_OPTIONS["cpu"], None]
+    calls.clear()
+    assert trainer.compile_program(Lowered(), "gpu") == "compiled" and calls == [None]

@@ -1,0 +1,157 @@
+"""The bench's method on synthetic timings, never on the machine: paired, interleaved repeats keep a ratio
+within a few percent under a drifting load and a burst where medians of separately timed repeats do not, and
+an unstable figure is flagged with its reason. A fake clock stands in for time.perf_counter: each call
+advances it by its true cost times the load at that moment."""
+import math
+
+import pytest
+
+from learngpt.config import Config
+from learngpt_lab.bench import plan as bench
+from learngpt_lab.bench import runners, stats
+
+
+class FakeClock:
+    """time.perf_counter for the bench's code: only the fake calls move it."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def drift(t: float) -> float:
+    """The load slows everything by 1x at t=0 rising to 3x at t=30 s (another job ramping up)."""
+    return 1.0 + 2.0 * min(t / 30.0, 1.0)
+
+
+def burst(t: float) -> float:
+    """An idle machine with a burst: 3x slower between 1 s and 5.5 s."""
+    return 3.0 if 1.0 <= t < 5.5 else 1.0
+
+
+def fake_call(clock: FakeClock, cost: float, load):
+    def call() -> None:
+        clock.now += cost * load(clock.now)
+    return call
+
+
+COSTS = {"torch": 4e-3, "jax.jit": 1e-3}  # the truth: jax.jit is 4x faster
+CALLS = 100  # per repeat: 0.4 s and 0.1 s of work per repeat at no load
+
+
+def sequential(clock, load, rounds):
+    """The old bench: all repeats of one implementation, then all of the next; the ratio of the medians."""
+    times = {}
+    for impl, cost in COSTS.items():
+        call = fake_call(clock, cost, load)
+        times[impl] = [runners._repeat(call, CALLS) for _ in range(rounds)]
+    return stats.unpaired_ratio(times["torch"], times["jax.jit"]), times
+
+
+def interleaved(clock, load, rounds):
+    """The bench's way (runners.interleave): rotating rounds; the median of the paired ratios."""
+    calls = [fake_call(clock, cost, load) for cost in COSTS.values()]
+    ref, jit = runners.interleave(calls, [CALLS, CALLS], rounds)
+    return stats.quartiles(stats.paired_ratios(ref, jit))[1], ref, jit
+
+
+@pytest.mark.parametrize("load", [drift, burst], ids=["drifting load", "burst"])
+def test_pairing_keeps_the_ratio_where_unpaired_medians_do_not(monkeypatch, load):
+    truth = COSTS["torch"] / COSTS["jax.jit"]
+    clock = FakeClock()
+    monkeypatch.setattr(runners.time, "perf_counter", clock)
+    unpaired, _ = sequential(clock, load, rounds=9)
+    clock.now = 0.0
+    paired, ref, jit = interleaved(clock, load, rounds=9)
+    print(f"{load.__name__}: truth {truth:.2f}x, paired {paired:.3f}x, unpaired {unpaired:.3f}x")
+    assert paired == pytest.approx(truth, rel=0.03)
+    assert not unpaired == pytest.approx(truth, rel=0.10)
+    # the load shows in the times themselves: each side alone is unstable, and is flagged so
+    for times in (ref, jit):
+        flags, reasons = stats.judge(times)
+        assert flags == ["time"] and "spread of the times" in reasons[0]
+
+
+def test_rotation_gives_every_implementation_every_place():
+    orders = [stats.rotation(3, r) for r in range(3)]
+    assert orders == [[0, 1, 2], [1, 2, 0], [2, 0, 1]]
+    assert all(sorted(o[i] for o in orders) == [0, 1, 2] for i in range(3))
+
+
+def test_spread_and_judge():
+    steady = [1.00, 1.01, 0.99, 1.02, 1.00, 0.98, 1.01]
+    assert stats.spread(steady) < 0.03
+    assert stats.judge(steady, steady) == ([], [])
+    noisy_ratios = [1.0, 1.5, 0.7, 1.2, 0.9, 1.4, 0.8]
+    flags, reasons = stats.judge(steady, noisy_ratios)
+    assert flags == ["ratio"] and "paired ratios" in reasons[0]
+    # the threshold is the one stated: IQR/median 10 %, a little above it is flagged, a little below is not
+    assert stats.SPREAD_LIMIT == 0.10
+    assert stats.judge([0.96, 0.96, 1.0, 1.04, 1.04])[0] == []  # IQR/median 0.08
+    assert stats.judge([0.94, 0.94, 1.0, 1.06, 1.06])[0] == ["time"]  # 0.12
+    with pytest.raises(ValueError, match="one time per round"):
+        stats.paired_ratios([1, 2], [1])
+
+
+@pytest.mark.parametrize("load, wait, flagged", [
+    (1.0, 0.01, False),   # the bench alone on 2 cores: its own thread is the load
+    (2.0, 0.02, False),   # one other busy process: it holds the one free core, the bench keeps its own
+    (3.1, None, True),    # two others on 2 cores: more than the free core
+    (1.2, 0.35, True),    # the load average lags a burst; the run-queue delay does not
+])
+def test_load_flags(load, wait, flagged):
+    reasons = stats.Load(load, wait, cores=2, own_threads=1).reasons()
+    assert bool(reasons) == flagged
+    flags, _ = stats.judge([1.0] * 5, [2.0] * 5, stats.Load(load, wait, 2, 1))
+    assert flags == (["load"] if flagged else [])
+
+
+def test_an_unstable_measurement_is_measured_again_then_flagged(monkeypatch):
+    """measure_group with fake implementations: a burst during the first attempt makes the jitted figure
+    unstable; it is measured again (retries) and the steady attempt kept; a figure unstable every time is
+    flagged, with a reason, and its ratio marked too."""
+    clock = FakeClock()
+    monkeypatch.setattr(runners.time, "perf_counter", clock)
+    monkeypatch.setattr(stats, "load_average", lambda: 1.0)
+    monkeypatch.setattr(stats, "run_delay_seconds", lambda: 0.0)
+
+    def flaky(t):  # a burst early on only: the first attempt is disturbed, the second is not
+        return 3.0 if 0.1 <= t < 0.2 else 1.0
+    costs = {"torch": 4e-3, "jax.jit": 1e-3}
+    monkeypatch.setattr(runners, "make_runner",
+                        lambda impl, *a: fake_call(clock, costs[impl], flaky))
+    plan = bench.Plan(repeats=7, warmup=1, min_repeat_seconds=0.02, max_calls=100, retries=2)
+    size = bench.CURRICULUM
+    got = runners.measure_group([("torch", "components"), ("jax.jit", "components")], "NanoGPT", "forward", size,
+                                Config(), None, plan)
+    by = {m.impl: m for m in got}
+    assert all(m.attempts == 2 and not m.unstable and m.flags == [] for m in got), [vars(m) for m in got]
+    assert by["jax.jit"].speedup_vs_torch == pytest.approx(4.0, rel=1e-9)
+
+    # noisy at every attempt: the jitted implementation's cost alternates between 1x and 1.5x
+    clock.now = 0.0
+    state = {"n": 0}
+
+    def noisy_jit():
+        state["n"] += 1
+        clock.now += costs["jax.jit"] * (1.5 if (state["n"] // 20) % 2 else 1.0)
+    monkeypatch.setattr(runners, "make_runner",
+                        lambda impl, *a: noisy_jit if impl == "jax.jit" else fake_call(clock, costs[impl],
+                                                                                         lambda t: 1.0))
+    got = runners.measure_group([("torch", "components"), ("jax.jit", "components")], "NanoGPT", "forward", size,
+                                Config(), None, plan)
+    by = {m.impl: m for m in got}
+    assert by["jax.jit"].attempts == plan.retries + 1
+    assert by["jax.jit"].unstable and "time" in by["jax.jit"].flags and by["jax.jit"].reasons
+    assert not by["torch"].unstable
+    assert all(math.isfinite(v) for v in by["jax.jit"].ratios)
+
+
+def test_load_meter_reads_the_machine():
+    meter = stats.LoadMeter(own_threads=1).start()
+    load = meter.stop(wall_seconds=1.0)
+    assert load.cores == stats.usable_cores() >= 1
+    assert load.load_average is None or load.load_average >= 0
+    assert load.cpu_wait is None or load.cpu_wait >= 0
