@@ -23,7 +23,7 @@ from learngpt.positions import VERSIONS
 
 WEEK1_HEADS = ("HeadVer1", "HeadVer2", "HeadVer3")  # averaging heads, no parameters
 HEADS = ("HeadVer4", "MultiHeadVer1", "MultiHeadVer2")  # attention as wide as the model: fills a block's head
-BLOCKS = ("BlockVer1", "BlockVer2", "BlockVer3", "BlockVer4")
+BLOCKS = ("BlockVer1", "BlockVer2", "BlockVer3", "BlockVer4", "BlockVer3PostNorm")  # the last: post_norm=True
 GPTS = ("GPTVer1", "GPTVer2", "GPTVer3", "GPTVer4")
 
 
@@ -44,7 +44,11 @@ def block(lib: ModuleType, name: str, cfg: Config, head: str = "MultiHeadVer2"):
     if name not in BLOCKS:
         raise ConfigError(f"unknown block {name!r}; expected one of {BLOCKS}")
     args = (attention(lib, head, cfg), cfg.embed_size)
-    return lib.BlockVer4(*args, cfg.dropout) if name == "BlockVer4" else getattr(lib, name)(*args)
+    if name == "BlockVer4":
+        return lib.BlockVer4(*args, cfg.dropout)
+    if name == "BlockVer3PostNorm":  # the curriculum reference solution's BlockVer3: LayerNorm after each sum
+        return lib.BlockVer3(*args, post_norm=True)
+    return getattr(lib, name)(*args)
 
 
 def stack(lib: ModuleType, name: str, cfg: Config, n_layers: int, head: str = "MultiHeadVer2"):
@@ -140,7 +144,7 @@ _add("FeedForward", lambda lib, c: lib.FeedForward(c.embed_size))
 _add("LayerNorm", lambda lib, c: lib.LayerNorm(c.embed_size))
 for _name in BLOCKS:
     _add(_name, lambda lib, c, n=_name: block(lib, n, c))
-for _name in BLOCKS:
+for _name in BLOCKS[:4]:
     _add(f"2x{_name}", lambda lib, c, n=_name: stack(lib, n, c, 2))
 for _v in VERSIONS:
     _add(f"PositionalEncoding(v{_v})", lambda lib, c, v=_v: lib.PositionalEncoding(c.block_size, c.embed_size, v))

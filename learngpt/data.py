@@ -151,6 +151,26 @@ class Corpus:
             digest.update(b"|")
         return digest.hexdigest()
 
+    @functools.cached_property
+    def unigram_entropy(self) -> float:
+        """Nats per character of the training split's character frequencies: the loss of a model that knows
+        only how common each character is (a model that learned nothing about context stays above it)."""
+        p = np.bincount(self.train, minlength=self.tokenizer.vocab_size) / len(self.train)
+        p = p[p > 0]
+        return float(-(p * np.log(p)).sum())
+
+    @functools.cached_property
+    def bigram_log_probs(self) -> np.ndarray:
+        """(V, V): log P(next | current) counted on the training split, add-one smoothed."""
+        V = self.tokenizer.vocab_size
+        counts = np.ones((V, V)) + np.bincount(self.train[:-1] * V + self.train[1:], minlength=V * V).reshape(V, V)
+        return np.log(counts / counts.sum(axis=1, keepdims=True))
+
+    def bigram_log_likelihood(self, ids) -> float:
+        """Mean log-probability per character of a sequence of ids under the corpus's bigram statistics."""
+        ids = np.asarray(ids).reshape(-1)
+        return float(self.bigram_log_probs[ids[:-1], ids[1:]].mean())
+
     def split(self, name: str) -> np.ndarray:
         if name not in ("train", "val"):
             raise InputError(f"split must be 'train' or 'val', got {name!r}")

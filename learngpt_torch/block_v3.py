@@ -1,5 +1,6 @@
-"""BlockVer3: BlockVer2 with the curriculum's LayerNorm before each part (pre-norm), to keep deep stacks
-trainable (why: LayerNorm)."""
+"""BlockVer3: BlockVer2 with the curriculum's LayerNorm before each part (pre-norm, the seed's figure),
+to keep deep stacks trainable (why: LayerNorm); post_norm=True normalises after each sum (the reference
+solution's)."""
 import torch
 from torch import nn
 
@@ -8,16 +9,21 @@ from learngpt_torch.layer_norm import LayerNorm
 
 
 class BlockVer3(nn.Module):
-    """x + attention(ln1(x)), then x + feed-forward(ln2(x))."""
+    """x + attention(ln1(x)), then x + feed-forward(ln2(x)); post-norm: ln1(x + attention(x)), ln2(...)."""
 
-    def __init__(self, head: nn.Module, embed_size: int):
+    def __init__(self, head: nn.Module, embed_size: int, post_norm: bool = False):
         super().__init__()
         self.head = head
         self.ffwd = FeedForward(embed_size)
         self.ln1 = LayerNorm(embed_size)
         self.ln2 = LayerNorm(embed_size)
+        self.post_norm = post_norm
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.post_norm:  # the residual stream itself is normalised, after each sum
+            x = self.ln1(x + self.head(x))  # (B, T, C) + (B, T, C) -> (B, T, C)
+            x = self.ln2(x + self.ffwd(x))  # (B, T, C) + (B, T, C) -> (B, T, C)
+            return x
         x = x + self.head(self.ln1(x))  # (B, T, C) + (B, T, C) -> (B, T, C)
         x = x + self.ffwd(self.ln2(x))  # (B, T, C) + (B, T, C) -> (B, T, C)
         return x

@@ -3,14 +3,12 @@
 import pytest
 
 from learngpt_lab import backends, questions
-from learngpt_lab.threads import set_threads, threads
+from learngpt_lab.threads import set_threads
 
 
 def pytest_configure(config):
     # The models here are tiny (16-wide matmuls): a second torch thread buys nothing and, on a busy machine,
     # costs up to 10x (measured: 26 vs 3 steps/s for NanoGPT training under load). XLA keeps its own choice.
-    import torch
-    config.torch_default_threads = torch.get_num_threads()
     set_threads(1, xla=False)
 
 
@@ -56,10 +54,3 @@ def answer(request, backend):
     result = questions.ask(q.id, backend, corpus)
     print(result)
     return result
-
-
-@pytest.fixture
-def default_threads(request):
-    """torch's own thread count for the test (a speed question compares kernels as a user's machine runs them)."""
-    with threads(request.config.torch_default_threads, xla=False):
-        yield

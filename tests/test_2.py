@@ -7,16 +7,23 @@ Training: week 1's setup.
 """
 import pytest
 
-from learngpt_lab.questions import ClaimDoesNotHold
+from learngpt_lab.questions import ClaimDoesNotHold, profile
 
 
 def test_head_ver_1_averages_the_past(answer):
     answer.check()
 
 
-@pytest.mark.xfail(strict=True, raises=ClaimDoesNotHold, reason=(
+# Measured, 3 seeds: mean val loss GPTVer2(HeadVer1) minus GPTVer1, default profile (500 steps, lr 1e-2): torch
+# +0.266, flax +0.269; full profile (5000 steps): torch +0.358, flax +0.359. The test fails as a bug, not as the
+# expected "no", when an arm did not learn or the gap leaves this band.
+HEAD_V1_GAP = {"default": {"torch": (0.15, 0.40), "flax": (0.15, 0.40)},
+               "full": {"torch": (0.25, 0.50), "flax": (0.25, 0.50)}}
+
+
+@pytest.mark.xfail(condition=profile().name in HEAD_V1_GAP, strict=True, raises=ClaimDoesNotHold, reason=(
     "measured: GPTVer2(HeadVer1) does not beat the bigram. Mean final val loss over seeds 0-2, 500 steps, "
     "lr 1e-2: torch 2.866 vs bigram 2.600, flax 2.871 vs 2.602 (per seed in docs/week1.md). The uniform "
     "average blurs the last token, the bigram's whole signal, with every earlier one."))
 def test_gpt_ver_2_with_head_ver_1_beats_the_bigram(answer):
-    answer.check()
+    answer.check(gap_band=HEAD_V1_GAP)

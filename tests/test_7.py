@@ -15,7 +15,7 @@ def test_multi_head_helps(answer):
     answer.check()
 
 
-def test_multi_head_ver_2_is_faster_than_ver_1(default_threads, answer):
+def test_multi_head_ver_2_is_faster_than_ver_1(answer):
     answer.check()
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from pathlib import Path
 
 from learngpt_lab.runs import positive_int
 
@@ -14,12 +16,15 @@ from learngpt_lab.runs import positive_int
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default=None,
                         help="torch, flax or torch,flax (default: $LEARNGPT_BACKEND, else both)")
-    parser.add_argument("--profile", choices=("default", "full"), default=None,
-                        help="default: shortened training (what CI runs); full: the seed's config exactly "
+    parser.add_argument("--profile", choices=("default", "full", "seed"), default=None,
+                        help="default: shortened training (what CI runs); full: the seed's config (5000 steps, 200 "
+                             "evaluation batches); seed: each original question's own setup where it differs "
                              "(default: $LEARNGPT_PROFILE, else default)")
     parser.add_argument("--only", default=None, metavar="TEXT",
                         help="ask only the questions whose test name contains TEXT")
     parser.add_argument("--data", default=None, metavar="PATH", help="the tiny-shakespeare text file")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="also write every result to FILE (what docs/results/questions-<profile>.json are)")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="CPU threads for each framework (default: each framework's own choice; the speed "
                              "question's torch answer depends on it, see docs/answers.md)")
@@ -37,18 +42,32 @@ def run(args: argparse.Namespace) -> int:
     chosen = [q for q in questions.load().values() if not args.only or args.only in q.id]
     if not chosen:
         raise UserError(f"no question's test name contains {args.only!r}")
+    if args.json:
+        from learngpt import files
+        files.output_dir(Path(args.json).parent, "--json")  # before any work
     corpus = load_corpus(args.data) if any(q.trains for q in chosen) else None
     adapters = [backends.get(n) for n in names]
     print(f"learngpt questions: profile {prof.name} (seeds {list(prof.seeds)}), backends {', '.join(names)}")
-    failed = 0
+    failed, results, t0 = 0, [], time.perf_counter()
     for q in chosen:
         print(f"\n== {q.file}::{q.id}\nQ: {q.asks}")
         for backend in adapters:
             result = questions.ask(q.id, backend, corpus, prof)
+            results.append(result)
             failed += not result.holds
             print(f"{result}\n  ({result.seconds:.1f} s)")
             sys.stdout.flush()
         print("A: " + q.answer.replace("\n", "\n   "))
     print(f"\n{len(chosen)} questions x {len(adapters)} backends; {failed} claims did not hold" if failed else
           f"\n{len(chosen)} questions x {len(adapters)} backends: every claim held")
+    if args.json:
+        import json
+        import os
+
+        from learngpt import files
+        run = {"profile": prof.name, "seeds": list(prof.seeds), "backends": list(names), "threads": args.threads,
+               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": time.perf_counter() - t0,
+               "load_average_at_end": list(os.getloadavg()), "results": [r.to_dict() for r in results]}
+        files.write_text(args.json, json.dumps(run, indent=1))
+        print(f"wrote {args.json}")
     return 0

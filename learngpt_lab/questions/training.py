@@ -39,36 +39,68 @@ def train_final(backend, arch: Architecture, cfg: Config, corpus: Corpus, max_it
     return _RUNS[key]
 
 
+LEARNED_MARGIN = 0.1  # nats: an arm "learned" when its mean loss is this far under the unigram baseline
+
+
 def train_arms(backend, prof: Profile, corpus: Corpus, arms: dict[str, Architecture], max_iters: int,
-               claim: Callable[[dict[str, list[float]]], tuple[bool, str]], metric: str = "val_loss",
+               claim: Callable[[dict[str, list[float]]], tuple[bool, str, float | None]], metric: str = "val_loss",
                train_tokens: int | None = None, cfg_changes: dict | None = None,
-               extra_metrics: tuple[str, ...] = ()) -> Result:
-    """Train every arm once per seed; numbers[label] = the final `metric` per seed; claim judges them."""
+               extra_metrics: tuple[str, ...] = (), learned: str = "val_loss",
+               must_learn: tuple[str, ...] | None = None, seeds: tuple[int, ...] | None = None) -> Result:
+    """Train every arm once per seed; numbers[label] = the final `metric` per seed; claim judges them.
+
+    Guards, whatever the claim's verdict: every arm in must_learn (default: all) ends with a mean `learned` loss
+    at least LEARNED_MARGIN under the corpus's unigram baseline (the loss of knowing only how common each
+    character is), so that a broken model cannot make a negative answer pass. (An arm whose point is that it
+    barely learns, 5 x BlockVer1 without residuals, is left out of must_learn.) seeds: the profile's unless given."""
+    seeds = prof.seeds if seeds is None else seeds
     t0 = time.perf_counter()
     data = corpus if train_tokens is None else small_split(corpus, train_tokens)
     numbers: dict[str, list[float]] = {}
+    learned_losses: dict[str, list[float]] = {}
     speed: dict[str, list[float]] = {}
-    for seed in prof.seeds:
+    for seed in seeds:
         cfg = prof.cfg(seed, **(cfg_changes or {}))
         for label, arch in arms.items():
             point, steps_per_second = train_final(backend, arch, cfg, data, max_iters,
                                                   min(prof.eval_interval, max_iters))
             speed.setdefault(label, []).append(steps_per_second)
+            learned_losses.setdefault(label, []).append(getattr(point, learned))
             for m in (metric,) + extra_metrics:
                 name = label if m == metric else f"{label} {m.replace('_loss', '')}"
                 numbers.setdefault(name, []).append(getattr(point, m))
-    holds, text = claim(numbers)
+    holds, text, gap = claim(numbers)
+    setup = (f"{max_iters} AdamW steps at lr {cfg.learning_rate:g}, batch {cfg.batch_size}, block_size "
+             f"{cfg.block_size}, embed_size {cfg.embed_size}, {cfg.n_heads} heads, dropout {cfg.dropout:g} (BlockVer4 "
+             f"only), on {len(data.train):,} training characters; {cfg.eval_iters} evaluation batches per split; "
+             f"seeds {list(seeds)}")
+    baseline = corpus.unigram_entropy
+    guards = [(float(np.mean(v)) < baseline - LEARNED_MARGIN,
+               f"{label} learned: mean {learned.replace('_loss', '')} loss {np.mean(v):.4f} < unigram baseline "
+               f"{baseline:.4f} - {LEARNED_MARGIN}") for label, v in learned_losses.items()
+              if must_learn is None or label in must_learn]
     notes = [f"{max_iters} steps per run; training steps/s (compile and evaluation excluded): "
              + ", ".join(f"{label} {np.mean(v):.0f}" for label, v in speed.items())
              + f"; {time.perf_counter() - t0:.0f} s"]
-    return Result(numbers, holds, text, prof.seeds, notes)
+    return Result(numbers, holds, text, seeds, notes, guards=guards, gap=gap, setup=setup)
 
 
-def lower_mean(better: str, worse: str, what: str = "mean val loss"):
-    """The claim: `better` ends with the lower mean than `worse`."""
+def lower(better: str, worse: str, what: str = "val loss"):
+    """The claim: `better` ends lower than `worse` on the mean over seeds and on most seeds (a strict majority)."""
     def claim(numbers):
-        b, w = float(np.mean(numbers[better])), float(np.mean(numbers[worse]))
-        return b < w, f"{what}: {better} {b:.4f} {'<' if b < w else '>='} {worse} {w:.4f}"
+        b, w = np.asarray(numbers[better]), np.asarray(numbers[worse])
+        wins, n = int((b < w).sum()), len(b)
+        holds = bool(b.mean() < w.mean() and wins > n / 2)
+        return holds, (f"mean {what}: {better} {b.mean():.4f} {'<' if b.mean() < w.mean() else '>='} {worse} "
+                       f"{w.mean():.4f}; lower on {wins} of {n} seeds"), float(b.mean() - w.mean())
+    return claim
+
+
+def both(*claims):
+    """Every claim at once (the gap reported is the first claim's)."""
+    def claim(numbers):
+        results = [c(numbers) for c in claims]
+        return all(r[0] for r in results), "; ".join(r[1] for r in results), results[0][2]
     return claim
 
 

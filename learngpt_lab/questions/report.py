@@ -1,0 +1,243 @@
+"""The answers' numbers in README.md and docs/, generated from the results files, never typed.
+
+`learngpt questions --json FILE` writes what a run measured (docs/results/questions-<profile>.json are the
+committed runs); the sweeps write docs/results/*.json too (learngpt_lab/questions/sweeps.py). Documents carry
+generated blocks between markers,
+
+    <!-- generated: NAME -->
+    ...
+    <!-- end generated -->
+
+and `python -m learngpt_lab.questions.report` rewrites every block from the results files (`--check` exits 1
+if a document disagrees with them: tests/unit/test_docs.py runs it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
+DOCUMENTS = ("README.md", "docs/answers.md", "docs/week1.md")
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w:.-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+
+
+def load(name: str) -> dict:
+    path = RESULTS / name
+    if not path.is_file():
+        raise FileNotFoundError(f"results file {path} is missing; rerun what writes it (see its block's name)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def questions_run(profile: str) -> dict:
+    """{question: {backend: result dict}} of one profile's committed run."""
+    run = load(f"questions-{profile}.json")
+    out: dict = {}
+    for r in run["results"]:
+        out.setdefault(r["question"], {})[r["backend"]] = r
+    return out
+
+
+def _cell(r: dict | None) -> str:
+    if r is None:
+        return "not run"
+    return f"{'✔' if r['holds'] else '✘'} {r['claim']}"
+
+
+def answers_table(profile: str, files: tuple[str, ...]) -> str:
+    """One row per question of the given test files: the claim as measured on each backend."""
+    from learngpt_lab.questions import load as registry
+    run = questions_run(profile)
+    lines = ["| question (test) | torch | flax |", "| --- | --- | --- |"]
+    for q in registry().values():
+        if q.file in files and q.id in run:
+            lines.append(f"| {q.file}: {q.asks.split(' (')[0]} (`{q.id}`) | {_cell(run[q.id].get('torch'))} | "
+                         f"{_cell(run[q.id].get('flax'))} |")
+    return "\n".join(lines)
+
+
+def per_seed(profile: str, question: str) -> str:
+    """Every number of one question in one profile, per backend and per seed."""
+    run = questions_run(profile)
+    lines = []
+    for backend in ("torch", "flax"):
+        r = run.get(question, {}).get(backend)
+        if r is None:
+            continue
+        lines.append(f"- {backend}, {profile} profile: {'holds' if r['holds'] else '**does not hold**'}: "
+                     f"{r['claim']}")
+        for label, values in r["numbers"].items():
+            if len(values) > 1:
+                seeds = ", ".join(f"{v:.4f}" for v in values)
+                lines.append(f"  - {label}: mean {np.mean(values):.4f} (seeds {r['seeds']}: {seeds})")
+            else:
+                lines.append(f"  - {label}: {values[0]:.6g}")
+    return "\n".join(lines)
+
+
+def question_block(question: str) -> str:
+    """A question in full: what it asks, what each profile's committed run measured, and the answer."""
+    from learngpt_lab.questions import load as registry
+    q = registry()[question]
+    lines = [f"**Q. {q.asks}** (`{q.file}::{q.id}`)", ""]
+    doc = (q.run.__doc__ or "").strip()
+    if doc:
+        lines += [" ".join(doc.split()), ""]
+    for profile in ("default", "full", "seed"):
+        if (RESULTS / f"questions-{profile}.json").is_file() and question in questions_run(profile):
+            run = questions_run(profile)[question]
+            setup = next((r["setup"] for r in run.values() if r.get("setup")), "")
+            lines.append(f"*{profile} profile*" + (f" ({setup})" if setup else "") + ":")
+            lines.append("")
+            lines.append(per_seed(profile, question))
+            lines.append("")
+    lines.append("**A.** " + " ".join(q.answer.split()))
+    return "\n".join(lines)
+
+
+def profiles() -> str:
+    """The profiles' values, from learngpt_lab.questions.PROFILES."""
+    import dataclasses
+
+    from learngpt_lab.questions import PROFILES
+    names = list(PROFILES)
+    lines = ["| | " + " | ".join(names) + " |", "| --- | " + " | ".join("---" for _ in names) + " |"]
+    for f in dataclasses.fields(next(iter(PROFILES.values()))):
+        if f.name != "name":
+            lines.append(f"| {f.name} | " + " | ".join(f"{getattr(PROFILES[n], f.name)}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def layer_norm_depth() -> str:
+    """Mean validation loss per depth and arm, per backend, from the LayerNorm depth sweep."""
+    sweep = load("layer_norm_depth.json")
+    records = sweep["records"]
+    arms = list(dict.fromkeys(r["arm"] for r in records))
+    depths = sorted({r["depth"] for r in records})
+    lines = [f"{records[0]['steps']} steps, {sweep['eval_iters']} evaluation batches, seeds "
+             f"{sorted({r['seed'] for r in records})}; mean validation loss (seeds beating residuals-only):", "",
+             "| backend | depth | " + " | ".join(arms) + " |", "| --- | --- | " + " | ".join("---" for _ in arms) + " |"]
+    for backend in ("torch", "flax"):
+        for d in depths:
+            at = {a: [r for r in records if r["backend"] == backend and r["depth"] == d and r["arm"] == a]
+                  for a in arms}
+            if not any(at.values()):
+                continue
+            base = {r["seed"]: r["val_loss"] for r in at[arms[0]]}
+            cells = []
+            for a in arms:
+                vals = [r["val_loss"] for r in at[a]]
+                wins = sum(r["val_loss"] < base[r["seed"]] for r in at[a]) if a != arms[0] else None
+                cells.append(f"{np.mean(vals):.4f}" + ("" if wins is None else f" ({wins}/{len(vals)})"))
+            lines.append(f"| {backend} | {d} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def multi_head_seeds() -> str:
+    """MultiHeadVer1 vs HeadVer4 per step count: the mean gap and on how many seeds multi-head wins."""
+    sweep = load("multi_head_seeds.json")
+    records = sweep["records"]
+    lines = ["| backend | steps | MultiHeadVer1 | HeadVer4 | seeds where multi-head is lower |", "| --- | --- | --- | --- | --- |"]
+    for backend in ("torch", "flax"):
+        for steps in sorted({r["steps"] for r in records}):
+            mh = {r["seed"]: r["val_loss"] for r in records
+                  if r["backend"] == backend and r["steps"] == steps and r["arm"] == "MultiHeadVer1"}
+            one = {r["seed"]: r["val_loss"] for r in records
+                   if r["backend"] == backend and r["steps"] == steps and r["arm"] == "HeadVer4"}
+            if not mh:
+                continue
+            wins = [s for s in mh if mh[s] < one[s]]
+            lines.append(f"| {backend} | {steps} | {np.mean(list(mh.values())):.4f} | "
+                         f"{np.mean(list(one.values())):.4f} | {len(wins)} of {len(mh)} "
+                         f"({', '.join(f'{s}: {mh[s] - one[s]:+.4f}' for s in sorted(mh))}) |")
+    return "\n".join(lines)
+
+
+def multi_head_speed() -> str:
+    """v1/v2 time ratios per size, op by op and jitted, from the speed sweep."""
+    sweep = load("multi_head_speed.json")
+    lines = ["| backend | B, T, C, heads | op by op v1/v2 | jitted v1/v2 |", "| --- | --- | --- | --- |"]
+    rows: dict = {}
+    for r in sweep["records"]:
+        rows.setdefault((r["backend"], r["B"], r["T"], r["C"], r["n_heads"]), {})[r["mode"]] = r
+    for (backend, B, T, C, nh), modes in rows.items():
+        cells = [f"{m['median']:.2f}x [{m['low']:.2f}, {m['high']:.2f}]" if m else "-"
+                 for m in (modes.get("op by op"), modes.get("jit"))]
+        lines.append(f"| {backend} | {B}, {T}, {C}, {nh} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def render(name: str) -> str:
+    """The body of the block called `name` (see BLOCKS)."""
+    kind, _, arg = name.partition(":")
+    if kind not in BLOCKS:
+        raise KeyError(f"unknown generated block {name!r}; known: {sorted(BLOCKS)}")
+    return BLOCKS[kind](arg).rstrip("\n") + "\n"
+
+
+BLOCKS: dict[str, Callable[[str], str]] = {
+    # answers-week2:default -> the week-2 answers table of the default profile
+    "answers-week1": lambda profile: answers_table(profile, ("test_1", "test_2", "test_3", "test_4", "test_5", "test_6")),
+    "answers-week2": lambda profile: answers_table(profile, ("test_7", "test_8", "test_9", "test_10")),
+    # per-seed:full:test_multi_head_helps
+    "per-seed": lambda arg: per_seed(*arg.split(":", 1)),
+    "question": question_block,
+    "profiles": lambda _: profiles(),
+    "layer-norm-depth": lambda _: layer_norm_depth(),
+    "multi-head-seeds": lambda _: multi_head_seeds(),
+    "multi-head-speed": lambda _: multi_head_speed(),
+    # compare:compare -> the table `learngpt compare` printed, from docs/results/compare/history_*.json
+    "compare": lambda arg: compare_table(arg),
+    # bench:RESULT:headline and the like: the bench's own blocks (learngpt_lab/bench/report.py)
+    "bench": lambda arg: _bench_block(arg),
+}
+
+
+def compare_table(folder: str) -> str:
+    """The side-by-side table of a `learngpt compare` run whose history_<backend>.json files were kept."""
+    from learngpt_lab.commands.compare import table
+    names = [n for n in ("torch", "flax") if (RESULTS / folder / f"history_{n}.json").is_file()]
+    if not names:
+        raise FileNotFoundError(f"no history_<backend>.json in {RESULTS / folder}; copy them from a compare run")
+    results = {n: load(f"{folder}/history_{n}.json") for n in names}
+    return "```text\n" + table(names, results) + "\n```"
+
+
+def _bench_block(arg: str) -> str:
+    from learngpt_lab.bench import report as bench_report
+    return bench_report.render("bench:" + arg)
+
+
+def regenerate(text: str) -> str:
+    return BLOCK.sub(lambda m: m.group(1) + render(m["name"]) + m.group(4), text)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m learngpt_lab.questions.report", description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="exit 1 if a document disagrees with the results files")
+    args = p.parse_args(argv)
+    stale = []
+    for doc in DOCUMENTS:
+        path = ROOT / doc
+        text = path.read_text(encoding="utf-8")
+        new = regenerate(text)
+        if new != text:
+            stale.append(doc)
+            if not args.check:
+                path.write_text(new, encoding="utf-8")
+    if args.check and stale:
+        print(f"out of date with docs/results/: {', '.join(stale)} (run python -m learngpt_lab.questions.report)",
+              file=sys.stderr)
+        return 1
+    print(("rewrote " + ", ".join(stale)) if stale and not args.check else "every generated block is current")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
