@@ -24,7 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
-DOCUMENTS = ("README.md", "docs/answers.md", "docs/week1.md")
+DOCUMENTS = ("README.md", "docs/answers.md", "docs/week1.md", "docs/compare.md")
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w:.-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 
 
@@ -206,7 +206,13 @@ def compare_table(folder: str) -> str:
     if not names:
         raise FileNotFoundError(f"no history_<backend>.json in {RESULTS / folder}; copy them from a compare run")
     results = {n: load(f"{folder}/history_{n}.json") for n in names}
-    return "```text\n" + table(names, results) + "\n```"
+    text = "```text\n" + table(names, results) + "\n```"
+    if len(names) == 2:
+        speed = {n: results[n]["history"]["steps_per_second"] for n in names}
+        text += (f"\n\nFlax trains {speed['flax'] / speed['torch']:.2f}x as many steps per second as torch "
+                 f"({speed['flax']:.1f} against {speed['torch']:.1f}, one CPU thread each); both processes "
+                 f"together took {sum(results[n]['wall_seconds'] for n in names):.0f} s.")
+    return text
 
 
 def _bench_block(arg: str) -> str:
