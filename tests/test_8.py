@@ -8,6 +8,7 @@ learngpt_lab/questions/week2.py.
 import pytest
 
 
+@pytest.mark.slow  # 3 seeds x 2 arms x 500 steps
 def test_ffn_helps(answer):
     answer.check()
 

@@ -6,6 +6,7 @@ input (up to eps), so the gradient through it is a cancellation of terms 1e5 tim
 and float32 keeps about two significant digits of it in either framework (measured: 4e-3 relative on
 GPTVer4, B = T = 1, C = 2). That is the conditioning of the maths, not a difference between the
 backends; float64 covers the corner at its 1e-10 bound, float32 is drawn from C >= 4 there."""
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -33,12 +34,14 @@ SHAPES = dict(cfg=configs(), batch=st.integers(1, 5), data=st.data(), dtype=st.s
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 
+@pytest.mark.slow  # hypothesis: many shapes (about 15-25 s each)
 @settings(max_examples=6, **SETTINGS)
 @given(**SHAPES)
 def test_random_shapes_keep_the_bounds_attention(cfg, batch, data, dtype):
     check("MultiHeadVer2", cfg, batch, data, dtype)
 
 
+@pytest.mark.slow  # hypothesis: many shapes (about 15-25 s each)
 @settings(max_examples=3, **SETTINGS)  # each new shape re-dispatches a whole GPT op by op: the costly case
 @given(**SHAPES)
 def test_random_shapes_keep_the_bounds_gpt(cfg, batch, data, dtype):

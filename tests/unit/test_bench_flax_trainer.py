@@ -66,6 +66,7 @@ def run(corpus, fused: bool, steps: int = 6, chunk: int = 3):
     return history
 
 
+@pytest.mark.slow  # trains twice (about 15 s)
 @pytest.mark.training
 def test_scan_fused_and_per_step_loops_agree_bit_for_bit(corpus):
     fused, single = run(corpus, True), run(corpus, False)

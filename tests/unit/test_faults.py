@@ -143,6 +143,7 @@ def test_killing_compare_leaves_no_worker(tmp_path):
 
 # 4. Diverged training is not saved as success; generate refuses non-finite weights.
 
+@pytest.mark.slow  # trains until it diverges (flax about 20 s)
 def test_a_diverged_run_stops_naming_the_step_and_saves_nothing(capsys, tmp_path, backend):
     one_line(capsys, ["train", "--backend", backend.name, "--iters", "3", "--eval-iters", "1", "--eval-interval", "3",
                       "--no-progress", "--learning-rate", "1e30", "--out", str(tmp_path)],
