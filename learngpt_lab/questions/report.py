@@ -211,7 +211,9 @@ def compare_table(folder: str) -> str:
         speed = {n: results[n]["history"]["steps_per_second"] for n in names}
         text += (f"\n\nFlax trains {speed['flax'] / speed['torch']:.2f}x as many steps per second as torch "
                  f"({speed['flax']:.1f} against {speed['torch']:.1f}, one CPU thread each); both processes "
-                 f"together took {sum(results[n]['wall_seconds'] for n in names):.0f} s.")
+                 f"together took {sum(results[n]['wall_seconds'] for n in names):.0f} s. One unpaired run: the "
+                 f"backends train one after the other, so load that comes and goes moves this ratio (torch's "
+                 f"rate varies most between runs); `learngpt bench` measures the loops paired (docs/bench.md).")
     return text
 
 
