@@ -1,6 +1,7 @@
 """What both trainers share: the evaluation schedule, the fixed evaluation batches, and the run's history."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,3 +72,15 @@ def check_finite(losses, first_step: int, what: str = "training loss") -> None:
         i = int(bad[0])
         raise DivergedError(f"the {what} is {values[i]} at step {first_step + i}: training diverged (a learning rate "
                             f"too large?); stopped there, and nothing was saved")
+
+
+def record_eval(history: History, train_loss: float, val_loss: float, started: float, bar=None) -> EvalPoint:
+    """One evaluation, made since time.perf_counter() read `started`, into history: both losses checked finite
+    (DivergedError naming the step), the time added to eval_seconds, the losses shown on the progress bar."""
+    point = EvalPoint(len(history.step_losses), train_loss, val_loss)
+    check_finite([point.train_loss, point.val_loss], point.step, "evaluation loss")
+    history.evals.append(point)
+    history.eval_seconds += time.perf_counter() - started
+    if bar is not None:
+        bar.set_postfix(train=f"{point.train_loss:.4f}", val=f"{point.val_loss:.4f}")
+    return point

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt import checks
-from learngpt.training import EvalPoint, History, check_finite, chunks, eval_data
+from learngpt.training import History, check_finite, chunks, eval_data, record_eval
 from learngpt_flax.optim import make_optimizer  # torch.optim.AdamW's arithmetic as an optax transformation
 
 
@@ -163,11 +163,7 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
         for split in ("train", "val"):
             program = compile_once("eval", evaluate, state[0], *eval_arrays[split])
             losses[split] = float(program(state[0], *eval_arrays[split]))
-        point = EvalPoint(len(history.step_losses), losses["train"], losses["val"])
-        check_finite([point.train_loss, point.val_loss], point.step, "evaluation loss")
-        history.evals.append(point)
-        history.eval_seconds += time.perf_counter() - t0
-        bar.set_postfix(train=f"{point.train_loss:.4f}", val=f"{point.val_loss:.4f}")
+        record_eval(history, losses["train"], losses["val"], t0, bar)
 
     for start, stop in chunks(max_iters, eval_interval):
         estimate()

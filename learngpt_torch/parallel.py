@@ -21,7 +21,7 @@ from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.errors import ConfigError
 from learngpt.parallel import World, check_split, rank_rows, rank_seed
-from learngpt.training import EvalPoint, History, check_finite, chunks, eval_data
+from learngpt.training import History, check_finite, chunks, eval_data, record_eval
 from learngpt_torch import trainer
 from learngpt_torch.optim import make_optimizer  # torch.optim.AdamW, every hyper-parameter stated
 
@@ -154,12 +154,8 @@ def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, world: Wor
 
     def estimate() -> None:
         t0 = time.perf_counter()
-        point = EvalPoint(len(history.step_losses), evaluate(model, *evals["train"], world),
-                          evaluate(model, *evals["val"], world))
-        check_finite([point.train_loss, point.val_loss], point.step, "evaluation loss")
-        history.evals.append(point)
-        history.eval_seconds += time.perf_counter() - t0
-        bar.set_postfix(train=f"{point.train_loss:.4f}", val=f"{point.val_loss:.4f}")
+        train_loss, val_loss = (evaluate(model, *evals[split], world) for split in ("train", "val"))
+        record_eval(history, train_loss, val_loss, t0, bar)
 
     model.train()
     for start, stop in chunks(max_iters, eval_interval):

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from learngpt.config import Config
 from learngpt.data import BatchSampler
-from learngpt.training import EvalPoint, History, check_finite, chunks, eval_data
+from learngpt.training import History, check_finite, chunks, eval_data, record_eval
 from learngpt_torch.optim import make_optimizer  # torch.optim.AdamW, every hyper-parameter stated
 
 
@@ -52,12 +52,7 @@ def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, evals: dic
 
     def estimate() -> None:
         t0 = time.perf_counter()
-        point = EvalPoint(len(history.step_losses), evaluate(model, *evals["train"]),
-                          evaluate(model, *evals["val"]))
-        check_finite([point.train_loss, point.val_loss], point.step, "evaluation loss")
-        history.evals.append(point)
-        history.eval_seconds += time.perf_counter() - t0
-        bar.set_postfix(train=f"{point.train_loss:.4f}", val=f"{point.val_loss:.4f}")
+        record_eval(history, evaluate(model, *evals["train"]), evaluate(model, *evals["val"]), t0, bar)
 
     model.train()
     for start, stop in chunks(max_iters, eval_interval):
