@@ -34,6 +34,7 @@ from learngpt.errors import UserError
 from learngpt.parallel import World, check_split
 from learngpt_lab import backends
 from learngpt_lab.processes import WATCH_SECONDS, ChildDiedError, watch_parent
+from learngpt_lab.threads import xla_flags
 
 TIMEOUT_S = 120.0  # the longest a collective waits for another process (torch's timeout, JAX's heartbeat)
 EXIT_SECONDS = 3.0  # how long a process that sent its results gets to leave the run before it is killed
@@ -208,8 +209,8 @@ def launch_tasks(layout: Layout, tasks: list[tuple[Callable, tuple]], threads: i
         for rank in range(layout.nproc):
             env = World(rank, layout.nproc, rank, "127.0.0.1", port).env()
             if layout.backend == "flax" and layout.device == "cpu":  # XLA reads it when JAX starts there
-                env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                    f" --xla_force_host_platform_device_count={layout.devices}").strip()
+                env["XLA_FLAGS"] = xla_flags(os.environ.get("XLA_FLAGS", ""),
+                                             "--xla_force_host_platform_device_count", str(layout.devices))
             receive, send = ctx.Pipe(duplex=False)
             with _environment(env):
                 proc = ctx.Process(target=_rank_main, args=(layout, tasks, send, os.getpid(), threads),

@@ -18,11 +18,24 @@ def set_threads(n: int | None, xla: bool = True, torch: bool = True) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
         raise UserError(f"--threads must be a positive integer, got {n!r}")
     if xla and "jax" not in sys.modules:
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=" +
-                                   ("true" if n > 1 else "false") + f" intra_op_parallelism_threads={n}").strip()
+        os.environ["XLA_FLAGS"] = xla_flags(os.environ.get("XLA_FLAGS", ""), "--xla_cpu_multi_thread_eigen",
+                                            "true" if n > 1 else "false")
     if torch:
         import torch as torch_module
         torch_module.set_num_threads(n)
+
+
+def xla_flags(flags: str, name: str, value: str) -> str:
+    """XLA_FLAGS with `name=value` set once (an earlier setting of name replaced). XLA reads the variable up to the
+    first word that does not start with "--" and silently drops everything after it (measured with jaxlib 0.10.2:
+    "--a=1 intra_op_parallelism_threads=1 --xla_force_host_platform_device_count=2" gives one device), so
+    such words are refused here rather than passed on."""
+    words = flags.split()
+    stray = [w for w in words if not w.startswith("--")]
+    if stray:
+        raise UserError(f"XLA_FLAGS={flags!r}: {stray[0]!r} does not start with '--'; XLA would ignore every "
+                        f"flag after it")
+    return " ".join([w for w in words if w.split("=", 1)[0] != name] + [f"{name}={value}"])
 
 
 @contextlib.contextmanager
