@@ -20,18 +20,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: shortened training (what CI runs); full: the seed's config (5000 steps, 200 "
                              "evaluation batches); seed: each original question's own setup where it differs "
                              "(default: $LEARNGPT_PROFILE, else default)")
-    parser.add_argument("--only", default=None, metavar="TEXT",
-                        help="ask only the questions whose test name contains TEXT")
+    parser.add_argument("--only", default=None, metavar="TEXT[,TEXT...]",
+                        help="ask only the questions whose test name is or contains TEXT; several, comma-separated, "
+                             "are asked in the order given (a text that names a test exactly picks that test alone)")
     parser.add_argument("--data", default=None, metavar="PATH", help="the tiny-shakespeare text file")
     parser.add_argument("--json", default=None, metavar="FILE",
-                        help="also write every result to FILE (what docs/results/questions-<profile>.json are)")
+                        help="also write every result to FILE (what docs/results/questions-<profile>.json are), "
+                             "rewritten after each question (\"complete\": false until the last)")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="CPU threads for each framework (default: each framework's own choice; the speed "
                              "question's torch answer depends on it, see docs/answers.md)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from learngpt.errors import UserError
     from learngpt_lab.threads import set_threads
     set_threads(args.threads)  # before JAX starts
     from learngpt.data import load_corpus
@@ -39,9 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     names = backends.selected(args.backend)
     prof = questions.profile(args.profile)
-    chosen = [q for q in questions.load().values() if not args.only or args.only in q.id]
-    if not chosen:
-        raise UserError(f"no question's test name contains {args.only!r}")
+    chosen = select(questions.load(), args.only)
     if args.json:
         from learngpt import files
         files.output_dir(Path(args.json).parent, "--json")  # before any work
@@ -58,16 +57,40 @@ def run(args: argparse.Namespace) -> int:
             print(f"{result}\n  ({result.seconds:.1f} s)")
             sys.stdout.flush()
         print("A: " + q.answer.replace("\n", "\n   "))
+        if args.json:  # after each question: a run stopped part-way keeps what it measured
+            write_json(args, prof, names, chosen, results, t0, complete=q is chosen[-1])
     print(f"\n{len(chosen)} questions x {len(adapters)} backends; {failed} claims did not hold" if failed else
           f"\n{len(chosen)} questions x {len(adapters)} backends: every claim held")
     if args.json:
-        import json
-        import os
-
-        from learngpt import files
-        run = {"profile": prof.name, "seeds": list(prof.seeds), "backends": list(names), "threads": args.threads,
-               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": time.perf_counter() - t0,
-               "load_average_at_end": list(os.getloadavg()), "results": [r.to_dict() for r in results]}
-        files.write_text(args.json, json.dumps(run, indent=1))
         print(f"wrote {args.json}")
     return 0
+
+
+def select(registry: dict, only: str | None) -> list:
+    """The questions --only names, in its order (each text: the test named exactly, else every test containing
+    it, in the registry's order); all of them without --only."""
+    from learngpt.errors import UserError
+    if not only:
+        return list(registry.values())
+    chosen: list = []
+    for text in (t.strip() for t in only.split(",")):
+        if not text:
+            raise UserError(f"--only {only!r} has an empty name")
+        found = [registry[text]] if text in registry else [q for q in registry.values() if text in q.id]
+        if not found:
+            raise UserError(f"no question's test name contains {text!r}")
+        chosen += [q for q in found if q not in chosen]
+    return chosen
+
+
+def write_json(args: argparse.Namespace, prof, names: list[str], chosen: list, results: list, t0: float,
+               complete: bool) -> None:
+    import json
+    import os
+
+    from learngpt import files
+    run = {"profile": prof.name, "seeds": list(prof.seeds), "backends": list(names), "threads": args.threads,
+           "only": args.only, "complete": complete, "questions": [q.id for q in chosen],
+           "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": time.perf_counter() - t0,
+           "load_average_at_end": list(os.getloadavg()), "results": [r.to_dict() for r in results]}
+    files.write_text(args.json, json.dumps(run, indent=1))
