@@ -60,9 +60,12 @@ def _cell(m: dict | None, show_speedup: bool = True) -> str:
 
 
 def xla_threads(machine: dict) -> str:
-    """XLA's intra-op threads as the run set them (XLA_FLAGS), else 'default'."""
-    found = re.findall(r"intra_op_parallelism_threads=(\d+)", machine.get("xla_flags") or "")
-    return found[-1] if found else "default"
+    """What the run's XLA_FLAGS set of XLA's CPU threads: 'Eigen 1' when --xla_cpu_multi_thread_eigen=false (its
+    matmuls and convolutions single-threaded; XLA's own task pool, which runs independent kernels side by side,
+    keeps its size: no flag sets it), else 'default'. Earlier runs also wrote 'intra_op_parallelism_threads=N',
+    a word XLA never read (it stops reading XLA_FLAGS there)."""
+    found = re.findall(r"--xla_cpu_multi_thread_eigen=(\w+)", machine.get("xla_flags") or "")
+    return "Eigen 1" if found and found[-1] == "false" else "default"
 
 
 def header(result: dict) -> list[str]:

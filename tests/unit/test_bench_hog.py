@@ -31,7 +31,7 @@ def test_quick_bench_under_a_cpu_hog_flags_every_unsteady_figure(tmp_path):
     limit = data["settings"]["spread_limit"]
     assert limit == stats.SPREAD_LIMIT
     lines = got.stdout.splitlines()
-    assert lines[0].startswith("learngpt bench on cpu: threads torch 1, XLA 1; load average ")
+    assert lines[0].startswith("learngpt bench on cpu: threads torch 1, XLA Eigen 1; load average ")
 
     # the JSON: a figure whose times or paired ratios spread over the limit is flagged, with a reason
     figures = data["measurements"] + data["loops"]
