@@ -5,9 +5,12 @@ dropout draws from DROPOUT_RNG, XLA's RngBitGenerator run as Threefry (no rolled
 2,725 kernels a step down to 760; the masks are other masks, equally Bernoulli(1 - rate)), and on CPU the
 programs are compiled with XLA's YNNPACK library fusions off (COMPILER_OPTIONS: 203 reductions and dot fusions
 a step, each a library call with a fixed cost larger than the work at these sizes, run as XLA's own kernels).
+A third is in the backward pass: the gradient of each LayerNorm's input is stored once (store_norm_grads),
+where XLA on CPU would recompute the residual stream's whole gradient chain inside every kernel that reads it.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -15,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import linen as nn
 from jax.extend.random import define_prng_impl
 from tqdm.auto import tqdm
 
@@ -22,6 +26,7 @@ from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt import checks
 from learngpt.training import History, check_finite, chunks, eval_data, record_eval
+from learngpt_flax.layer_norm import LayerNorm
 from learngpt_flax.optim import make_optimizer  # torch.optim.AdamW's arithmetic as an optax transformation
 
 
@@ -86,15 +91,52 @@ def init_params(model, example, seed: int = 0) -> Any:
     return model.init({"params": jax.random.key(seed)}, example).get("params", {})
 
 
-def make_step(model, optimizer: optax.GradientTransformation):
-    """One AdamW step: (params, opt_state, key), (x, y) -> new state, loss. Dropout draws from key."""
+@jax.custom_vjp
+def stored_grad(x: jax.Array) -> jax.Array:
+    """x itself; in the backward pass its gradient is read through a gather (of every element, in place),
+    which XLA computes once and stores, instead of fusing the computation of that gradient into each kernel
+    that reads it. Exact: the gather copies the values, NaN and inf included."""
+    return x
+
+
+def _stored_grad_fwd(x):
+    return x, None
+
+
+def _stored_grad_bwd(_, g):
+    return (jnp.take(g, jnp.arange(g.shape[-1]), axis=-1, mode="clip"),)
+
+
+stored_grad.defvjp(_stored_grad_fwd, _stored_grad_bwd)
+
+LAYER_NORMS = (LayerNorm, nn.LayerNorm)  # the curriculum's own and flax's (GPTVer4's ln_f)
+
+
+def store_norm_grads(next_fun, args, kwargs, context):
+    """A flax method interceptor: the input of every LayerNorm goes through stored_grad.
+
+    Why: in a stack of pre-norm blocks the gradient of the residual stream at block l is the sum of the
+    contributions of every block above it, all elementwise. XLA on CPU fuses an elementwise producer into
+    each of its consumers, so every kernel that reads that gradient (a bias's sum, the transposed copy a
+    weight's gradient multiplies, the next LayerNorm's backward) recomputed the chain from the top: in
+    NanoGPT's step the largest kernels grew with depth (420, 366, 334 ... instructions) and took a third of
+    the step. Stored once at each LayerNorm's input, none exceeds 183 (docs/bench.md, "The Flax loop")."""
+    if context.method_name == "__call__" and isinstance(context.module, LAYER_NORMS) and args:
+        args = (stored_grad(args[0]),) + tuple(args[1:])
+    return next_fun(*args, **kwargs)
+
+
+def make_step(model, optimizer: optax.GradientTransformation, store_grads: bool = True):
+    """One AdamW step: (params, opt_state, key), (x, y) -> new state, loss. Dropout draws from key.
+    store_grads: each LayerNorm's input gradient stored once (store_norm_grads); the same maths."""
     def step(state, batch):
         params, opt_state, key = state
         x, y = batch  # (B, T), (B, T)
         key, dropout_key = jax.random.split(key)
 
         def loss_fn(p):
-            _, loss = model.apply({"params": p}, x, y, deterministic=False, rngs={"dropout": dropout_key})
+            with nn.intercept_methods(store_norm_grads) if store_grads else contextlib.nullcontext():
+                _, loss = model.apply({"params": p}, x, y, deterministic=False, rngs={"dropout": dropout_key})
             return loss
 
         loss, grads = jax.value_and_grad(loss_fn)(params)

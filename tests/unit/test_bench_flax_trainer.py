@@ -102,3 +102,58 @@ def test_an_option_xla_does_not_know_is_dropped():
     assert calls == [trainer.COMPILER_OPTIONS["cpu"], None]
     calls.clear()
     assert trainer.compile_program(Lowered(), "gpu") == "compiled" and calls == [None]
+
+
+def bits(a) -> np.ndarray:
+    return np.asarray(a).view(np.uint32)
+
+
+def test_stored_grad_is_the_identity_forward_and_backward_bit_for_bit():
+    x = jnp.asarray([[1.5, -0.0, jnp.inf, jnp.nan, -2.0, 3e-39]], jnp.float32)  # 3e-39: a subnormal
+    g = jnp.asarray([[jnp.nan, -0.0, -jnp.inf, 7.0, 1e-45, -3.0]], jnp.float32)
+
+    def both(x, g):
+        y, vjp = jax.vjp(trainer.stored_grad, x)
+        return y, vjp(g)[0]
+    for fn in (both, jax.jit(both)):
+        y, gx = fn(x, g)
+        assert (bits(y) == bits(x)).all() and (bits(gx) == bits(g)).all()
+
+
+def test_stored_layer_norm_grads_give_the_same_gradients():
+    model = components.build(learngpt_flax, "NanoGPT", TINY)
+    params = trainer.init_params(model, np.zeros((1, TINY.block_size), np.int32), 0)
+    x = jnp.asarray(np.random.default_rng(0).integers(0, TINY.vocab_size, (2, TINY.batch_size, TINY.block_size)))
+    zeros = lambda tree: jax.tree_util.tree_map(jnp.zeros_like, tree)  # noqa: E731
+    keep = optax.GradientTransformation(zeros, lambda g, s, p=None: (zeros(g), g))  # its state: the gradients
+    grads = {}
+    for store in (True, False):
+        step = jax.jit(trainer.make_step(model, keep, store_grads=store))
+        grads[store] = step((params, keep.init(params), trainer.dropout_key(0)), (x[0], x[1]))[0][1]
+    for a, b in zip(jax.tree_util.tree_leaves(grads[True]), jax.tree_util.tree_leaves(grads[False])):
+        a, b = np.asarray(a), np.asarray(b)
+        # float32, the same maths summed in another order: within 1e-5 of the leaf's largest gradient
+        assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max(), (np.abs(a - b).max(), np.abs(b).max())
+
+
+def largest_kernel(cfg: Config, store_grads: bool) -> int:
+    """Instructions in the largest fused kernel of one compiled training step of NanoGPT at cfg."""
+    from learngpt_lab.bench.attempts import largest_kernels
+    model = components.build(learngpt_flax, "NanoGPT", cfg)
+    params = trainer.init_params(model, np.zeros((1, cfg.block_size), np.int32), 0)
+    optimizer = trainer.make_optimizer(cfg)
+    step = trainer.make_step(model, optimizer, store_grads=store_grads)
+    xs = jnp.zeros((cfg.batch_size, cfg.block_size), jnp.int32)
+    state = (params, optimizer.init(params), trainer.dropout_key(0))
+    return largest_kernels(trainer.compile_program(jax.jit(step).lower(state, (xs, xs)), "cpu").as_text(), 1)[0]
+
+
+def test_the_backward_kernels_do_not_grow_with_depth_on_cpu():
+    """store_norm_grads: each LayerNorm's input gradient is stored once, so the step's largest kernel is the
+    same at 2 and at 6 blocks; without it XLA recomputes the residual stream's gradient chain from the top
+    inside every kernel that reads it, and the largest kernel grows with every block."""
+    shallow, deep = TINY, TINY.replace(n_layers=6)
+    stored = [largest_kernel(cfg, True) for cfg in (shallow, deep)]
+    recomputed = [largest_kernel(cfg, False) for cfg in (shallow, deep)]
+    assert stored[1] == stored[0], stored
+    assert recomputed[1] > recomputed[0] + 100, recomputed
