@@ -1,9 +1,10 @@
 """What was tried to make the Flax training loop faster, measured paired: each variant is the trainer's own step
 (learngpt_flax.trainer.make_step) fused in one lax.scan of `steps` steps at the curriculum's config, compiled
-with the variant's dropout PRNG, XLA options and buffer donation; the variants take turns in rotating rounds
-(stats.rotation) and each is reported as the median of its per-round speed ratios to the first variant (the
-trainer as it was: threefry keys, XLA's default options), with the interquartile range. Also the kernels a
-step runs (top-level instructions of the scan's body, a while loop's body counted once per iteration).
+with the variant's dropout PRNG, XLA options, buffer donation and LayerNorm input gradients stored or not; the
+variants take turns in rotating rounds (stats.rotation) and each is reported as the median of its per-round
+speed ratios to the first variant (the trainer as it was: threefry keys, XLA's default options), with the
+interquartile range. Also the kernels a step runs (top-level instructions of the scan's body, a while loop's
+body counted once per iteration) and the largest of them, in instructions.
 
     python -m learngpt_lab.bench.attempts --threads 1 --out docs/results/flax-loop-attempts.json
 
@@ -18,24 +19,26 @@ import sys
 import time
 from collections import Counter
 
-# name -> (dropout PRNG, XLA compile options, donate the carry, dropout on)
+# name -> (dropout PRNG, XLA compile options, donate the carry, dropout on, LayerNorm input gradients stored)
 YNN_OFF = {"xla_cpu_experimental_ynn_fusion_type": ""}
 REGION = {"xla_cpu_copy_insertion_use_region_analysis": True}
 VARIANTS = {
-    "before (threefry2x32 keys, XLA defaults)": ("threefry2x32", {}, False, True),
-    "carry donated": ("threefry2x32", {}, True, True),
-    "copy insertion by region analysis": ("threefry2x32", REGION, False, True),
-    "dropout PRNG rbg": ("rbg", {}, False, True),
-    "dropout PRNG unsafe_rbg": ("unsafe_rbg", {}, False, True),
-    "dropout PRNG philox4x32": ("philox4x32", {}, False, True),
-    "YNNPACK fusions off": ("threefry2x32", YNN_OFF, False, True),
-    "YNNPACK off + rbg": ("rbg", YNN_OFF, False, True),
-    "YNNPACK off + unsafe_rbg": ("unsafe_rbg", YNN_OFF, False, True),
-    "dropout PRNG unsafe_rbg with RBG as Threefry": ("rbg_threefry", {}, False, True),
-    "YNNPACK off + unsafe_rbg with RBG as Threefry (adopted)": ("rbg_threefry", YNN_OFF, False, True),
-    "adopted + carry donated": ("rbg_threefry", YNN_OFF, True, True),
-    "adopted + copy insertion by region analysis": ("rbg_threefry", {**YNN_OFF, **REGION}, False, True),
-    "ceiling: dropout off, YNNPACK off": ("rbg_threefry", YNN_OFF, False, False),
+    "before (threefry2x32 keys, XLA defaults)": ("threefry2x32", {}, False, True, False),
+    "carry donated": ("threefry2x32", {}, True, True, False),
+    "copy insertion by region analysis": ("threefry2x32", REGION, False, True, False),
+    "dropout PRNG rbg": ("rbg", {}, False, True, False),
+    "dropout PRNG unsafe_rbg": ("unsafe_rbg", {}, False, True, False),
+    "dropout PRNG philox4x32": ("philox4x32", {}, False, True, False),
+    "YNNPACK fusions off": ("threefry2x32", YNN_OFF, False, True, False),
+    "YNNPACK off + rbg": ("rbg", YNN_OFF, False, True, False),
+    "YNNPACK off + unsafe_rbg": ("unsafe_rbg", YNN_OFF, False, True, False),
+    "dropout PRNG unsafe_rbg with RBG as Threefry": ("rbg_threefry", {}, False, True, False),
+    "YNNPACK off + unsafe_rbg with RBG as Threefry (adopted first)": ("rbg_threefry", YNN_OFF, False, True, False),
+    "LayerNorm input gradients stored, alone": ("threefry2x32", {}, False, True, True),
+    "adopted first + LayerNorm input gradients stored (adopted)": ("rbg_threefry", YNN_OFF, False, True, True),
+    "adopted + carry donated": ("rbg_threefry", YNN_OFF, True, True, True),
+    "adopted + copy insertion by region analysis": ("rbg_threefry", {**YNN_OFF, **REGION}, False, True, True),
+    "ceiling: adopted with dropout off": ("rbg_threefry", YNN_OFF, False, False, True),
 }
 FREE = {"parameter", "get-tuple-element", "tuple", "bitcast", "constant", "after-all", "opt-barrier"}
 
@@ -80,6 +83,14 @@ def kernels_per_step(hlo: str) -> dict:
             "fusions": c["fusion"], "copies": c["copy"], "dots": c["dot"]}
 
 
+def largest_kernels(hlo: str, n: int = 3) -> list[int]:
+    """The n largest fused kernels of a compiled program, in instructions (the fused computations' bodies):
+    an elementwise chain XLA recomputes inside every consumer shows up here, growing with depth."""
+    sizes = [sum(1 for line in body.splitlines() if re.match(r"\s+(ROOT )?%?[\w.\-]+ = ", line))
+             for body in re.findall(r"^%?fused[\w.\-]* [^\n]*\{\n(.*?)^\}", hlo, re.S | re.M)]
+    return sorted(sizes, reverse=True)[:n]
+
+
 def run(names: list[str], steps: int, rounds: int, log=print) -> dict:
     import jax
     import jax.numpy as jnp
@@ -99,27 +110,35 @@ def run(names: list[str], steps: int, rounds: int, log=print) -> dict:
     ys = jnp.asarray(rng.integers(0, cfg.vocab_size, (steps, cfg.batch_size, cfg.block_size)), jnp.int32)
     optimizer = trainer.make_optimizer(cfg)
 
-    def nodrop(step_model):
+    def nodrop(step_model, store: bool):
+        import contextlib
+
+        import optax
+        from flax import linen as nn
+
+        def loss_fn(q, x, y):
+            with nn.intercept_methods(trainer.store_norm_grads) if store else contextlib.nullcontext():
+                return step_model.apply({"params": q}, x, y)[1]
+
         def step(state, batch):
             p, opt_state, key = state
-            x, y = batch
-            loss, grads = jax.value_and_grad(lambda q: step_model.apply({"params": q}, x, y)[1])(p)
+            loss, grads = jax.value_and_grad(loss_fn)(p, *batch)
             updates, opt_state = optimizer.update(grads, opt_state, p)
-            import optax
             return (optax.apply_updates(p, updates), opt_state, key), loss
         return step
 
     built = []
     for name in names:
-        impl, options, donate, dropout = VARIANTS[name]
-        step = trainer.make_step(model, optimizer) if dropout else nodrop(model)
+        impl, options, donate, dropout, store = VARIANTS[name]
+        step = trainer.make_step(model, optimizer, store_grads=store) if dropout else nodrop(model, store)
         scan = jax.jit(lambda s, a, b, step=step: jax.lax.scan(step, s, (a, b)),
                        donate_argnums=(0,) if donate else ())
         key = jax.random.key(0, impl=trainer.DROPOUT_RNG if impl == "rbg_threefry" else impl)
         t0 = time.perf_counter()
         program = scan.lower((params, optimizer.init(params), key), xs, ys).compile(compiler_options=options)
         log(f"compiled {name} in {time.perf_counter() - t0:.0f} s")
-        built.append((program, key, kernels_per_step(program.as_text())))
+        text = program.as_text()
+        built.append((program, key, {**kernels_per_step(text), "largest_kernel": largest_kernels(text, 1)[0]}))
     times: list[list[float]] = [[] for _ in names]
     meter = stats.LoadMeter().start()
     t_start = time.perf_counter()
@@ -139,6 +158,7 @@ def run(names: list[str], steps: int, rounds: int, log=print) -> dict:
         p25, med, p75 = stats.quartiles(ratios)
         rows.append({"variant": name, "prng": VARIANTS[name][0], "compiler_options": VARIANTS[name][1],
                      "donate": VARIANTS[name][2], "dropout": VARIANTS[name][3],
+                     "layer_norm_grads_stored": VARIANTS[name][4],
                      "steps_per_second": steps / float(np.median(times[i])), "speedup_vs_first": med,
                      "speedup_p25": p25, "speedup_p75": p75, "times_s": times[i], **built[i][2]})
     return {"schema": "learngpt-flax-loop-attempts/1", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -162,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in result["rows"]:
         print(f"{r['variant']:<42} {r['steps_per_second']:7.1f} steps/s  {r['speedup_vs_first']:.3f}x "
               f"[{r['speedup_p25']:.3f}, {r['speedup_p75']:.3f}]  {r['kernels']} kernels, "
-              f"{r['while_loops']} loops")
+              f"{r['while_loops']} loops, largest kernel {r['largest_kernel']} instructions")
     print(f"load average {result['load_average']}, waited for a CPU {result['cpu_wait']}")
     if args.out:
         from learngpt_lab.bench.report import write_json

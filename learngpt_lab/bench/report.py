@@ -416,11 +416,12 @@ def ratios_agreement(a: str, b: str) -> str:
 def attempts_table(result: dict) -> str:
     """What was tried for the Flax loop (learngpt_lab/bench/attempts.py): paired speed-up, kernels a step."""
     lines = [f"| variant of the scan-fused step | speed vs before (median of {result['rounds']} paired rounds, "
-             "IQR) | steps/s | kernels a step | while loops |", "| --- | --- | --- | --- | --- |"]
+             "IQR) | steps/s | kernels a step | while loops | largest kernel (instructions) |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for r in result["rows"]:
         lines.append(f"| {r['variant']} | {_num(r['speedup_vs_first']):.2f}× [{_num(r['speedup_p25']):.2f}, "
                      f"{_num(r['speedup_p75']):.2f}] | {_num(r['steps_per_second']):.0f} | {r['kernels']} | "
-                     f"{r['while_loops']} |")
+                     f"{r['while_loops']} | {r.get('largest_kernel', '')} |")
     load = result.get("load_average")
     wait = result.get("cpu_wait")
     lines.append("")
