@@ -119,8 +119,9 @@ def store_norm_grads(next_fun, args, kwargs, context):
     contributions of every block above it, all elementwise. XLA on CPU fuses an elementwise producer into
     each of its consumers, so every kernel that reads that gradient (a bias's sum, the transposed copy a
     weight's gradient multiplies, the next LayerNorm's backward) recomputed the chain from the top: in
-    NanoGPT's step the largest kernels grew with depth (420, 366, 334 ... instructions) and took a third of
-    the step. Stored once at each LayerNorm's input, none exceeds 183 (docs/bench.md, "The Flax loop")."""
+    NanoGPT's step the largest kernels grew with depth (420, 366, 334 ... instructions) and took about a
+    quarter of its kernel time. Stored once at each LayerNorm's input, none exceeds 183 (docs/bench.md,
+    "The Flax loop")."""
     if context.method_name == "__call__" and isinstance(context.module, LAYER_NORMS) and args:
         args = (stored_grad(args[0]),) + tuple(args[1:])
     return next_fun(*args, **kwargs)
