@@ -137,11 +137,12 @@ def test_stored_layer_norm_grads_give_the_same_gradients():
 
 
 def largest_kernel(cfg: Config, store_grads: bool) -> int:
-    """Instructions in the largest fused kernel of one compiled training step of NanoGPT at cfg."""
+    """Instructions in the largest fused kernel of one compiled training step (SGD: less to compile than
+    AdamW, the same backward) of NanoGPT at cfg."""
     from learngpt_lab.bench.attempts import largest_kernels
     model = components.build(learngpt_flax, "NanoGPT", cfg)
     params = trainer.init_params(model, np.zeros((1, cfg.block_size), np.int32), 0)
-    optimizer = trainer.make_optimizer(cfg)
+    optimizer = optax.sgd(1.0)
     step = trainer.make_step(model, optimizer, store_grads=store_grads)
     xs = jnp.zeros((cfg.batch_size, cfg.block_size), jnp.int32)
     state = (params, optimizer.init(params), trainer.dropout_key(0))
@@ -150,10 +151,11 @@ def largest_kernel(cfg: Config, store_grads: bool) -> int:
 
 def test_the_backward_kernels_do_not_grow_with_depth_on_cpu():
     """store_norm_grads: each LayerNorm's input gradient is stored once, so the step's largest kernel is the
-    same at 2 and at 6 blocks; without it XLA recomputes the residual stream's gradient chain from the top
-    inside every kernel that reads it, and the largest kernel grows with every block."""
-    shallow, deep = TINY, TINY.replace(n_layers=6)
+    same at 1 and at 3 blocks; without it XLA recomputes the residual stream's gradient chain from the top
+    inside every kernel that reads it, and the largest kernel grows with every block (~68 instructions a
+    block at C 16). Dropout off: less to compile, the same chain."""
+    shallow, deep = TINY.replace(n_layers=1, dropout=0.0), TINY.replace(n_layers=3, dropout=0.0)
     stored = [largest_kernel(cfg, True) for cfg in (shallow, deep)]
     recomputed = [largest_kernel(cfg, False) for cfg in (shallow, deep)]
     assert stored[1] == stored[0], stored
-    assert recomputed[1] > recomputed[0] + 100, recomputed
+    assert recomputed[1] > recomputed[0] + 50, recomputed
