@@ -24,13 +24,28 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("backend_name", names, ids=list(names))
 
 
+# Test files whose training questions share cached runs (learngpt_lab/questions/training.py): under
+# pytest-xdist (--dist loadgroup) one worker asks them all, per backend, so each run is trained once.
+SHARED_RUNS = {"test_1": "week1", "test_2": "week1", "test_5": "week1", "test_6": "week1",
+               "test_8": "deep", "test_9": "deep"}
+
+
 def pytest_collection_modifyitems(config, items):
-    """A test that asks a training question carries the `training` marker (pytest -m "not training": the fast suite)."""
+    """A test that asks a training question carries the `training` marker (pytest -m "not training": the fast
+    suite), one that compares speeds the `timing` marker (run in a pass of its own, never beside other work);
+    training questions sharing runs go to one xdist worker per backend."""
     registry = questions.load()
     for item in items:
         q = registry.get(getattr(item, "originalname", None))
-        if q is not None and q.trains:
+        if q is None:
+            continue
+        if q.trains:
             item.add_marker(pytest.mark.training)
+            if q.file in SHARED_RUNS:
+                backend = item.callspec.params.get("backend_name", "") if hasattr(item, "callspec") else ""
+                item.add_marker(pytest.mark.xdist_group(f"{SHARED_RUNS[q.file]}-{backend}"))
+        if q.times:
+            item.add_marker(pytest.mark.timing)
 
 
 @pytest.fixture

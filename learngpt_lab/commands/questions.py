@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write every result to FILE (what docs/results/questions-<profile>.json are), "
                              "rewritten after each question (\"complete\": false until the last)")
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="CPU threads for each framework (default: each framework's own choice; the speed "
-                             "question's torch answer depends on it, see docs/answers.md)")
+                        help="CPU threads for each framework (default: each framework's own choice); the speed "
+                             "questions always time on one thread, in a process of their own")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -167,17 +167,18 @@ class Question:
     answer: str
     run: Callable[..., Result]  # (backend, profile, corpus) -> Result
     trains: bool  # whether it trains models (needs the corpus; the `training` test marker)
+    times: bool = False  # whether it compares speeds (the `timing` test marker: run alone, never beside other work)
 
 
 QUESTIONS: dict[str, Question] = {}  # id -> question, in registration order (the seed's, week 1 first)
 
 
-def question(id: str, file: str, asks: str, answer: str, trains: bool = False):
+def question(id: str, file: str, asks: str, answer: str, trains: bool = False, times: bool = False):
     """Register the decorated experiment as the question `id` of the test file `file`."""
     def register(run: Callable[..., Result]) -> Callable[..., Result]:
         if id in QUESTIONS:
             raise ValueError(f"question {id!r} is registered twice")
-        QUESTIONS[id] = Question(id, file, asks, answer, run, trains)
+        QUESTIONS[id] = Question(id, file, asks, answer, run, trains, times)
         return run
     return register
 

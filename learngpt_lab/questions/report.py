@@ -173,6 +173,19 @@ def multi_head_speed() -> str:
     return "\n".join(lines)
 
 
+def speed_conditions() -> str:
+    """test_7's v1/v2 figure under each condition of tools/speed_conditions.py, every repeat."""
+    run = load("speed-conditions.json")
+    lines = ["| condition | v1/v2 per repeat | v1 ms per call | v2 ms per call | v2 page faults per call |",
+             "| --- | --- | --- | --- | --- |"]
+    for name, c in run["conditions"].items():
+        reps = c["repeats"]
+        col = lambda key, fmt: ", ".join(format(r[key], fmt) for r in reps)  # noqa: E731
+        lines.append(f"| {name} | {col('ratio', '.2f')} | {col('v1_ms_per_call', '.2f')} | "
+                     f"{col('v2_ms_per_call', '.2f')} | {col('v2_faults_per_call', '.0f')} |")
+    return "\n".join(lines)
+
+
 def render(name: str) -> str:
     """The body of the block called `name` (see BLOCKS)."""
     kind, _, arg = name.partition(":")
@@ -192,6 +205,7 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "layer-norm-depth": lambda _: layer_norm_depth(),
     "multi-head-seeds": lambda _: multi_head_seeds(),
     "multi-head-speed": lambda _: multi_head_speed(),
+    "speed-conditions": lambda _: speed_conditions(),
     # compare:compare -> the table `learngpt compare` printed, from docs/results/compare/history_*.json
     "compare": lambda arg: compare_table(arg),
     # bench:RESULT:headline and the like: the bench's own blocks (learngpt_lab/bench/report.py)

@@ -11,7 +11,8 @@ What week 1 trains with (Profile.week1_*):
 The original tests of test_1, test_2, test_5 and test_6 trained one model on one seed and compared 30
 generated characters with a recorded sample; here each is a claim about the trained models that can fail.
 Speed questions time the random (4, 128, 1024) input over 10 calls, torch eager, Flax jitted (compiled
-before the clock starts); the two heads run in turn and the ratio is the median of the paired runs.
+before the clock starts), in a fresh process (learngpt_lab/questions/timing.py); the two heads run in turn and
+the ratio is the median of the paired runs.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from learngpt.config import Config
 from learngpt.data import BatchSampler, Corpus
 from learngpt.positions import PROPERTIES, VERSIONS, properties
 from learngpt.training import eval_data
-from learngpt_lab.questions import Profile, Result, question
+from learngpt_lab.questions import Profile, Result, question, timing
 from learngpt_lab.questions.training import both, lower, train_arms
 
 SPEED_SHAPE = (4, 128, 1024)  # the random input of the speed questions
@@ -168,18 +169,17 @@ def equals_head_v1(backend, name: str) -> Result:
 
 
 def faster_than_head_v1(backend, name: str) -> Result:
-    """HeadVer1 and `name` timed in turn, SPEED_ROUNDS pairs of SPEED_CALLS calls: the median of the paired
-    ratios HeadVer1/`name` must exceed 1."""
+    """HeadVer1 and `name` timed in turn in a fresh process (learngpt_lab/questions/timing.py), SPEED_ROUNDS
+    rotating rounds of SPEED_CALLS calls, jitted on a compiling backend: the median of the paired ratios
+    HeadVer1/`name` must exceed 1."""
     B, T, C = SPEED_SHAPE
-    x = _speed_input()
-    slow = backend.create(lambda lib: lib.HeadVer1(T, C), x)
-    fast = backend.create(lambda lib: getattr(lib, name)(T, C), x)
-    pairs = [(backend.timed_forward(slow, x, SPEED_CALLS), backend.timed_forward(fast, x, SPEED_CALLS))
-             for _ in range(SPEED_ROUNDS)]
-    ratio = float(np.median([s / f for s, f in pairs]))
+    mode = "jitted" if backend.compiles else "op by op"
+    times = timing.paired_forward_times(backend, [("HeadVer1", (T, C)), (name, (T, C))], SPEED_SHAPE,
+                                        SPEED_CALLS, SPEED_ROUNDS, modes=(mode,))["modes"][mode]["times"]
+    ratio = float(np.median(timing.paired_ratios(times)))
     how = "jitted" if backend.compiles else "eager"
-    return Result({"HeadVer1 s": [float(np.median([s for s, _ in pairs]))],
-                   f"{name} s": [float(np.median([f for _, f in pairs]))], f"HeadVer1/{name}": [ratio]},
+    return Result({"HeadVer1 s": [float(np.median(times[0]))], f"{name} s": [float(np.median(times[1]))],
+                   f"HeadVer1/{name}": [ratio]},
                   ratio > 1, f"{SPEED_CALLS} calls on random {SPEED_SHAPE}, {how}, median of {SPEED_ROUNDS} "
                   f"paired runs: HeadVer1/{name} = {ratio:.1f}x")
 
@@ -196,7 +196,7 @@ def head_v2_equal(backend, prof=None, corpus=None) -> Result:
 @question("test_head_ver_2_is_faster_than_head_ver_1", "test_3",
           asks="Why is HeadVer2 faster than HeadVer1?",
           answer="One batched matmul replaces T slices and reductions: one kernel instead of T dispatches (eager),\n"
-                 "and one small program instead of T unrolled ones (jit).")
+                 "and one small program instead of T unrolled ones (jit).", times=True)
 def head_v2_faster(backend, prof=None, corpus=None) -> Result:
     """Random (4, 128, 1024), 10 forward calls each: HeadVer2 takes less time. torch eager; Flax jitted and
     compiled before the clock starts (op by op, each of HeadVer1's 128 slice lengths is a new shape that JAX
@@ -216,7 +216,7 @@ def head_v3_equal(backend, prof=None, corpus=None) -> Result:
 @question("test_head_ver_3_is_faster_than_head_ver_1", "test_4",
           asks="Is HeadVer3 faster than HeadVer1?",
           answer="Yes, for HeadVer2's reason: the weights are one (T, T) matrix and the average one matmul; the\n"
-                 "softmax over a (T, T) matrix costs nothing next to the (T, C) work.")
+                 "softmax over a (T, T) matrix costs nothing next to the (T, C) work.", times=True)
 def head_v3_faster(backend, prof=None, corpus=None) -> Result:
     """Random (4, 128, 1024), 10 forward calls each: HeadVer3 takes less time (torch eager, Flax jitted)."""
     return faster_than_head_v1(backend, "HeadVer3")
