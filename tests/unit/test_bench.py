@@ -32,6 +32,7 @@ def result(corpus, tmp_path_factory):
     return json.loads(path.read_text()), out
 
 
+@pytest.mark.timing  # a bench run: alone on the machine
 @pytest.mark.slow  # shares one bench run (about 30 s)
 def test_json_has_machine_settings_measurements_loops_summary(result):
     data, _ = result
@@ -45,6 +46,7 @@ def test_json_has_machine_settings_measurements_loops_summary(result):
     assert machine["device"] == data["settings"]["device"] == "cpu"
 
 
+@pytest.mark.timing  # a bench run: alone on the machine
 @pytest.mark.slow  # shares one bench run (about 30 s)
 def test_every_planned_measurement_is_recorded_with_its_fields(result):
     data, _ = result
@@ -80,6 +82,7 @@ def test_every_planned_measurement_is_recorded_with_its_fields(result):
     assert {m["axis"] for m in data["measurements"]} == {"components", "scale"}
 
 
+@pytest.mark.timing  # a bench run: alone on the machine
 @pytest.mark.slow  # shares one bench run (about 30 s)
 def test_loops_are_the_three_trainers(result):
     data, _ = result
@@ -103,6 +106,7 @@ def test_loops_are_the_three_trainers(result):
     assert settings["spread_limit"] == TINY_PLAN.limit and settings["threads"] == TINY_PLAN.threads
 
 
+@pytest.mark.timing  # a bench run: alone on the machine
 @pytest.mark.slow  # shares one bench run (about 30 s)
 def test_table_and_plot(result, tmp_path):
     _, out = result

@@ -16,6 +16,7 @@ CELL = re.compile(r"(?P<value>\d[\d.]*(?:e[+-]?\d+)?)(?P<mark>\??) (?:steps/s )?
 
 
 @pytest.mark.training
+@pytest.mark.timing  # a bench run beside its own hog, nothing else
 @pytest.mark.slow  # a whole bench --quick: about a minute
 def test_quick_bench_under_a_cpu_hog_flags_every_unsteady_figure(tmp_path):
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
