@@ -1,8 +1,10 @@
-"""What both trainers share: the evaluation schedule, the fixed evaluation batches, and the run's history."""
+"""What every trainer shares: the loop of evaluations and chunks of steps, the fixed evaluation batches, the
+finite check and the run's history. A trainer supplies how to evaluate and how to run a chunk of steps."""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -84,3 +86,31 @@ def record_eval(history: History, train_loss: float, val_loss: float, started: f
     if bar is not None:
         bar.set_postfix(train=f"{point.train_loss:.4f}", val=f"{point.val_loss:.4f}")
     return point
+
+
+def run_chunks(history: History, max_iters: int, eval_interval: int,
+               evaluate: Callable[[], tuple[float, float]],
+               train_chunk: Callable[[int, int], tuple[Sequence[float], float]],
+               progress: bool = False, desc: str = "") -> History:
+    """The seed's loop: evaluate (train and validation loss) before every chunk of steps and after the last;
+    train_chunk(start, stop) runs steps start..stop-1 and returns their losses and the seconds of steady
+    stepping they took (compilation excluded). Every loss is checked finite (DivergedError naming the step);
+    the progress bar shows the steps and the last evaluation."""
+    from tqdm.auto import tqdm
+    bar = tqdm(total=max_iters, desc=desc, disable=not progress, leave=False)
+
+    def estimate() -> None:
+        t0 = time.perf_counter()
+        record_eval(history, *evaluate(), t0, bar)
+
+    for start, stop in chunks(max_iters, eval_interval):
+        estimate()
+        losses, seconds = train_chunk(start, stop)
+        check_finite(losses, start)  # a diverged run stops here, naming the step
+        history.step_losses += [float(v) for v in losses]
+        history.train_seconds += seconds
+        history.steps = stop
+        bar.update(stop - start)
+    estimate()
+    bar.close()
+    return history

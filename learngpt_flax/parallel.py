@@ -10,18 +10,18 @@ the FSDP lesson: the compiler then gathers the weights where a device needs them
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import flax.linen as nn
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-from tqdm.auto import tqdm
 
 from learngpt import checks
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.parallel import World, check_split
-from learngpt.training import History, check_finite, chunks, eval_data, record_eval
+from learngpt.training import History, eval_data, run_chunks
 from learngpt_flax import trainer
 from learngpt_flax.optim import make_optimizer  # torch.optim.AdamW's arithmetic as an optax transformation
 
@@ -137,10 +137,11 @@ def gather(tree, mesh: Mesh):
 
 def train(model, params, cfg: Config, sampler: BatchSampler, world: World, evals: dict | None = None,
           max_iters: int | None = None, eval_interval: int | None = None, mesh: Mesh | None = None,
-          shard_params: bool = False, progress: bool = False, desc: str = "flax") -> tuple:
+          shard_params: bool = False, progress: bool = False, desc: str = "flax",
+          make_step: Callable = trainer.make_step) -> tuple:
     """max_iters AdamW steps of the global batches over the mesh's devices; returns the state (params laid
     out over the mesh, gather() reads them, AdamW state and key) and the history, whose losses are the
-    global batches' on every process."""
+    global batches' on every process. make_step: the single-device step (learngpt_flax.fast.make_step too)."""
     mesh = make_mesh(world) if mesh is None else mesh
     check_split(cfg.batch_size, mesh.size, "the mesh's devices")
     max_iters = cfg.max_iters if max_iters is None else max_iters
@@ -152,7 +153,7 @@ def train(model, params, cfg: Config, sampler: BatchSampler, world: World, evals
     opt_state = jax.jit(optimizer.init, out_shardings=shardings(jax.eval_shape(optimizer.init, params), mesh,
                                                                 shard_params))(params)
     state = (params, opt_state, place(seed_dropout(cfg.seed), NamedSharding(mesh, P())))
-    step = trainer.make_step(model, optimizer)  # the single-device step, unchanged
+    step = make_step(model, optimizer)  # the single-device step, unchanged
     layout = jax.tree_util.tree_map(lambda a: a.sharding, state)
     batches = NamedSharding(mesh, P(None, AXIS, None))  # (n, B, T): rows over the mesh
     scan = jax.jit(lambda state, xs, ys: jax.lax.scan(step, state, (xs, ys)),
@@ -162,7 +163,6 @@ def train(model, params, cfg: Config, sampler: BatchSampler, world: World, evals
     for ids in (a for pair in evals.values() for a in pair):  # host arrays: checked where it is free
         checks.check_token_ids(ids.dtype, model.vocab_size, int(ids.min()), int(ids.max()))
     eval_arrays = {split: (shard_batch(x, mesh), shard_batch(y, mesh)) for split, (x, y) in evals.items()}
-    bar = tqdm(total=max_iters, desc=desc, disable=not progress or world.rank != 0, leave=False)
     compiled: dict = {}
 
     def compile_once(name, fn, *args):
@@ -173,16 +173,12 @@ def train(model, params, cfg: Config, sampler: BatchSampler, world: World, evals
             history.compile_seconds += time.perf_counter() - t0
         return compiled[signature]
 
-    def estimate() -> None:
-        t0 = time.perf_counter()
-        losses = {}
-        for split in ("train", "val"):
-            program = compile_once("eval", evaluate, state[0], *eval_arrays[split])
-            losses[split] = float(local(program(state[0], *eval_arrays[split])))
-        record_eval(history, losses["train"], losses["val"], t0, bar)
+    def estimate() -> tuple[float, float]:
+        return tuple(float(local(compile_once("eval", evaluate, state[0], *eval_arrays[split])(
+            state[0], *eval_arrays[split]))) for split in ("train", "val"))
 
-    for start, stop in chunks(max_iters, eval_interval):
-        estimate()
+    def chunk(start: int, stop: int) -> tuple[np.ndarray, float]:
+        nonlocal state
         xs, ys = sampler.sample_many(stop - start, "train")  # (n, B, T) each: the global batches
         for ids in (xs, ys):  # on the host, where it is free: under jit a bad id would poison the whole step
             checks.check_token_ids(ids.dtype, model.vocab_size, int(ids.min()), int(ids.max()))
@@ -191,11 +187,8 @@ def train(model, params, cfg: Config, sampler: BatchSampler, world: World, evals
         t0 = time.perf_counter()
         state, losses = run(state, xs, ys)
         losses = local(jax.block_until_ready(losses))  # replicated: every process reads its own copy
-        history.train_seconds += time.perf_counter() - t0
-        check_finite(losses, start)  # a diverged run stops here on every process, naming the step
-        history.step_losses += losses.tolist()
-        history.steps = stop
-        bar.update(stop - start)
-    estimate()
-    bar.close()
+        return losses, time.perf_counter() - t0
+
+    history = run_chunks(history, max_iters, eval_interval, estimate, chunk, progress and world.rank == 0,
+                         desc)
     return state, history

@@ -374,9 +374,9 @@ class FlaxBackend(Backend):
 
     @_x64
     def train(self, model, cfg, sampler, evals=None, max_iters=None, eval_interval=None, progress=False):
-        from learngpt_flax.trainer import train
-        model.params, history = train(model.module, model.params, cfg, sampler, evals, max_iters, eval_interval,
-                                      progress, desc="flax")  # dropout: the trainer's dropout_key(cfg.seed)
+        from learngpt_flax import fast
+        model.params, history = fast.train(model.module, model.params, cfg, sampler, evals, max_iters,
+                                           eval_interval, progress, desc="flax")  # dropout: fast.dropout_key
         return history
 
     def get_weights(self, model):
@@ -452,8 +452,10 @@ class FlaxBackend(Backend):
                        shard_params=False, progress=False, devices=None):
         from learngpt_flax import parallel
         mesh = parallel.make_mesh(world, self.device_kind, devices)
+        from learngpt_flax import fast
         state, history = parallel.train(model.module, model.params, cfg, sampler, world, evals, max_iters,
-                                        eval_interval, mesh, shard_params, progress, desc="flax")
+                                        eval_interval, mesh, shard_params, progress, desc="flax",
+                                        make_step=fast.make_step)  # the single-device trainer's step
         held = {**parallel.held(state), "total": self.param_count(model)}
         model.params = parallel.gather(state[0], mesh)
         return history, held

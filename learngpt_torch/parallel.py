@@ -15,13 +15,12 @@ import warnings
 import numpy as np
 import torch
 import torch.distributed as dist
-from tqdm.auto import tqdm
 
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.errors import ConfigError
 from learngpt.parallel import World, check_split, rank_rows, rank_seed
-from learngpt.training import History, check_finite, chunks, eval_data, record_eval
+from learngpt.training import History, eval_data, run_chunks
 from learngpt_torch import trainer
 from learngpt_torch.optim import make_optimizer  # torch.optim.AdamW, every hyper-parameter stated
 
@@ -149,28 +148,20 @@ def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, world: Wor
     model = distribute(model, mesh, shard_params)
     optimizer = make_optimizer(model, cfg)  # made from the distributed model's (maybe sharded) parameters
     step = trainer.make_step(model, optimizer)  # the single-device step, unchanged
-    history = History("torch")
-    bar = tqdm(total=max_iters, desc=desc, disable=not progress or world.rank != 0, leave=False)
 
-    def estimate() -> None:
-        t0 = time.perf_counter()
-        train_loss, val_loss = (evaluate(model, *evals[split], world) for split in ("train", "val"))
-        record_eval(history, train_loss, val_loss, t0, bar)
+    def estimate() -> tuple[float, float]:
+        return evaluate(model, *evals["train"], world), evaluate(model, *evals["val"], world)
 
-    model.train()
-    for start, stop in chunks(max_iters, eval_interval):
-        estimate()
+    def chunk(start: int, stop: int) -> tuple[list[float], float]:
         t0 = time.perf_counter()
         losses = []
         for _ in range(start, stop):
             xb, yb = sampler.sample("train")  # (B, T), (B, T): the global batch, on every process
             losses.append(step(shard_batch(xb, world, device), shard_batch(yb, world, device)))  # (B/N, T)
-        chunk_losses = mean_over_ranks(torch.stack(losses), world).tolist()  # one collective per chunk
-        check_finite(chunk_losses, start)  # a diverged run stops here on every process, naming the step
-        history.step_losses += chunk_losses
-        history.train_seconds += time.perf_counter() - t0
-        history.steps = stop
-        bar.update(stop - start)
-    estimate()
-    bar.close()
+        losses = mean_over_ranks(torch.stack(losses), world).tolist()  # one collective per chunk
+        return losses, time.perf_counter() - t0
+
+    model.train()
+    history = run_chunks(History("torch"), max_iters, eval_interval, estimate, chunk,
+                         progress and world.rank == 0, desc)
     return (model, optimizer), history

@@ -6,11 +6,10 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from learngpt.config import Config
 from learngpt.data import BatchSampler
-from learngpt.training import History, check_finite, chunks, eval_data, record_eval
+from learngpt.training import History, eval_data, run_chunks
 from learngpt_torch.optim import make_optimizer  # torch.optim.AdamW, every hyper-parameter stated
 
 
@@ -40,34 +39,26 @@ def evaluate(model: torch.nn.Module, xs: np.ndarray, ys: np.ndarray) -> float:
 
 def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, evals: dict | None = None,
           max_iters: int | None = None, eval_interval: int | None = None, progress: bool = False,
-          desc: str = "torch") -> History:
-    """Train model in place for max_iters AdamW steps on sampler's batches; evaluate between chunks."""
+          desc: str = "torch", make_step: Callable = make_step) -> History:
+    """Train model in place for max_iters AdamW steps on sampler's batches; evaluate between chunks.
+    learngpt_torch/fast.py passes its own make_step: the same maths, compiled."""
     max_iters = cfg.max_iters if max_iters is None else max_iters
     eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
     evals = eval_data(sampler, cfg) if evals is None else evals
     device = next(model.parameters()).device
     step = make_step(model, make_optimizer(model, cfg))
-    history = History("torch")
-    bar = tqdm(total=max_iters, desc=desc, disable=not progress, leave=False)
 
-    def estimate() -> None:
-        t0 = time.perf_counter()
-        record_eval(history, evaluate(model, *evals["train"]), evaluate(model, *evals["val"]), t0, bar)
+    def estimate() -> tuple[float, float]:
+        return evaluate(model, *evals["train"]), evaluate(model, *evals["val"])
 
-    model.train()
-    for start, stop in chunks(max_iters, eval_interval):
-        estimate()
+    def chunk(start: int, stop: int) -> tuple[list[float], float]:
         t0 = time.perf_counter()
         losses = []
         for _ in range(start, stop):
             xb, yb = sampler.sample("train")  # (B, T), (B, T)
             losses.append(step(torch.as_tensor(xb, device=device), torch.as_tensor(yb, device=device)))
-        chunk_losses = torch.stack(losses).tolist()  # one synchronisation per chunk
-        check_finite(chunk_losses, start)  # a diverged run stops here, naming the step
-        history.step_losses += chunk_losses
-        history.train_seconds += time.perf_counter() - t0
-        history.steps = stop
-        bar.update(stop - start)
-    estimate()
-    bar.close()
-    return history
+        losses = torch.stack(losses).tolist()  # one synchronisation per chunk
+        return losses, time.perf_counter() - t0
+
+    model.train()
+    return run_chunks(History("torch"), max_iters, eval_interval, estimate, chunk, progress, desc)

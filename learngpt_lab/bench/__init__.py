@@ -18,11 +18,12 @@ the per-round ratios (torch eager's repeat over this one's in the same round: ab
 whose spread or load makes it untrustworthy is measured again, then flagged (stats.py).
 
 The training loop itself is measured through the trainers: the torch loop, the Flax loop with one
-jitted step per Python call, and the Flax loop fused with lax.scan (steps/s, compile apart), in segments that
-take turns, paired the same way.
+jitted step per Python call, and the Flax loop fused with lax.scan (both through learngpt_flax.fast), and the
+lesson's Flax trainer fused (plain jax.jit) (steps/s, compile apart), in segments that take turns, paired the
+same way.
 
 The package by job: plan.py (what to measure), runners.py (how each implementation runs one call, and
 the timing), stats.py (paired ratios, spreads, flags), run.py (the run), report.py (table, plot, JSON,
-docs/bench.md's blocks), gpu.sh and gpu_check.py (the GPU run), attempts.py (what was tried for the Flax
-loop).
+docs/bench.md's blocks), gpu.sh and gpu_check.py (the GPU run). What was tried for the Flax loop is measured
+by tools/flax_loop_attempts.py, outside the package.
 """

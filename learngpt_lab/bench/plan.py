@@ -14,7 +14,7 @@ IMPLS = ("torch", "torch.compile", "jax.jit", "jax")
 # registry names (learngpt/components.py): HeadVer4 is one head as wide as the model
 COMPONENTS = ("HeadVer4", "MultiHeadVer1", "MultiHeadVer2", "FeedForward", "BlockVer4", "NanoGPT")
 MODES = ("forward", "train")
-LOOPS = ("torch loop", "flax per-step", "flax scan")
+LOOPS = ("torch loop", "flax per-step", "flax scan", "flax lesson scan")
 AXES = ("batch", "block_size", "embed_size", "n_layers")
 
 
@@ -93,7 +93,7 @@ QUICK = Plan(  # under 2 minutes on 2 cores from a cold start, inductor's C++ co
     # torch.compile on NanoGPT's forward only: its training step costs ~40-70 s of inductor compilation on a cold
     # cache (the forward ~25 s); JAX without jit and the per-step Flax loop: on NanoGPT's forward / not at all
     compile_components=("NanoGPT",), compile_modes=("forward",), nojit_train_components=(),
-    nojit_forward_components=("NanoGPT",), loops=("torch loop", "flax scan"),
+    nojit_forward_components=("NanoGPT",), loops=("torch loop", "flax scan", "flax lesson scan"),
     # the sweep on the forward pass: a NanoGPT training step costs ~9 s of XLA compilation per size
     sweep=sweep_points({}, (CURRICULUM, Size(32, 32, 64, 5))),
     sweep_compile_axes=(),

@@ -159,15 +159,16 @@ def format_table(result: dict) -> str:
         lines.append("")
         lines.append(f"training loop at {Size(**result['loops'][0]['size']).label} (NanoGPT, AdamW, dropout on), "
                      "steps/s: median over segments taking turns; (Nx) = median of the per-round ratios to the "
-                     "torch loop; compile and evaluation excluded:")
+                     "torch loop; compile and evaluation excluded; flax per-step and flax scan train with "
+                     "learngpt_flax.fast, flax lesson scan with the lesson's trainer (plain jax.jit):")
         for lp in result["loops"]:
             if lp["error"]:
-                lines.append(f"  {lp['loop']:<14} error: {lp['error']}")
+                lines.append(f"  {lp['loop']:<16} error: {lp['error']}")
                 continue
             mark = "?" if lp.get("unstable") else ""
             ratio = ("the ratios' base" if lp["loop"] == "torch loop"
                      else f"{_num(lp['speedup_vs_torch']):.2f}x{mark} torch loop")
-            lines.append(f"  {lp['loop']:<14} {_num(lp['steps_per_second']):8.1f}{mark} steps/s "
+            lines.append(f"  {lp['loop']:<16} {_num(lp['steps_per_second']):8.1f}{mark} steps/s "
                          f"±{_num(lp.get('spread')) * 50:.0f}%  ({ratio}; {lp.get('rounds', 0)} segments of "
                          f"{lp.get('segment_steps', 0)} steps, compile {_num(lp['compile_seconds']):.1f}s)")
     for m in ms:
@@ -414,7 +415,7 @@ def ratios_agreement(a: str, b: str) -> str:
 
 
 def attempts_table(result: dict) -> str:
-    """What was tried for the Flax loop (learngpt_lab/bench/attempts.py): paired speed-up, kernels a step."""
+    """What was tried for the Flax loop (tools/flax_loop_attempts.py): paired speed-up, kernels a step."""
     lines = [f"| variant of the scan-fused step | speed vs before (median of {result['rounds']} paired rounds, "
              "IQR) | steps/s | kernels a step | while loops | largest kernel (instructions) |",
              "| --- | --- | --- | --- | --- | --- |"]

@@ -179,11 +179,11 @@ def torch_runner(component: str, mode: str, cfg: Config, device: Device, compile
 
 
 def jax_runner(component: str, mode: str, cfg: Config, device: Device, jit: bool) -> Callable[[], None]:
-    """One call of the Flax twin (forward, or one step of learngpt_flax.trainer.make_step), jitted or op by op;
+    """One call of the Flax twin (forward, or one step of learngpt_flax.fast.make_step), jitted or op by op;
     returns after block_until_ready."""
     import jax
+    from learngpt_flax.fast import make_step
     from learngpt_flax.optim import make_optimizer
-    from learngpt_flax.trainer import make_step
     model = _flax_trainable(component, cfg)
     x_np, t_np = _inputs(component, cfg)
     x, t = jax.device_put(x_np, device.jax_device), jax.device_put(t_np, device.jax_device)
@@ -199,7 +199,7 @@ def jax_runner(component: str, mode: str, cfg: Config, device: Device, jit: bool
         return call
 
     optimizer = make_optimizer(cfg)
-    step = make_step(model, optimizer)  # the trainer's own step: (params, opt_state, key), (x, y)
+    step = make_step(model, optimizer)  # fast.train's step: (params, opt_state, key), (x, y)
     fn = jax.jit(step) if jit else step
     box = [(params, optimizer.init(params), jax.random.key(0))]
 
@@ -329,7 +329,8 @@ def measure_group(members: list[tuple[str, str]], component: str, mode: str, siz
 def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[str, ...] = LOOPS,
                   rounds: int = 5, threads: int = 1, limit: float = stats.SPREAD_LIMIT,
                   retries: int = stats.RETRIES) -> list[LoopMeasurement]:
-    """Steps/s of the trainers at cfg (torch; Flax one jitted step per call; Flax fused with lax.scan), paired:
+    """Steps/s of the trainers at cfg (torch; Flax one jitted step per call; Flax fused with lax.scan, both
+    through learngpt_flax.fast.train; the lesson's learngpt_flax.trainer.train fused, plain jax.jit), paired:
     each loop trains in segments of steps // rounds steps, the loops take turns segment by segment (rotating
     order), and each ratio to the torch loop comes from the same round. One warm-up segment each first
     (Flax compiles there); compile and evaluation are excluded, as in the trainers' own steps/s."""
@@ -339,6 +340,7 @@ def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[
     import learngpt_torch
     from learngpt.data import BatchSampler
     from learngpt.training import eval_data
+    from learngpt_flax import fast as flax_fast
     from learngpt_flax import trainer as flax_trainer
     from learngpt_torch import trainer as torch_trainer
 
@@ -366,9 +368,11 @@ def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[
         example = np.zeros((1, cfg.block_size), np.int32)
         box = [jax.device_put(flax_trainer.init_params(model, example, cfg.seed), device.jax_device)]
 
+        train = flax_trainer.train if loop == "flax lesson scan" else flax_fast.train
+
         def flax_segment():
-            box[0], h = flax_trainer.train(model, box[0], cfg, sampler, evals, max_iters=segment,
-                                           eval_interval=segment, fused=(loop == "flax scan"))
+            box[0], h = train(model, box[0], cfg, sampler, evals, max_iters=segment, eval_interval=segment,
+                              fused=(loop != "flax per-step"))
             return h
         return flax_segment
 

@@ -13,7 +13,8 @@ from learngpt_lab.runs import positive_int
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a reduced run (torch.compile and JAX without jit on NanoGPT's forward only, a "
-                             "2-point forward sweep, the torch and scan-fused Flax loops, 200 steps each): "
+                             "2-point forward sweep, the torch loop and the scan-fused Flax loops, fast and the lesson's, 200 "
+                             "steps each): "
                              "about 2 minutes on 2 CPU cores")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="cpu (default), or gpu: an NVIDIA GPU through torch CUDA and jax[cuda12]; "
@@ -28,12 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-sweep", action="store_true", help="skip the NanoGPT size sweep")
     parser.add_argument("--loop-steps", type=int, default=None,
                         help="steps of each training-loop measurement (0 skips them; default 2000, quick 200; "
-                             "--quick measures the torch and the scan-fused Flax loops only)")
+                             "--quick measures the torch loop and the scan-fused Flax loops only)")
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="CPU threads for each framework (torch.set_num_threads; XLA's intra-op pool); "
                              "default 1, as compare: at these sizes one thread is fastest, and with more, "
-                             "another process on a core makes torch's threads wait on each other (a 10 ms "
-                             "forward took 420 ms)")
+                             "another process on a core makes torch's threads wait on each other")
     parser.add_argument("--label", default=None,
                         help="a note on the conditions, kept in the JSON (e.g. 'idle', 'under a CPU hog')")
     parser.add_argument("--data", default=None, help="tiny-shakespeare for the training loops (default: as `train`)")

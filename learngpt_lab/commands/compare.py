@@ -220,6 +220,9 @@ def run(args: argparse.Namespace) -> int:
               f"B={cfg.batch_size}, {cfg.max_iters} steps, evaluation every {cfg.eval_interval} steps on "
               f"{cfg.eval_iters} fixed batches per split; both backends start from the same weights "
               f"({init_path.name})", flush=True)
+        print("trainers: torch eager (learngpt_torch/trainer.py); Flax jax.jit with learngpt_flax/fast.py's CPU "
+              "tuning over the lesson's trainer (faster dropout keys, compiler options, stored LayerNorm "
+              "gradients: the same maths)", flush=True)
         for layout in (spread or {}).values():
             print(f"data parallel: {layout.describe(args.shard_params)}, {cfg.batch_size // layout.ways} rows of "
                   f"each batch of {cfg.batch_size} per device", flush=True)

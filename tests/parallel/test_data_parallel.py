@@ -67,9 +67,9 @@ def single(corpus, init):
             sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
             with pytest.MonkeyPatch.context() as mp:
                 if name == "flax" and rate:  # the parallel trainer's threefry key, not the trainer's RBG default
+                    import learngpt_flax.fast
                     import learngpt_flax.parallel
-                    import learngpt_flax.trainer
-                    mp.setattr(learngpt_flax.trainer, "dropout_key", learngpt_flax.parallel.seed_dropout)
+                    mp.setattr(learngpt_flax.fast, "dropout_key", learngpt_flax.parallel.seed_dropout)
                 history = b.train(model, cfg, sampler, eval_data(sampler, cfg))
             done[key] = (np.asarray(history.step_losses), history.evals, b.get_weights(model))
         return done[key]

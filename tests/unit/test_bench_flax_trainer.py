@@ -1,7 +1,8 @@
-"""What the Flax trainer changed for speed (docs/bench.md, "The Flax loop") keeps it correct: dropout from the
-trainer's key is still Bernoulli(1 - rate), rescaled, different per step and per layer; the scan-fused and the
-per-step loops still give the same losses bit for bit; and the compiled step is what we meant it to be (no
-YNNPACK library calls, no rolled RNG loops on CPU). Speed itself is never asserted here."""
+"""What learngpt_flax/fast.py changes for speed (docs/bench.md, "The Flax loop") keeps it correct: dropout from
+its key is still Bernoulli(1 - rate), rescaled, different per step and per layer; the scan-fused and the
+per-step loops give the same losses bit for bit, in the lesson's trainer and in fast.train; the fast step's
+gradients are the lesson's; and the compiled step is what we meant it to be (no YNNPACK library calls, no
+rolled RNG loops on CPU). Speed itself is never asserted here."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,7 +15,7 @@ from learngpt import components
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.training import eval_data
-from learngpt_flax import trainer
+from learngpt_flax import fast, trainer
 
 RATE = 0.3
 N = 4096
@@ -31,11 +32,11 @@ class TwoDropouts(nn.Module):
         return None, (a.sum() + 1000.0 * b.sum()) / N
 
 
-def test_the_trainers_dropout_is_bernoulli_rescaled_and_fresh_each_step_and_layer():
+def test_the_fast_dropout_is_bernoulli_rescaled_and_fresh_each_step_and_layer():
     model = TwoDropouts()
     params = model.init({"params": jax.random.key(0)}, None, None)["params"]
-    step = jax.jit(trainer.make_step(model, optax.sgd(1.0)))  # new w = w - grad: the grad is readable
-    state = (params, optax.sgd(1.0).init(params), trainer.dropout_key(0))
+    step = jax.jit(fast.make_step(model, optax.sgd(1.0)))  # new w = w - grad: the grad is readable
+    state = (params, optax.sgd(1.0).init(params), fast.dropout_key(0))
     masks = []
     for _ in range(3):
         before = state[0]["w"]
@@ -51,25 +52,26 @@ def test_the_trainers_dropout_is_bernoulli_rescaled_and_fresh_each_step_and_laye
         masks.append((mask1, mask2))
     assert not np.array_equal(masks[0][0], masks[0][1]), "two layers drew the same mask"
     assert not np.array_equal(masks[0][0], masks[1][0]), "two steps drew the same mask"
-    assert jax.random.key_impl(trainer.dropout_key(0)) == trainer.DROPOUT_RNG
+    assert jax.random.key_impl(fast.dropout_key(0)) == fast.DROPOUT_RNG
 
 
 TINY = Config(batch_size=4, block_size=8, embed_size=16, n_layers=2, n_heads=4, eval_iters=1)
 
 
-def run(corpus, fused: bool, steps: int = 6, chunk: int = 3):
+def run(corpus, train, fused: bool, steps: int = 6, chunk: int = 3):
     model = components.build(learngpt_flax, "NanoGPT", TINY)
     params = trainer.init_params(model, np.zeros((1, TINY.block_size), np.int32), TINY.seed)
     sampler = BatchSampler(corpus, TINY.batch_size, TINY.block_size, TINY.seed)
-    _, history = trainer.train(model, params, TINY, sampler, eval_data(sampler, TINY, 1), max_iters=steps,
-                               eval_interval=chunk, fused=fused)
+    _, history = train(model, params, TINY, sampler, eval_data(sampler, TINY, 1), max_iters=steps,
+                       eval_interval=chunk, fused=fused)
     return history
 
 
-@pytest.mark.slow  # trains twice (about 15 s)
+@pytest.mark.slow  # trains four times (about 30 s)
 @pytest.mark.training
-def test_scan_fused_and_per_step_loops_agree_bit_for_bit(corpus):
-    fused, single = run(corpus, True), run(corpus, False)
+@pytest.mark.parametrize("train", [trainer.train, fast.train], ids=["trainer", "fast"])
+def test_scan_fused_and_per_step_loops_agree_bit_for_bit(corpus, train):
+    fused, single = run(corpus, train, True), run(corpus, train, False)
     assert fused.step_losses == single.step_losses  # same key, same step, same batches: the same floats
     assert len(fused.step_losses) == 6 and all(np.isfinite(fused.step_losses))
 
@@ -78,11 +80,11 @@ def test_the_compiled_step_has_no_library_calls_or_rng_loops_on_cpu():
     model = components.build(learngpt_flax, "NanoGPT", TINY)
     params = trainer.init_params(model, np.zeros((1, TINY.block_size), np.int32), 0)
     optimizer = trainer.make_optimizer(TINY)
-    step = trainer.make_step(model, optimizer)
+    step = fast.make_step(model, optimizer)
     xs = jnp.zeros((3, TINY.batch_size, TINY.block_size), jnp.int32)
-    state = (params, optimizer.init(params), trainer.dropout_key(0))
+    state = (params, optimizer.init(params), fast.dropout_key(0))
     scan = jax.jit(lambda s, x, y: jax.lax.scan(step, s, (x, y)))
-    text = trainer.compile_program(scan.lower(state, xs, xs), "cpu").as_text()
+    text = fast.compile_program(scan.lower(state, xs, xs), "cpu").as_text()
     assert "__ynn_fusion" not in text  # COMPILER_OPTIONS: XLA's own kernels, not YNNPACK calls
     assert text.count(" while(") == 1  # the scan itself: no rolled threefry loop inside a step
     default = scan.lower((params, optimizer.init(params), jax.random.key(0)), xs, xs).compile().as_text()
@@ -98,10 +100,10 @@ def test_an_option_xla_does_not_know_is_dropped():
             if compiler_options:
                 raise RuntimeError("INVALID_ARGUMENT: No such compile option: 'xla_cpu_experimental_ynn_fusion_type'")
             return "compiled"
-    assert trainer.compile_program(Lowered(), "cpu") == "compiled"
-    assert calls == [trainer.COMPILER_OPTIONS["cpu"], None]
+    assert fast.compile_program(Lowered(), "cpu") == "compiled"
+    assert calls == [fast.COMPILER_OPTIONS["cpu"], None]
     calls.clear()
-    assert trainer.compile_program(Lowered(), "gpu") == "compiled" and calls == [None]
+    assert fast.compile_program(Lowered(), "gpu") == "compiled" and calls == [None]
 
 
 def bits(a) -> np.ndarray:
@@ -113,7 +115,7 @@ def test_stored_grad_is_the_identity_forward_and_backward_bit_for_bit():
     g = jnp.asarray([[jnp.nan, -0.0, -jnp.inf, 7.0, 1e-45, -3.0]], jnp.float32)
 
     def both(x, g):
-        y, vjp = jax.vjp(trainer.stored_grad, x)
+        y, vjp = jax.vjp(fast.stored_grad, x)
         return y, vjp(g)[0]
     for fn in (both, jax.jit(both)):
         y, gx = fn(x, g)
@@ -128,8 +130,8 @@ def test_stored_layer_norm_grads_give_the_same_gradients():
     keep = optax.GradientTransformation(zeros, lambda g, s, p=None: (zeros(g), g))  # its state: the gradients
     grads = {}
     for store in (True, False):
-        step = jax.jit(trainer.make_step(model, keep, store_grads=store))
-        grads[store] = step((params, keep.init(params), trainer.dropout_key(0)), (x[0], x[1]))[0][1]
+        step = jax.jit((fast.make_step if store else trainer.make_step)(model, keep))
+        grads[store] = step((params, keep.init(params), fast.dropout_key(0)), (x[0], x[1]))[0][1]
     for a, b in zip(jax.tree_util.tree_leaves(grads[True]), jax.tree_util.tree_leaves(grads[False])):
         a, b = np.asarray(a), np.asarray(b)
         # float32, the same maths summed in another order: within 1e-5 of the leaf's largest gradient
@@ -139,14 +141,13 @@ def test_stored_layer_norm_grads_give_the_same_gradients():
 def largest_kernel(cfg: Config, store_grads: bool) -> int:
     """Instructions in the largest fused kernel of one compiled training step (SGD: less to compile than
     AdamW, the same backward) of NanoGPT at cfg."""
-    from learngpt_lab.bench.attempts import largest_kernels
     model = components.build(learngpt_flax, "NanoGPT", cfg)
     params = trainer.init_params(model, np.zeros((1, cfg.block_size), np.int32), 0)
     optimizer = optax.sgd(1.0)
-    step = trainer.make_step(model, optimizer, store_grads=store_grads)
+    step = (fast.make_step if store_grads else trainer.make_step)(model, optimizer)
     xs = jnp.zeros((cfg.batch_size, cfg.block_size), jnp.int32)
-    state = (params, optimizer.init(params), trainer.dropout_key(0))
-    return largest_kernels(trainer.compile_program(jax.jit(step).lower(state, (xs, xs)), "cpu").as_text(), 1)[0]
+    state = (params, optimizer.init(params), fast.dropout_key(0))
+    return fast.largest_kernels(fast.compile_program(jax.jit(step).lower(state, (xs, xs)), "cpu").as_text(), 1)[0]
 
 
 def test_the_backward_kernels_do_not_grow_with_depth_on_cpu():

@@ -1,14 +1,15 @@
-"""What was tried to make the Flax training loop faster, measured paired: each variant is the trainer's own step
-(learngpt_flax.trainer.make_step) fused in one lax.scan of `steps` steps at the curriculum's config, compiled
+"""What was tried to make the Flax training loop faster, measured paired: each variant is the trainer's step
+(learngpt_flax.trainer.make_step, or learngpt_flax.fast.make_step with LayerNorm input gradients stored) fused
+in one lax.scan of `steps` steps at the curriculum's config, compiled
 with the variant's dropout PRNG, XLA options, buffer donation and LayerNorm input gradients stored or not; the
 variants take turns in rotating rounds (stats.rotation) and each is reported as the median of its per-round
 speed ratios to the first variant (the trainer as it was: threefry keys, XLA's default options), with the
 interquartile range. Also the kernels a step runs (top-level instructions of the scan's body, a while loop's
 body counted once per iteration) and the largest of them, in instructions.
 
-    python -m learngpt_lab.bench.attempts --threads 1 --out docs/results/flax-loop-attempts.json
+    python tools/flax_loop_attempts.py --threads 1 --out docs/results/flax-loop-attempts.json
 
-docs/bench.md's table "The Flax loop" is generated from that file (report.attempts_table).
+docs/bench.md's table "The Flax loop" is generated from that file (learngpt_lab/bench/report.py, attempts_table).
 """
 from __future__ import annotations
 
@@ -18,27 +19,41 @@ import re
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field, replace
 
-# name -> (dropout PRNG, XLA compile options, donate the carry, dropout on, LayerNorm input gradients stored)
 YNN_OFF = {"xla_cpu_experimental_ynn_fusion_type": ""}
 REGION = {"xla_cpu_copy_insertion_use_region_analysis": True}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to build and compile the scan-fused step."""
+    prng: str  # the dropout key's implementation (rbg_threefry: learngpt_flax.fast.DROPOUT_RNG)
+    options: dict = field(default_factory=dict)  # XLA compile options
+    donate: bool = False  # the scan's carry donated
+    dropout: bool = True
+    store_norm_grads: bool = False  # learngpt_flax.fast.make_step: each LayerNorm's input gradient stored
+
+
+ADOPTED_FIRST = Variant("rbg_threefry", YNN_OFF)
+ADOPTED = Variant("rbg_threefry", YNN_OFF, store_norm_grads=True)
 VARIANTS = {
-    "before (threefry2x32 keys, XLA defaults)": ("threefry2x32", {}, False, True, False),
-    "carry donated": ("threefry2x32", {}, True, True, False),
-    "copy insertion by region analysis": ("threefry2x32", REGION, False, True, False),
-    "dropout PRNG rbg": ("rbg", {}, False, True, False),
-    "dropout PRNG unsafe_rbg": ("unsafe_rbg", {}, False, True, False),
-    "dropout PRNG philox4x32": ("philox4x32", {}, False, True, False),
-    "YNNPACK fusions off": ("threefry2x32", YNN_OFF, False, True, False),
-    "YNNPACK off + rbg": ("rbg", YNN_OFF, False, True, False),
-    "YNNPACK off + unsafe_rbg": ("unsafe_rbg", YNN_OFF, False, True, False),
-    "dropout PRNG unsafe_rbg with RBG as Threefry": ("rbg_threefry", {}, False, True, False),
-    "YNNPACK off + unsafe_rbg with RBG as Threefry (adopted first)": ("rbg_threefry", YNN_OFF, False, True, False),
-    "LayerNorm input gradients stored, alone": ("threefry2x32", {}, False, True, True),
-    "adopted first + LayerNorm input gradients stored (adopted)": ("rbg_threefry", YNN_OFF, False, True, True),
-    "adopted + carry donated": ("rbg_threefry", YNN_OFF, True, True, True),
-    "adopted + copy insertion by region analysis": ("rbg_threefry", {**YNN_OFF, **REGION}, False, True, True),
-    "ceiling: adopted with dropout off": ("rbg_threefry", YNN_OFF, False, False, True),
+    "before (threefry2x32 keys, XLA defaults)": Variant("threefry2x32"),
+    "carry donated": Variant("threefry2x32", donate=True),
+    "copy insertion by region analysis": Variant("threefry2x32", REGION),
+    "dropout PRNG rbg": Variant("rbg"),
+    "dropout PRNG unsafe_rbg": Variant("unsafe_rbg"),
+    "dropout PRNG philox4x32": Variant("philox4x32"),
+    "YNNPACK fusions off": Variant("threefry2x32", YNN_OFF),
+    "YNNPACK off + rbg": Variant("rbg", YNN_OFF),
+    "YNNPACK off + unsafe_rbg": Variant("unsafe_rbg", YNN_OFF),
+    "dropout PRNG unsafe_rbg with RBG as Threefry": Variant("rbg_threefry"),
+    "YNNPACK off + unsafe_rbg with RBG as Threefry (adopted first)": ADOPTED_FIRST,
+    "LayerNorm input gradients stored, alone": Variant("threefry2x32", store_norm_grads=True),
+    "adopted first + LayerNorm input gradients stored (adopted)": ADOPTED,
+    "adopted + carry donated": replace(ADOPTED, donate=True),
+    "adopted + copy insertion by region analysis": replace(ADOPTED, options={**YNN_OFF, **REGION}),
+    "ceiling: adopted with dropout off": replace(ADOPTED, dropout=False),
 }
 FREE = {"parameter", "get-tuple-element", "tuple", "bitcast", "constant", "after-all", "opt-barrier"}
 
@@ -83,14 +98,6 @@ def kernels_per_step(hlo: str) -> dict:
             "fusions": c["fusion"], "copies": c["copy"], "dots": c["dot"]}
 
 
-def largest_kernels(hlo: str, n: int = 3) -> list[int]:
-    """The n largest fused kernels of a compiled program, in instructions (the fused computations' bodies):
-    an elementwise chain XLA recomputes inside every consumer shows up here, growing with depth."""
-    sizes = [sum(1 for line in body.splitlines() if re.match(r"\s+(ROOT )?%?[\w.\-]+ = ", line))
-             for body in re.findall(r"^%?fused[\w.\-]* [^\n]*\{\n(.*?)^\}", hlo, re.S | re.M)]
-    return sorted(sizes, reverse=True)[:n]
-
-
 def run(names: list[str], steps: int, rounds: int, log=print) -> dict:
     import jax
     import jax.numpy as jnp
@@ -99,7 +106,8 @@ def run(names: list[str], steps: int, rounds: int, log=print) -> dict:
     import learngpt_flax
     from learngpt import components
     from learngpt.config import Config
-    from learngpt_flax import trainer
+    from learngpt_flax import fast, trainer
+    from learngpt_flax.fast import largest_kernels
     from learngpt_lab.bench import stats
 
     cfg = Config()
@@ -117,7 +125,7 @@ def run(names: list[str], steps: int, rounds: int, log=print) -> dict:
         from flax import linen as nn
 
         def loss_fn(q, x, y):
-            with nn.intercept_methods(trainer.store_norm_grads) if store else contextlib.nullcontext():
+            with nn.intercept_methods(fast.store_norm_grads) if store else contextlib.nullcontext():
                 return step_model.apply({"params": q}, x, y)[1]
 
         def step(state, batch):
@@ -129,13 +137,14 @@ def run(names: list[str], steps: int, rounds: int, log=print) -> dict:
 
     built = []
     for name in names:
-        impl, options, donate, dropout, store = VARIANTS[name]
-        step = trainer.make_step(model, optimizer, store_grads=store) if dropout else nodrop(model, store)
+        v = VARIANTS[name]
+        maker = fast.make_step if v.store_norm_grads else trainer.make_step
+        step = maker(model, optimizer) if v.dropout else nodrop(model, v.store_norm_grads)
         scan = jax.jit(lambda s, a, b, step=step: jax.lax.scan(step, s, (a, b)),
-                       donate_argnums=(0,) if donate else ())
-        key = jax.random.key(0, impl=trainer.DROPOUT_RNG if impl == "rbg_threefry" else impl)
+                       donate_argnums=(0,) if v.donate else ())
+        key = jax.random.key(0, impl=fast.DROPOUT_RNG if v.prng == "rbg_threefry" else v.prng)
         t0 = time.perf_counter()
-        program = scan.lower((params, optimizer.init(params), key), xs, ys).compile(compiler_options=options)
+        program = scan.lower((params, optimizer.init(params), key), xs, ys).compile(compiler_options=v.options)
         log(f"compiled {name} in {time.perf_counter() - t0:.0f} s")
         text = program.as_text()
         built.append((program, key, {**kernels_per_step(text), "largest_kernel": largest_kernels(text, 1)[0]}))
@@ -156,9 +165,9 @@ def run(names: list[str], steps: int, rounds: int, log=print) -> dict:
     for i, name in enumerate(names):
         ratios = stats.paired_ratios(times[0], times[i])
         p25, med, p75 = stats.quartiles(ratios)
-        rows.append({"variant": name, "prng": VARIANTS[name][0], "compiler_options": VARIANTS[name][1],
-                     "donate": VARIANTS[name][2], "dropout": VARIANTS[name][3],
-                     "layer_norm_grads_stored": VARIANTS[name][4],
+        v = VARIANTS[name]
+        rows.append({"variant": name, "prng": v.prng, "compiler_options": v.options, "donate": v.donate,
+                     "dropout": v.dropout, "layer_norm_grads_stored": v.store_norm_grads,
                      "steps_per_second": steps / float(np.median(times[i])), "speedup_vs_first": med,
                      "speedup_p25": p25, "speedup_p75": p75, "times_s": times[i], **built[i][2]})
     return {"schema": "learngpt-flax-loop-attempts/1", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

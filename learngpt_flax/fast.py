@@ -1,0 +1,148 @@
+"""Faster Flax training on CPU with the same maths: what the lesson (learngpt_flax/trainer.py) leaves out.
+
+`fast.train` is `trainer.train` with four changes, each measured in docs/bench.md ("The Flax loop"):
+
+- dropout draws from DROPOUT_RNG, XLA's RngBitGenerator run as Threefry, where JAX's default threefry keys
+  unroll into loops of small kernels; the masks are other masks, equally Bernoulli(1 - rate);
+- on CPU, programs are compiled with XLA's YNNPACK library fusions off (COMPILER_OPTIONS): at these sizes a
+  library call costs more than the work it replaces;
+- each LayerNorm's input gradient is stored once (store_norm_grads), where XLA on CPU would recompute the
+  residual stream's gradient chain inside every kernel that reads it;
+- compiled programs are kept for the process (another seed of the same architecture compiles nothing).
+
+`learngpt compare`, `learngpt train`, the questions and the bench train with it; the bench also measures the
+lesson's trainer against it, paired.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import linen as nn
+from jax.extend.random import define_prng_impl
+
+from learngpt.config import Config
+from learngpt.data import BatchSampler
+from learngpt.training import History
+from learngpt_flax import trainer
+from learngpt_flax.layer_norm import LayerNorm
+
+
+def _bits(key: jax.Array, shape: tuple, dtype) -> jax.Array:
+    """shape random bits of dtype from a (4,) uint32 key: XLA's RngBitGenerator, Threefry-2x32."""
+    threefry = jax.lax.RandomAlgorithm.RNG_THREE_FRY
+    return jax.lax.rng_bit_generator(key, shape, dtype=dtype, algorithm=threefry)[1]
+
+
+def _split(key: jax.Array, shape: tuple) -> jax.Array:
+    """shape new keys: every 10th of 10 n draws, as unsafe_rbg splits."""
+    n = int(np.prod(shape))
+    return jax.lax.slice_in_dim(_bits(key, (10 * n, 4), jnp.uint32), None, None, stride=10).reshape(*shape, 4)
+
+
+def _fold_in(key: jax.Array, data: jax.Array) -> jax.Array:
+    """key mixed with data (flax's make_rng folds each module's path in), as unsafe_rbg folds."""
+    return key ^ _bits(jax.random.key_data(jax.random.key(data, impl="unsafe_rbg")), (10, 4), jnp.uint32)[-1]
+
+
+# JAX's unsafe_rbg (keys split and folded by XLA's RngBitGenerator, no rolled threefry loop) with the
+# generator run as Threefry-2x32 instead of XLA's default, Philox-4x32
+DROPOUT_RNG = define_prng_impl(
+    key_shape=(4,), seed=lambda seed: jax.random.key_data(jax.random.key(seed, impl="unsafe_rbg")),
+    split=_split, fold_in=_fold_in, name="rbg_threefry", tag="rtf",
+    random_bits=lambda key, width, shape: _bits(key, shape, jnp.dtype(f"uint{width}")))
+# per-program XLA options by platform; dropped where this jaxlib does not know an option
+COMPILER_OPTIONS = {"cpu": {"xla_cpu_experimental_ynn_fusion_type": ""}}
+
+
+def dropout_key(seed: int) -> jax.Array:
+    """The key fast.train's dropout draws from by default: seed in the DROPOUT_RNG implementation."""
+    return jax.random.key(seed, impl=DROPOUT_RNG)
+
+
+def compile_program(lowered, platform: str):
+    """lowered.compile() with COMPILER_OPTIONS for platform; without them if XLA refuses them (an option this
+    jaxlib does not have)."""
+    options = COMPILER_OPTIONS.get(platform)
+    if options:
+        try:
+            return lowered.compile(compiler_options=options)
+        except Exception as err:  # jax.errors.JaxRuntimeError: INVALID_ARGUMENT, no such option
+            if "option" not in str(err):
+                raise
+    return lowered.compile()
+
+
+def platform_of(tree) -> str:
+    """cpu, gpu, ...: where the first jax array of tree lives (the default backend if none is one)."""
+    for leaf in jax.tree_util.tree_leaves(tree):
+        if isinstance(leaf, jax.Array):
+            return next(iter(leaf.devices())).platform
+    return jax.default_backend()
+
+
+@jax.custom_vjp
+def stored_grad(x: jax.Array) -> jax.Array:
+    """x itself; in the backward pass its gradient is read through a gather (of every element, in place),
+    which XLA computes once and stores, instead of fusing the computation of that gradient into each kernel
+    that reads it. Exact: the gather copies the values, NaN and inf included."""
+    return x
+
+
+def _stored_grad_fwd(x):
+    return x, None
+
+
+def _stored_grad_bwd(_, g):
+    return (jnp.take(g, jnp.arange(g.shape[-1]), axis=-1, mode="clip"),)
+
+
+stored_grad.defvjp(_stored_grad_fwd, _stored_grad_bwd)
+
+LAYER_NORMS = (LayerNorm, nn.LayerNorm)  # the curriculum's own and flax's (GPTVer4's ln_f)
+
+
+def store_norm_grads(next_fun, args, kwargs, context):
+    """A flax method interceptor: the input of every LayerNorm goes through stored_grad. In a stack of
+    pre-norm blocks the residual stream's gradient at a block is an elementwise sum over every block above
+    it, which XLA on CPU fuses into each of its consumers; stored once, no kernel recomputes it."""
+    if context.method_name == "__call__" and isinstance(context.module, LAYER_NORMS) and args:
+        args = (stored_grad(args[0]),) + tuple(args[1:])
+    return next_fun(*args, **kwargs)
+
+
+def make_step(model, optimizer: optax.GradientTransformation):
+    """trainer.make_step with each LayerNorm's input gradient stored once: the same maths."""
+    plain = trainer.make_step(model, optimizer)
+
+    def step(state, batch):
+        with nn.intercept_methods(store_norm_grads):  # active while the step is traced
+            return plain(state, batch)
+    return step
+
+
+def largest_kernels(hlo: str, n: int = 3) -> list[int]:
+    """The n largest fused kernels of a compiled program's text (`compiled.as_text()`), in instructions: an
+    elementwise chain XLA recomputes inside every consumer shows up here, growing with depth."""
+    sizes = [sum(1 for line in body.splitlines() if re.match(r"\s+(ROOT )?%?[\w.\-]+ = ", line))
+             for body in re.findall(r"^%?fused[\w.\-]* [^\n]*\{\n(.*?)^\}", hlo, re.S | re.M)]
+    return sorted(sizes, reverse=True)[:n]
+
+
+_PROGRAMS: dict[str, dict] = {}  # platform -> the programs trainer.train compiled there, for the process
+
+
+def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None = None,
+          max_iters: int | None = None, eval_interval: int | None = None, progress: bool = False,
+          key: jax.Array | None = None, fused: bool = True, desc: str = "flax") -> tuple[Any, History]:
+    """trainer.train, faster (the module docstring); dropout draws from key (default: dropout_key(cfg.seed))
+    instead of jax.random.key(cfg.seed)."""
+    platform = platform_of(params)
+    return trainer.train(model, params, cfg, sampler, evals, max_iters, eval_interval, progress,
+                         dropout_key(cfg.seed) if key is None else key, fused, desc, make_step=make_step,
+                         compiler=lambda lowered: compile_program(lowered, platform),
+                         programs=_PROGRAMS.setdefault(platform, {}))

@@ -1,0 +1,52 @@
+"""learngpt.training.run_chunks, the loop every trainer shares: the seed's schedule, the finite check, the
+history and its clocks, with no framework in sight."""
+import math
+
+import pytest
+
+from learngpt.errors import DivergedError
+from learngpt.training import History, run_chunks
+
+
+def fake(losses_by_step, seconds=0.5):
+    calls = []
+
+    def evaluate():
+        calls.append(("eval",))
+        return 2.0, 3.0
+
+    def train_chunk(start, stop):
+        calls.append(("chunk", start, stop))
+        return [losses_by_step(i) for i in range(start, stop)], seconds
+    return calls, evaluate, train_chunk
+
+
+def test_evaluations_before_every_chunk_and_after_the_last():
+    calls, evaluate, train_chunk = fake(lambda i: 1.0 / (i + 1))
+    history = run_chunks(History("x"), 7, 3, evaluate, train_chunk)
+    assert calls == [("eval",), ("chunk", 0, 3), ("eval",), ("chunk", 3, 6), ("eval",), ("chunk", 6, 7), ("eval",)]
+    assert [e.step for e in history.evals] == [0, 3, 6, 7]
+    assert history.step_losses == [1.0 / (i + 1) for i in range(7)] and history.steps == 7
+    assert history.train_seconds == pytest.approx(1.5)  # what each chunk reported, nothing else
+    assert history.eval_seconds >= 0 and history.final.val_loss == 3.0
+
+
+def test_no_steps_is_one_evaluation():
+    calls, evaluate, train_chunk = fake(lambda i: 1.0)
+    history = run_chunks(History("x"), 0, 5, evaluate, train_chunk)
+    assert calls == [("eval",)] and history.steps == 0 and len(history.evals) == 1
+
+
+def test_a_diverged_chunk_stops_the_run_naming_the_step():
+    calls, evaluate, train_chunk = fake(lambda i: math.nan if i == 4 else 1.0)
+    history = History("x")
+    with pytest.raises(DivergedError, match="at step 4"):
+        run_chunks(history, 9, 3, evaluate, train_chunk)
+    assert history.steps == 3 and len(history.step_losses) == 3  # the bad chunk is not recorded
+    assert calls[-1] == ("chunk", 3, 6)
+
+
+def test_a_diverged_evaluation_stops_the_run():
+    history = History("x")
+    with pytest.raises(DivergedError, match="evaluation loss"):
+        run_chunks(history, 3, 3, lambda: (1.0, math.inf), lambda a, b: ([1.0] * (b - a), 0.0))
