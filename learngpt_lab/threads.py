@@ -27,9 +27,8 @@ def set_threads(n: int | None, xla: bool = True, torch: bool = True) -> None:
 
 def xla_flags(flags: str, name: str, value: str) -> str:
     """XLA_FLAGS with `name=value` set once (an earlier setting of name replaced). XLA reads the variable up to the
-    first word that does not start with "--" and silently drops everything after it (measured with jaxlib 0.10.2:
-    "--a=1 intra_op_parallelism_threads=1 --xla_force_host_platform_device_count=2" gives one device), so
-    such words are refused here rather than passed on."""
+    first word that does not start with "--" and silently drops everything after it ("--a=1 stray
+    --xla_force_host_platform_device_count=2" gives one device), so such words are refused here."""
     words = flags.split()
     stray = [w for w in words if not w.startswith("--")]
     if stray:

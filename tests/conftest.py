@@ -8,7 +8,7 @@ from learngpt_lab.threads import set_threads
 
 def pytest_configure(config):
     # The models here are tiny (16-wide matmuls): a second torch thread buys nothing and, on a busy machine,
-    # costs up to 10x (measured: 26 vs 3 steps/s for NanoGPT training under load). XLA keeps its own choice.
+    # makes torch's threads wait on each other. XLA keeps its own choice.
     set_threads(1, xla=False)
 
 

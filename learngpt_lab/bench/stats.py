@@ -31,8 +31,7 @@ import numpy as np
 
 SPREAD_LIMIT = 0.10  # IQR / median of a figure's repeats (or paired ratios) above this: unstable
 # share of the wall time the bench's threads spent waiting for a CPU above this: unstable. Not lower: tiny jitted
-# calls hand work between JAX's threads, and each hand-over's wake-up counts as a wait (measured: 6-35 % for
-# 20-us calls on the shared 2-core machine at load 2; on an idle core a wake-up costs microseconds)
+# calls hand work between JAX's threads, and each hand-over's wake-up counts as a wait even on a steady machine
 WAIT_LIMIT = 0.25
 RETRIES = 2  # an unstable measurement is measured again at most this many times
 

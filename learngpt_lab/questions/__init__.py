@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -63,30 +63,21 @@ class Profile:
         return Config(seed=seed, eval_iters=self.eval_iters, **changes)
 
 
-PROFILES = {
-    # CI: fewer steps and evaluation batches (values chosen by measurement, docs/answers.md).
-    "default": Profile("default", seeds=(0, 1, 2), eval_iters=50, eval_interval=1000, max_iters=500,
-                       multi_head_max_iters=500, multi_head_seeds=(0, 1, 2, 3, 4), deep_max_iters=400,
-                       deep_n_layers=5, layer_norm_block="BlockVer3", layer_norm_depth=40,
-                       layer_norm_depth_max_iters=400, dropout_max_iters=800, dropout_train_tokens=2000,
-                       dropout_n_layers=5, dropout_rate=0.05, dropout_learning_rate=1e-3, week1_max_iters=500,
-                       week1_learning_rate=1e-2, week1_embed_size=16),
-    # The seed's config exactly: 5000 steps, 200 evaluation batches every 500 steps (the multi-head question
-    # and the deeper LayerNorm question keep the steps where their claims were found to hold).
-    "full": Profile("full", seeds=(0, 1, 2), eval_iters=200, eval_interval=500, max_iters=5000,
-                    multi_head_max_iters=500, multi_head_seeds=(0, 1, 2, 3, 4), deep_max_iters=5000,
-                    deep_n_layers=5, layer_norm_block="BlockVer3", layer_norm_depth=40,
-                    layer_norm_depth_max_iters=400, dropout_max_iters=5000, dropout_train_tokens=2000,
-                    dropout_n_layers=5, dropout_rate=0.05, dropout_learning_rate=1e-3, week1_max_iters=5000,
-                    week1_learning_rate=1e-2, week1_embed_size=16),
-    # Each original question's own setup (the curriculum's reference tests), where it differs.
-    "seed": Profile("seed", seeds=(0, 1, 2), eval_iters=200, eval_interval=500, max_iters=5000,
-                    multi_head_max_iters=500, multi_head_seeds=(0, 1, 2, 3, 4), deep_max_iters=5000,
-                    deep_n_layers=10, layer_norm_block="BlockVer3PostNorm", layer_norm_depth=40,
-                    layer_norm_depth_max_iters=400, dropout_max_iters=10000, dropout_train_tokens=1003,
-                    dropout_n_layers=1, dropout_rate=0.1, dropout_learning_rate=5e-3, week1_max_iters=5000,
-                    week1_learning_rate=1e-3, week1_embed_size=32),
-}
+# what CI runs: fewer steps and evaluation batches (values chosen by measurement, docs/answers.md)
+DEFAULT = Profile("default", seeds=(0, 1, 2), eval_iters=50, eval_interval=1000, max_iters=500,
+                  multi_head_max_iters=500, multi_head_seeds=(0, 1, 2, 3, 4), deep_max_iters=400, deep_n_layers=5,
+                  layer_norm_block="BlockVer3", layer_norm_depth=40, layer_norm_depth_max_iters=400,
+                  dropout_max_iters=800, dropout_train_tokens=2000, dropout_n_layers=5, dropout_rate=0.05,
+                  dropout_learning_rate=1e-3, week1_max_iters=500, week1_learning_rate=1e-2, week1_embed_size=16)
+# The seed's config exactly: 5000 steps, 200 evaluation batches every 500 steps (the multi-head question and the
+# deeper LayerNorm question keep the steps where their claims were found to hold).
+FULL = replace(DEFAULT, name="full", eval_iters=200, eval_interval=500, max_iters=5000, deep_max_iters=5000,
+               dropout_max_iters=5000, week1_max_iters=5000)
+# Each original question's own setup (the curriculum's reference tests), where it differs.
+SEED = replace(FULL, name="seed", deep_n_layers=10, layer_norm_block="BlockVer3PostNorm", dropout_max_iters=10000,
+               dropout_train_tokens=1003, dropout_n_layers=1, dropout_rate=0.1, dropout_learning_rate=5e-3,
+               week1_learning_rate=1e-3, week1_embed_size=32)
+PROFILES = {p.name: p for p in (DEFAULT, FULL, SEED)}
 
 
 def profile(name: str | None = None) -> Profile:

@@ -1,7 +1,7 @@
 """The answers' numbers in README.md and docs/, generated from the results files, never typed.
 
 `learngpt questions --json FILE` writes what a run measured (docs/results/questions-<profile>.json are the
-committed runs); the sweeps write docs/results/*.json too (learngpt_lab/questions/sweeps.py). Documents carry
+committed runs); the sweeps write docs/results/*.json too (tools/sweeps.py). Documents carry
 generated blocks between markers,
 
     <!-- generated: NAME -->
@@ -186,6 +186,19 @@ def speed_conditions() -> str:
     return "\n".join(lines)
 
 
+def ci_run() -> str:
+    """The last measured .ci/run (tools/ci_time.py): wall time and each pass's counts and time."""
+    run = load("ci-run.json")
+
+    def counts(p: dict) -> str:
+        return ", ".join(f"{n} {what}" for what, n in p["counts"].items())
+    par, ser = run["parallel_pass"], run["timing_pass"]
+    return (f"`.ci/run` measured {run['created']} UTC ({run['note']}), commit {run['commit'][:7]}, exit status "
+            f"{run['rc']}: {run['seconds'] / 60:.1f} minutes in all: install and start-up "
+            f"{run['install_seconds']:.0f} s; both cores (pytest-xdist) {par['seconds']:.0f} s ({counts(par)}); "
+            f"the timing tests alone {ser['seconds']:.0f} s ({counts(ser)}).")
+
+
 def render(name: str) -> str:
     """The body of the block called `name` (see BLOCKS)."""
     kind, _, arg = name.partition(":")
@@ -206,6 +219,7 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "multi-head-seeds": lambda _: multi_head_seeds(),
     "multi-head-speed": lambda _: multi_head_speed(),
     "speed-conditions": lambda _: speed_conditions(),
+    "ci-run": lambda _: ci_run(),
     # compare:compare -> the table `learngpt compare` printed, from docs/results/compare/history_*.json
     "compare": lambda arg: compare_table(arg),
     # bench:RESULT:headline and the like: the bench's own blocks (learngpt_lab/bench/report.py)

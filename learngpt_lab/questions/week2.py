@@ -211,7 +211,7 @@ def layer_norm_helps(backend, prof: Profile, corpus: Corpus) -> Result:
 def layer_norm_helps_deeper(backend, prof: Profile, corpus: Corpus) -> Result:
     """profile.layer_norm_depth (40) x BlockVer3 (pre-norm) end with a lower validation loss than as many
     BlockVer2 (residuals only) after profile.layer_norm_depth_max_iters (400) steps, on the mean and on most
-    seeds: the condition where the seed's claim turns true, found by `python -m learngpt_lab.questions.sweeps
+    seeds: the condition where the seed's claim turns true, found by `python tools/sweeps.py
     layer-norm-depth` (depths 5, 10, 20, 40, pre- and post-norm, three seeds, both backends). Only pre-norm
     must learn: that residuals alone do not is the point."""
     n = prof.layer_norm_depth

@@ -1,12 +1,13 @@
 """Sweeps behind two answers: where a claim that fails at the seed's size turns true, or starts to hold per seed.
 
-    python -m learngpt_lab.questions.sweeps layer-norm-depth --out docs/results/layer_norm_depth.json
-    python -m learngpt_lab.questions.sweeps multi-head-seeds --out docs/results/multi_head_seeds.json
-    python -m learngpt_lab.questions.sweeps multi-head-speed --out docs/results/multi_head_speed.json
+    python tools/sweeps.py layer-norm-depth --out docs/results/layer_norm_depth.json
+    python tools/sweeps.py multi-head-seeds --out docs/results/multi_head_seeds.json
+    python tools/sweeps.py multi-head-speed --out docs/results/multi_head_speed.json
 
 Each writes one JSON file of per-run records (backend, arm, depth or steps, seed, final train and val loss);
 docs/answers.md's tables are generated from these files (learngpt_lab/questions/report.py). Every run is the
-questions' own training (learngpt_lab/questions/training.py: the shared batch stream, fixed evaluation batches).
+questions' own training (learngpt_lab/questions/training.py: the shared batch stream, fixed evaluation batches);
+the speed sweep times as the speed questions do (learngpt_lab/questions/timing.py: a fresh process, one thread).
 """
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ import time
 
 from learngpt.data import load_corpus
 from learngpt_lab import backends
-from learngpt_lab.questions import PROFILES
+from learngpt_lab.questions import PROFILES, timing
 from learngpt_lab.questions.training import gpt4_around, train_final
 
 LAYER_NORM_ARMS = {"residual only (BlockVer2)": "BlockVer2", "pre-norm (BlockVer3)": "BlockVer3",
                    "post-norm (BlockVer3PostNorm)": "BlockVer3PostNorm"}
 
 
-def layer_norm_depth(names, depths, seeds, steps, eval_iters, log) -> list[dict]:
+def layer_norm_depth(corpus, names, depths, seeds, steps, eval_iters, log) -> list[dict]:
     records = []
     for name in names:
         backend = backends.get(name)
@@ -33,7 +34,7 @@ def layer_norm_depth(names, depths, seeds, steps, eval_iters, log) -> list[dict]
                 cfg = PROFILES["default"].cfg(seed).replace(eval_iters=eval_iters)
                 for label, block in LAYER_NORM_ARMS.items():
                     t0 = time.perf_counter()
-                    point, rate = train_final(backend, gpt4_around(block, depth), cfg, CORPUS, steps, steps)
+                    point, rate = train_final(backend, gpt4_around(block, depth), cfg, corpus, steps, steps)
                     records.append({"backend": name, "depth": depth, "arm": label, "block": block, "seed": seed,
                                     "steps": steps, "train_loss": point.train_loss, "val_loss": point.val_loss,
                                     "steps_per_second": rate})
@@ -42,7 +43,7 @@ def layer_norm_depth(names, depths, seeds, steps, eval_iters, log) -> list[dict]
     return records
 
 
-def multi_head_seeds(names, steps_list, seeds, eval_iters, log) -> list[dict]:
+def multi_head_seeds(corpus, names, steps_list, seeds, eval_iters, log) -> list[dict]:
     records = []
     for name in names:
         backend = backends.get(name)
@@ -50,7 +51,7 @@ def multi_head_seeds(names, steps_list, seeds, eval_iters, log) -> list[dict]:
             for seed in seeds:
                 cfg = PROFILES["default"].cfg(seed).replace(eval_iters=eval_iters)
                 for arm in ("MultiHeadVer1", "HeadVer4"):
-                    point, rate = train_final(backend, gpt4_around(arm), cfg, CORPUS, steps, steps)
+                    point, rate = train_final(backend, gpt4_around(arm), cfg, corpus, steps, steps)
                     records.append({"backend": name, "arm": arm, "seed": seed, "steps": steps,
                                     "train_loss": point.train_loss, "val_loss": point.val_loss,
                                     "steps_per_second": rate})
@@ -65,20 +66,21 @@ SPEED_SIZES = ((32, 8, 16, 8), (32, 8, 64, 8), (32, 8, 128, 8), (32, 8, 256, 8),
 
 
 def multi_head_speed(names, sizes, rounds, log) -> list[dict]:
-    """MultiHeadVer1 / MultiHeadVer2 time per forward call, in paired runs (v1 then v2, `rounds` times): the
-    median ratio and its range, op by op (torch eager, JAX without jit) and jitted (Flax)."""
+    """MultiHeadVer1 / MultiHeadVer2 time per forward call, in paired rounds (`rounds` of them, in a fresh
+    process as the speed question times): the median ratio and its range, op by op (torch eager, JAX without
+    jit) and jitted (Flax)."""
     import numpy as np
     records = []
     for name in names:
         backend = backends.get(name)
         for B, T, C, nh in sizes:
-            x = np.random.default_rng(0).standard_normal((B, T, C)).astype(np.float32)
-            v1 = backend.create(lambda lib: lib.MultiHeadVer1(T, C, nh), x)
-            v2 = backend.create(lambda lib: lib.MultiHeadVer2(T, C, nh), x)
-            for jit in ((False, True) if backend.compiles else (False,)):
-                calls = 3 if backend.compiles and not jit else 10
-                ratios = [backend.timed_forward(v1, x, calls, jit=jit) / backend.timed_forward(v2, x, calls, jit=jit)
-                          for _ in range(rounds)]
+            for mode in (("op by op", "jitted") if backend.compiles else ("op by op",)):
+                calls = 3 if backend.compiles and mode == "op by op" else 10
+                timed = timing.paired_forward_times(backend, [("MultiHeadVer1", (T, C, nh)),
+                                                              ("MultiHeadVer2", (T, C, nh))],
+                                                    (B, T, C), calls, rounds, modes=(mode,))
+                ratios = timing.paired_ratios(timed["modes"][mode]["times"])
+                jit = mode == "jitted"
                 records.append({"backend": name, "B": B, "T": T, "C": C, "n_heads": nh,
                                 "mode": "jit" if jit else "op by op", "median": float(np.median(ratios)),
                                 "low": float(min(ratios)), "high": float(max(ratios)), "ratios": ratios})
@@ -87,8 +89,7 @@ def multi_head_speed(names, sizes, rounds, log) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    global CORPUS
-    p = argparse.ArgumentParser(prog="python -m learngpt_lab.questions.sweeps")
+    p = argparse.ArgumentParser(prog="python tools/sweeps.py")
     p.add_argument("sweep", choices=("layer-norm-depth", "multi-head-seeds", "multi-head-speed"))
     p.add_argument("--out", required=True)
     p.add_argument("--backends", default="torch,flax")
@@ -100,16 +101,17 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from learngpt_lab.threads import set_threads
     set_threads(args.threads)
-    CORPUS = load_corpus()
+    corpus = load_corpus() if args.sweep != "multi-head-speed" else None
     names = tuple(args.backends.split(","))
     seeds = tuple(int(s) for s in args.seeds.split(","))
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     t0 = time.perf_counter()
     if args.sweep == "layer-norm-depth":
-        records = layer_norm_depth(names, tuple(int(d) for d in args.depths.split(",")), seeds, int(args.steps),
-                                   args.eval_iters, log)
+        records = layer_norm_depth(corpus, names, tuple(int(d) for d in args.depths.split(",")), seeds,
+                                   int(args.steps), args.eval_iters, log)
     elif args.sweep == "multi-head-seeds":
-        records = multi_head_seeds(names, tuple(int(s) for s in args.steps.split(",")), seeds, args.eval_iters, log)
+        records = multi_head_seeds(corpus, names, tuple(int(s) for s in args.steps.split(",")), seeds,
+                                   args.eval_iters, log)
     else:
         records = multi_head_speed(names, SPEED_SIZES, 5, log)
     from learngpt import files
@@ -119,8 +121,6 @@ def main(argv=None) -> int:
                                            "records": records}, indent=1))
     return 0
 
-
-CORPUS = None
 
 if __name__ == "__main__":
     sys.exit(main())
