@@ -4,7 +4,7 @@
     python tools/ci_time.py ci.log --start $start --end $end --rc $(cat ci.rc) --commit $(git rev-parse HEAD) \\
         --note "clean clone, shared/ beside it, idle 2-core machine" --out docs/results/ci-run.json
 
-The README's CI block is generated from that file (learngpt_lab/questions/report.py, block `ci-run`).
+The README's CI block is generated from that file (tools/docs.py, block `ci-run`).
 """
 from __future__ import annotations
 

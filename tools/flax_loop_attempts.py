@@ -9,7 +9,7 @@ body counted once per iteration) and the largest of them, in instructions.
 
     python tools/flax_loop_attempts.py --threads 1 --out docs/results/flax-loop-attempts.json
 
-docs/bench.md's table "The Flax loop" is generated from that file (learngpt_lab/bench/report.py, attempts_table).
+docs/bench.md's table "The Flax loop" is generated from that file (tools/docs.py, attempts_table).
 """
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def run(names: list[str], steps: int, rounds: int, log=print) -> dict:
 
     cfg = Config()
     model = components.build(learngpt_flax, "NanoGPT", cfg)
-    params = trainer.init_params(model, np.zeros((1, cfg.block_size), np.int32), cfg.seed)
+    params = model.init(jax.random.key(cfg.seed), np.zeros((1, cfg.block_size), np.int32))["params"]
     rng = np.random.default_rng(0)
     xs = jnp.asarray(rng.integers(0, cfg.vocab_size, (steps, cfg.batch_size, cfg.block_size)), jnp.int32)
     ys = jnp.asarray(rng.integers(0, cfg.vocab_size, (steps, cfg.batch_size, cfg.block_size)), jnp.int32)

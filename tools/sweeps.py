@@ -5,7 +5,7 @@
     python tools/sweeps.py multi-head-speed --out docs/results/multi_head_speed.json
 
 Each writes one JSON file of per-run records (backend, arm, depth or steps, seed, final train and val loss);
-docs/answers.md's tables are generated from these files (learngpt_lab/questions/report.py). Every run is the
+docs/answers.md's tables are generated from these files (tools/docs.py). Every run is the
 questions' own training (learngpt_lab/questions/training.py: the shared batch stream, fixed evaluation batches);
 the speed sweep times as the speed questions do (learngpt_lab/questions/timing.py: a fresh process, one thread).
 """
@@ -74,8 +74,8 @@ def multi_head_speed(names, sizes, rounds, log) -> list[dict]:
     for name in names:
         backend = backends.get(name)
         for B, T, C, nh in sizes:
-            for mode in (("op by op", "jitted") if backend.compiles else ("op by op",)):
-                calls = 3 if backend.compiles and mode == "op by op" else 10
+            for mode in (("op by op", "jitted") if timing.COMPILES[backend.name] else ("op by op",)):
+                calls = 3 if timing.COMPILES[backend.name] and mode == "op by op" else 10
                 timed = timing.paired_forward_times(backend, [("MultiHeadVer1", (T, C, nh)),
                                                               ("MultiHeadVer2", (T, C, nh))],
                                                     (B, T, C), calls, rounds, modes=(mode,))

@@ -2,16 +2,13 @@
 
 Every figure that stats.judge found unstable is marked `?` (its time and the ratio beside it), drawn hollow in
 the plot, and counted in one warning line under the table; the JSON keeps its flags and reasons.
-docs/bench.md carries blocks generated from results files (docs/results/bench-*.json), rewritten by
-`python -m learngpt_lab.bench.report` (`--check`: exit 1 where the document disagrees with them).
+docs/bench.md's blocks are generated from the JSON files by tools/docs.py.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
-import sys
 import textwrap
 from dataclasses import asdict
 from pathlib import Path
@@ -21,10 +18,6 @@ import numpy as np
 from learngpt_lab.bench.plan import AXES, COMPONENTS, CURRICULUM, IMPLS, MODES, Size
 from learngpt_lab.bench.stats import SPREAD_LIMIT
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "docs" / "results"
-DOC = ROOT / "docs" / "bench.md"
-BLOCK = re.compile(r"(<!-- generated: (?P<name>bench:[\w:.-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 
 
 def _num(v) -> float:
@@ -316,164 +309,3 @@ def clean(v):
 def write_json(result: dict, path: str) -> None:
     from learngpt import files
     files.write_text(Path(path), json.dumps(clean(result), indent=1) + "\n")
-
-
-# docs/bench.md: blocks generated from the results files
-
-def load(name: str) -> dict:
-    path = RESULTS / f"{name}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"results file {path} is missing; rerun the bench that writes it (see the block)")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def loops_table(result: dict) -> str:
-    lines = ["| loop | steps/s (median of segments) | vs the torch loop (median of paired ratios, IQR) |",
-             "| --- | --- | --- |"]
-    for lp in result["loops"]:
-        if lp["error"]:
-            lines.append(f"| {lp['loop']} | error | |")
-            continue
-        mark = " (unstable: " + "; ".join(lp["reasons"]) + ")" if lp.get("unstable") else ""
-        lines.append(f"| {lp['loop']} | {_num(lp['steps_per_second']):.1f} | {_num(lp['speedup_vs_torch']):.2f}× "
-                     f"[{_num(lp['speedup_p25']):.2f}, {_num(lp['speedup_p75']):.2f}]{mark} |")
-    return "\n".join(lines)
-
-
-def headline(result: dict) -> str:
-    """The NanoGPT training step at the curriculum's size and at the largest measured: ms and paired ratio."""
-    train = [m for m in result["measurements"] if m["component"] == "NanoGPT" and m["mode"] == "train"
-             and not m["error"]]
-    if not train:
-        return "(no NanoGPT training step in this run)"
-    impls = [i for i in IMPLS if any(m["impl"] == i for m in train)]
-    largest = max((Size(**m["size"]) for m in train), key=lambda s: s.train_gflops())
-    lines = ["| size | " + " | ".join(impls) + " |", "| --- |" + " --- |" * len(impls)]
-    for name, size in (("the curriculum's", CURRICULUM), ("the largest", largest)):
-        at = {m["impl"]: m for m in train if m["size"] == asdict(size)}
-        if not at:
-            continue
-        cells = []
-        for i in impls:
-            m = at.get(i)
-            if m is None:
-                cells.append("-")
-                continue
-            mark = "?" if m.get("unstable") else ""
-            cells.append(f"{_fmt_ms(m['median_s'])}{mark} ms" + (
-                "" if i == "torch" else f" ({_fmt_ratio(m['speedup_vs_torch'])}×{mark})"))
-        lines.append(f"| {name}, {size.label} ({size.train_gflops():.2g} GFLOP) | " + " | ".join(cells) + " |")
-        if size == largest:
-            break
-    return "\n".join(lines)
-
-
-def conditions(result: dict) -> str:
-    """One line: the command, when, threads, load, time taken and how many figures were flagged."""
-    machine, settings, summ = result["machine"], result["settings"], result["summary"]
-    start, end = machine.get("load_average_at_start"), machine.get("load_average_at_end")
-    return (f"Measured {result['created'][:16].replace('T', ' ')}: `learngpt bench"
-            f"{' --quick' if settings.get('quick') else ''}` ({settings.get('label') or 'as run'}), "
-            f"threads torch {machine['torch_threads']} / XLA {xla_threads(machine)}, load average "
-            f"{start[0]:.1f} at start and {end[0]:.1f} at end on {machine['cpus_usable']} cores, "
-            f"{_num(settings.get('wall_seconds')):.0f} s; {summ.get('unstable_figures', 0)} of "
-            f"{summ.get('figures', 0)} figures flagged unstable.")
-
-
-def ratios_agreement(a: str, b: str) -> str:
-    """Two runs' paired ratios side by side (e.g. under a CPU hog and idle): the relative difference, and
-    whether each pair agrees within 25 % or one of the two is flagged."""
-    ra, rb = load(a), load(b)
-
-    def ratios(result):
-        out = {}
-        for m in result["measurements"]:
-            if not m["error"] and m["impl"] != "torch":
-                out[(m["component"], m["mode"], m["impl"], Size(**m["size"]).label)] = m
-        for lp in result["loops"]:
-            if not lp["error"] and lp["loop"] != "torch loop":
-                out[("loop", lp["loop"], "", Size(**lp["size"]).label)] = lp
-        return out
-    xa, xb = ratios(ra), ratios(rb)
-    lines = [f"Run A: {ra['settings'].get('label') or a} (`docs/results/{a}.json`); run B: "
-             f"{rb['settings'].get('label') or b} (`docs/results/{b}.json`). Ratio = speed-up against torch "
-             "eager (the torch loop for a loop), the median of the paired ratios; ? = flagged unstable.", "",
-             "| figure | run A | run B | A vs B | verdict |", "| --- | --- | --- | --- | --- |"]
-    for key in xa:
-        if key not in xb:
-            continue
-        ma, mb = xa[key], xb[key]
-        va, vb = _num(ma["speedup_vs_torch"]), _num(mb["speedup_vs_torch"])
-        diff = va / vb - 1
-        flagged = [run for run, m in (("A", ma), ("B", mb)) if m.get("unstable")]
-        verdict = ("agree within 25 %" if abs(diff) <= 0.25 else "differ by more than 25 %") + (
-            f"; flagged in {' and '.join(flagged)}" if flagged else "")
-        name = " ".join(k for k in key if k)
-        lines.append(f"| {name} | {va:.3g}×{'?' if ma.get('unstable') else ''} | "
-                     f"{vb:.3g}×{'?' if mb.get('unstable') else ''} | {diff:+.0%} | {verdict} |")
-    return "\n".join(lines)
-
-
-def attempts_table(result: dict) -> str:
-    """What was tried for the Flax loop (tools/flax_loop_attempts.py): paired speed-up, kernels a step."""
-    lines = [f"| variant of the scan-fused step | speed vs before (median of {result['rounds']} paired rounds, "
-             "IQR) | steps/s | kernels a step | while loops | largest kernel (instructions) |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for r in result["rows"]:
-        lines.append(f"| {r['variant']} | {_num(r['speedup_vs_first']):.2f}× [{_num(r['speedup_p25']):.2f}, "
-                     f"{_num(r['speedup_p75']):.2f}] | {_num(r['steps_per_second']):.0f} | {r['kernels']} | "
-                     f"{r['while_loops']} | {r.get('largest_kernel', '')} |")
-    load = result.get("load_average")
-    wait = result.get("cpu_wait")
-    lines.append("")
-    lines.append(f"Measured {result['created'][:16].replace('T', ' ')}, {result['steps']}-step scans, one XLA thread, "
-                 f"load average {_num(load):.1f} on {result['cores']} cores"
-                 + (f", the scans waited for a CPU {wait:.0%} of the time" if wait is not None else "") + ".")
-    return "\n".join(lines)
-
-
-def render(name: str) -> str:
-    """The body of the generated block `name`: bench:RESULT:table|headline|loops|conditions,
-    bench:compare:RESULT_A:RESULT_B, or bench:attempts:RESULT (RESULT: a file docs/results/RESULT.json)."""
-    parts = name.split(":")
-    if parts[0] != "bench" or len(parts) < 3:
-        raise ValueError(f"unknown generated block {name!r}")
-    if parts[1] == "compare" and len(parts) == 4:
-        return ratios_agreement(parts[2], parts[3]) + "\n"
-    if parts[1] == "attempts":
-        return attempts_table(load(parts[2])) + "\n"
-    result = load(parts[1])
-    kind = parts[2]
-    if kind == "table":
-        return "```text\n" + format_table(result) + "\n```\n"
-    if kind == "headline":
-        return headline(result) + "\n"
-    if kind == "loops":
-        return loops_table(result) + "\n"
-    if kind == "conditions":
-        return conditions(result) + "\n"
-    raise ValueError(f"unknown generated block {name!r}")
-
-
-def regenerate(text: str) -> str:
-    return BLOCK.sub(lambda m: m.group(1) + render(m["name"]) + m.group(4), text)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="rewrite docs/bench.md's generated blocks from docs/results/")
-    parser.add_argument("--check", action="store_true", help="only check; exit 1 if the document disagrees")
-    args = parser.parse_args(argv)
-    text = DOC.read_text(encoding="utf-8")
-    new = regenerate(text)
-    if args.check:
-        if new != text:
-            print(f"{DOC} disagrees with docs/results/ (run python -m learngpt_lab.bench.report)", file=sys.stderr)
-            return 1
-        return 0
-    if new != text:
-        DOC.write_text(new, encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,27 +1,53 @@
 """Numbers in README.md and docs/ come from the committed results files (docs/results/*.json), never typed
-twice: every generated block must equal what learngpt_lab/questions/report.py renders from them now."""
+twice: every generated block must equal what tools/docs.py, the one generator, renders from them now."""
+import importlib.util
+from pathlib import Path
+
 import pytest
 
-from learngpt_lab.questions import report
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("learngpt_docs_tool", ROOT / "tools" / "docs.py")
+docs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(docs)
 
 
-@pytest.mark.parametrize("doc", report.DOCUMENTS)
+@pytest.mark.parametrize("doc", docs.DOCUMENTS)
 def test_generated_blocks_match_the_results_files(doc):
-    text = (report.ROOT / doc).read_text(encoding="utf-8")
-    blocks = list(report.BLOCK.finditer(text))
-    for m in blocks:
-        assert m["body"] == report.render(m["name"]), (
-            f"{doc}: the block {m['name']!r} disagrees with docs/results/ "
-            f"(run python -m learngpt_lab.questions.report)")
+    text = (docs.ROOT / doc).read_text(encoding="utf-8")
+    for m in docs.BLOCK.finditer(text):
+        assert m["body"] == docs.render(m["name"]), (
+            f"{doc}: the block {m['name']!r} disagrees with docs/results/ (run python tools/docs.py)")
 
 
-def test_every_document_has_generated_numbers():
-    names = [m["name"] for doc in report.DOCUMENTS
-             for m in report.BLOCK.finditer((report.ROOT / doc).read_text(encoding="utf-8"))]
-    assert any(n.startswith("answers-week2") for n in names) and any(n.startswith("answers-week1") for n in names)
+def test_the_check_passes_and_every_document_has_generated_numbers():
+    assert docs.main(["--check"]) == 0
+    names = {doc: [m["name"] for m in docs.BLOCK.finditer((docs.ROOT / doc).read_text(encoding="utf-8"))]
+             for doc in docs.DOCUMENTS}
+    assert all(names.values()), [doc for doc, found in names.items() if not found]
+    every = [n for found in names.values() for n in found]
+    assert any(n.startswith("answers-week2") for n in every) and any(n.startswith("answers-week1") for n in every)
+    assert {"bench:bench-cpu-quick:table", "bench:bench-cpu-quick-hog:table",
+            "bench:compare:bench-cpu-quick-hog:bench-cpu-quick",
+            "bench:attempts:flax-loop-attempts"} <= set(names["docs/bench.md"])
 
 
-def test_a_typed_number_in_a_block_is_caught(tmp_path):
-    name = "answers-week2:default"
-    assert report.regenerate(f"<!-- generated: {name} -->\n| typed | 2.99 |\n<!-- end generated -->") != (
-        f"<!-- generated: {name} -->\n| typed | 2.99 |\n<!-- end generated -->")
+@pytest.mark.parametrize("name, typed", [
+    ("answers-week2:default", "| typed | 2.99 |"),
+    ("bench:bench-cpu-quick:loops", "| flax scan | 999.9 | 9.99× |"),
+])
+def test_a_typed_number_in_a_block_is_caught(name, typed):
+    text = f"<!-- generated: {name} -->\n{typed}\n<!-- end generated -->"
+    assert docs.regenerate(text) != text
+
+
+def test_the_hog_and_idle_runs_agree_or_are_flagged():
+    """The bar for the two committed bench --quick runs: each paired ratio agrees within 25 % between the
+    run under a CPU hog and the one without, or one of the two is flagged unstable."""
+    table = docs.render("bench:compare:bench-cpu-quick-hog:bench-cpu-quick")
+    lines = [line for line in table.splitlines() if line.startswith("|")]
+    assert lines[0].startswith("| figure |") and lines[1].startswith("| --- |")
+    rows = lines[2:]
+    assert rows
+    for line in rows:
+        verdict = line.rstrip(" |").split("|")[-1]
+        assert "agree within 25 %" in verdict or "flagged" in verdict, line

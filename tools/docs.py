@@ -1,15 +1,14 @@
-"""The answers' numbers in README.md and docs/, generated from the results files, never typed.
+"""The one generator of every generated block in README.md and docs/: numbers from the results files, never typed.
 
-`learngpt questions --json FILE` writes what a run measured (docs/results/questions-<profile>.json are the
-committed runs); the sweeps write docs/results/*.json too (tools/sweeps.py). Documents carry
-generated blocks between markers,
+`learngpt questions --json FILE`, `learngpt bench --out`, `learngpt compare --out` and the scripts in tools/
+write what a run measured into docs/results/. Documents carry generated blocks between markers,
 
     <!-- generated: NAME -->
     ...
     <!-- end generated -->
 
-and `python -m learngpt_lab.questions.report` rewrites every block from the results files (`--check` exits 1
-if a document disagrees with them: tests/unit/test_docs.py runs it).
+and `python tools/docs.py` rewrites every block from the results files (`--check` exits 1 if a document
+disagrees with them: tests/unit/test_docs.py runs it).
 """
 from __future__ import annotations
 
@@ -17,18 +16,23 @@ import argparse
 import json
 import re
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+from learngpt_lab.bench.plan import CURRICULUM, IMPLS, Size
+from learngpt_lab.bench.report import _fmt_ms, _fmt_ratio, _num, format_table, xla_threads
+
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
-DOCUMENTS = ("README.md", "docs/answers.md", "docs/week1.md", "docs/compare.md")
+DOCUMENTS = ("README.md", "docs/answers.md", "docs/week1.md", "docs/compare.md", "docs/bench.md")
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w:.-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 
 
 def load(name: str) -> dict:
+    """A results file by name, relative to docs/results/ (with its .json)."""
     path = RESULTS / name
     if not path.is_file():
         raise FileNotFoundError(f"results file {path} is missing; rerun what writes it (see its block's name)")
@@ -199,6 +203,161 @@ def ci_run() -> str:
             f"the timing tests alone {ser['seconds']:.0f} s ({counts(ser)}).")
 
 
+def compare_table(folder: str) -> str:
+    """The side-by-side table of a `learngpt compare` run whose history_<backend>.json files were kept."""
+    from learngpt_lab.commands.compare import table
+    names = [n for n in ("torch", "flax") if (RESULTS / folder / f"history_{n}.json").is_file()]
+    if not names:
+        raise FileNotFoundError(f"no history_<backend>.json in {RESULTS / folder}; copy them from a compare run")
+    results = {n: load(f"{folder}/history_{n}.json") for n in names}
+    text = "```text\n" + table(names, results) + "\n```"
+    if len(names) == 2:
+        speed = {n: results[n]["history"]["steps_per_second"] for n in names}
+        text += (f"\n\nFlax trains {speed['flax'] / speed['torch']:.2f}x as many steps per second as torch "
+                 f"({speed['flax']:.1f} against {speed['torch']:.1f}, one CPU thread each); both processes "
+                 f"together took {sum(results[n]['wall_seconds'] for n in names):.0f} s. One unpaired run: the "
+                 f"backends train one after the other, so load that comes and goes moves this ratio (torch's "
+                 f"rate varies most between runs); `learngpt bench` measures the loops paired (docs/bench.md).")
+    return text
+
+
+
+
+# docs/bench.md: the bench's results (docs/results/bench-*.json, flax-loop-attempts.json)
+
+def load_bench(name: str) -> dict:
+    return load(f"{name}.json")
+
+
+def loops_table(result: dict) -> str:
+    lines = ["| loop | steps/s (median of segments) | vs the torch loop (median of paired ratios, IQR) |",
+             "| --- | --- | --- |"]
+    for lp in result["loops"]:
+        if lp["error"]:
+            lines.append(f"| {lp['loop']} | error | |")
+            continue
+        mark = " (unstable: " + "; ".join(lp["reasons"]) + ")" if lp.get("unstable") else ""
+        lines.append(f"| {lp['loop']} | {_num(lp['steps_per_second']):.1f} | {_num(lp['speedup_vs_torch']):.2f}× "
+                     f"[{_num(lp['speedup_p25']):.2f}, {_num(lp['speedup_p75']):.2f}]{mark} |")
+    return "\n".join(lines)
+
+
+def headline(result: dict) -> str:
+    """The NanoGPT training step at the curriculum's size and at the largest measured: ms and paired ratio."""
+    train = [m for m in result["measurements"] if m["component"] == "NanoGPT" and m["mode"] == "train"
+             and not m["error"]]
+    if not train:
+        return "(no NanoGPT training step in this run)"
+    impls = [i for i in IMPLS if any(m["impl"] == i for m in train)]
+    largest = max((Size(**m["size"]) for m in train), key=lambda s: s.train_gflops())
+    lines = ["| size | " + " | ".join(impls) + " |", "| --- |" + " --- |" * len(impls)]
+    for name, size in (("the curriculum's", CURRICULUM), ("the largest", largest)):
+        at = {m["impl"]: m for m in train if m["size"] == asdict(size)}
+        if not at:
+            continue
+        cells = []
+        for i in impls:
+            m = at.get(i)
+            if m is None:
+                cells.append("-")
+                continue
+            mark = "?" if m.get("unstable") else ""
+            cells.append(f"{_fmt_ms(m['median_s'])}{mark} ms" + (
+                "" if i == "torch" else f" ({_fmt_ratio(m['speedup_vs_torch'])}×{mark})"))
+        lines.append(f"| {name}, {size.label} ({size.train_gflops():.2g} GFLOP) | " + " | ".join(cells) + " |")
+        if size == largest:
+            break
+    return "\n".join(lines)
+
+
+def conditions(result: dict) -> str:
+    """One line: the command, when, threads, load, time taken and how many figures were flagged."""
+    machine, settings, summ = result["machine"], result["settings"], result["summary"]
+    start, end = machine.get("load_average_at_start"), machine.get("load_average_at_end")
+    return (f"Measured {result['created'][:16].replace('T', ' ')}: `learngpt bench"
+            f"{' --quick' if settings.get('quick') else ''}` ({settings.get('label') or 'as run'}), "
+            f"threads torch {machine['torch_threads']} / XLA {xla_threads(machine)}, load average "
+            f"{start[0]:.1f} at start and {end[0]:.1f} at end on {machine['cpus_usable']} cores, "
+            f"{_num(settings.get('wall_seconds')):.0f} s; {summ.get('unstable_figures', 0)} of "
+            f"{summ.get('figures', 0)} figures flagged unstable.")
+
+
+def ratios_agreement(a: str, b: str) -> str:
+    """Two runs' paired ratios side by side (e.g. under a CPU hog and idle): the relative difference, and
+    whether each pair agrees within 25 % or one of the two is flagged."""
+    ra, rb = load_bench(a), load_bench(b)
+
+    def ratios(result):
+        out = {}
+        for m in result["measurements"]:
+            if not m["error"] and m["impl"] != "torch":
+                out[(m["component"], m["mode"], m["impl"], Size(**m["size"]).label)] = m
+        for lp in result["loops"]:
+            if not lp["error"] and lp["loop"] != "torch loop":
+                out[("loop", lp["loop"], "", Size(**lp["size"]).label)] = lp
+        return out
+    xa, xb = ratios(ra), ratios(rb)
+    lines = [f"Run A: {ra['settings'].get('label') or a} (`docs/results/{a}.json`); run B: "
+             f"{rb['settings'].get('label') or b} (`docs/results/{b}.json`). Ratio = speed-up against torch "
+             "eager (the torch loop for a loop), the median of the paired ratios; ? = flagged unstable.", "",
+             "| figure | run A | run B | A vs B | verdict |", "| --- | --- | --- | --- | --- |"]
+    for key in xa:
+        if key not in xb:
+            continue
+        ma, mb = xa[key], xb[key]
+        va, vb = _num(ma["speedup_vs_torch"]), _num(mb["speedup_vs_torch"])
+        diff = va / vb - 1
+        flagged = [run for run, m in (("A", ma), ("B", mb)) if m.get("unstable")]
+        verdict = ("agree within 25 %" if abs(diff) <= 0.25 else "differ by more than 25 %") + (
+            f"; flagged in {' and '.join(flagged)}" if flagged else "")
+        name = " ".join(k for k in key if k)
+        lines.append(f"| {name} | {va:.3g}×{'?' if ma.get('unstable') else ''} | "
+                     f"{vb:.3g}×{'?' if mb.get('unstable') else ''} | {diff:+.0%} | {verdict} |")
+    return "\n".join(lines)
+
+
+def attempts_table(result: dict) -> str:
+    """What was tried for the Flax loop (tools/flax_loop_attempts.py): paired speed-up, kernels a step."""
+    lines = [f"| variant of the scan-fused step | speed vs before (median of {result['rounds']} paired rounds, "
+             "IQR) | steps/s | kernels a step | while loops | largest kernel (instructions) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in result["rows"]:
+        lines.append(f"| {r['variant']} | {_num(r['speedup_vs_first']):.2f}× [{_num(r['speedup_p25']):.2f}, "
+                     f"{_num(r['speedup_p75']):.2f}] | {_num(r['steps_per_second']):.0f} | {r['kernels']} | "
+                     f"{r['while_loops']} | {r.get('largest_kernel', '')} |")
+    load = result.get("load_average")
+    wait = result.get("cpu_wait")
+    lines.append("")
+    lines.append(f"Measured {result['created'][:16].replace('T', ' ')}, {result['steps']}-step scans, one XLA thread, "
+                 f"load average {_num(load):.1f} on {result['cores']} cores"
+                 + (f", the scans waited for a CPU {wait:.0%} of the time" if wait is not None else "") + ".")
+    return "\n".join(lines)
+
+
+def bench_block(arg: str) -> str:
+    """The body of the generated block `name`: bench:RESULT:table|headline|loops|conditions,
+    bench:compare:RESULT_A:RESULT_B, or bench:attempts:RESULT (RESULT: a file docs/results/RESULT.json)."""
+    name = "bench:" + arg
+    parts = name.split(":")
+    if len(parts) < 3:
+        raise ValueError(f"unknown generated block {name!r}")
+    if parts[1] == "compare" and len(parts) == 4:
+        return ratios_agreement(parts[2], parts[3]) + "\n"
+    if parts[1] == "attempts":
+        return attempts_table(load_bench(parts[2])) + "\n"
+    result = load_bench(parts[1])
+    kind = parts[2]
+    if kind == "table":
+        return "```text\n" + format_table(result) + "\n```\n"
+    if kind == "headline":
+        return headline(result) + "\n"
+    if kind == "loops":
+        return loops_table(result) + "\n"
+    if kind == "conditions":
+        return conditions(result) + "\n"
+    raise ValueError(f"unknown generated block {name!r}")
+
+
 def render(name: str) -> str:
     """The body of the block called `name` (see BLOCKS)."""
     kind, _, arg = name.partition(":")
@@ -222,32 +381,9 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "ci-run": lambda _: ci_run(),
     # compare:compare -> the table `learngpt compare` printed, from docs/results/compare/history_*.json
     "compare": lambda arg: compare_table(arg),
-    # bench:RESULT:headline and the like: the bench's own blocks (learngpt_lab/bench/report.py)
-    "bench": lambda arg: _bench_block(arg),
+    # bench:RESULT:headline and the like: docs/bench.md's blocks from docs/results/RESULT.json
+    "bench": lambda arg: bench_block(arg),
 }
-
-
-def compare_table(folder: str) -> str:
-    """The side-by-side table of a `learngpt compare` run whose history_<backend>.json files were kept."""
-    from learngpt_lab.commands.compare import table
-    names = [n for n in ("torch", "flax") if (RESULTS / folder / f"history_{n}.json").is_file()]
-    if not names:
-        raise FileNotFoundError(f"no history_<backend>.json in {RESULTS / folder}; copy them from a compare run")
-    results = {n: load(f"{folder}/history_{n}.json") for n in names}
-    text = "```text\n" + table(names, results) + "\n```"
-    if len(names) == 2:
-        speed = {n: results[n]["history"]["steps_per_second"] for n in names}
-        text += (f"\n\nFlax trains {speed['flax'] / speed['torch']:.2f}x as many steps per second as torch "
-                 f"({speed['flax']:.1f} against {speed['torch']:.1f}, one CPU thread each); both processes "
-                 f"together took {sum(results[n]['wall_seconds'] for n in names):.0f} s. One unpaired run: the "
-                 f"backends train one after the other, so load that comes and goes moves this ratio (torch's "
-                 f"rate varies most between runs); `learngpt bench` measures the loops paired (docs/bench.md).")
-    return text
-
-
-def _bench_block(arg: str) -> str:
-    from learngpt_lab.bench import report as bench_report
-    return bench_report.render("bench:" + arg)
 
 
 def regenerate(text: str) -> str:
@@ -255,7 +391,7 @@ def regenerate(text: str) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m learngpt_lab.questions.report", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python tools/docs.py", description=__doc__.splitlines()[0])
     p.add_argument("--check", action="store_true", help="exit 1 if a document disagrees with the results files")
     args = p.parse_args(argv)
     stale = []
@@ -268,8 +404,7 @@ def main(argv=None) -> int:
             if not args.check:
                 path.write_text(new, encoding="utf-8")
     if args.check and stale:
-        print(f"out of date with docs/results/: {', '.join(stale)} (run python -m learngpt_lab.questions.report)",
-              file=sys.stderr)
+        print(f"out of date with docs/results/: {', '.join(stale)} (run python tools/docs.py)", file=sys.stderr)
         return 1
     print(("rewrote " + ", ".join(stale)) if stale and not args.check else "every generated block is current")
     return 0
