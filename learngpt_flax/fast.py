@@ -133,7 +133,7 @@ def largest_kernels(hlo: str, n: int = 3) -> list[int]:
     return sorted(sizes, reverse=True)[:n]
 
 
-_PROGRAMS: dict[str, dict] = {}  # platform -> the programs trainer.train compiled there, for the process
+_PROGRAMS: dict[tuple, Any] = {}  # what a program depends on -> the compiled program, for the process
 
 
 def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None = None,
@@ -142,7 +142,16 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
     """trainer.train, faster (the module docstring); dropout draws from key (default: dropout_key(cfg.seed))
     instead of jax.random.key(cfg.seed)."""
     platform = platform_of(params)
+    depends = (platform, repr(model), cfg.learning_rate, cfg.betas, cfg.eps, cfg.weight_decay, fused,
+               jax.config.jax_enable_x64)
+
+    def compile_once(fn, *args):  # another seed of the same architecture compiles nothing
+        leaves = jax.tree_util.tree_leaves(args)
+        signature = depends + (str(jax.tree_util.tree_structure(args)),) + tuple(
+            (np.shape(a), str(a.dtype)) for a in leaves)
+        if signature not in _PROGRAMS:
+            _PROGRAMS[signature] = compile_program(fn.lower(*args), platform)
+        return _PROGRAMS[signature]
     return trainer.train(model, params, cfg, sampler, evals, max_iters, eval_interval, progress,
                          dropout_key(cfg.seed) if key is None else key, fused, desc, make_step=make_step,
-                         compiler=lambda lowered: compile_program(lowered, platform),
-                         programs=_PROGRAMS.setdefault(platform, {}))
+                         compile=compile_once)

@@ -16,12 +16,6 @@ from learngpt.training import History, eval_data, run_chunks
 from learngpt_flax.optim import make_optimizer  # torch.optim.AdamW's arithmetic as an optax transformation
 
 
-def init_params(model, example, seed: int = 0) -> Any:
-    """Fresh params drawn natively in Flax (the same distributions as torch's defaults); {} for a module
-    without any (week 1's averaging heads)."""
-    return model.init({"params": jax.random.key(seed)}, example).get("params", {})
-
-
 def make_step(model, optimizer: optax.GradientTransformation) -> Callable:
     """One AdamW step: (params, opt_state, key), (x, y) -> new state, the batch's loss before the update.
     Dropout draws from a key split off the state's key."""
@@ -52,15 +46,15 @@ def make_evaluate(model) -> Callable:
 def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None = None,
           max_iters: int | None = None, eval_interval: int | None = None, progress: bool = False,
           key: jax.Array | None = None, fused: bool = True, desc: str = "flax",
-          make_step: Callable = make_step, compiler: Callable = lambda lowered: lowered.compile(),
-          programs: dict | None = None) -> tuple[Any, History]:
+          make_step: Callable = make_step, compile: Callable = lambda fn, *args: fn.lower(*args).compile()
+          ) -> tuple[Any, History]:
     """Train for max_iters AdamW steps on sampler's batches; returns the new params and the history. Dropout
     draws from key (default: jax.random.key(cfg.seed)).
 
     fused=True runs each chunk of steps between two evaluations as one compiled lax.scan (one dispatch per
-    chunk); fused=False calls the jitted step once per step. Every program is compiled ahead of time, its
-    time counted apart, and kept in `programs` under all it depends on. learngpt_flax/fast.py passes its own
-    make_step, compiler and programs: the same maths, faster.
+    chunk); fused=False calls the jitted step once per step. Every program is compiled ahead of time, once
+    per input shape, by compile (a jitted function and its arguments -> its program), its time counted apart. learngpt_flax/fast.py
+    passes its own make_step and compile: the same maths, faster.
     """
     max_iters = cfg.max_iters if max_iters is None else max_iters
     eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
@@ -70,19 +64,15 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
     run = jax.jit(lambda state, xs, ys: jax.lax.scan(step, state, (xs, ys))) if fused else jax.jit(step)
     evaluate = make_evaluate(model)
     state = (params, optimizer.init(params), jax.random.key(cfg.seed) if key is None else key)
-    programs = {} if programs is None else programs
-    depends = (repr(model), make_step, cfg.learning_rate, cfg.betas, cfg.eps, cfg.weight_decay, fused,
-               jax.config.jax_enable_x64)
-    history = History("flax")
+    history, programs = History("flax"), {}
 
-    def compiled(name: str, fn, *args):
-        leaves = jax.tree_util.tree_leaves(args)
-        signature = depends + (name,) + tuple((np.shape(a), str(a.dtype)) for a in leaves)
-        if signature not in programs:
+    def compiled(fn, *args):
+        shapes = (fn,) + tuple((np.shape(a), str(a.dtype)) for a in jax.tree_util.tree_leaves(args))
+        if shapes not in programs:
             t0 = time.perf_counter()
-            programs[signature] = compiler(fn.lower(*args))
+            programs[shapes] = compile(fn, *args)
             history.compile_seconds += time.perf_counter() - t0
-        return programs[signature]
+        return programs[shapes]
 
     for ids in (a for pair in evals.values() for a in pair):  # on the host, where it is free: under jit a bad
         checks.check_token_ids(ids.dtype, model.vocab_size, int(ids.min()), int(ids.max()))  # id poisons all
@@ -91,7 +81,7 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
     def estimate() -> tuple[float, float]:
         losses = []
         for split in ("train", "val"):
-            program = compiled("eval", evaluate, state[0], *eval_arrays[split])
+            program = compiled(evaluate, state[0], *eval_arrays[split])
             losses.append(float(program(state[0], *eval_arrays[split])))
         return tuple(losses)
 
@@ -102,12 +92,12 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
             checks.check_token_ids(ids.dtype, model.vocab_size, int(ids.min()), int(ids.max()))
         xs, ys = jnp.asarray(xs), jnp.asarray(ys)
         if fused:
-            program = compiled("scan", run, state, xs, ys)
+            program = compiled(run, state, xs, ys)
             t0 = time.perf_counter()
             state, losses = program(state, xs, ys)
         else:
             xs, ys = np.asarray(xs), np.asarray(ys)  # host rows: indexing a jax array dispatches slicing
-            program = compiled("step", run, state, (xs[0], ys[0]))
+            program = compiled(run, state, (xs[0], ys[0]))
             t0 = time.perf_counter()
             losses = []
             for x, y in zip(xs, ys):

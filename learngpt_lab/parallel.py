@@ -15,16 +15,12 @@ has finished, so a run that fails saves nothing.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
-import signal
 import socket
-import threading
 import time
 from dataclasses import dataclass
-from multiprocessing import connection
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -33,11 +29,11 @@ from learngpt.config import Config
 from learngpt.errors import UserError
 from learngpt.parallel import World, check_split
 from learngpt_lab import backends
-from learngpt_lab.processes import WATCH_SECONDS, ChildDiedError, watch_parent
+from learngpt_lab import processes
+from learngpt_lab.processes import ChildDiedError, describe_exit
 from learngpt_lab.threads import xla_flags
 
 TIMEOUT_S = 120.0  # the longest a collective waits for another process (torch's timeout, JAX's heartbeat)
-EXIT_SECONDS = 3.0  # how long a process that sent its results gets to leave the run before it is killed
 
 
 class RankDiedError(ChildDiedError):
@@ -109,21 +105,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """os.environ with values set, restored after: a spawned process inherits the environment at start."""
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 @dataclass
 class Worker:
     """What a task running in a process of the run is handed: the layout and this process's world."""
@@ -147,133 +128,35 @@ def run_in_world(layout: Layout, world: World, tasks: list[tuple[Callable, tuple
         check_gpu(layout.backend, layout.devices if layout.nproc == 1 else 1)
     joined = layout.backend == "torch" or world.size > 1  # one JAX process needs no runtime
     if joined:
-        backend.join(world, layout.device, TIMEOUT_S)
+        backend.module("parallel").initialize(world, layout.device, TIMEOUT_S)
     worker = Worker(layout, world)
     results = [task(worker, *args) for task, args in tasks]
     if joined:
-        backend.leave()
+        backend.module("parallel").shutdown()
     return results
 
 
-def _rank_main(layout: Layout, tasks: list, conn, parent_pid: int, threads: int | None) -> None:
-    """One process started by launch(): its world from the environment; the results, or the error, sent back."""
-    watch_parent(parent_pid)
-    from tqdm import tqdm
-    tqdm.set_lock(threading.RLock())  # not tqdm's default multiprocessing lock: a killed rank would leak it
-    try:
-        conn.send(("ok", run_in_world(layout, World.from_env(), tasks, threads)))
-    except KeyboardInterrupt:
-        conn.send(("interrupted", None))
-    except BaseException as err:  # noqa: BLE001 - sent to the launcher, which raises it there
-        if os.environ.get("LEARNGPT_DEBUG"):
-            import traceback
-            traceback.print_exc()
-        try:
-            conn.send(("error", err))
-        except Exception:  # an exception that does not pickle: its text still reaches the launcher
-            conn.send(("error", RuntimeError(f"{type(err).__name__}: {err}")))
-    finally:
-        conn.close()
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}, exit code {code}"
-        except ValueError:
-            pass
-    return f"exit code {code}"
-
-
-def _stop(procs: Sequence) -> None:
-    """SIGKILL to every process still alive, now: a rank holds nothing worth saving (only the launcher writes,
-    and only after a run that finished), and JAX's runtime catches SIGTERM and would go on for seconds."""
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-    for p in procs:
-        p.join()
-
-
 def launch_tasks(layout: Layout, tasks: list[tuple[Callable, tuple]], threads: int | None = 1) -> list[list]:
-    """Run every task(worker, *args), in order, in each of layout.nproc spawned processes; returns
-    results[rank][task]. A process that dies or raises stops the run: RankDiedError naming the first rank
-    that died, else the lowest rank's exception, raised here once every process is gone."""
-    import multiprocessing
-    from multiprocessing import resource_tracker
-    ctx = multiprocessing.get_context("spawn")
-    resource_tracker.ensure_running()  # started now, not inside a rank's environment below
+    """Run every task(worker, *args), in order, in each of layout.nproc spawned processes
+    (learngpt_lab/processes.py); returns results[rank][task]. A process that dies or raises stops the run:
+    RankDiedError naming the first rank that died, else the lowest rank's exception, raised here once every
+    process is gone."""
     port = free_port()
-    procs, conns = [], []
-    try:
-        for rank in range(layout.nproc):
-            env = World(rank, layout.nproc, rank, "127.0.0.1", port).env()
-            if layout.backend == "flax" and layout.device == "cpu":  # XLA reads it when JAX starts there
-                env["XLA_FLAGS"] = xla_flags(os.environ.get("XLA_FLAGS", ""),
-                                             "--xla_force_host_platform_device_count", str(layout.devices))
-            receive, send = ctx.Pipe(duplex=False)
-            with _environment(env):
-                proc = ctx.Process(target=_rank_main, args=(layout, tasks, send, os.getpid(), threads),
-                                   name=f"learngpt rank {rank}")
-                proc.start()
-            send.close()
-            procs.append(proc)
-            conns.append(receive)
-        results = _collect(layout, procs, conns)
-        deadline = time.monotonic() + EXIT_SECONDS
-        for p in procs:  # each sent its results: let it leave the run and exit on its own
-            p.join(max(0.0, deadline - time.monotonic()))
-        return results
-    finally:
-        _stop(procs)
-        for c in conns:
-            c.close()
+    jobs = []
+    for rank in range(layout.nproc):
+        env = World(rank, layout.nproc, rank, "127.0.0.1", port).env()
+        if layout.backend == "flax" and layout.device == "cpu":  # XLA reads it when JAX starts there
+            env["XLA_FLAGS"] = xla_flags(os.environ.get("XLA_FLAGS", ""),
+                                         "--xla_force_host_platform_device_count", str(layout.devices))
+        died = (lambda code, rank=rank: RankDiedError(
+            f"rank {rank} of {layout.nproc} died ({describe_exit(code)}); the run was stopped, nothing was saved"))
+        jobs.append(processes.Job(_in_world, (layout, tasks, threads), f"learngpt rank {rank}", env, died))
+    return processes.run_all(jobs)
 
 
-def _collect(layout: Layout, procs: list, conns: list) -> list[list]:
-    n = len(procs)
-    results: dict[int, list] = {}
-    errors: dict[int, BaseException] = {}
-    died: dict[int, int | None] = {}
-    interrupted = False
-
-    def read(rank: int) -> None:
-        nonlocal interrupted
-        try:
-            status, value = conns[rank].recv()
-        except (EOFError, OSError):
-            procs[rank].join(1)
-            died[rank] = procs[rank].exitcode
-            return
-        if status == "ok":
-            results[rank] = value
-        elif status == "interrupted":
-            interrupted = True
-        else:
-            errors[rank] = value
-
-    def poll(timeout: float | None) -> None:
-        waiting = [r for r in range(n) if r not in results and r not in errors and r not in died]
-        handles = {conns[r]: r for r in waiting}
-        handles.update({procs[r].sentinel: r for r in waiting})
-        for handle in connection.wait(list(handles), timeout):
-            r = handles[handle]
-            if r not in results and r not in errors and r not in died:
-                read(r)  # a message, or the end of the pipe: a process that ended without one died
-
-    while len(results) < n and not (errors or died or interrupted):
-        poll(None)
-    if errors or died or interrupted:
-        poll(WATCH_SECONDS * 5)  # a death that caused another rank's error is seen before it is blamed
-        _stop(procs)
-        if interrupted:
-            raise KeyboardInterrupt
-        if died:
-            rank = min(died)
-            raise RankDiedError(f"rank {rank} of {n} died ({_describe_exit(died[rank])}); the run was stopped, "
-                                f"nothing was saved")
-        raise errors[min(errors)]
-    return [results[r] for r in range(n)]
+def _in_world(layout: Layout, tasks: list, threads: int | None) -> list:
+    """One process started by launch_tasks(): its world from the environment."""
+    return run_in_world(layout, World.from_env(), tasks, threads)
 
 
 def launch(layout: Layout, task: Callable, *args: Any, threads: int | None = 1) -> list:
@@ -317,7 +200,7 @@ def train_task(worker: Worker, corpus_path: str, jobs: Sequence[Job]) -> list[di
             sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
             history, held = backend.train_parallel(model, cfg, sampler, worker.world, None, job.max_iters,
                                                    job.eval_interval, job.shard_params, job.progress,
-                                                   worker.layout.devices)
+                                                   worker.layout.devices, worker.layout.device)
             result = {"history": history.to_dict(), "held": held}
             if worker.world.rank == 0:
                 result["weights"] = backend.get_weights(model)
@@ -336,7 +219,7 @@ def train_task(worker: Worker, corpus_path: str, jobs: Sequence[Job]) -> list[di
 def masks_task(worker: Worker, shape: tuple, rate: float, seeds: Sequence[int]) -> list[list[np.ndarray]]:
     """The dropout keep-masks this process draws for each seed: [seed][device of this process] (B/N, ...)."""
     backend = worker.get()
-    return [backend.dropout_masks(tuple(shape), rate, seed, worker.world) for seed in seeds]
+    return [backend.dropout_masks(tuple(shape), rate, seed, worker.world, worker.layout.device) for seed in seeds]
 
 
 def train(layout: Layout, cfg: Config, corpus_path: str, init_weights: dict | None = None, dtype: str = "float32",

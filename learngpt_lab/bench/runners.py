@@ -213,10 +213,10 @@ _PARAMS: dict = {}  # (module structure, input shape, device) -> params: Flax's 
 
 
 def _params(model, x, device: Device):
-    from learngpt_flax.trainer import init_params
+    import jax
     key = (repr(model), x.shape, str(device.jax_device))
     if key not in _PARAMS:
-        _PARAMS[key] = init_params(model, x, seed=0)
+        _PARAMS[key] = model.init(jax.random.key(0), x)["params"]
     return _PARAMS[key]
 
 
@@ -366,7 +366,7 @@ def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[
                                                eval_interval=segment)
         model = components.build(learngpt_flax, "NanoGPT", cfg)
         example = np.zeros((1, cfg.block_size), np.int32)
-        box = [jax.device_put(flax_trainer.init_params(model, example, cfg.seed), device.jax_device)]
+        box = [jax.device_put(model.init(jax.random.key(cfg.seed), example)["params"], device.jax_device)]
 
         train = flax_trainer.train if loop == "flax lesson scan" else flax_fast.train
 

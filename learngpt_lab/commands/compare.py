@@ -47,14 +47,14 @@ def parse_backends(text: str) -> tuple[str, ...]:
     return names
 
 
-def worker(name: str, cfg_dict: dict, corpus_path: str, init_weights: dict, out_dir: str, device: str,
-           progress: bool, sample_tokens: int, threads: int | None = None) -> dict:
-    """Runs in its own process: train one backend from the shared initial weights, save, sample."""
+def train_alone(name: str, cfg_dict: dict, corpus_path: str, init_weights: dict, device: str, progress: bool,
+                sample_tokens: int, threads: int | None = None) -> dict:
+    """Runs in a fresh process of its own: one backend trained from the shared initial weights, then sampled;
+    returns what rank 0 of a data-parallel run returns (learngpt_lab/parallel.py, train_task)."""
     import resource
 
     from learngpt_lab.threads import set_threads
     set_threads(threads)  # before JAX starts in this process
-    from learngpt import files
     from learngpt.config import Config
     from learngpt.data import load_corpus
     from learngpt_lab.runs import sample_text, train_backend
@@ -63,17 +63,35 @@ def worker(name: str, cfg_dict: dict, corpus_path: str, init_weights: dict, out_
     cfg = Config.from_dict(cfg_dict)
     corpus = load_corpus(corpus_path, cfg.train_fraction)
     backend, model, history = train_backend(name, cfg, corpus, init_weights, device, progress)
-    out = Path(out_dir)
-    ckpt = backend.save_checkpoint(out / f"{name}.safetensors", model, cfg, corpus.tokenizer.chars,
-                                   step=history.steps)
     t1 = time.perf_counter()
     text = sample_text(backend, model, corpus.tokenizer.chars, sample_tokens, "\n", seed=cfg.seed)
-    sample_seconds = time.perf_counter() - t1
-    files.write_text(out / f"sample_{name}.txt", text)
-    result = {"history": history.to_dict(), "checkpoint": str(ckpt), "sample": text,
-              "sample_seconds": sample_seconds,
-              "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-              "wall_seconds": time.perf_counter() - t0}
+    return {"history": history.to_dict(), "weights": backend.get_weights(model), "vocab": corpus.tokenizer.chars,
+            "sample": text, "sample_seconds": time.perf_counter() - t1,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "wall_seconds": time.perf_counter() - t0}
+
+
+def worker(name: str, layout, cfg, corpus_path: str, init_weights: dict, out: Path, args) -> dict:
+    """One backend of the comparison: trained in a process of its own (layout None) or over the data-parallel
+    layout's processes (rank 0 samples); its checkpoint, sample and history written here, once it finished."""
+    from learngpt import files
+    from learngpt.components import NANOGPT
+    from learngpt_lab import parallel
+    from learngpt_lab.processes import run_child
+    from parity.checkpoint import Checkpoint, save
+
+    t0 = time.perf_counter()
+    if layout is None:
+        got = run_child(train_alone, name, cfg.to_dict(), corpus_path, init_weights, args.device,
+                        not args.no_progress, args.sample_tokens, args.threads, name=f"{name} worker")
+    else:
+        got = parallel.train(layout, cfg, corpus_path, init_weights, shard_params=args.shard_params,
+                             progress=not args.no_progress, sample_tokens=args.sample_tokens, threads=args.threads)
+        got.update(wall_seconds=time.perf_counter() - t0, layout=layout.describe(args.shard_params))
+    ckpt = save(out / f"{name}.safetensors", Checkpoint(got.pop("weights"), cfg, NANOGPT, got.pop("vocab"), name,
+                                                          got["history"]["steps"]))
+    files.write_text(out / f"sample_{name}.txt", got["sample"])
+    result = {"history": got.pop("history"), "checkpoint": str(ckpt), **got}
     files.write_text(out / f"history_{name}.json", json.dumps(result, indent=1))
     return result
 
@@ -84,29 +102,6 @@ def layouts(names, args) -> dict:
     from learngpt_lab.parallel import Layout
     return {n: Layout("torch", args.nproc * args.devices, 1, args.device) if n == "torch" else
             Layout("flax", args.nproc, args.devices, args.device) for n in names}
-
-
-def parallel_worker(name: str, layout, cfg, corpus_path: str, init_weights: dict, out_dir: str, progress: bool,
-                    sample_tokens: int, threads: int | None, shard_params: bool) -> dict:
-    """The data-parallel twin of worker(): the run's processes train (learngpt_lab/parallel.py); rank 0 samples;
-    this process saves, once every process has finished."""
-    from learngpt import files
-    from learngpt.components import NANOGPT
-    from learngpt_lab import parallel
-    from parity.checkpoint import Checkpoint, save
-
-    t0 = time.perf_counter()
-    got = parallel.train(layout, cfg, corpus_path, init_weights, shard_params=shard_params, progress=progress,
-                         sample_tokens=sample_tokens, threads=threads)
-    out = Path(out_dir)
-    ckpt = save(out / f"{name}.safetensors", Checkpoint(got["weights"], cfg, NANOGPT, got["vocab"], name,
-                                                          got["history"]["steps"]))
-    files.write_text(out / f"sample_{name}.txt", got["sample"])
-    result = {"history": got["history"], "checkpoint": str(ckpt), "sample": got["sample"],
-              "sample_seconds": got["sample_seconds"], "peak_rss_mib": got["peak_rss_mib"],
-              "wall_seconds": time.perf_counter() - t0, "layout": layout.describe(shard_params), "held": got["held"]}
-    files.write_text(out / f"history_{name}.json", json.dumps(result, indent=1))
-    return result
 
 
 def initial_weights(cfg) -> dict:
@@ -195,7 +190,6 @@ def run(args: argparse.Namespace) -> int:
     from learngpt.components import NANOGPT
     from learngpt.data import find_corpus, load_corpus
     from learngpt_lab import backends
-    from learngpt_lab.processes import run_child
     from parity.checkpoint import Checkpoint, save
 
     names = parse_backends(args.backends)
@@ -227,14 +221,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"data parallel: {layout.describe(args.shard_params)}, {cfg.batch_size // layout.ways} rows of "
                   f"each batch of {cfg.batch_size} per device", flush=True)
         results = {}
-        for n in names:  # each backend in a process of its own, handed the weights themselves
-            if spread:
-                results[n] = parallel_worker(n, spread[n], cfg, str(corpus_path), init, str(out),
-                                             not args.no_progress, args.sample_tokens, args.threads,
-                                             args.shard_params)
-                continue
-            results[n] = run_child(worker, n, cfg.to_dict(), str(corpus_path), init, str(out), args.device,
-                                   not args.no_progress, args.sample_tokens, args.threads, name=f"{n} worker")
+        for n in names:  # each backend in a process of its own (or a run of them), handed the weights themselves
+            results[n] = worker(n, (spread or {}).get(n), cfg, str(corpus_path), init, out, args)
         print(table(names, results))
         png = out / "loss_curves.png"
         plot(names, results, png, f"NanoGPT ({cfg.n_layers} blocks, C={cfg.embed_size}): " + " vs ".join(names))

@@ -19,11 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
+    """One device in this process, or data parallel (--nproc / --devices / --shard-params) over processes
+    learngpt starts (learngpt_lab/parallel.py); the checkpoint is written (by this process, whole) only once
+    the training finished."""
     from learngpt import files
-    from learngpt.data import load_corpus
-    from learngpt_lab import backends
+    from learngpt.data import find_corpus, load_corpus
+    from learngpt_lab import backends, parallel
     from learngpt_lab.runs import train_backend
     from learngpt_lab.threads import set_threads
 
@@ -33,24 +34,31 @@ def run(args: argparse.Namespace) -> int:
     world = World.from_env()
     if world is not None:  # started by torchrun: this process is one rank of the run
         return run_rank(args, out, world)
-    if parallel_requested(args):
-        return run_parallel(args, out)
-    corpus = load_corpus(args.data)
+    corpus_path = find_corpus(args.data)
+    corpus = load_corpus(corpus_path)
     cfg = config_from(args, corpus.tokenizer.vocab_size)
-    set_threads(args.threads)
+    layout = parallel.Layout(args.backend, args.nproc, args.devices, args.device) if parallel_requested(args) \
+        else None
+    if layout is not None:
+        layout.check(cfg.batch_size)  # before any process starts
+    else:
+        set_threads(args.threads)
     with files.RunLock(out):
         target = out / f"{args.backend}.safetensors"
         if target.exists():
             print(f"learngpt train: {target} exists; the new checkpoint will replace it when training succeeds",
                   file=sys.stderr)
         t0 = time.perf_counter()
-        backend, model, history = train_backend(args.backend, cfg, corpus, device=args.device,
-                                                progress=not args.no_progress)
-        path = backend.save_checkpoint(target, model, cfg, corpus.tokenizer.chars, step=history.steps)
-    for e in history.evals:
-        print(f"step {e.step:>6}  train {e.train_loss:.4f}  val {e.val_loss:.4f}")
-    print(f"{backend.name}: {history.steps_per_second:.1f} steps/s, compile {history.compile_seconds:.1f} s, "
-          f"total {time.perf_counter() - t0:.1f} s; checkpoint {path}")
+        if layout is None:
+            backend, model, history = train_backend(args.backend, cfg, corpus, device=args.device,
+                                                    progress=not args.no_progress)
+            got = {"weights": backend.get_weights(model), "history": history.to_dict(), "held": None}
+        else:
+            got = parallel.train(layout, cfg, str(corpus_path), shard_params=args.shard_params,
+                                 progress=not args.no_progress, threads=args.threads)
+        path = save(target, got["weights"], cfg, corpus.tokenizer.chars, args.backend, got["history"]["steps"])
+    report(layout.describe(args.shard_params) if layout else args.backend, got["history"], got["held"],
+           time.perf_counter() - t0, path)
     return 0
 
 
@@ -60,40 +68,14 @@ def save(target, weights: dict, cfg, vocab: str, backend: str, step: int):
     return save_checkpoint(target, Checkpoint(weights, cfg, NANOGPT, vocab, backend, step))
 
 
-def report(backend: str, layout: str, history: dict, held: dict, seconds: float, path) -> None:
-    """What a data-parallel run prints: the evaluations, then speed and what each device held."""
+def report(what: str, history: dict, held: dict | None, seconds: float, path) -> None:
+    """What a run prints: the evaluations, then speed (and, data parallel, what each device held)."""
     for e in history["evals"]:
         print(f"step {e['step']:>6}  train {e['train_loss']:.4f}  val {e['val_loss']:.4f}")
-    print(f"{layout}: {history['steps_per_second']:.1f} steps/s, compile {history['compile_seconds']:.1f} s, "
-          f"total {seconds:.1f} s; each device held {held['params']:,} of {held['total']:,} parameters and "
-          f"{held['adamw']:,} AdamW moments; checkpoint {path}")
-
-
-def run_parallel(args: argparse.Namespace, out) -> int:
-    """--nproc / --devices / --shard-params: learngpt starts the processes (learngpt_lab/parallel.py); the
-    checkpoint is written (by this process, whole) only after every process has finished."""
-    from learngpt import files
-    from learngpt.data import find_corpus, load_corpus
-    from learngpt_lab import parallel
-
-    layout = parallel.Layout(args.backend, args.nproc, args.devices, args.device)
-    corpus_path = find_corpus(args.data)
-    corpus = load_corpus(corpus_path)
-    cfg = config_from(args, corpus.tokenizer.vocab_size)
-    layout.check(cfg.batch_size)  # before any process starts
-    with files.RunLock(out):
-        target = out / f"{args.backend}.safetensors"
-        if target.exists():
-            print(f"learngpt train: {target} exists; the new checkpoint will replace it when training succeeds",
-                  file=sys.stderr)
-        t0 = time.perf_counter()
-        result = parallel.train(layout, cfg, str(corpus_path), shard_params=args.shard_params,
-                                progress=not args.no_progress, threads=args.threads)
-        path = save(target, result["weights"], cfg, corpus.tokenizer.chars, args.backend,
-                    result["history"]["steps"])
-    report(args.backend, layout.describe(args.shard_params), result["history"], result["held"],
-           time.perf_counter() - t0, path)
-    return 0
+    each = "" if held is None else (f"each device held {held['params']:,} of {held['total']:,} parameters and "
+                                    f"{held['adamw']:,} AdamW moments; ")
+    print(f"{what}: {history['steps_per_second']:.1f} steps/s, compile {history['compile_seconds']:.1f} s, "
+          f"total {seconds:.1f} s; {each}checkpoint {path}")
 
 
 def run_rank(args: argparse.Namespace, out, world: World) -> int:
@@ -125,6 +107,6 @@ def run_rank(args: argparse.Namespace, out, world: World) -> int:
             return 0
         path = save(out / "torch.safetensors", result["weights"], cfg, corpus.tokenizer.chars, "torch",
                     result["history"]["steps"])
-    report("torch", layout.describe(args.shard_params) + " (torchrun)", result["history"], result["held"],
+    report(layout.describe(args.shard_params) + " (torchrun)", result["history"], result["held"],
            time.perf_counter() - t0, path)
     return 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import resource
+import time
 
 import numpy as np
 
@@ -46,6 +47,43 @@ def _minor_faults() -> int:
 
 
 MODES = {"op by op": False, "jitted": True}  # name -> timed_forward's jit
+COMPILES = {"torch": False, "flax": True}  # whether timed_forward(jit=True) times a compiled program
+
+
+def _timed_torch(model, x: np.ndarray, calls: int, jit: bool) -> float:
+    """Eager (torch has no jit here; learngpt bench measures torch.compile)."""
+    import torch
+    model.module.eval()
+    tx = torch.as_tensor(x)
+    with torch.no_grad():
+        model.module(tx)  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            model.module(tx)
+        return time.perf_counter() - t0
+
+
+_PROGRAMS: dict[tuple, object] = {}  # jitted forwards by module structure and input: compiled once per child
+
+
+def _timed_flax(model, x: np.ndarray, calls: int, jit: bool) -> float:
+    """Jitted (compiled before the clock starts) or op by op."""
+    import jax
+    module = model.module
+    fn = lambda p, inp: module.apply({"params": p}, inp)  # noqa: E731
+    if jit:
+        fn = _PROGRAMS.setdefault((repr(module), np.shape(x), str(x.dtype), model.dtype), jax.jit(fn))
+    with jax.enable_x64(model.dtype == "float64"):
+        jx = jax.numpy.asarray(x)
+        jax.block_until_ready(fn(model.params, jx))  # warm-up (and compile)
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            out = fn(model.params, jx)
+        jax.block_until_ready(out)
+        return time.perf_counter() - t0
+
+
+TIMERS = {"torch": _timed_torch, "flax": _timed_flax}  # (model, x, calls, jit) -> seconds for calls forwards
 
 
 def _measure(backend_name: str, dtype: str, components: list, shape: tuple, calls: int, rounds: int,
@@ -59,17 +97,18 @@ def _measure(backend_name: str, dtype: str, components: list, shape: tuple, call
     x = np.random.default_rng(INPUT_SEED).standard_normal(shape).astype(np.float32)
     models = [backend.create(lambda lib, name=name, args=args: getattr(lib, name)(*args), x)
               for name, args in components]
+    timed = TIMERS[backend_name]
     out = {"allocator_pinned": pinned, "modes": {}}
     for mode in modes:
         jit = MODES[mode]
         for model in models:  # a whole round untimed: the heap reaches the size the timed rounds reuse
-            backend.timed_forward(model, x, calls, jit=jit)
+            timed(model, x, calls, jit)
         times = [[] for _ in models]
         faults = [[] for _ in models]
         for r in range(rounds):
             for i in rotation(len(models), r):
                 before = _minor_faults()
-                times[i].append(backend.timed_forward(models[i], x, calls, jit=jit))
+                times[i].append(timed(models[i], x, calls, jit))
                 faults[i].append(_minor_faults() - before)
         out["modes"][mode] = {"times": times, "faults": faults}
     return out
@@ -86,7 +125,7 @@ def paired_forward_times(backend, components: list[tuple[str, tuple]], shape: tu
     unknown = set(modes) - set(MODES)
     if unknown:
         raise ValueError(f"unknown timing mode {sorted(unknown)[0]!r}; expected one of {', '.join(MODES)}")
-    modes = tuple(m for m in modes if backend.compiles or not MODES[m])
+    modes = tuple(m for m in modes if COMPILES[backend.name] or not MODES[m])
     return run_child(_measure, backend.name, backend.dtype, [(n, tuple(a)) for n, a in components],
                      tuple(shape), calls, rounds, modes, name=f"{backend.name} timing")
 

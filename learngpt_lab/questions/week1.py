@@ -173,11 +173,11 @@ def faster_than_head_v1(backend, name: str) -> Result:
     rotating rounds of SPEED_CALLS calls, jitted on a compiling backend: the median of the paired ratios
     HeadVer1/`name` must exceed 1."""
     B, T, C = SPEED_SHAPE
-    mode = "jitted" if backend.compiles else "op by op"
+    mode = "jitted" if timing.COMPILES[backend.name] else "op by op"
     times = timing.paired_forward_times(backend, [("HeadVer1", (T, C)), (name, (T, C))], SPEED_SHAPE,
                                         SPEED_CALLS, SPEED_ROUNDS, modes=(mode,))["modes"][mode]["times"]
     ratio = float(np.median(timing.paired_ratios(times)))
-    how = "jitted" if backend.compiles else "eager"
+    how = "jitted" if timing.COMPILES[backend.name] else "eager"
     return Result({"HeadVer1 s": [float(np.median(times[0]))], f"{name} s": [float(np.median(times[1]))],
                    f"HeadVer1/{name}": [ratio]},
                   ratio > 1, f"{SPEED_CALLS} calls on random {SPEED_SHAPE}, {how}, median of {SPEED_ROUNDS} "

@@ -164,6 +164,43 @@ def layer_norm_normalizes(backend, prof: Profile | None = None, corpus=None) -> 
                   f"every row: |mean| <= {worst_mean:.1e}, |var - 1| <= {worst_var:.1e} (bounds 1e-5)")
 
 
+def _chain_torch(recipe, x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """x through n fresh copies of the layers recipe(learngpt_torch) returns, each its own init; no gradient."""
+    import torch
+
+    import learngpt_torch
+    torch.manual_seed(seed)
+    out = torch.as_tensor(x)
+    with torch.no_grad():
+        for _ in range(n):
+            for layer in recipe(learngpt_torch):
+                out = layer.to(out.dtype)(out)
+    return out.numpy()
+
+
+def _chain_flax(recipe, x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """The same in Flax: n sets of params drawn at once (vmap over keys), the layers applied in one lax.scan."""
+    import jax
+
+    import learngpt_flax
+    layers = recipe(learngpt_flax)
+    jx = jax.numpy.asarray(x)
+
+    @jax.jit
+    def run(keys):
+        params = [jax.vmap(lambda k, m=m: m.init(k, jx)["params"])(keys[:, i]) for i, m in enumerate(layers)]
+
+        def step(h, ps):
+            for m, p in zip(layers, ps):
+                h = m.apply({"params": p}, h)
+            return h, None
+        return jax.lax.scan(step, jx, params)[0]
+    return np.asarray(run(jax.random.split(jax.random.key(seed), (n, len(layers)))))
+
+
+CHAINS = {"torch": _chain_torch, "flax": _chain_flax}  # this question's deep chains, by backend
+
+
 @question("test_layer_norm_mitigates_vanishing_gradient", "test_9",
           asks="How does LayerNorm mitigate the vanishing-gradient problem?",
           answer="Each Linear layer shrinks its input's scale (here by about 1/3 in variance), so after many layers\n"
@@ -174,8 +211,9 @@ def vanishing(backend, prof: Profile | None = None, corpus=None, depth: int = 10
     third of the variance; what is left is the biases' noise, std ~0.07); with the curriculum's LayerNorm
     after each layer every row still has (unbiased) variance 1 within 1e-4."""
     x0 = np.random.default_rng(0).standard_normal((3, 64, 128)).astype(np.float32)
-    plain = backend.chain(lambda lib: [lib.layers.linear(128, 128)], x0, depth, seed=0)
-    normed = backend.chain(lambda lib: [lib.layers.linear(128, 128), lib.LayerNorm(128)], x0, depth, seed=0)
+    chain = CHAINS[backend.name]
+    plain = chain(lambda lib: [lib.layers.linear(128, 128)], x0, depth, seed=0)
+    normed = chain(lambda lib: [lib.layers.linear(128, 128), lib.LayerNorm(128)], x0, depth, seed=0)
     zeros_plain = bool(np.all(np.round(plain) == 0))
     row_var = normed.var(axis=-1, ddof=1)  # (3, 64)
     worst = float(np.abs(row_var - 1).max())

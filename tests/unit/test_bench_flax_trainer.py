@@ -60,7 +60,7 @@ TINY = Config(batch_size=4, block_size=8, embed_size=16, n_layers=2, n_heads=4, 
 
 def run(corpus, train, fused: bool, steps: int = 6, chunk: int = 3):
     model = components.build(learngpt_flax, "NanoGPT", TINY)
-    params = trainer.init_params(model, np.zeros((1, TINY.block_size), np.int32), TINY.seed)
+    params = model.init(jax.random.key(TINY.seed), np.zeros((1, TINY.block_size), np.int32))["params"]
     sampler = BatchSampler(corpus, TINY.batch_size, TINY.block_size, TINY.seed)
     _, history = train(model, params, TINY, sampler, eval_data(sampler, TINY, 1), max_iters=steps,
                        eval_interval=chunk, fused=fused)
@@ -78,7 +78,7 @@ def test_scan_fused_and_per_step_loops_agree_bit_for_bit(corpus, train):
 
 def test_the_compiled_step_has_no_library_calls_or_rng_loops_on_cpu():
     model = components.build(learngpt_flax, "NanoGPT", TINY)
-    params = trainer.init_params(model, np.zeros((1, TINY.block_size), np.int32), 0)
+    params = model.init(jax.random.key(0), np.zeros((1, TINY.block_size), np.int32))["params"]
     optimizer = trainer.make_optimizer(TINY)
     step = fast.make_step(model, optimizer)
     xs = jnp.zeros((3, TINY.batch_size, TINY.block_size), jnp.int32)
@@ -124,7 +124,7 @@ def test_stored_grad_is_the_identity_forward_and_backward_bit_for_bit():
 
 def test_stored_layer_norm_grads_give_the_same_gradients():
     model = components.build(learngpt_flax, "NanoGPT", TINY)
-    params = trainer.init_params(model, np.zeros((1, TINY.block_size), np.int32), 0)
+    params = model.init(jax.random.key(0), np.zeros((1, TINY.block_size), np.int32))["params"]
     x = jnp.asarray(np.random.default_rng(0).integers(0, TINY.vocab_size, (2, TINY.batch_size, TINY.block_size)))
     zeros = lambda tree: jax.tree_util.tree_map(jnp.zeros_like, tree)  # noqa: E731
     keep = optax.GradientTransformation(zeros, lambda g, s, p=None: (zeros(g), g))  # its state: the gradients
@@ -142,7 +142,7 @@ def largest_kernel(cfg: Config, store_grads: bool) -> int:
     """Instructions in the largest fused kernel of one compiled training step (SGD: less to compile than
     AdamW, the same backward) of NanoGPT at cfg."""
     model = components.build(learngpt_flax, "NanoGPT", cfg)
-    params = trainer.init_params(model, np.zeros((1, cfg.block_size), np.int32), 0)
+    params = model.init(jax.random.key(0), np.zeros((1, cfg.block_size), np.int32))["params"]
     optimizer = optax.sgd(1.0)
     step = (fast.make_step if store_grads else trainer.make_step)(model, optimizer)
     xs = jnp.zeros((cfg.batch_size, cfg.block_size), jnp.int32)

@@ -1,7 +1,10 @@
 """The house's floors: imports flow one way, the core imports no framework, the mirrored files pair up and
 read side by side on one screen.
 
-    learngpt  <-  learngpt_torch, learngpt_flax  <-  parity  <-  learngpt_lab  <-  tests
+    learngpt  <-  learngpt_torch, learngpt_flax  <-  parity  <-  learngpt_{torch,flax}.runtime  <-  learngpt_lab
+
+Each backend's runtime module sits above the bridge (it speaks the torch layout through it); the rest of the
+package below it.
 """
 import ast
 import subprocess
@@ -20,6 +23,7 @@ FORBIDDEN = {
     "learngpt_flax": {"learngpt_torch", "torch"},
 }
 MIRROR_WIDTH = 110
+RUNTIME_FLOOR = 2.5  # learngpt_torch/runtime.py, learngpt_flax/runtime.py: on the bridge, under the lab
 
 
 def package_files(package: str) -> list[Path]:
@@ -37,12 +41,29 @@ def imports(path: Path) -> list[tuple[int, str]]:
     return found
 
 
+def runtime_imports(path: Path) -> list[int]:
+    """Lines of the file that import a backend's runtime module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [node.lineno for alias in node.names if alias.name.endswith(".runtime")]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("learngpt_"):
+            if node.module.endswith(".runtime") or any(a.name == "runtime" for a in node.names):
+                found.append(node.lineno)
+    return found
+
+
 def wrong_way(package: str, files: list[Path] | None = None) -> list[str]:
     """Every import in the package that reaches a higher floor, the other backend, or (core) a framework."""
     problems = []
     for path in files if files is not None else package_files(package):
+        floor = RUNTIME_FLOOR if path.name == "runtime.py" and package in ("learngpt_torch", "learngpt_flax") \
+            else FLOORS[package]
+        problems += [f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name}:{line} imports a "
+                     f"backend's runtime ({package} must not)"
+                     for line in runtime_imports(path) if floor < RUNTIME_FLOOR]
         for line, name in imports(path):
-            if name in FLOORS and FLOORS[name] > FLOORS[package] or name in FORBIDDEN.get(package, ()):
+            if name in FLOORS and FLOORS[name] > floor or name in FORBIDDEN.get(package, ()):
                 where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
                 problems.append(f"{where}:{line} imports {name} ({package} must not)")
     return problems
@@ -60,6 +81,12 @@ def test_the_import_check_can_fail(tmp_path):
     bad.write_text("import numpy\n\n\ndef f():\n    from parity import bridge\n    import torch\n")
     assert wrong_way("learngpt", [bad]) == ["probe.py:5 imports parity (learngpt must not)",
                                             "probe.py:6 imports torch (learngpt must not)"]
+    below = tmp_path / "parallel.py"
+    below.write_text("from parity import bridge\nfrom learngpt_torch import runtime\n")
+    assert wrong_way("parity", [below]) == ["parallel.py:2 imports a backend's runtime (parity must not)"]
+    runtime = tmp_path / "runtime.py"
+    runtime.write_text("from parity import bridge\nimport learngpt_lab\n")
+    assert wrong_way("learngpt_torch", [runtime]) == ["runtime.py:2 imports learngpt_lab (learngpt_torch must not)"]
 
 
 CORE_MODULES = sorted(f"learngpt.{p.stem}" for p in (ROOT / "learngpt").glob("*.py") if p.stem != "__init__")
@@ -97,3 +124,20 @@ def test_mirrored_files_read_side_by_side():
                   for pair in mirrored_pairs() for path in pair
                   for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if len(line) > MIRROR_WIDTH]
     assert not long_lines, f"lines wider than {MIRROR_WIDTH}:\n" + "\n".join(long_lines)
+
+
+def test_the_runtime_modules_offer_the_same_surface():
+    """learngpt_torch.runtime and learngpt_flax.runtime define every function learngpt.runtime.SURFACE names,
+    with the same parameters in the same order, and nothing else public."""
+    import importlib
+    import inspect
+
+    from learngpt.runtime import SURFACE
+    signatures = {}
+    for package in ("learngpt_torch", "learngpt_flax"):
+        module = importlib.import_module(f"{package}.runtime")
+        public = {n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_")
+                  and v.__module__ == module.__name__}
+        assert public == set(SURFACE), f"{package}.runtime: {sorted(public ^ set(SURFACE))} differ from SURFACE"
+        signatures[package] = {n: list(inspect.signature(getattr(module, n)).parameters) for n in SURFACE}
+    assert signatures["learngpt_torch"] == signatures["learngpt_flax"]
