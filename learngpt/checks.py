@@ -80,3 +80,10 @@ def check_token_ids(dtype: Any, vocab_size: int, lowest: int, highest: int) -> N
     check_token_dtype(dtype)
     if lowest < 0 or highest >= vocab_size:
         raise InputError(TOKEN_OUT_OF_RANGE.format(lowest if lowest < 0 else highest, vocab_size))
+
+
+def check_host_ids(vocab_size: int, *arrays: Any) -> None:
+    """check_token_ids on whole host arrays (numpy): where the check is free, before a compiled program, in
+    which a bad id would poison the result instead of raising."""
+    for ids in arrays:
+        check_token_ids(ids.dtype, vocab_size, int(ids.min()), int(ids.max()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -49,6 +49,16 @@ class History:
                 "train_seconds": self.train_seconds, "compile_seconds": self.compile_seconds,
                 "eval_seconds": self.eval_seconds, "step_losses": list(self.step_losses),
                 "evals": [vars(e) for e in self.evals]}
+
+
+def compiled_once(programs: dict, history: History, key: Any, build: Callable[[], Any]) -> Any:
+    """programs[key], built (compiled ahead of time) the first time; the seconds that took are added to
+    history.compile_seconds, so that the steps' time never includes a compilation."""
+    if key not in programs:
+        t0 = time.perf_counter()
+        programs[key] = build()
+        history.compile_seconds += time.perf_counter() - t0
+    return programs[key]
 
 
 def chunks(max_iters: int, eval_interval: int) -> list[tuple[int, int]]:

@@ -16,6 +16,7 @@ lesson's trainer against it, paired.
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 from typing import Any
 
 import jax
@@ -133,6 +134,30 @@ def largest_kernels(hlo: str, n: int = 3) -> list[int]:
     return sorted(sizes, reverse=True)[:n]
 
 
+class StepByStep:
+    """make_run for trainer.train: a chunk's steps as one jitted step per Python call, what lax.scan saves
+    (the bench measures it); compiled once, at the first step's shapes."""
+
+    def __init__(self, step):
+        self.step = jax.jit(step)
+
+    def lower(self, state, xs, ys):
+        """As a jitted function: .compile() of the result gives the program (trainer.train's own compile)."""
+        plain = lambda fn, *args: fn.lower(*args).compile()  # noqa: E731
+        return SimpleNamespace(compile=lambda: self.program(plain, state, xs, ys))
+
+    def program(self, compile_step, state, xs, ys):
+        step = compile_step(self.step, state, (xs[0], ys[0]))
+
+        def run(state, xs, ys):
+            losses = []
+            for x, y in zip(np.asarray(xs), np.asarray(ys)):  # host rows: indexing a jax array dispatches
+                state, loss = step(state, (x, y))
+                losses.append(loss)
+            return state, jnp.stack(losses)
+        return run
+
+
 _PROGRAMS: dict[tuple, Any] = {}  # what a program depends on -> the compiled program, for the process
 
 
@@ -140,12 +165,14 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
           max_iters: int | None = None, eval_interval: int | None = None, progress: bool = False,
           key: jax.Array | None = None, fused: bool = True, desc: str = "flax") -> tuple[Any, History]:
     """trainer.train, faster (the module docstring); dropout draws from key (default: dropout_key(cfg.seed))
-    instead of jax.random.key(cfg.seed)."""
+    instead of jax.random.key(cfg.seed). fused=False: one jitted step per Python call (StepByStep)."""
     platform = platform_of(params)
-    depends = (platform, repr(model), cfg.learning_rate, cfg.betas, cfg.eps, cfg.weight_decay, fused,
+    depends = (platform, repr(model), cfg.learning_rate, cfg.betas, cfg.eps, cfg.weight_decay,
                jax.config.jax_enable_x64)
 
     def compile_once(fn, *args):  # another seed of the same architecture compiles nothing
+        if isinstance(fn, StepByStep):
+            return fn.program(compile_once, *args)
         leaves = jax.tree_util.tree_leaves(args)
         signature = depends + (str(jax.tree_util.tree_structure(args)),) + tuple(
             (np.shape(a), str(a.dtype)) for a in leaves)
@@ -153,5 +180,5 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
             _PROGRAMS[signature] = compile_program(fn.lower(*args), platform)
         return _PROGRAMS[signature]
     return trainer.train(model, params, cfg, sampler, evals, max_iters, eval_interval, progress,
-                         dropout_key(cfg.seed) if key is None else key, fused, desc, make_step=make_step,
-                         compile=compile_once)
+                         dropout_key(cfg.seed) if key is None else key, desc, make_step=make_step,
+                         make_run=trainer.scan_steps if fused else StepByStep, compile=compile_once)

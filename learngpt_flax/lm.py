@@ -1,20 +1,14 @@
 """LanguageModel: what every GPT shares, the token check, the loss and generation one token at a time."""
 from __future__ import annotations
 
-import threading
-from typing import Callable
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import linen as nn
-from jax.experimental import checkify
 
 from learngpt import checks
-from learngpt.errors import InputError
-
-_CHECKING = threading.local()  # on while `checked` traces a function: check_tokens then checks on the device
+from learngpt_flax import checked
 
 
 class LanguageModel(nn.Module):
@@ -24,14 +18,12 @@ class LanguageModel(nn.Module):
         checks.check_sequence(idx.shape, self.block_size, type(self).__name__, rank=2)
         checks.check_token_dtype(idx.dtype)
         # Under jax.jit the ids are tracers, unknown until the program runs: the range is checked only inside
-        # `checked` (the Flax trainer and fast decoding check their host arrays before calling the program).
+        # checked.checked (the Flax trainer and fast decoding check their host arrays before the program).
         if idx.size and not isinstance(idx, jax.core.Tracer):
             ids = np.asarray(idx)  # concrete: checked here, like torch
             checks.check_token_ids(ids.dtype, self.vocab_size, int(ids.min()), int(ids.max()))
-        elif idx.size and getattr(_CHECKING, "on", False):
-            outside = (idx < 0) | (idx >= self.vocab_size)  # (B, T)
-            first = idx.reshape(-1)[jnp.argmax(outside.reshape(-1))]  # (): the first bad id, if any
-            checkify.check(~outside.any(), checks.TOKEN_OUT_OF_RANGE, first, jnp.asarray(self.vocab_size))
+        else:
+            checked.on_device(idx, self.vocab_size)
         # JAX's gather clamps or wraps a bad id onto a real row; send negatives past the end, where the
         # lookup (mode "fill") returns NaN, so that a bad id poisons the result instead of hiding.
         return jnp.where(idx < 0, self.vocab_size, idx)  # (B, T)
@@ -60,25 +52,3 @@ class LanguageModel(nn.Module):
                 idx_next = jax.random.categorical(self.make_rng("sample"), logits, axis=-1)[:, None]  # (B, 1)
             idx = jnp.concatenate((idx, idx_next.astype(idx.dtype)), axis=1)  # (B, T + 1)
         return idx
-
-
-def checked(fn: Callable) -> Callable:
-    """fn (a function that applies a LanguageModel) jitted with every token id checked on the device: a bad id
-    raises the InputError the unjitted model gives, where plain jit returns NaN. For users who jit the model
-    themselves; the Flax trainer and fast decoding check their host arrays instead, at no cost."""
-    def traced(*args, **kwargs):
-        _CHECKING.on = True
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _CHECKING.on = False
-    program = jax.jit(checkify.checkify(traced, errors=checkify.user_checks))
-
-    def run(*args, **kwargs):
-        error, out = program(*args, **kwargs)
-        try:
-            error.throw()
-        except checkify.JaxRuntimeError as err:
-            raise InputError(str(err).removesuffix(" (`check` failed)")) from None
-        return out
-    return run

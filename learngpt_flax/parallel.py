@@ -21,7 +21,7 @@ from learngpt import checks
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.parallel import World, check_split
-from learngpt.training import History, eval_data, run_chunks
+from learngpt.training import History, compiled_once, eval_data, run_chunks
 from learngpt_flax import trainer
 from learngpt_flax.optim import make_optimizer  # torch.optim.AdamW's arithmetic as an optax transformation
 
@@ -160,18 +160,13 @@ def train(model, params, cfg: Config, sampler: BatchSampler, world: World, evals
                    in_shardings=(layout, batches, batches), out_shardings=(layout, NamedSharding(mesh, P())))
     evaluate = make_evaluate(model, mesh)
     history = History("flax")
-    for ids in (a for pair in evals.values() for a in pair):  # host arrays: checked where it is free
-        checks.check_token_ids(ids.dtype, model.vocab_size, int(ids.min()), int(ids.max()))
+    checks.check_host_ids(model.vocab_size, *(a for pair in evals.values() for a in pair))
     eval_arrays = {split: (shard_batch(x, mesh), shard_batch(y, mesh)) for split, (x, y) in evals.items()}
-    compiled: dict = {}
+    programs: dict = {}
 
-    def compile_once(name, fn, *args):
-        signature = (name,) + tuple(np.shape(a) for a in jax.tree_util.tree_leaves(args))
-        if signature not in compiled:
-            t0 = time.perf_counter()
-            compiled[signature] = fn.lower(*args).compile()
-            history.compile_seconds += time.perf_counter() - t0
-        return compiled[signature]
+    def compile_once(name, fn, *args):  # ahead of time, once per input shape
+        shapes = tuple(np.shape(a) for a in jax.tree_util.tree_leaves(args))
+        return compiled_once(programs, history, (name, shapes), lambda: fn.lower(*args).compile())
 
     def estimate() -> tuple[float, float]:
         return tuple(float(local(compile_once("eval", evaluate, state[0], *eval_arrays[split])(
@@ -180,8 +175,7 @@ def train(model, params, cfg: Config, sampler: BatchSampler, world: World, evals
     def chunk(start: int, stop: int) -> tuple[np.ndarray, float]:
         nonlocal state
         xs, ys = sampler.sample_many(stop - start, "train")  # (n, B, T) each: the global batches
-        for ids in (xs, ys):  # on the host, where it is free: under jit a bad id would poison the whole step
-            checks.check_token_ids(ids.dtype, model.vocab_size, int(ids.min()), int(ids.max()))
+        checks.check_host_ids(model.vocab_size, xs, ys)  # on the host: under jit a bad id poisons the step
         xs, ys = shard_batch(xs, mesh), shard_batch(ys, mesh)  # each device its rows, (n, B/N, T)
         run = compile_once("scan", scan, state, xs, ys)
         t0 = time.perf_counter()

@@ -12,7 +12,7 @@ import optax
 from learngpt import checks
 from learngpt.config import Config
 from learngpt.data import BatchSampler
-from learngpt.training import History, eval_data, run_chunks
+from learngpt.training import History, compiled_once, eval_data, run_chunks
 from learngpt_flax.optim import make_optimizer  # torch.optim.AdamW's arithmetic as an optax transformation
 
 
@@ -43,67 +43,48 @@ def make_evaluate(model) -> Callable:
     return evaluate
 
 
+def scan_steps(step: Callable) -> Callable:
+    """A chunk's steps as one program: (state, xs, ys) -> (state, losses), lax.scan over the (n, B, T)."""
+    return jax.jit(lambda state, xs, ys: jax.lax.scan(step, state, (xs, ys)))
+
+
 def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None = None,
           max_iters: int | None = None, eval_interval: int | None = None, progress: bool = False,
-          key: jax.Array | None = None, fused: bool = True, desc: str = "flax",
-          make_step: Callable = make_step, compile: Callable = lambda fn, *args: fn.lower(*args).compile()
+          key: jax.Array | None = None, desc: str = "flax", make_step: Callable = make_step,
+          make_run: Callable = scan_steps, compile: Callable = lambda fn, *args: fn.lower(*args).compile()
           ) -> tuple[Any, History]:
     """Train for max_iters AdamW steps on sampler's batches; returns the new params and the history. Dropout
-    draws from key (default: jax.random.key(cfg.seed)).
-
-    fused=True runs each chunk of steps between two evaluations as one compiled lax.scan (one dispatch per
-    chunk); fused=False calls the jitted step once per step. Every program is compiled ahead of time, once
-    per input shape, by compile (a jitted function and its arguments -> its program), its time counted apart. learngpt_flax/fast.py
-    passes its own make_step and compile: the same maths, faster.
-    """
+    draws from key (default: jax.random.key(cfg.seed)). The steps between two evaluations run as one
+    compiled lax.scan; every program is compiled ahead of time, once per input shape, its time counted
+    apart. learngpt_flax/fast.py passes its own make_step, make_run and compile: the same maths, faster."""
     max_iters = cfg.max_iters if max_iters is None else max_iters
     eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
     evals = eval_data(sampler, cfg) if evals is None else evals
     optimizer = make_optimizer(cfg)
-    step = make_step(model, optimizer)
-    run = jax.jit(lambda state, xs, ys: jax.lax.scan(step, state, (xs, ys))) if fused else jax.jit(step)
+    run = make_run(make_step(model, optimizer))
     evaluate = make_evaluate(model)
     state = (params, optimizer.init(params), jax.random.key(cfg.seed) if key is None else key)
     history, programs = History("flax"), {}
 
-    def compiled(fn, *args):
-        shapes = (fn,) + tuple((np.shape(a), str(a.dtype)) for a in jax.tree_util.tree_leaves(args))
-        if shapes not in programs:
-            t0 = time.perf_counter()
-            programs[shapes] = compile(fn, *args)
-            history.compile_seconds += time.perf_counter() - t0
-        return programs[shapes]
+    def compiled(fn, *args):  # ahead of time, once per input shape
+        shapes = tuple((np.shape(a), str(a.dtype)) for a in jax.tree_util.tree_leaves(args))
+        return compiled_once(programs, history, (fn, shapes), lambda: compile(fn, *args))
 
-    for ids in (a for pair in evals.values() for a in pair):  # on the host, where it is free: under jit a bad
-        checks.check_token_ids(ids.dtype, model.vocab_size, int(ids.min()), int(ids.max()))  # id poisons all
+    checks.check_host_ids(model.vocab_size, *(a for pair in evals.values() for a in pair))
     eval_arrays = {split: (jnp.asarray(x), jnp.asarray(y)) for split, (x, y) in evals.items()}
 
     def estimate() -> tuple[float, float]:
-        losses = []
-        for split in ("train", "val"):
-            program = compiled(evaluate, state[0], *eval_arrays[split])
-            losses.append(float(program(state[0], *eval_arrays[split])))
-        return tuple(losses)
+        return tuple(float(compiled(evaluate, state[0], *eval_arrays[split])(state[0], *eval_arrays[split]))
+                     for split in ("train", "val"))
 
     def chunk(start: int, stop: int) -> tuple[np.ndarray, float]:
         nonlocal state
         xs, ys = sampler.sample_many(stop - start, "train")  # (n, B, T) each: the same stream torch draws
-        for ids in (xs, ys):
-            checks.check_token_ids(ids.dtype, model.vocab_size, int(ids.min()), int(ids.max()))
+        checks.check_host_ids(model.vocab_size, xs, ys)  # on the host: under jit a bad id poisons the step
         xs, ys = jnp.asarray(xs), jnp.asarray(ys)
-        if fused:
-            program = compiled(run, state, xs, ys)
-            t0 = time.perf_counter()
-            state, losses = program(state, xs, ys)
-        else:
-            xs, ys = np.asarray(xs), np.asarray(ys)  # host rows: indexing a jax array dispatches slicing
-            program = compiled(run, state, (xs[0], ys[0]))
-            t0 = time.perf_counter()
-            losses = []
-            for x, y in zip(xs, ys):
-                state, loss = program(state, (x, y))
-                losses.append(loss)
-            losses = jnp.stack(losses)
+        program = compiled(run, state, xs, ys)
+        t0 = time.perf_counter()
+        state, losses = program(state, xs, ys)
         losses = np.asarray(jax.block_until_ready(losses))
         return losses, time.perf_counter() - t0
 

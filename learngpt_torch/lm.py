@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from learngpt import checks
+from learngpt_torch import checked
 
 
 class LanguageModel(nn.Module):
@@ -14,10 +15,12 @@ class LanguageModel(nn.Module):
     def check_tokens(self, idx: torch.Tensor) -> torch.Tensor:
         checks.check_sequence(idx.shape, self.block_size, type(self).__name__, rank=2)
         checks.check_token_dtype(idx.dtype)
-        # Under torch.compile reading the ids back to the host would break the graph in two: there, as
-        # under jax.jit, the range is not checked (an out-of-range id fails inside the compiled lookup).
+        # Under torch.compile reading the ids back to the host would break the graph in two: the range is
+        # checked only by checked.checked, before the program (else the compiled lookup fails on a bad id).
         if idx.numel() and not torch.compiler.is_compiling():
             checks.check_token_ids(idx.dtype, self.vocab_size, int(idx.min()), int(idx.max()))
+        else:
+            checked.on_device(idx, self.vocab_size)
         return idx  # (B, T): torch's lookup raises on a bad id, nothing to remap
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor | None:

@@ -24,6 +24,6 @@ same way.
 
 The package by job: plan.py (what to measure), runners.py (how each implementation runs one call, and
 the timing), stats.py (paired ratios, spreads, flags), run.py (the run), report.py (table, plot, JSON,
-docs/bench.md's blocks), gpu.sh and gpu_check.py (the GPU run). What was tried for the Flax loop is measured
+docs/bench.md's blocks), tools/gpu.sh and tools/gpu_check.py (the GPU run). What was tried for the Flax loop is measured
 by tools/flax_loop_attempts.py, outside the package.
 """

@@ -371,8 +371,9 @@ def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[
         train = flax_trainer.train if loop == "flax lesson scan" else flax_fast.train
 
         def flax_segment():
+            loop_kw = {} if train is flax_trainer.train else {"fused": loop != "flax per-step"}
             box[0], h = train(model, box[0], cfg, sampler, evals, max_iters=segment, eval_interval=segment,
-                              fused=(loop != "flax per-step"))
+                              **loop_kw)
             return h
         return flax_segment
 

@@ -62,8 +62,10 @@ def run(corpus, train, fused: bool, steps: int = 6, chunk: int = 3):
     model = components.build(learngpt_flax, "NanoGPT", TINY)
     params = model.init(jax.random.key(TINY.seed), np.zeros((1, TINY.block_size), np.int32))["params"]
     sampler = BatchSampler(corpus, TINY.batch_size, TINY.block_size, TINY.seed)
+    loop = {"fused": fused} if train is fast.train else {
+        "make_run": trainer.scan_steps if fused else fast.StepByStep}  # the lesson takes the loop itself
     _, history = train(model, params, TINY, sampler, eval_data(sampler, TINY, 1), max_iters=steps,
-                       eval_interval=chunk, fused=fused)
+                       eval_interval=chunk, **loop)
     return history
 
 

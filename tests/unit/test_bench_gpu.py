@@ -1,5 +1,5 @@
 """What of the GPU path can be checked without a GPU: device selection, the TF32 switches (the frameworks are
-told they have a GPU), the one-line errors when one of them sees none, the script learngpt_lab/bench/gpu.sh
+told they have a GPU), the one-line errors when one of them sees none, the script tools/gpu.sh
 (no GPU: one line, exit 2; with one: the commands it runs), and the both-on-one-device parity check, run on
 the CPU."""
 import json
@@ -10,13 +10,19 @@ from pathlib import Path
 
 import pytest
 
+import importlib.util
+
 from learngpt.errors import UserError
-from learngpt_lab.bench import gpu_check
 from learngpt_lab.bench.runners import setup_device
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("learngpt_gpu_check", ROOT / "tools" / "gpu_check.py")
+gpu_check = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gpu_check)
 
 torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")
-SCRIPT = Path(__file__).resolve().parents[2] / "learngpt_lab" / "bench" / "gpu.sh"
+SCRIPT = ROOT / "tools" / "gpu.sh"
 
 
 @pytest.fixture
@@ -108,7 +114,7 @@ def test_gpu_script_installs_and_runs_the_bench_and_parity_with_tf32_off(tmp_pat
     out = got.stdout
     for expected in ("-m venv", "pip install -q torch --index-url https://download.pytorch.org/whl/cu126",
                      'pip install -q -U jax[cuda12]', 'pip install -q -e .[dev]',
-                     "learngpt bench --device gpu --out", "-m learngpt_lab.bench.gpu_check --device gpu --out",
+                     "learngpt bench --device gpu --out", "tools/gpu_check.py --device gpu --out",
                      "pytest tests/parity"):
         assert expected in out, (expected, out)
     assert out.index("jax[cuda12]") < out.index("learngpt bench")  # installed before it is used

@@ -204,7 +204,7 @@ def test_flax_trainer_and_fast_decoding_check_ids_on_the_host(corpus):
 
 def test_checked_mode_raises_where_plain_jit_returns_nan():
     import jax
-    from learngpt_flax.lm import checked
+    from learngpt_flax.checked import checked
     b = backends.get("flax")
     cfg = Config(n_layers=1)
     model = b.create(NANOGPT.recipe(cfg), example=np.zeros((1, 8), np.int64))
@@ -217,6 +217,22 @@ def test_checked_mode_raises_where_plain_jit_returns_nan():
     assert np.isfinite(safe(model.params, idx, idx))
     with pytest.raises(InputError, match=r"^token id 65 is outside the vocabulary; expected ids in \[0, 65\)"):
         safe(model.params, bad, idx)
+
+
+def test_torch_checked_raises_where_the_compiled_lookup_fails():
+    import torch
+
+    from learngpt_torch.checked import checked
+    b = backends.get("torch")
+    cfg = Config(n_layers=1)
+    model = b.create(NANOGPT.recipe(cfg), example=np.zeros((1, 8), np.int64)).module.eval()
+    idx = torch.zeros((2, 8), dtype=torch.int64)
+    bad = idx.clone()
+    bad[0, 3] = 65
+    safe = checked(lambda x, y: model(x, y)[1], model.vocab_size)
+    assert torch.isfinite(safe(idx, idx))
+    with pytest.raises(InputError, match=r"^token id 65 is outside the vocabulary; expected ids in \[0, 65\)"):
+        safe(bad, idx)
 
 
 # 6. Inputs the shared checks used to miss: the same error type and message on both backends.

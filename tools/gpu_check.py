@@ -2,7 +2,7 @@
 bridge (parity.numerics.component_report), compared in float32 and float64 with the parity bounds, torch and
 JAX both on the GPU with TF32 off (`--device cpu` runs the same code on the CPU, as the unit tests do).
 
-    python -m learngpt_lab.bench.gpu_check --device gpu --out gpu-out/gpu-parity.json
+    python tools/gpu_check.py --device gpu --out gpu-out/gpu-parity.json
 
 On the GPU, torch's default device is CUDA for the whole check (torch.set_default_device: the torch module and
 every tensor the comparison makes live there) and JAX's default device is the GPU; TF32 is off in both, as in

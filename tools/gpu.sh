@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # learngpt on an NVIDIA GPU, one command, from a clone of the repository:
 #
-#     bash learngpt_lab/bench/gpu.sh [OUT]          (OUT: default gpu-out)
+#     bash tools/gpu.sh [OUT]          (OUT: default gpu-out)
 #
 # 1. checks that there is an NVIDIA GPU (nvidia-smi), else stops with one line, exit 2;
 # 2. makes a virtual environment ($VENV, default .venv-gpu) and installs a CUDA build of torch
@@ -9,7 +9,7 @@
 # 3. checks that both frameworks see the GPU;
 # 4. `learngpt bench --device gpu` (TF32 off in both frameworks)      -> OUT/bench-gpu.json, .png, .txt
 # 5. parity with torch and JAX both on the GPU, every component, float32 and float64, TF32 off
-#    (python -m learngpt_lab.bench.gpu_check)                          -> OUT/gpu-parity.json, .txt
+#    (python tools/gpu_check.py)                                   -> OUT/gpu-parity.json, .txt
 # 6. the parity test suite (tests/parity) with JAX on the GPU against torch's CPU reference, TF32 off
 #                                                                       -> OUT/pytest-parity.txt
 # Exit status: 0 when every step passed, else the first failing step's. LEARNGPT_GPU_DRY_RUN=1 prints the
@@ -23,7 +23,7 @@ PYTHON="${PYTHON:-python3}"
 TORCH_INDEX="${TORCH_INDEX:-https://download.pytorch.org/whl/cu126}"
 BENCH_ARGS="${BENCH_ARGS:-}"
 DRY="${LEARNGPT_GPU_DRY_RUN:-}"
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # TF32 off everywhere: cuBLAS/cuDNN for both frameworks, JAX's float32 matmuls at full precision
 export NVIDIA_TF32_OVERRIDE=0
@@ -78,7 +78,7 @@ step() {  # name, log file, command...: run one step, keep its output, remember 
 step "bench on the GPU" "$OUT/bench-gpu.txt" \
     "$VENV/bin/learngpt" bench --device gpu --out "$OUT" --no-progress --label "gpu.sh" $BENCH_ARGS
 step "parity, torch and JAX on the GPU" "$OUT/gpu-parity.txt" \
-    "$PY" -m learngpt_lab.bench.gpu_check --device gpu --out "$OUT/gpu-parity.json"
+    "$PY" "$ROOT/tools/gpu_check.py" --device gpu --out "$OUT/gpu-parity.json"
 step "parity tests, JAX on the GPU" "$OUT/pytest-parity.txt" \
     env JAX_PLATFORMS=cuda,cpu "$PY" -m pytest tests/parity -q -p no:cacheprovider
 
