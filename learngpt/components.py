@@ -91,7 +91,7 @@ class Architecture:
         return getattr(lib, self.gpt)(ctx, cfg.vocab_size, cfg.block_size, cfg.embed_size)
 
     def recipe(self, cfg: Config) -> Callable[[ModuleType], Any]:
-        """A function lib -> module (what the backend adapter's create takes)."""
+        """A function lib -> module (what a backend runtime's create takes)."""
         return lambda lib: self.build(lib, cfg)
 
     def describe(self, cfg: Config) -> str:

@@ -17,6 +17,7 @@ import sys
 import time
 
 from learngpt.data import load_corpus
+from learngpt_lab.bench import stats
 from learngpt_lab import backends
 from learngpt_lab.questions import PROFILES, timing
 from learngpt_lab.questions.training import gpt4_around, train_final
@@ -79,7 +80,7 @@ def multi_head_speed(names, sizes, rounds, log) -> list[dict]:
                 timed = timing.paired_forward_times(backend, [("MultiHeadVer1", (T, C, nh)),
                                                               ("MultiHeadVer2", (T, C, nh))],
                                                     (B, T, C), calls, rounds, modes=(mode,))
-                ratios = timing.paired_ratios(timed["modes"][mode]["times"])
+                ratios = stats.paired_ratios(*timed["modes"][mode]["times"])
                 jit = mode == "jitted"
                 records.append({"backend": name, "B": B, "T": T, "C": C, "n_heads": nh,
                                 "mode": "jit" if jit else "op by op", "median": float(np.median(ratios)),

@@ -45,12 +45,12 @@ def run(args: argparse.Namespace) -> int:
         from learngpt import files
         files.output_dir(Path(args.json).parent, "--json")  # before any work
     corpus = load_corpus(args.data) if any(q.trains for q in chosen) else None
-    adapters = [backends.get(n) for n in names]
+    chosen_backends = [backends.get(n) for n in names]
     print(f"learngpt questions: profile {prof.name} (seeds {list(prof.seeds)}), backends {', '.join(names)}")
     failed, results, t0 = 0, [], time.perf_counter()
     for q in chosen:
         print(f"\n== {q.file}::{q.id}\nQ: {q.asks}")
-        for backend in adapters:
+        for backend in chosen_backends:
             result = questions.ask(q.id, backend, corpus, prof)
             results.append(result)
             failed += not result.holds
@@ -59,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
         print("A: " + q.answer.replace("\n", "\n   "))
         if args.json:  # after each question: a run stopped part-way keeps what it measured
             write_json(args, prof, names, chosen, results, t0, complete=q is chosen[-1])
-    print(f"\n{len(chosen)} questions x {len(adapters)} backends; {failed} claims did not hold" if failed else
-          f"\n{len(chosen)} questions x {len(adapters)} backends: every claim held")
+    print(f"\n{len(chosen)} questions x {len(chosen_backends)} backends; {failed} claims did not hold" if failed else
+          f"\n{len(chosen)} questions x {len(chosen_backends)} backends: every claim held")
     if args.json:
         print(f"wrote {args.json}")
     return 0

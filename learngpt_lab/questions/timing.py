@@ -128,8 +128,3 @@ def paired_forward_times(backend, components: list[tuple[str, tuple]], shape: tu
     modes = tuple(m for m in modes if COMPILES[backend.name] or not MODES[m])
     return run_child(_measure, backend.name, backend.dtype, [(n, tuple(a)) for n, a in components],
                      tuple(shape), calls, rounds, modes, name=f"{backend.name} timing")
-
-
-def paired_ratios(times: list[list[float]]) -> list[float]:
-    """Round by round, the first component's time over the second's."""
-    return [a / b for a, b in zip(times[0], times[1])]

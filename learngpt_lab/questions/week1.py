@@ -25,6 +25,7 @@ from learngpt.config import Config
 from learngpt.data import BatchSampler, Corpus
 from learngpt.positions import PROPERTIES, VERSIONS, properties
 from learngpt.training import eval_data
+from learngpt_lab.bench import stats
 from learngpt_lab.questions import Profile, Result, question, timing
 from learngpt_lab.questions.training import both, lower, train_arms
 
@@ -176,7 +177,7 @@ def faster_than_head_v1(backend, name: str) -> Result:
     mode = "jitted" if timing.COMPILES[backend.name] else "op by op"
     times = timing.paired_forward_times(backend, [("HeadVer1", (T, C)), (name, (T, C))], SPEED_SHAPE,
                                         SPEED_CALLS, SPEED_ROUNDS, modes=(mode,))["modes"][mode]["times"]
-    ratio = float(np.median(timing.paired_ratios(times)))
+    ratio = float(np.median(stats.paired_ratios(*times)))
     how = "jitted" if timing.COMPILES[backend.name] else "eager"
     return Result({"HeadVer1 s": [float(np.median(times[0]))], f"{name} s": [float(np.median(times[1]))],
                    f"HeadVer1/{name}": [ratio]},

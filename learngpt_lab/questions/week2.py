@@ -10,6 +10,7 @@ import numpy as np
 from learngpt import components
 from learngpt.config import Config
 from learngpt.data import Corpus
+from learngpt_lab.bench import stats
 from learngpt_lab.questions import Profile, Result, question, timing
 from learngpt_lab.questions.training import both, gpt4_around, lower, train_arms
 
@@ -76,7 +77,7 @@ def multi_head_speed(backend, prof: Profile | None = None, corpus=None) -> Resul
     timed = timing.paired_forward_times(backend, [("MultiHeadVer1", (T, C, nh)), ("MultiHeadVer2", (T, C, nh))],
                                         (B, T, C), SPEED_CALLS, SPEED_ROUNDS)
     eager_times = timed["modes"]["op by op"]
-    ratios = timing.paired_ratios(eager_times["times"])
+    ratios = stats.paired_ratios(*eager_times["times"])
     eager = float(np.median(ratios))
     per_call = lambda turns: float(np.median(turns)) / SPEED_CALLS  # noqa: E731
     numbers = {"v1/v2 op by op (median of paired runs)": [eager], "v1/v2 op by op, lowest pair": [min(ratios)],
@@ -86,7 +87,7 @@ def multi_head_speed(backend, prof: Profile | None = None, corpus=None) -> Resul
     holds = eager >= SPEED_MARGIN
     text = f"B, T, C = {B}, {T}, {C}, {nh} heads: op by op v1/v2 = {eager:.2f}x (claim >= {SPEED_MARGIN})"
     if "jitted" in timed["modes"]:
-        jitted = float(np.median(timing.paired_ratios(timed["modes"]["jitted"]["times"])))
+        jitted = float(np.median(stats.paired_ratios(*timed["modes"]["jitted"]["times"])))
         numbers["v1/v2 jitted (median of paired runs)"] = [jitted]
         holds = holds and JIT_LOW <= jitted <= eager / JIT_SHRINK
         text += (f"; jitted v1/v2 = {jitted:.2f}x (claim in [{JIT_LOW}, op by op / {JIT_SHRINK} = "
