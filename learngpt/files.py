@@ -1,11 +1,14 @@
 """Files a run writes: checked before the work, written whole or not at all, owned by one run at a time.
 
 - `output_dir(path)`: the folder exists (made if needed) and is writable, checked before any work.
-- `atomic_write(path, write)`: the content goes to a temporary file beside `path` (named after the writing
-  process), is flushed to disk (fsync), given the mode a plain file gets (0666 & ~umask), and renamed over
-  `path` in one step; a reader sees the old file or the new one, never half of one. Temporary files left by a
-  writer that was killed (its process is gone) are removed by the next write into the folder.
-- `RunLock(folder)`: one run per output folder; a second is refused with one line naming the first.
+- `atomic_write(path, write)`: the content goes to a temporary file beside `path` (`.learngpt-tmp.PID.NAME.*`,
+  created with O_EXCL: a name no other file has), is flushed to disk (fsync), given the mode a plain file gets
+  (0666 & ~umask), and renamed over `path` in one step; a reader sees the old file or the new one, never half
+  of one. Temporary files left by a writer that was killed (its process is gone) are removed by the next write
+  into the folder; nothing else there matches their names.
+- `RunLock(folder)`: one run per output folder; a second is refused with one line naming the first. The lock
+  file is opened without following a symlink and must be a plain file: a link or anything else in its place
+  is refused, untouched.
 """
 from __future__ import annotations
 
@@ -13,13 +16,15 @@ import errno
 import fcntl
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 from learngpt.errors import UserError
 
-_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")  # .NAME.PID.RANDOM.tmp
+TEMP_PREFIX = ".learngpt-tmp."
+_TEMP = re.compile(r"^\.learngpt-tmp\.(?P<pid>\d+)\.")  # .learngpt-tmp.PID.NAME.RANDOM
 
 
 def _umask() -> int:
@@ -73,7 +78,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}.{path.name}.")
     os.close(fd)
     try:
         write(tmp)
@@ -108,7 +113,16 @@ class RunLock:
 
     def __enter__(self) -> "RunLock":
         path = self.folder / self.NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:  # no symlink followed, no FIFO waited on
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666 & ~_umask())
+        except OSError as err:
+            what = "a symlink" if err.errno == errno.ELOOP else (err.strerror or str(err)).lower()
+            raise UserError(f"{self.flag} {self.folder}: the lock file {self.NAME} is {what}, not a plain file; "
+                            f"remove it or choose another {self.flag}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise UserError(f"{self.flag} {self.folder}: the lock file {self.NAME} is not a plain file; remove it "
+                            f"or choose another {self.flag}")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

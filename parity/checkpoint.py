@@ -4,16 +4,18 @@ The metadata (strings, as safetensors requires) says everything needed to rebuil
 run that made it:
 
     format        "learngpt-checkpoint"       what kind of file this is
-    version       "1"                         the layout of this metadata
+    version       "2"                         the layout of this metadata
     config        Config.to_dict() as JSON    sizes, optimiser values, seed
     architecture  {"gpt", "contextualizer", "n_layers", "head"} as JSON: a learngpt.components.Architecture
     vocab         the tokenizer's characters  so that a prompt is encoded as in training
-    sha256        digest of every tensor      a flipped byte in the data is caught, not loaded
     backend, step who wrote it and after how many steps (informational)
+    sha256        digest of every field above a flipped byte anywhere in the data or the metadata is caught,
+                  and of every tensor        not loaded
 
-Loading checks, in order: the file (missing, truncated, corrupt header), the metadata (format, version,
-config, architecture), the digest, then every key and shape against the model the metadata describes.
-Nothing is loaded into a model until all of these pass.
+Loading checks, in order: the file (missing, truncated, corrupt header), the metadata (format, version), the
+digest, the metadata's values (config, architecture, a vocabulary of distinct characters), every tensor
+floating-point and finite, then every key and shape against the model the metadata describes. Nothing is
+loaded into a model until all of these pass.
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ from learngpt.errors import DivergedError, InputError
 from parity.weights import WeightsFileError, read_weights, write_weights
 
 FORMAT = "learngpt-checkpoint"
-VERSION = "1"
+VERSION = "2"  # 2: the digest covers the metadata
+COVERED = ("format", "version", "config", "architecture", "vocab", "backend", "step")  # what sha256 vouches for
 
 
 @dataclass
@@ -54,9 +57,12 @@ def check_finite_weights(weights: Mapping[str, Any], context: str) -> None:
         raise DivergedError(f"{context}: non-finite weights (NaN or infinity) in {', '.join(bad[:3])}{more}")
 
 
-def digest(weights: Mapping[str, Any]) -> str:
-    """sha256 over every tensor's name, dtype, shape and bytes, in sorted key order."""
+def digest(weights: Mapping[str, Any], metadata: Mapping[str, str]) -> str:
+    """sha256 over the COVERED metadata fields (name and value) and every tensor's name, dtype, shape and
+    bytes, in sorted key order."""
     h = hashlib.sha256()
+    for name in COVERED:
+        h.update(f"{name}={json.dumps(metadata.get(name))}|".encode())
     for key in sorted(weights):
         a = np.ascontiguousarray(np.asarray(weights[key]))
         h.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
@@ -69,16 +75,33 @@ def save(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     if checkpoint.config.vocab_size != len(checkpoint.vocab):
         raise InputError(f"the vocabulary has {len(checkpoint.vocab)} characters but config.vocab_size is "
                          f"{checkpoint.config.vocab_size}")
+    check_vocab(checkpoint.vocab, f"refusing to save {path}")
     weights = {k: np.asarray(v) for k, v in checkpoint.weights.items()}
+    check_float_weights(weights, f"refusing to save {path}")
     check_finite_weights(weights, f"refusing to save {path}")
     metadata = {
         "format": FORMAT, "version": VERSION,
         "config": json.dumps(checkpoint.config.to_dict()),
         "architecture": json.dumps(checkpoint.architecture.to_dict()),
-        "vocab": checkpoint.vocab, "sha256": digest(weights),
-        "backend": checkpoint.backend, "step": str(int(checkpoint.step)),
+        "vocab": checkpoint.vocab, "backend": checkpoint.backend, "step": str(int(checkpoint.step)),
     }
-    return write_weights(path, weights, metadata)
+    return write_weights(path, weights, {**metadata, "sha256": digest(weights, metadata)})
+
+
+def check_vocab(vocab: str, context: str) -> None:
+    """InputError unless the vocabulary's characters are distinct (a tokenizer maps each to one id)."""
+    repeated = sorted({c for c in vocab if vocab.count(c) > 1})
+    if repeated:
+        raise InputError(f"{context}: the vocabulary repeats {', '.join(map(repr, repeated[:5]))}; each character "
+                         f"must appear once")
+
+
+def check_float_weights(weights: Mapping[str, Any], context: str) -> None:
+    """WeightsFileError naming the tensors that are not floating-point (a model's weights all are)."""
+    bad = [f"{k} ({np.asarray(v).dtype})" for k, v in weights.items() if np.asarray(v).dtype.kind != "f"]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise WeightsFileError(f"{context}: tensors that are not floating-point: {', '.join(bad[:3])}{more}")
 
 
 def _field(metadata: Mapping[str, str], name: str, path: Path) -> str:
@@ -97,8 +120,13 @@ def load(path: str | os.PathLike) -> Checkpoint:
         raise WeightsFileError(f"{path} is not a learngpt checkpoint: format {fmt!r}, expected {FORMAT!r}")
     version = _field(metadata, "version", path)
     if version != VERSION:
-        raise WeightsFileError(f"{path} has checkpoint version {version!r}; "
-                               f"this learngpt reads version {VERSION!r}")
+        raise WeightsFileError(f"{path} has checkpoint version {version!r}; this learngpt reads version "
+                               f"{VERSION!r} (version 1's digest did not cover the metadata: retrain to rewrite it)")
+    expected = _field(metadata, "sha256", path)
+    found = digest(weights, metadata)
+    if found != expected:
+        raise WeightsFileError(f"{path} is corrupt: its sha256 is {found[:12]}..., the metadata promises "
+                               f"{expected[:12]}...")
     try:
         cfg = Config.from_dict(json.loads(_field(metadata, "config", path)))
         arch = Architecture.from_dict(json.loads(_field(metadata, "architecture", path)))
@@ -111,10 +139,10 @@ def load(path: str | os.PathLike) -> Checkpoint:
     if len(vocab) != cfg.vocab_size:
         raise WeightsFileError(f"{path}: the vocabulary has {len(vocab)} characters, "
                                f"config.vocab_size is {cfg.vocab_size}")
-    expected = _field(metadata, "sha256", path)
-    found = digest(weights)
-    if found != expected:
-        raise WeightsFileError(f"{path} is corrupt: the tensors' sha256 is {found[:12]}..., "
-                               f"the metadata promises {expected[:12]}...")
+    try:
+        check_vocab(vocab, f"{path} cannot be used")
+    except InputError as err:
+        raise WeightsFileError(str(err)) from None
+    check_float_weights(weights, f"{path} cannot be used")
     check_finite_weights(weights, f"{path} cannot be used")
     return Checkpoint(weights, cfg, arch, vocab, metadata.get("backend", ""), step)

@@ -8,7 +8,7 @@ from typing import Mapping
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
 from learngpt.errors import LearngptError
 from learngpt.files import atomic_write
@@ -24,7 +24,8 @@ def write_weights(path: str | os.PathLike, weights: Mapping[str, np.ndarray],
     file beside it, fsync, one rename; a killed writer's leftovers are removed by the next write)."""
     arrays = {k: np.ascontiguousarray(np.asarray(v)) for k, v in weights.items()}
     meta = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
-    return atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata=meta))
+    data = save(arrays, metadata=meta)  # in memory: safetensors' own file writer leaves temporaries of its own
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def _entries(header, path: Path) -> dict:

@@ -291,7 +291,8 @@ def plot(result: dict, path: str) -> None:
              f"{xla_threads(machine)}" + (f", load average {start[0]:.1f} at start" if start else "")
              + f"; other axes at {CURRICULUM.label}; median and interquartile range")
     fig.suptitle("\n".join(textwrap.wrap(title, width=int(width * 13))), fontsize=10)
-    fig.savefig(path, dpi=110)
+    from learngpt.files import atomic_write
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)
 
 

@@ -80,21 +80,22 @@ def run(args: argparse.Namespace) -> int:
     changes["threads"] = args.threads  # the bench's own load, for judging the load average
     plan = dataclasses.replace(plan, **changes)
 
-    device = setup_device(args.device)
-    corpus = None
-    if plan.loop_steps > 0:
-        from learngpt.data import load_corpus
-        corpus = load_corpus(args.data)
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    log(f"learngpt bench ({'quick' if args.quick else 'full'}) on {args.device}: "
-        f"{len(plans.planned(plan))} measurements, then the training loops; results in {args.out}/")
-    result = run_bench(plan, device, corpus=corpus, progress=not args.no_progress, log=log)
-    result["settings"]["quick"] = bool(args.quick)
-    result["settings"]["label"] = args.label
-    result["settings"]["wall_seconds"] = time.perf_counter() - t_start
-    stem = os.path.join(out, f"bench-{args.device}")
-    report.write_json(result, stem + ".json")
-    report.plot(result, stem + ".png")
+    with files.RunLock(out):  # one run per folder: a second bench is refused, naming the first
+        device = setup_device(args.device)
+        corpus = None
+        if plan.loop_steps > 0:
+            from learngpt.data import load_corpus
+            corpus = load_corpus(args.data)
+        log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+        log(f"learngpt bench ({'quick' if args.quick else 'full'}) on {args.device}: "
+            f"{len(plans.planned(plan))} measurements, then the training loops; results in {args.out}/")
+        result = run_bench(plan, device, corpus=corpus, progress=not args.no_progress, log=log)
+        result["settings"]["quick"] = bool(args.quick)
+        result["settings"]["label"] = args.label
+        result["settings"]["wall_seconds"] = time.perf_counter() - t_start
+        stem = os.path.join(out, f"bench-{args.device}")
+        report.write_json(result, stem + ".json")
+        report.plot(result, stem + ".png")
     print(report.format_table(result))
     print(f"\nwrote {stem}.json and {stem}.png in {result['settings']['wall_seconds']:.0f} s")
     return 0

@@ -21,6 +21,7 @@ import time
 import numpy as np
 import pytest
 
+from learngpt import files
 from learngpt.components import NANOGPT
 from learngpt.config import Config
 from learngpt.data import BatchSampler, find_corpus
@@ -362,7 +363,8 @@ def test_a_killed_rank_stops_the_run_naming_it(tmp_path, which):
     assert stopped < 5, f"{stopped:.1f} s from the kill to the end of the command"
     assert not any(os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"
                    for p in ranks.values()), "a rank outlived the run"
-    assert not list(tmp_path.glob("*.safetensors")) and not list(tmp_path.glob(".*.tmp")), "something was saved"
+    assert not list(tmp_path.glob("*.safetensors")), "something was saved"
+    assert not list(tmp_path.glob(files.TEMP_PREFIX + "*")), "a temporary file was left"
 
 
 def test_a_parallel_checkpoint_loads_on_one_device_in_either_backend(capsys, tmp_path, corpus):

@@ -91,7 +91,7 @@ def test_weights_that_do_not_fit_the_config_load_nothing(saved, tmp_path, backen
     path, _ = saved
     weights, meta = read_weights(path)
     meta["config"] = json.dumps(CFG.replace(embed_size=32).to_dict())  # claims a wider model than the tensors
-    meta["sha256"] = checkpoint.digest(weights)
+    meta["sha256"] = checkpoint.digest(weights, meta)
     bad = write_weights(tmp_path / "bad.safetensors", weights, meta)
     with pytest.raises(WeightMismatchError, match="nothing was loaded"):
         backend.load_checkpoint(bad)
@@ -113,11 +113,13 @@ def test_loading_into_an_existing_model_is_all_or_nothing(saved, backend):
 def test_write_is_atomic(saved, monkeypatch, backend):
     path, model = saved
     original = path.read_bytes()
-    import parity.weights
+    from pathlib import Path
 
-    def fail(*args, **kwargs):
+    def fail(self, data):  # half the bytes reach the temporary file, then the disk is full
+        with open(self, "wb") as f:
+            f.write(data[:len(data) // 2])
         raise OSError("disk full")
-    monkeypatch.setattr(parity.weights, "save_file", fail)
+    monkeypatch.setattr(Path, "write_bytes", fail)
     with pytest.raises(OSError, match="disk full"):
         backend.save_checkpoint(path, model, CFG, VOCAB, step=8)
     assert path.read_bytes() == original  # the old file is untouched
@@ -129,3 +131,65 @@ def test_vocab_must_match_config(tmp_path, backend):
     with pytest.raises(ValueError, match="vocabulary"):
         backend.save_checkpoint(tmp_path / "x.safetensors", model, CFG, VOCAB[:-1])
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("config", json.dumps(CFG.replace(n_heads=2).to_dict())),  # loads, and the logits would move
+    ("vocab", VOCAB[::-1]),  # the same characters in another order: other text, exit 0
+    ("architecture", json.dumps({**NANOGPT.to_dict(), "n_layers": 1})),
+    ("backend", "nobody"),
+    ("step", "8"),
+])
+def test_an_edited_metadata_field_is_caught_by_the_digest(saved, tmp_path, backend, field, value):
+    path, _ = saved
+    weights, meta = read_weights(path)
+    assert meta[field] != value
+    edited = write_weights(tmp_path / "edited.safetensors", weights, {**meta, field: value})
+    with pytest.raises(WeightsFileError, match="corrupt"):
+        backend.load_checkpoint(edited)
+
+
+def test_every_flipped_header_bit_is_refused_or_changes_nothing(saved, backend):
+    """The issue's probe on a sample of the header's bits: a file either fails to load, or loads exactly what
+    was saved (metadata and tensors)."""
+    path, _ = saved
+    good = checkpoint.load(path)
+    data = path.read_bytes()
+    header = 8 + int.from_bytes(data[:8], "little")
+    for bit in range(64, header * 8, 97):  # every 97th bit of the JSON header
+        flipped = bytearray(data)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        path.write_bytes(bytes(flipped))
+        try:
+            got = checkpoint.load(path)
+        except (WeightsFileError, WeightMismatchError, ValueError):
+            continue
+        assert (got.config, got.architecture, got.vocab, got.backend, got.step) == (
+            good.config, good.architecture, good.vocab, good.backend, good.step), f"bit {bit}"
+        assert all(np.array_equal(got.weights[k], good.weights[k]) for k in good.weights), f"bit {bit}"
+
+
+def test_a_checkpoint_with_integer_tensors_is_refused(saved, tmp_path, backend):
+    path, _ = saved
+    weights, meta = read_weights(path)
+    weights = {k: v.astype(np.int32) if k == "lm_head.bias" else v for k, v in weights.items()}
+    meta = {k: v for k, v in meta.items() if k != "sha256"}
+    bad = write_weights(tmp_path / "int.safetensors", weights, {**meta, "sha256": checkpoint.digest(weights, meta)})
+    with pytest.raises(WeightsFileError, match=r"not floating-point: lm_head.bias \(int32\)"):
+        backend.load_checkpoint(bad)
+
+
+def test_a_vocabulary_of_repeated_characters_is_refused(tmp_path, backend):
+    model = backend.create(NANOGPT.recipe(CFG), example=EXAMPLE)
+    repeated = VOCAB[:-1] + "a"
+    with pytest.raises(ValueError, match="the vocabulary repeats 'a'"):
+        backend.save_checkpoint(tmp_path / "x.safetensors", model, CFG, repeated)
+    assert not os.listdir(tmp_path)
+
+
+def test_a_version_1_checkpoint_is_refused_with_the_reason(saved, tmp_path, backend):
+    path, _ = saved
+    weights, meta = read_weights(path)
+    old = write_weights(tmp_path / "v1.safetensors", weights, {**meta, "version": "1"})
+    with pytest.raises(WeightsFileError, match="version 1's digest did not cover the metadata"):
+        backend.load_checkpoint(old)

@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 
+from learngpt import files
 from learngpt_lab import backends
 from learngpt_lab.cli import main
 
@@ -49,7 +50,7 @@ def test_compare_writes_every_file(run):
         history = json.loads((out / f"history_{name}.json").read_text())["history"]
         assert history["steps"] == STEPS and len(history["step_losses"]) == STEPS
         assert all(np.isfinite(history["step_losses"]))
-    assert not list(out.glob(".*.tmp")), "a temporary file was left behind"
+    assert not list(out.glob(files.TEMP_PREFIX + "*")), "a temporary file was left behind"
 
 
 @pytest.mark.parametrize("trained_in,loaded_in", [("torch", "flax"), ("flax", "torch")])

@@ -19,7 +19,7 @@ import pytest
 from learngpt import checks, data, files
 from learngpt.components import NANOGPT
 from learngpt.config import Config
-from learngpt.errors import DivergedError, InputError
+from learngpt.errors import DivergedError, InputError, UserError
 from learngpt_lab import backends
 from learngpt_lab.cli import main
 from parity.checkpoint import digest
@@ -162,10 +162,9 @@ def nan_checkpoint(tmp_path) -> Path:
     b = backends.get("torch")
     weights = b.get_weights(b.create(NANOGPT.recipe(cfg), seed=0))
     weights["lm_head.weight"][0, 0] = np.nan
-    meta = {"format": "learngpt-checkpoint", "version": "1", "config": json.dumps(cfg.to_dict()),
-            "architecture": json.dumps(NANOGPT.to_dict()), "vocab": VOCAB, "sha256": digest(weights),
-            "backend": "torch", "step": "3"}
-    return write_weights(tmp_path / "nan.safetensors", weights, meta)
+    meta = {"format": "learngpt-checkpoint", "version": "2", "config": json.dumps(cfg.to_dict()),
+            "architecture": json.dumps(NANOGPT.to_dict()), "vocab": VOCAB, "backend": "torch", "step": "3"}
+    return write_weights(tmp_path / "nan.safetensors", weights, {**meta, "sha256": digest(weights, meta)})
 
 
 def test_generate_refuses_non_finite_weights(capsys, tmp_path, backend):
@@ -362,12 +361,57 @@ def test_a_corpus_that_is_not_text_is_named(capsys, tmp_path):
 def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    stale = tmp_path / f".w.safetensors.{dead}.abc123.tmp"
+    stale = tmp_path / f"{files.TEMP_PREFIX}{dead}.w.safetensors.abc123"
     stale.write_bytes(b"half a file")
-    mine = tmp_path / f".other.{os.getpid()}.xyz.tmp"  # a live writer's (this process): left alone
+    mine = tmp_path / f"{files.TEMP_PREFIX}{os.getpid()}.other.xyz"  # a live writer's (this process): left alone
     mine.write_bytes(b"in progress")
+    users = [tmp_path / f".draft.{dead}.v2.tmp", tmp_path / ".draft.999999.v2.tmp"]  # the user's own files
+    for f in users:
+        f.write_bytes(b"mine")
     write_weights(tmp_path / "w.safetensors", {"a": np.zeros(3, np.float32)})
     assert not stale.exists() and mine.exists()
+    assert all(f.read_bytes() == b"mine" for f in users), "the sweep removed a user's file"
+
+
+def test_a_weights_file_is_written_by_one_writer_leaving_no_temporary_of_its_own(tmp_path, monkeypatch):
+    """safetensors' file writer keeps temporaries of its own (.tmpXXXXXX) that a SIGKILL leaves behind: the
+    bytes are made in memory and written through the one atomic writer instead."""
+    import safetensors.numpy
+    monkeypatch.setattr(safetensors.numpy, "save_file", lambda *a, **k: pytest.fail("safetensors wrote a file"))
+    path = write_weights(tmp_path / "w.safetensors", {"a": np.arange(3, dtype=np.float32)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]
+    assert read_weights(path)[0]["a"].tolist() == [0.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("kind", ["symlink", "dangling symlink", "fifo", "directory"])
+def test_a_lock_file_that_is_not_a_plain_file_is_refused_untouched(tmp_path, kind):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    lock = out / files.RunLock.NAME
+    if kind == "symlink":
+        lock.symlink_to(victim)
+    elif kind == "dangling symlink":
+        lock.symlink_to(tmp_path / "nowhere")
+    elif kind == "fifo":
+        os.mkfifo(lock)
+    else:
+        lock.mkdir()
+    with pytest.raises(UserError, match=r"the lock file \.learngpt\.lock is .*not a plain file"):
+        with files.RunLock(out):
+            pass
+    assert victim.read_text() == "precious\n" and not (tmp_path / "nowhere").exists()
+
+
+def test_the_lock_file_refusal_reaches_the_command_line_as_one_line(capsys, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / files.RunLock.NAME).symlink_to(victim)
+    one_line(capsys, ["train", "--backend", "torch", "--out", str(out)] + QUICK, "is a symlink, not a plain file")
+    assert victim.read_text() == "precious\n"
 
 
 def test_writes_are_synced_and_get_a_plain_files_mode(tmp_path, monkeypatch):
@@ -406,3 +450,7 @@ def test_a_second_run_on_a_locked_folder_is_refused(capsys, tmp_path):
     with files.RunLock(tmp_path):
         one_line(capsys, ["train", "--backend", "torch", "--out", str(tmp_path)] + QUICK,
                  f"--out {tmp_path} is in use by another learngpt run (pid {os.getpid()})")
+        one_line(capsys, ["bench", "--quick", "--loop-steps", "0", "--components", "HeadVer4", "--impls", "torch",
+                          "--no-sweep", "--no-progress", "--out", str(tmp_path)],
+                 f"--out {tmp_path} is in use by another learngpt run (pid {os.getpid()})")
+    assert not list(tmp_path.glob("bench-*")), "the refused bench wrote its results"
