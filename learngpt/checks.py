@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
+
 from learngpt.errors import InputError
 
 TOKEN_DTYPES = ("int32", "int64")  # what both frameworks' lookups take (torch refuses uint8; JAX takes floats)
@@ -80,6 +82,12 @@ def check_token_ids(dtype: Any, vocab_size: int, lowest: int, highest: int) -> N
     check_token_dtype(dtype)
     if lowest < 0 or highest >= vocab_size:
         raise InputError(TOKEN_OUT_OF_RANGE.format(lowest if lowest < 0 else highest, vocab_size))
+
+
+def check_new_tokens(n: int) -> None:
+    """How many tokens generate appends: a whole number, 0 or more."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise InputError(f"max_new_tokens must be a whole number >= 0, got {n!r}")
 
 
 def check_host_ids(vocab_size: int, *arrays: Any) -> None:

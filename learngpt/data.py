@@ -43,6 +43,9 @@ def _resolve(path: str | os.PathLike, origin: str) -> Path:
     p = Path(path).expanduser()
     if p.is_dir():
         p = p / CORPUS_NAME
+    if p.exists() and not p.is_file():
+        raise CorpusNotFoundError(f"{p} (from {origin}) is not a regular file (a FIFO, a device or a socket); "
+                                  f"expected the tiny-shakespeare text file")
     if not p.is_file():
         raise CorpusNotFoundError(f"corpus not found at {p} (from {origin}); expected the tiny-shakespeare text file")
     return p

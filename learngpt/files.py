@@ -35,6 +35,8 @@ def _umask() -> int:
 
 def output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     """Make the folder if needed and prove it is writable now, before any work; UserError in one line if not."""
+    if not str(path).strip():
+        raise UserError(f"{flag} is empty; name the folder to write into")
     folder = Path(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ class LanguageModel(nn.Module):
 
     def generate(self, idx: jax.Array, max_new_tokens: int, greedy: bool = False) -> jax.Array:
         """Append max_new_tokens tokens to idx (B, T0): sampled from the 'sample' rng, or the argmax."""
+        checks.check_new_tokens(max_new_tokens)
         idx = jnp.asarray(idx)  # (B, T0): numpy ids become a JAX array (int32 unless x64 is on)
         for _ in range(max_new_tokens):
             logits, _ = self(self.context(idx))  # (B, T', V)

@@ -131,6 +131,7 @@ def complete(model: Model, idx: np.ndarray, max_new_tokens: int, greedy: bool = 
     module, block = model.module, model.module.block_size
     idx = np.asarray(idx)  # checked on the host: under jit a bad id would read a NaN row
     checks.check_host_ids(module.vocab_size, idx)
+    checks.check_new_tokens(max_new_tokens)
 
     @jax.jit
     def next_token(params, window, last, key):  # window (B, block), last: index of the last real token

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 from learngpt.errors import LearngptError
@@ -21,6 +22,11 @@ COMMANDS = {
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a mistake is one line on stderr (with a pointer to --help) and exit status 2."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # a negative number in exponent form (--learning-rate -1e-3) is a value, as -0.001 is
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -40,18 +46,28 @@ def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The one entry point: Ctrl-C at any moment is one line and exit 130; a closed pipe (`| head`) ends the
+    output quietly, exit 141 as a shell reports SIGPIPE; the project's own errors are one line and exit 2."""
     argv = sys.argv[1:] if argv is None else argv
-    parser, modules = build_parser(argv)
-    args = parser.parse_args(argv)
+    command = argv[0] if argv else "learngpt"
     try:
-        return int(modules[args.command].run(args) or 0)
+        parser, modules = build_parser(argv)
+        args = parser.parse_args(argv)
+        command = args.command
+        status = int(modules[args.command].run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's own flush at exit
+        return status
     except KeyboardInterrupt:
         print("learngpt: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more reaches the closed pipe, at exit either
+        return 141
     except LearngptError as err:  # the project's own errors are mistakes in what was asked; the rest are bugs
         if os.environ.get("LEARNGPT_DEBUG"):
             raise
-        print(f"learngpt {args.command}: error: {err}", file=sys.stderr)
+        print(f"learngpt {command}: error: {err}", file=sys.stderr)
         return 2
 
 

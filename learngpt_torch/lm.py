@@ -39,6 +39,7 @@ class LanguageModel(nn.Module):
     def generate(self, idx: torch.Tensor, max_new_tokens: int, greedy: bool = False,
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """Append max_new_tokens tokens to idx (B, T0): sampled, or the argmax when greedy."""
+        checks.check_new_tokens(max_new_tokens)
         for _ in range(max_new_tokens):
             logits, _ = self(self.context(idx))  # (B, T', V)
             logits = logits[:, -1, :]  # (B, V): the last position only

@@ -189,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
     from learngpt import files
     from learngpt.components import NANOGPT
     from learngpt.data import find_corpus, load_corpus
+    from learngpt.parallel import check_split
     from learngpt_lab import backends
     from parity.checkpoint import Checkpoint, save
 
@@ -199,8 +200,11 @@ def run(args: argparse.Namespace) -> int:
     corpus = load_corpus(corpus_path)
     cfg = config_from(args, corpus.tokenizer.vocab_size)
     spread = layouts(names, args) if parallel_requested(args) else None
+    if spread:  # before any work; in the flags given (torch's layout turns --devices into processes)
+        check_split(cfg.batch_size, args.nproc * args.devices, "--devices" if args.nproc == 1 else
+                    "--nproc" if args.devices == 1 else "--nproc x --devices")
     for layout in (spread or {}).values():
-        layout.check(cfg.batch_size)  # before any work
+        layout.check(cfg.batch_size)
     with files.RunLock(out):  # one run per folder: a second is refused, naming the first
         earlier = [n for n in OUTPUTS if (out / n).exists()]
         if earlier:

@@ -22,6 +22,7 @@ import os
 import sys
 
 from learngpt.errors import UserError
+from learngpt_lab.runs import seed_int
 
 PAIR_FLAGS = ("torch", "flax", "input", "vocab", "rules", "dtype")
 
@@ -29,7 +30,7 @@ PAIR_FLAGS = ("torch", "flax", "input", "vocab", "rules", "dtype")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--component", action="append", metavar="NAME",
                         help="compare only this component (repeatable; default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights and inputs (default 0)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of weights and inputs (default 0)")
     pair = parser.add_argument_group("your own pair (instead of the components)")
     pair.add_argument("--torch", metavar="MODULE:FACTORY", help="a function returning the torch.nn.Module")
     pair.add_argument("--flax", metavar="MODULE:FACTORY", help="a function returning the flax.linen.Module")

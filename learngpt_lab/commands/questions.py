@@ -70,7 +70,7 @@ def select(registry: dict, only: str | None) -> list:
     """The questions --only names, in its order (each text: the test named exactly, else every test containing
     it, in the registry's order); all of them without --only."""
     from learngpt.errors import UserError
-    if not only:
+    if only is None:
         return list(registry.values())
     chosen: list = []
     for text in (t.strip() for t in only.split(",")):

@@ -454,3 +454,72 @@ def test_a_second_run_on_a_locked_folder_is_refused(capsys, tmp_path):
                           "--no-sweep", "--no-progress", "--out", str(tmp_path)],
                  f"--out {tmp_path} is in use by another learngpt run (pid {os.getpid()})")
     assert not list(tmp_path.glob("bench-*")), "the refused bench wrote its results"
+
+
+# 12. The second round (issue 24): one line, a non-zero exit, nothing written.
+
+@pytest.mark.parametrize("seed", ["-5", "99999999999999999999"])
+def test_parity_refuses_a_seed_out_of_range_as_the_other_commands_do(capsys, seed):
+    with pytest.raises(SystemExit) as exit_:  # argparse's own exit, in one line
+        main(["parity", "--component", "HeadVer1", "--seed", seed])
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1 and "expected an integer in [0, 2147483647]" in err
+
+
+def test_an_empty_out_is_refused(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    one_line(capsys, ["train", "--backend", "torch", "--out", ""] + QUICK, "--out is empty")
+    assert not list(tmp_path.iterdir()), "something was written into the current folder"
+
+
+def test_an_empty_only_is_refused(capsys):
+    one_line(capsys, ["questions", "--only", ""], "has an empty name")
+
+
+def test_a_negative_learning_rate_in_exponent_form_is_a_value(capsys, tmp_path):
+    one_line(capsys, ["train", "--backend", "torch", "--learning-rate", "-1e-3", "--out", str(tmp_path)] + QUICK,
+             "learning_rate must be a positive finite number")
+
+
+def test_a_fifo_as_the_corpus_is_named_for_what_it_is(capsys, tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    one_line(capsys, ["train", "--backend", "torch", "--data", str(fifo), "--out", str(tmp_path / "o")] + QUICK,
+             "is not a regular file")
+
+
+def test_compare_names_the_flag_that_does_not_divide_the_batch(capsys, tmp_path):
+    err = one_line(capsys, ["compare", "--devices", "3", "--out", str(tmp_path)] + QUICK, "--devices")
+    assert "--nproc" not in err
+
+
+def test_generate_refuses_a_negative_token_count(backend):
+    model = gpt(backend)
+    for call in (backend.generate, backend.complete):
+        with pytest.raises(InputError, match="max_new_tokens must be a whole number >= 0, got -1"):
+            call(model, np.zeros((1, 3), np.int64), -1)
+
+
+@pytest.mark.parametrize("argv", [["parity"],
+                                  ["questions", "--only", "test_head_ver_1_averages_the_past,test_head_ver_2_equals"]])
+def test_a_closed_pipe_ends_the_output_quietly(argv, tmp_path):
+    """`learngpt ... | head -1`: no BrokenPipeError traceback, exit 141 (SIGPIPE's status in a shell)."""
+    proc = subprocess.Popen([sys.executable, "-m", "learngpt_lab.cli", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.read(1)
+    proc.stdout.close()  # the reader is gone before the writer is done
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line(tmp_path):
+    """SIGINT as soon as the interpreter runs learngpt's code (during the imports): one line, exit 130."""
+    code = ("import signal, os, sys; from learngpt_lab import cli; "
+            "real = cli.build_parser; "
+            "cli.build_parser = lambda argv: (os.kill(os.getpid(), signal.SIGINT), real(argv))[1]; "
+            "sys.exit(cli.main(['train', '--backend', 'torch', '--out', sys.argv[1]]))")
+    got = subprocess.run([sys.executable, "-c", code, str(tmp_path / "o")], capture_output=True, text=True,
+                         timeout=120)
+    assert got.returncode == 130, got.stderr
+    assert got.stderr.strip() == "learngpt: interrupted"
