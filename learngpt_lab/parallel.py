@@ -230,30 +230,3 @@ def train(layout: Layout, cfg: Config, corpus_path: str, init_weights: dict | No
     layout.check(cfg.batch_size)
     job = Job(cfg.to_dict(), init_weights, dtype, shard_params, sample_tokens=sample_tokens, progress=progress)
     return launch(layout, train_task, str(corpus_path), [job], threads=threads)[0][0]
-
-
-def measure_scaling(backend: str, ns: Sequence[int] = (1, 2, 4), steps: int = 200, cfg: Config | None = None,
-                    corpus_path: str | None = None, how: str = "nproc", repeats: int = 1,
-                    threads: int | None = 1, device: str = "cpu") -> list[dict]:
-    """Training steps/s of NanoGPT against the data-parallel degree N at a fixed global batch (the seed's
-    config unless cfg): torch with N processes, Flax with N processes (how="nproc") or N devices of one
-    process (how="devices"). One record per (N, repeat): N, steps/s (training only, compile and evaluation
-    excluded, rank 0's clock), rows per device, compile seconds, and the 1-minute load average before and
-    after, so that a figure measured on a busy machine shows it."""
-    from learngpt.data import find_corpus
-    cfg = (cfg or Config()).replace(max_iters=steps, eval_interval=steps, eval_iters=1)
-    corpus_path = str(find_corpus(corpus_path))
-    records = []
-    for r in range(repeats):
-        for n in ns:
-            layout = (Layout(backend, nproc=n, device=device) if how == "nproc" or backend == "torch" else
-                      Layout(backend, devices=n, device=device))
-            load_before = os.getloadavg()[0]
-            t0 = time.perf_counter()
-            history = train(layout, cfg, corpus_path, threads=threads)["history"]
-            records.append({"backend": backend, "layout": layout.describe(), "n": n, "repeat": r,
-                            "steps": history["steps"], "steps_per_second": history["steps_per_second"],
-                            "rows_per_device": cfg.batch_size // n, "compile_seconds": history["compile_seconds"],
-                            "wall_seconds": time.perf_counter() - t0, "load_before": load_before,
-                            "load_after": os.getloadavg()[0], "cpus": os.cpu_count()})
-    return records
