@@ -23,5 +23,9 @@ class InputError(LearngptError, ValueError):
     """Input a module cannot take (rank, length, width, token ids, dtype): the same error on both backends."""
 
 
+class WriteError(LearngptError, OSError):
+    """An output could not be written (a full disk, a folder in the file's place): the old file is unchanged."""
+
+
 class DivergedError(LearngptError, ArithmeticError):
     """Training produced a non-finite loss, or a model holds non-finite weights."""

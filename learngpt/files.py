@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from learngpt.errors import UserError
+from learngpt.errors import UserError, WriteError
 
 TEMP_PREFIX = ".learngpt-tmp."
 _TEMP = re.compile(r"^\.learngpt-tmp\.(?P<pid>\d+)\.")  # .learngpt-tmp.PID.NAME.RANDOM
@@ -78,10 +78,24 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """write(temporary_path) fills a file beside path; it then replaces path in one rename, after an fsync."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}.{path.name}.")
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "a folder is in its place")
+        remove_stale_temps(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}.{path.name}.")
+        os.close(fd)
+    except OSError as err:
+        raise WriteError(f"cannot write {path}: {err.strerror or err}; nothing was changed") from None
+    try:
+        _write_whole(path, tmp, write)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _write_whole(path: Path, tmp: str, write: Callable[[str], None]) -> None:
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
@@ -89,15 +103,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # the rename itself reaches the disk
-        finally:
-            os.close(dir_fd)
+    except OSError as err:
+        if err.errno is None:  # not the system's: a bug, shown as one
+            raise
+        raise WriteError(f"cannot write {path}: {err.strerror or err}; the old file is unchanged") from None
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself reaches the disk
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+        os.close(dir_fd)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

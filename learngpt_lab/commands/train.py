@@ -6,6 +6,7 @@ import contextlib
 import sys
 import time
 
+from learngpt.errors import UserError
 from learngpt.parallel import World
 from learngpt_lab.runs import add_model_arguments, add_parallel_arguments, config_from, parallel_requested
 
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         set_threads(args.threads)
     with files.RunLock(out):
         target = out / f"{args.backend}.safetensors"
+        if target.is_dir():  # found before the training, not after it
+            raise UserError(f"--out {out}: {target.name} is a folder; the checkpoint cannot replace it")
         if target.exists():
             print(f"learngpt train: {target} exists; the new checkpoint will replace it when training succeeds",
                   file=sys.stderr)
@@ -83,7 +86,6 @@ def run_rank(args: argparse.Namespace, out, world: World) -> int:
     torch ...`): the same work as a process of learngpt's own launcher; rank 0 saves, once every rank is done."""
     from learngpt import files
     from learngpt.data import find_corpus, load_corpus
-    from learngpt.errors import UserError
     from learngpt.parallel import check_split
     from learngpt_lab import parallel
 

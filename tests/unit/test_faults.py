@@ -19,7 +19,7 @@ import pytest
 from learngpt import checks, data, files
 from learngpt.components import NANOGPT
 from learngpt.config import Config
-from learngpt.errors import DivergedError, InputError, UserError
+from learngpt.errors import DivergedError, InputError, UserError, WriteError
 from learngpt_lab import backends
 from learngpt_lab.cli import main
 from parity.checkpoint import digest
@@ -523,3 +523,27 @@ def test_ctrl_c_while_the_command_starts_is_one_line(tmp_path):
                          timeout=120)
     assert got.returncode == 130, got.stderr
     assert got.stderr.strip() == "learngpt: interrupted"
+
+
+def test_a_full_disk_during_the_save_is_one_line_and_keeps_the_old_checkpoint(capsys, tmp_path, monkeypatch):
+    import errno
+    main(["train", "--backend", "torch", "--out", str(tmp_path)] + QUICK)
+    capsys.readouterr()
+    old = (tmp_path / "torch.safetensors").read_bytes()
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(Path, "write_bytes", full)
+    assert main(["train", "--backend", "torch", "--out", str(tmp_path)] + QUICK) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # the notice that the file exists, then the error
+    assert len(err) == 2 and "exists; the new checkpoint will replace it" in err[0], err
+    assert "No space left on device" in err[1] and "the old file is unchanged" in err[1], err
+    assert (tmp_path / "torch.safetensors").read_bytes() == old
+    assert not list(tmp_path.glob(files.TEMP_PREFIX + "*"))
+
+
+def test_a_folder_where_the_checkpoint_goes_is_refused_before_training(capsys, tmp_path):
+    (tmp_path / "torch.safetensors").mkdir()
+    one_line(capsys, ["train", "--backend", "torch", "--out", str(tmp_path)] + QUICK, "is a folder")
+    with pytest.raises(WriteError, match="a folder is in its place"):
+        files.write_text(tmp_path / "torch.safetensors", "x")
