@@ -31,7 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--component", action="append", metavar="NAME",
                         help="compare only this component (repeatable; default: all)")
     parser.add_argument("--seed", type=seed_int, default=0, help="seed of weights and inputs (default 0)")
-    pair = parser.add_argument_group("your own pair (instead of the components)")
+    pair = parser.add_argument_group(
+        "your own pair (instead of the components)",
+        "--torch and --flax import MODULE and call FACTORY: your code runs, with your rights. MODULE is found in "
+        "the environment first, then in the current folder (a torch.py there cannot replace PyTorch).")
     pair.add_argument("--torch", metavar="MODULE:FACTORY", help="a function returning the torch.nn.Module")
     pair.add_argument("--flax", metavar="MODULE:FACTORY", help="a function returning the flax.linen.Module")
     pair.add_argument("--input", metavar="SHAPE", help="the input's shape, e.g. 4,16 (floats) or 2,8 with --vocab")
@@ -81,12 +84,13 @@ def run_components(args: argparse.Namespace) -> int:
 
 
 def load(spec: str, flag: str):
-    """The object named 'pkg.module:name' (importable from the current directory or the environment)."""
+    """The object named 'pkg.module:name' (importable from the environment, else from the current folder:
+    appended to sys.path, so that a file there never shadows an installed package)."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise UserError(f"{flag} {spec!r}: expected MODULE:NAME, e.g. mypkg.port:torch_model")
     if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:

@@ -547,3 +547,15 @@ def test_a_folder_where_the_checkpoint_goes_is_refused_before_training(capsys, t
     one_line(capsys, ["train", "--backend", "torch", "--out", str(tmp_path)] + QUICK, "is a folder")
     with pytest.raises(WriteError, match="a folder is in its place"):
         files.write_text(tmp_path / "torch.safetensors", "x")
+
+
+def test_a_file_in_the_current_folder_cannot_replace_an_installed_package(tmp_path):
+    """parity's --torch/--flax modules are found in the environment first: a fractions.py (as a torch.py would)
+    in the current folder is not what `import fractions` gives the user's module."""
+    (tmp_path / "fractions.py").write_text("raise SystemExit('the current folder shadowed a package')\n")
+    (tmp_path / "mymod.py").write_text("import fractions\n\n\ndef where():\n    return fractions.__file__\n")
+    code = ("import sys; sys.path = [p for p in sys.path if p not in ('', '.')]; "  # as the console script runs
+            "from learngpt_lab.commands.parity import load; print(load('mymod:where', '--torch')())")
+    got = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert got.returncode == 0, got.stderr
+    assert str(tmp_path) not in got.stdout and got.stdout.strip().endswith("fractions.py")
