@@ -2,7 +2,7 @@
 learngpt_flax/runtime.py, mirrored) with one function per name in SURFACE, the same signatures on both sides
 (tests/unit/test_layout.py), numpy arrays in and out, weights in the torch layout (state_dict keys).
 
-    from learngpt_flax import runtime
+    runtime = importlib.import_module("learngpt_flax.runtime")  # or learngpt_torch.runtime: the same calls
     model = runtime.create(lambda lib: lib.MultiHeadVer2(8, 16, 4), example=x, seed=0, dtype="float64")
     y = runtime.forward(model, x)                 # numpy in, numpy out
     history = runtime.train(model, cfg, sampler)  # the backend's own trainer, in place

@@ -10,6 +10,7 @@ from learngpt.components import NANOGPT
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.training import eval_data
+from learngpt_lab.bench import stats
 from learngpt_lab import backends, questions
 from learngpt_lab.questions import timing, week2
 from learngpt_lab.threads import threads
@@ -58,7 +59,7 @@ def test_the_child_reports_its_conditions():
     mode = timed["modes"]["op by op"]
     assert [len(t) for t in mode["times"]] == [3, 3] and all(t > 0 for ts in mode["times"] for t in ts)
     assert [len(f) for f in mode["faults"]] == [3, 3] and all(f >= 0 for fs in mode["faults"] for f in fs)
-    assert timing.paired_ratios(mode["times"]) == [a / b for a, b in zip(*mode["times"])]
+    assert stats.paired_ratios(*mode["times"]) == [a / b for a, b in zip(*mode["times"])]
 
 
 def test_an_unknown_mode_is_refused():
