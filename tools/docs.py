@@ -61,7 +61,7 @@ def answers_table(profile: str, files: tuple[str, ...]) -> str:
     lines = ["| question (test) | torch | flax |", "| --- | --- | --- |"]
     for q in registry().values():
         if q.file in files and q.id in run:
-            lines.append(f"| {q.file}: {q.asks.split(' (')[0]} (`{q.id}`) | {_cell(run[q.id].get('torch'))} | "
+            lines.append(f"| {q.file}: {q.asks} (`{q.id}`) | {_cell(run[q.id].get('torch'))} | "
                          f"{_cell(run[q.id].get('flax'))} |")
     return "\n".join(lines)
 

@@ -51,3 +51,13 @@ def test_the_hog_and_idle_runs_agree_or_are_flagged():
     for line in rows:
         verdict = line.rstrip(" |").split("|")[-1]
         assert "agree within 25 %" in verdict or "flagged" in verdict, line
+
+
+def test_answers_tables_give_each_question_whole():
+    """A question is printed as the registry asks it, parentheses and all: never cut at the first ' ('."""
+    from learngpt_lab.questions import load as registry
+    table = docs.render("answers-week1:default")
+    asked = [q.asks for q in registry().values() if q.file in ("test_1", "test_2", "test_3", "test_4", "test_5")
+             and f"(`{q.id}`)" in table]
+    assert asked and any(" (" in a for a in asked)
+    assert all(f": {a} (`" in table for a in asked)
