@@ -108,7 +108,7 @@ def run(names: list[str], steps: int, rounds: int, log=print) -> dict:
     from learngpt.config import Config
     from learngpt_flax import fast, trainer
     from learngpt_flax.fast import largest_kernels
-    from learngpt_lab.bench import stats
+    from learngpt import stats
 
     cfg = Config()
     model = components.build(learngpt_flax, "NanoGPT", cfg)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from learngpt import stats
 from learngpt.config import Config
-from learngpt_lab.bench import stats
 
 SCHEMA = "learngpt-bench/2"  # 2: paired ratios, spreads, flags and reasons
 IMPLS = ("torch", "torch.compile", "jax.jit", "jax")
@@ -101,8 +101,36 @@ QUICK = Plan(  # under 2 minutes on 2 cores from a cold start, inductor's C++ co
     loop_steps=200, loop_rounds=5, repeats=7, warmup=1, min_repeat_seconds=0.05, max_calls=50, retries=1)
 
 
+@dataclass(kw_only=True)
+class Figure:
+    """What every measured figure carries: its spread, its paired ratio to the torch reference, and the verdict
+    on both (learngpt/stats.py)."""
+    spread: float = float("nan")  # (p75 - p25) / median of its times (seconds per call, or per step)
+    speedup_vs_torch: float = float("nan")  # median over rounds of the torch reference's time / this time
+    speedup_p25: float = float("nan")
+    speedup_p75: float = float("nan")
+    ratios: list = field(default_factory=list)  # the paired ratios, one per round
+    ratio_spread: float = float("nan")  # (p75 - p25) / median of ratios
+    unstable: bool = False  # a flag below: the figure is not to be read as fact
+    flags: list = field(default_factory=list)  # among "time", "ratio", "load"
+    reasons: list = field(default_factory=list)  # each flag in words
+    load_average: float | None = None  # 1-minute load average, the larger at start and end of the measurement
+    cpu_wait: float | None = None  # share of the wall time the bench's threads waited for a CPU (Linux)
+    attempts: int = 0  # measurements made (1 + re-measurements of an unstable one)
+    error: str | None = None
+
+    def judged(self, figure: stats.Judged, load: stats.Load, attempts: int) -> None:
+        self.spread = stats.spread(figure.times)
+        if figure.ratios is not None:
+            self.ratios = list(figure.ratios)
+            self.speedup_p25, self.speedup_vs_torch, self.speedup_p75 = stats.quartiles(figure.ratios)
+            self.ratio_spread = stats.spread(figure.ratios)
+        self.flags, self.reasons, self.unstable = figure.flags, figure.reasons, bool(figure.flags)
+        self.load_average, self.cpu_wait, self.attempts = load.load_average, load.cpu_wait, attempts
+
+
 @dataclass
-class Measurement:
+class Measurement(Figure):
     """One implementation of one call of one component at one size."""
     component: str
     mode: str  # forward | train
@@ -118,23 +146,10 @@ class Measurement:
     repeats: int = 0
     calls_per_repeat: int = 0
     times_s: list = field(default_factory=list)  # per call, one per repeat (one repeat per round)
-    spread: float = float("nan")  # (p75 - p25) / median of times_s
-    speedup_vs_torch: float = float("nan")  # median over rounds of torch eager's time / this time, same round
-    speedup_p25: float = float("nan")
-    speedup_p75: float = float("nan")
-    ratios: list = field(default_factory=list)  # the paired ratios, one per round
-    ratio_spread: float = float("nan")  # (p75 - p25) / median of ratios
-    unstable: bool = False  # a flag below: the figure is not to be read as fact
-    flags: list = field(default_factory=list)  # among "time", "ratio", "load" (learngpt_lab/bench/stats.py)
-    reasons: list = field(default_factory=list)  # each flag in words
-    load_average: float | None = None  # 1-minute load average, the larger at start and end of the measurement
-    cpu_wait: float | None = None  # share of the wall time the bench's threads waited for a CPU (Linux)
-    attempts: int = 0  # measurements made (1 + re-measurements of an unstable one)
-    error: str | None = None
 
 
 @dataclass
-class LoopMeasurement:
+class LoopMeasurement(Figure):
     """Steps/s of a whole training loop (one of LOOPS), through the trainers."""
     loop: str
     size: dict
@@ -142,22 +157,9 @@ class LoopMeasurement:
     steps_per_second: float
     train_seconds: float
     compile_seconds: float
-    speedup_vs_torch: float = float("nan")  # median over rounds of this loop's steps/s / the torch loop's
-    speedup_p25: float = float("nan")
-    speedup_p75: float = float("nan")
     segment_steps: int = 0  # steps per segment; the loops take turns segment by segment
     rounds: int = 0
     rates: list = field(default_factory=list)  # steps/s of each segment
-    spread: float = float("nan")  # IQR / median of the segments' seconds per step
-    ratios: list = field(default_factory=list)
-    ratio_spread: float = float("nan")
-    unstable: bool = False
-    flags: list = field(default_factory=list)
-    reasons: list = field(default_factory=list)
-    load_average: float | None = None
-    cpu_wait: float | None = None
-    attempts: int = 0
-    error: str | None = None
 
 
 def planned(plan: Plan) -> list[tuple[str, str, str, Size, str]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from learngpt_lab.bench.plan import AXES, COMPONENTS, CURRICULUM, IMPLS, MODES, Size
-from learngpt_lab.bench.stats import SPREAD_LIMIT
+from learngpt.stats import SPREAD_LIMIT
 
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from learngpt import components
 from learngpt.config import Config
 from learngpt.errors import UserError
-from learngpt_lab.bench import stats
+from learngpt import stats
 from learngpt_lab.bench.plan import IMPLS, LOOPS, LoopMeasurement, Measurement, Plan, Size
 
 
@@ -263,21 +263,6 @@ def interleave(calls: list[Callable[[], None]], calls_per_repeat: list[int], rou
     return times
 
 
-def _fill(m: Measurement, first: float, calls: int, times: list[float], ratios: list[float] | None,
-          flags: list[str], reasons: list[str], load: stats.Load, attempts: int) -> None:
-    p25, med, p75 = stats.quartiles(times)
-    m.first_call_s, m.median_s, m.p25_s, m.p75_s = first, med, p25, p75
-    m.min_s, m.max_s, m.repeats, m.calls_per_repeat = float(min(times)), float(max(times)), len(times), calls
-    m.times_s = [float(v) for v in times]
-    m.spread = stats.spread(times)
-    if ratios is not None:
-        m.ratios = [float(v) for v in ratios]
-        m.speedup_p25, m.speedup_vs_torch, m.speedup_p75 = stats.quartiles(ratios)
-        m.ratio_spread = stats.spread(ratios)
-    m.flags, m.reasons, m.unstable = flags, reasons, bool(flags)
-    m.load_average, m.cpu_wait, m.attempts = load.load_average, load.cpu_wait, attempts
-
-
 def measure_group(members: list[tuple[str, str]], component: str, mode: str, size: Size, base: Config,
                   device: Device, plan: Plan) -> list[Measurement]:
     """Every implementation of one (component, mode, size), measured together: built and compiled first, then
@@ -298,31 +283,20 @@ def measure_group(members: list[tuple[str, str]], component: str, mode: str, siz
         except Exception as err:  # one failing implementation must not lose the whole run
             out[impl].error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
     names = list(live)
-    best = None
-    for attempt in range(1, plan.retries + 2):
-        meter = stats.LoadMeter(own_threads=plan.threads).start()
-        t0 = time.perf_counter()
-        try:
-            times = interleave([live[n] for n in names], [calls[n] for n in names], plan.repeats)
-        except Exception as err:  # a call failing after its first: the group's figures are lost, not the run
-            for n in names:
-                out[n].error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-            return [out[i] for i in impls]
-        load = meter.stop(time.perf_counter() - t0)
-        by = dict(zip(names, times))
-        judged = {}
+    try:
+        attempt, load, figures = stats.until_stable(
+            lambda: dict(zip(names, interleave([live[n] for n in names], [calls[n] for n in names], plan.repeats))),
+            "torch", plan.threads, plan.limit, plan.retries)
+    except Exception as err:  # a call failing after its first: the group's figures are lost, not the run
         for n in names:
-            ratios = stats.paired_ratios(by["torch"], by[n]) if "torch" in by else None
-            judged[n] = (by[n], ratios, *stats.judge(by[n], ratios if n != "torch" else None, load, plan.limit))
-        unstable = sum(bool(j[2]) for j in judged.values())
-        if best is None or unstable <= best[0]:
-            best = (unstable, attempt, judged, load)
-        if unstable == 0:
-            break
-    if best is not None:
-        _, attempt, judged, load = best
-        for n, (t, ratios, flags, reasons) in judged.items():
-            _fill(out[n], firsts[n], calls[n], t, ratios, flags, reasons, load, attempt)
+            out[n].error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        return [out[i] for i in impls]
+    for n, figure in figures.items():
+        m, times = out[n], figure.times
+        m.p25_s, m.median_s, m.p75_s = stats.quartiles(times)
+        m.first_call_s, m.min_s, m.max_s, m.times_s = firsts[n], min(times), max(times), times
+        m.repeats, m.calls_per_repeat = len(times), calls[n]
+        m.judged(figure, load, attempt)
     return [out[i] for i in impls]
 
 
@@ -387,46 +361,26 @@ def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[
             out[loop].error = f"{type(err).__name__}: {err}"
             live.pop(loop, None)
     names = list(live)
-    best = None
-    for attempt in range(1, retries + 2):
-        rates: dict[str, list[float]] = {n: [] for n in names}
-        spent: dict[str, float] = {n: 0.0 for n in names}
-        meter = stats.LoadMeter(own_threads=threads).start()
-        t0 = time.perf_counter()
-        try:
-            for r in range(rounds):
-                for i in stats.rotation(len(names), r):
-                    h = live[names[i]]()
-                    rates[names[i]].append(h.steps / h.train_seconds)
-                    spent[names[i]] += h.train_seconds
-        except Exception as err:  # a loop failing mid-way: keep what the others measured
-            for n in names:
-                out[n].error = out[n].error or f"{type(err).__name__}: {err}"
-            return [out[n] for n in loops]
-        load = meter.stop(time.perf_counter() - t0)
-        judged = {}
+
+    def attempt() -> dict[str, list[float]]:
+        """Seconds per step of each loop, one figure per segment, the loops taking turns."""
+        per_step: dict[str, list[float]] = {n: [] for n in names}
+        for r in range(rounds):
+            for i in stats.rotation(len(names), r):
+                h = live[names[i]]()
+                per_step[names[i]].append(h.train_seconds / h.steps)
+        return per_step
+    try:
+        attempts, load, figures = stats.until_stable(attempt, "torch loop", threads, limit, retries)
+    except Exception as err:  # a loop failing mid-way: keep what the others measured
         for n in names:
-            times = [1.0 / v for v in rates[n]]  # seconds per step: ratios of times, as for the calls
-            ratios = stats.paired_ratios([1.0 / v for v in rates["torch loop"]], times) if "torch loop" in rates \
-                else None
-            judged[n] = (rates[n], spent[n], ratios, *stats.judge(times, ratios if n != "torch loop" else None,
-                                                                  load, limit))
-        unstable = sum(bool(j[3]) for j in judged.values())
-        if best is None or unstable <= best[0]:
-            best = (unstable, attempt, judged, load)
-        if unstable == 0:
-            break
-    _, attempt, judged, load = best
-    for n, (rate, spent_s, ratios, flags, reasons) in judged.items():
+            out[n].error = out[n].error or f"{type(err).__name__}: {err}"
+        return [out[n] for n in loops]
+    for n, figure in figures.items():
         m = out[n]
-        m.steps, m.train_seconds = segment * rounds, spent_s
-        m.steps_per_second = float(np.median(rate))
-        m.segment_steps, m.rounds, m.rates = segment, rounds, [float(v) for v in rate]
-        m.spread = stats.spread([1.0 / v for v in rate])
-        if ratios is not None:
-            m.ratios = [float(v) for v in ratios]
-            m.speedup_p25, m.speedup_vs_torch, m.speedup_p75 = stats.quartiles(ratios)
-            m.ratio_spread = stats.spread(ratios)
-        m.flags, m.reasons, m.unstable = flags, reasons, bool(flags)
-        m.load_average, m.cpu_wait, m.attempts = load.load_average, load.cpu_wait, attempt
+        m.steps, m.train_seconds = segment * rounds, segment * sum(figure.times)
+        m.rates = [1.0 / v for v in figure.times]
+        m.steps_per_second = float(np.median(m.rates))
+        m.segment_steps, m.rounds = segment, rounds
+        m.judged(figure, load, attempts)
     return [out[n] for n in loops]

@@ -10,7 +10,7 @@ import numpy as np
 from learngpt import components
 from learngpt.config import Config
 from learngpt.data import Corpus
-from learngpt_lab.bench import stats
+from learngpt import stats
 from learngpt_lab.questions import Profile, Result, question, timing
 from learngpt_lab.questions.training import both, gpt4_around, lower, train_arms
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from learngpt_lab.bench import stats
+from learngpt import stats
 
 ARGS = ["bench", "--quick", "--components", "MultiHeadVer2", "--impls", "torch,jax.jit", "--no-sweep",
         "--loop-steps", "60", "--no-progress", "--label", "test: under a CPU hog"]

@@ -8,7 +8,8 @@ import pytest
 
 from learngpt.config import Config
 from learngpt_lab.bench import plan as bench
-from learngpt_lab.bench import runners, stats
+from learngpt import stats
+from learngpt_lab.bench import runners
 
 
 class FakeClock:

@@ -10,7 +10,7 @@ from learngpt.components import NANOGPT
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.training import eval_data
-from learngpt_lab.bench import stats
+from learngpt import stats
 from learngpt_lab import backends, questions
 from learngpt_lab.questions import timing, week2
 from learngpt_lab.threads import threads

@@ -1,5 +1,5 @@
-"""The bench's statistics, framework-free: paired ratios from interleaved repeats, the spread of a figure, and
-when a figure cannot be trusted.
+"""Statistics of speed measurements, framework-free: paired ratios from interleaved repeats, the spread of a
+figure, and when a figure cannot be trusted.
 
 Within one measurement the implementations run in rounds, in a rotating order (A B C, B C A, C A B, ...), and
 each round gives every implementation one repeat. A ratio is computed within a round (the reference's time in
@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import glob
 import os
+import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -163,3 +165,37 @@ class LoadMeter:
             wait = max(delay - self._delay, 0.0) / wall_seconds
         loads = [v for v in self._load if v is not None]
         return Load(max(loads) if loads else None, wait, usable_cores(), self.own_threads)
+
+
+@dataclass
+class Judged:
+    """One figure of one attempt: its times (seconds per call or per step, one per round), its paired ratios to
+    the reference (None when there is none; the reference's own are 1, and not judged), and judge's verdict."""
+    times: list[float]
+    ratios: list[float] | None
+    flags: list[str]
+    reasons: list[str]
+
+
+def until_stable(attempt: Callable[[], dict[str, list[float]]], reference: str | None, own_threads: int,
+                 limit: float = SPREAD_LIMIT, retries: int = RETRIES) -> tuple[int, Load, dict[str, Judged]]:
+    """Run `attempt` (the times of each figure, paired by round) under a LoadMeter and judge every figure;
+    again, at most `retries` more times, while any figure is unstable. Returns (attempt number, load, figures)
+    of the attempt with the fewest unstable figures (the later one of equals). What `attempt` raises passes."""
+    best = None
+    for number in range(1, retries + 2):
+        meter = LoadMeter(own_threads=own_threads).start()
+        t0 = time.perf_counter()
+        times = attempt()
+        load = meter.stop(time.perf_counter() - t0)
+        figures = {}
+        for name, t in times.items():
+            ratios = paired_ratios(times[reference], t) if reference in times else None
+            figures[name] = Judged([float(v) for v in t], ratios,
+                                   *judge(t, None if name == reference else ratios, load, limit))
+        unstable = sum(bool(f.flags) for f in figures.values())
+        if best is None or unstable <= best[0]:
+            best = (unstable, number, load, figures)
+        if unstable == 0:
+            break
+    return best[1:]
