@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import glob
 import os
+import platform
 import time
+from importlib import metadata
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -118,6 +120,27 @@ def judge(times, ratios=None, load: Load | None = None, limit: float = SPREAD_LI
 
 
 # The machine's side: the load average and the run-queue delay of this process's threads.
+
+def machine() -> dict:
+    """What a measurement's reader needs of the machine: the CPU model, the cores (all and usable), the
+    platform, the versions of Python and of the frameworks (installed or not), and the load average now."""
+    cpu_model = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu_model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
+                             cpu_model)
+    except OSError:
+        pass
+    versions = {}
+    for name in ("torch", "jax", "jaxlib", "flax", "optax", "numpy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"cpu_model": cpu_model or "unknown", "cpu_count": os.cpu_count(), "cpus_usable": usable_cores(),
+            "platform": platform.platform(), "python": platform.python_version(), "versions": versions,
+            "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+
 
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -16,8 +16,8 @@ import json
 import sys
 import time
 
-from learngpt.data import load_corpus
 from learngpt import stats
+from learngpt.data import load_corpus
 from learngpt_lab import backends
 from learngpt_lab.questions import PROFILES, timing
 from learngpt_lab.questions.training import gpt4_around, train_final

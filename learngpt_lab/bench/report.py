@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from learngpt_lab.bench.plan import AXES, COMPONENTS, CURRICULUM, IMPLS, MODES, Size
 from learngpt.stats import SPREAD_LIMIT
-
+from learngpt_lab.bench.plan import AXES, COMPONENTS, CURRICULUM, IMPLS, MODES, Size
 
 
 def _num(v) -> float:
@@ -55,8 +54,7 @@ def _cell(m: dict | None, show_speedup: bool = True) -> str:
 def xla_threads(machine: dict) -> str:
     """What the run's XLA_FLAGS set of XLA's CPU threads: 'Eigen 1' when --xla_cpu_multi_thread_eigen=false (its
     matmuls and convolutions single-threaded; XLA's own task pool, which runs independent kernels side by side,
-    keeps its size: no flag sets it), else 'default'. Earlier runs also wrote 'intra_op_parallelism_threads=N',
-    a word XLA never read (it stops reading XLA_FLAGS there)."""
+    keeps its size: no flag sets it), else 'default'."""
     found = re.findall(r"--xla_cpu_multi_thread_eigen=(\w+)", machine.get("xla_flags") or "")
     return "Eigen 1" if found and found[-1] == "false" else "default"
 

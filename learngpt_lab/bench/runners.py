@@ -3,17 +3,15 @@ the trainers' own step functions, so that what is timed is what trains), the tim
 from __future__ import annotations
 
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-from learngpt import components
+from learngpt import components, stats
 from learngpt.config import Config
 from learngpt.errors import UserError
-from learngpt import stats
 from learngpt_lab.bench.plan import IMPLS, LOOPS, LoopMeasurement, Measurement, Plan, Size
 
 
@@ -59,40 +57,14 @@ def setup_device(kind: str) -> Device:
 
 
 def describe_machine(device: Device) -> dict:
-    """CPU model, cores, versions, devices, and the load average (a shared machine shows here)."""
-    import flax
-    import jax
-    import jaxlib
-    import optax
+    """learngpt.stats.machine(), with the threads and the devices of this run (a shared machine shows in the
+    load average)."""
     import torch
-    cpu_model = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu_model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {
-        "cpu_model": cpu_model or "unknown",
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {"torch": torch.__version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
-                     "flax": flax.__version__, "optax": optax.__version__, "numpy": np.__version__},
-        "torch_threads": torch.get_num_threads(),
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "device": device.kind,
-        "jax_device": str(device.jax_device),
-        "jax_backend": device.jax_device.platform,
-        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
+    info = {**stats.machine(), "torch_threads": torch.get_num_threads(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "device": device.kind, "jax_device": str(device.jax_device), "jax_backend": device.jax_device.platform}
     if device.kind == "gpu":
-        info["gpu_name"] = torch.cuda.get_device_name(0)
-        info["jax_device_kind"] = device.jax_device.device_kind
-        info["tf32"] = False
+        info |= {"gpu_name": torch.cuda.get_device_name(0), "jax_device_kind": device.jax_device.device_kind,
+                 "tf32": False}
     return info
 
 

@@ -12,10 +12,9 @@ from learngpt_lab.runs import positive_int
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
-                        help="a reduced run (torch.compile and JAX without jit on NanoGPT's forward only, a "
-                             "2-point forward sweep, the torch loop and the scan-fused Flax loops, fast and the lesson's, 200 "
-                             "steps each): "
-                             "about 2 minutes on 2 CPU cores")
+                        help="a reduced run (torch.compile and JAX without jit on NanoGPT's forward only, a 2-point "
+                             "forward sweep, the torch loop and the scan-fused Flax loops, fast and the lesson's, "
+                             "200 steps each): about 2 minutes on 2 CPU cores")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="cpu (default), or gpu: an NVIDIA GPU through torch CUDA and jax[cuda12]; "
                              "TF32 is off in both frameworks")

@@ -20,12 +20,11 @@ import math
 
 import numpy as np
 
-from learngpt import components
+from learngpt import components, stats
 from learngpt.config import Config
 from learngpt.data import BatchSampler, Corpus
 from learngpt.positions import PROPERTIES, VERSIONS, properties
 from learngpt.training import eval_data
-from learngpt import stats
 from learngpt_lab.questions import Profile, Result, question, timing
 from learngpt_lab.questions.training import both, lower, train_arms
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from learngpt import components
+from learngpt import components, stats
 from learngpt.config import Config
 from learngpt.data import Corpus
-from learngpt import stats
 from learngpt_lab.questions import Profile, Result, question, timing
 from learngpt_lab.questions.training import both, gpt4_around, lower, train_arms
 

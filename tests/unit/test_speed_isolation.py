@@ -6,11 +6,11 @@ import os
 import numpy as np
 import pytest
 
+from learngpt import stats
 from learngpt.components import NANOGPT
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.training import eval_data
-from learngpt import stats
 from learngpt_lab import backends, questions
 from learngpt_lab.questions import timing, week2
 from learngpt_lab.threads import threads
