@@ -203,6 +203,49 @@ def ci_run() -> str:
             f"the timing tests alone {ser['seconds']:.0f} s ({counts(ser)}).")
 
 
+def trajectory(kind: str) -> str:
+    """tools/trajectory.py's torch-against-Flax trajectories (docs/results/trajectory.json): `summary` (one
+    paragraph) or `table` (float64 and float32 side by side, with how far roundoff alone carries torch)."""
+    t = load("trajectory.json")
+    runs = {d: [r for r in t["runs"] if r["dtype"] == d] for d in ("float64", "float32")}
+
+    def worst(dtype: str, key: str) -> str:
+        return f"{max(r[key] for r in runs[dtype]):.1e}"
+
+    def per_seed(dtype: str, key: str) -> str:
+        return ", ".join(f"{r[key]:.1e}" for r in runs[dtype])
+    seeds = ", ".join(str(r["seed"]) for r in runs["float32"])
+    held = sum(r["param_max"] <= 1e-4 for r in runs["float32"])
+    c = t["conditions"]
+    where = (f"torch {c['versions']['torch']} on {c['torch_threads']} thread, XLA {c['xla']}, jax "
+             f"{c['versions']['jax']}, {c['cpu_model']}; `python tools/trajectory.py` reproduces them")
+    if kind == "summary":
+        return (f"float64 losses agree to {worst('float64', 'step_loss_max')} at every step and parameters to "
+                f"{worst('float64', 'param_max')} after {t['steps']} steps (bound 1e-9); float32 losses to "
+                f"≤ {worst('float32', 'step_loss_max')} over {len(runs['float32'])} seeds (bound 1e-4). float32 "
+                f"parameters after {t['steps']} steps, torch against Flax: {per_seed('float32', 'param_max')} on "
+                f"seeds {seeds} ({held} of {len(runs['float32'])} within 1e-4); torch float32 against torch "
+                f"float64 from the same weights: {per_seed('float32', 'torch_vs_float64_param_max')}, and Flax "
+                f"float32 against it: {per_seed('float32', 'flax_vs_float64_param_max')} ({where}).")
+    if kind == "table":
+        rows = [("max \\|Δ step loss\\| (bound 1e-9 / 1e-4)", "step_loss_max"),
+                ("max \\|Δ evaluation loss\\| (steps 0, 100, 200)", "eval_loss_max"),
+                (f"max \\|Δ parameter\\| after {t['steps']} steps (same bounds)", "param_max")]
+        f32_only = [("torch float32 against itself, every initial weight one ulp up",
+                     "torch_vs_torch_one_ulp_up_param_max"),
+                    ("torch float32 against itself on two threads", "torch_vs_torch_two_threads_param_max"),
+                    ("torch float32 against torch float64", "torch_vs_float64_param_max"),
+                    ("Flax float32 against torch float64", "flax_vs_float64_param_max")]
+        return "\n".join(
+            ["| torch against Flax | float64 | float32 |", "| --- | --- | --- |"]
+            + [f"| {label} | {per_seed('float64', key)} | {per_seed('float32', key)} |" for label, key in rows]
+            + ["", "How far float32 roundoff alone carries the parameters in the same 200 steps:", "",
+               "| max \\|Δ parameter\\| after 200 steps | float32 |", "| --- | --- |"]
+            + [f"| {label} | {per_seed('float32', key)} |" for label, key in f32_only]
+            + ["", f"float64: seed {runs['float64'][0]['seed']}; float32: seeds {seeds}, each asserted; {where}."])
+    raise ValueError(f"unknown generated block trajectory:{kind}")
+
+
 def compare_table(folder: str) -> str:
     """The side-by-side table of a `learngpt compare` run whose history_<backend>.json files were kept."""
     from learngpt_lab.commands.compare import table
@@ -379,6 +422,8 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "multi-head-speed": lambda _: multi_head_speed(),
     "speed-conditions": lambda _: speed_conditions(),
     "ci-run": lambda _: ci_run(),
+    # trajectory:summary, trajectory:table -> tools/trajectory.py's runs
+    "trajectory": trajectory,
     # compare:compare -> the table `learngpt compare` printed, from docs/results/compare/history_*.json
     "compare": lambda arg: compare_table(arg),
     # bench:RESULT:headline and the like: docs/bench.md's blocks from docs/results/RESULT.json

@@ -29,11 +29,13 @@ def test_the_check_passes_and_every_document_has_generated_numbers():
     assert {"bench:bench-cpu-quick:table", "bench:bench-cpu-quick-hog:table",
             "bench:compare:bench-cpu-quick-hog:bench-cpu-quick",
             "bench:attempts:flax-loop-attempts"} <= set(names["docs/bench.md"])
+    assert "trajectory:summary" in names["README.md"] and "trajectory:table" in names["docs/compare.md"]
 
 
 @pytest.mark.parametrize("name, typed", [
     ("answers-week2:default", "| typed | 2.99 |"),
     ("bench:bench-cpu-quick:loops", "| flax scan | 999.9 | 9.99× |"),
+    ("trajectory:table", "| max \\|Δ parameter\\| after 200 steps (same bounds) | 8.4e-15 | 1.5e-05 |"),
 ])
 def test_a_typed_number_in_a_block_is_caught(name, typed):
     text = f"<!-- generated: {name} -->\n{typed}\n<!-- end generated -->"
