@@ -1,7 +1,7 @@
 """The curriculum's questions as experiments, each stated once and asked of any backend.
 
 A question is an experiment function registered with `@question`: its id (the test that asks it, e.g.
-"test_ffn_helps"), the test file, the seed's question in English and the answer. The function returns a
+"test_ffn_helps"), the test file, the curriculum's question in English and the answer. The function returns a
 `Result` whose `holds` is the one judgement of the claim; a test only asserts it:
 
     @question("test_ffn_helps", "test_8", asks="Which performs better, ...?", answer="BlockVer1: ...")
@@ -11,8 +11,8 @@ A question is an experiment function registered with `@question`: its id (the te
         answer.check()
 
 `ask(id, backend, corpus, profile)` runs one question; `learngpt questions` runs them all (week 1's module,
-then week 2's, in the seed's order). Profiles set how much the training questions train and with what:
-`default` (what CI runs), `full` (the seed's config: 5000 steps, 200 evaluation batches) and `seed` (each
+then week 2's, in the curriculum's order). Profiles set how much the training questions train and with what:
+`default` (what CI runs), `full` (the curriculum's config: 5000 steps, 200 evaluation batches) and `seed` (each
 original question's own setup, where it differs).
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Profile:
     multi_head_seeds: tuple[int, ...]  # five: per seed the gap is near the seed-to-seed spread (docs/answers.md)
     deep_max_iters: int  # the deep stacks (residual, LayerNorm)
     deep_n_layers: int  # their depth
-    layer_norm_block: str  # BlockVer3 (pre-norm, the seed's figure) or BlockVer3PostNorm (the reference's)
+    layer_norm_block: str  # BlockVer3 (pre-norm, the curriculum's figure) or BlockVer3PostNorm (the reference's)
     layer_norm_depth: int  # where LayerNorm beats residuals alone at this width (the depth sweep found it) ...
     layer_norm_depth_max_iters: int  # ... after this many steps (the sweep's)
     dropout_max_iters: int
@@ -69,7 +69,7 @@ DEFAULT = Profile("default", seeds=(0, 1, 2), eval_iters=50, eval_interval=1000,
                   layer_norm_block="BlockVer3", layer_norm_depth=40, layer_norm_depth_max_iters=400,
                   dropout_max_iters=800, dropout_train_tokens=2000, dropout_n_layers=5, dropout_rate=0.05,
                   dropout_learning_rate=1e-3, week1_max_iters=500, week1_learning_rate=1e-2, week1_embed_size=16)
-# The seed's config exactly: 5000 steps, 200 evaluation batches every 500 steps (the multi-head question and the
+# The curriculum's config exactly: 5000 steps, 200 evaluation batches every 500 steps (the multi-head question and the
 # deeper LayerNorm question keep the steps where their claims were found to hold).
 FULL = replace(DEFAULT, name="full", eval_iters=200, eval_interval=500, max_iters=5000, deep_max_iters=5000,
                dropout_max_iters=5000, week1_max_iters=5000)
@@ -151,7 +151,7 @@ class Result:
 
 @dataclass(frozen=True)
 class Question:
-    """One of the seed's questions: the test that asks it, the question, the answer, the experiment."""
+    """One of the curriculum's questions: the test that asks it, the question, the answer, the experiment."""
     id: str  # the test function's name, e.g. "test_ffn_helps"
     file: str  # the test file, e.g. "test_8"
     asks: str
@@ -161,7 +161,7 @@ class Question:
     times: bool = False  # whether it compares speeds (the `timing` test marker: run alone, never beside other work)
 
 
-QUESTIONS: dict[str, Question] = {}  # id -> question, in registration order (the seed's, week 1 first)
+QUESTIONS: dict[str, Question] = {}  # id -> question, in registration order (the curriculum's, week 1 first)
 
 
 def question(id: str, file: str, asks: str, answer: str, trains: bool = False, times: bool = False):

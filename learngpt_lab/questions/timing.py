@@ -2,8 +2,8 @@
 
 `paired_forward_times(backend, components, shape, calls, rounds)` builds each named component in a fresh
 spawned interpreter and times its forward pass there: the components take turns in rotating rounds (A B, B A,
-...) after one untimed round, each turn `calls` calls after one untimed call, op by op and (on a compiling backend) jitted. The child
-is pinned to what the answer depends on and nothing else is left to chance:
+...) after one untimed round, each turn `calls` calls after one untimed call, op by op and (on a compiling
+backend) jitted. The child is pinned to what the answer depends on and nothing else is left to chance:
 
 - one torch thread, and XLA's Eigen single-threaded;
 - glibc's allocator keeps what a forward pass frees for the next one (no heap trimming, no mmap for

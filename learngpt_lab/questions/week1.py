@@ -1,7 +1,7 @@
 """Week 1's questions (tests/test_1.py .. test_6.py), from the bigram to GPTVer3.
 
 What week 1 trains with (Profile.week1_*):
-- the seed's config (batch 32, block_size 8, embed_size 16) with learning_rate 1e-2, the value of Karpathy's
+- the curriculum's config (batch 32, block_size 8, embed_size 16) with learning_rate 1e-2, the value of Karpathy's
   bigram.py that week 1 follows: at 1e-3 an N(0, 1)-initialised bigram table moves 0.001 per step and needs
   thousands of steps to leave the uniform baseline. The `seed` profile trains as the curriculum's reference
   tests did: learning_rate 1e-3, embed_size 32, 5000 steps;
@@ -31,7 +31,7 @@ from learngpt_lab.questions.training import both, lower, train_arms
 SPEED_SHAPE = (4, 128, 1024)  # the random input of the speed questions
 SPEED_CALLS = 10
 SPEED_ROUNDS = 3  # paired runs (HeadVer1, the other) per speed question
-CFG = Config()  # the seed's sizes (block_size 8, embed_size 16): the shapes of the equality checks
+CFG = Config()  # the curriculum's sizes (block_size 8, embed_size 16): the shapes of the equality checks
 
 # What week 1 teaches about its four position encodings: which of the four properties each one has.
 EXPECTED_PROPERTIES = {
@@ -146,7 +146,7 @@ def head_v1_example(backend, prof: Profile | None = None, corpus=None) -> Result
                  "others, and there is no position to tell them apart; the bigram reads the last token exactly.")
 def gpt_v2_head_v1_vs_bigram(backend, prof: Profile, corpus: Corpus) -> Result:
     """GPTVer2 with HeadVer1 reaches a lower validation loss than GPTVer1 after the same training (mean and most
-    seeds). Not the seed's claim: the curriculum says nothing of it, and the original test compared generated
+    seeds). Not the curriculum's claim: the curriculum says nothing of it, and the original test compared generated
     text with a recorded sample. It is the question a learner asks of that sample, and its answer is no; the
     guards (both arms learned) make that "no" unable to pass on a broken model."""
     return _train(backend, prof, corpus, ("GPTVer2(HeadVer1)", "GPTVer1"), lower("GPTVer2(HeadVer1)", "GPTVer1"))

@@ -1,6 +1,6 @@
 """Week 2's questions (tests/test_7.py .. test_10.py), from multi-head attention to dropout.
 
-Training questions: GPTVer4 around each arm, the seed's config otherwise (Profile says how many steps), three
+Training questions: GPTVer4 around each arm, the curriculum's config otherwise (Profile says how many steps), three
 seeds per backend, the claim judged on the mean (learngpt_lab/questions/training.py).
 """
 from __future__ import annotations
@@ -61,14 +61,14 @@ JIT_SHRINK = 1.5  # ... and at least this much below the op-by-op ratio (the com
           answer="Op by op, v2 runs 4 matmuls, one batched attention and no concatenate where v1 runs 3 x n_heads\n"
                  "small matmuls, n_heads attentions and a concatenate: every op pays a dispatch, so v2 wins where the "
                  "ops are small (at the curriculum's context, up to a width of about 128). Where the arithmetic "
-                 "dominates (the seed's B, T, C = 32, 64, 512) they tie, and a compiler (jit), which sees either "
+                 "dominates (the curriculum's B, T, C = 32, 64, 512) they tie, and a compiler (jit), which sees either "
                  "program whole, erases most of the difference (docs/answers.md has the sweep).", times=True)
 def multi_head_speed(backend, prof: Profile | None = None, corpus=None) -> Result:
     """B, T, C = 32, 8, 64 with 8 heads, v1 and v2 timed in turn (SPEED_ROUNDS rotating rounds of SPEED_CALLS
     forward calls) in a fresh process with one thread and the allocator pinned (learngpt_lab/questions/
     timing.py), judged on the median of the paired ratios v1/v2. Op by op (torch eager, JAX without jit) v2 is
     at least SPEED_MARGIN faster; on a compiling backend, jitted, the ratio stays above JIT_LOW and at least
-    JIT_SHRINK below the op-by-op one. At the seed's own size (32, 64, 512) dispatch is a small part of a
+    JIT_SHRINK below the op-by-op one. At the curriculum's own size (32, 64, 512) dispatch is a small part of a
     3.2 GFLOP call and the two tie: a claim made there is a coin flip, which is why the question asks it where
     the difference lives (the crossover is in docs/answers.md). SPEED_MARGIN is below the op-by-op ratios
     measured under these conditions with room for a loaded machine (docs/results/speed-conditions.json)."""
@@ -135,7 +135,7 @@ def ffn_helps(backend, prof: Profile, corpus: Corpus) -> Result:
           answer="BlockVer2: residual connections give gradients a straight path through the deep stack and let each\n"
                  "block learn a correction to its input, so the deep network trains; without them it barely learns.")
 def residual_helps(backend, prof: Profile, corpus: Corpus) -> Result:
-    """profile.deep_n_layers (the seed's 5; the reference solution's 10 in the seed profile) x BlockVer2 (with
+    """profile.deep_n_layers (the curriculum's 5; the reference solution's 10 in the seed profile) x BlockVer2 (with
     residual connections) end with a lower validation loss than as many BlockVer1 (without)."""
     n = prof.deep_n_layers
     better, worse = f"{n}xBlockVer2", f"{n}xBlockVer1"
@@ -227,10 +227,10 @@ def vanishing(backend, prof: Profile | None = None, corpus=None, depth: int = 10
 
 @question("test_layer_norm_helps_when_network_is_deep", "test_9", trains=True,
           asks="Which performs better, BlockVer2 or BlockVer3, and why?",
-          answer="At the seed's depth and width, neither clearly: with residuals and GPTVer4's final LayerNorm, five\n"
-                 "16-wide blocks have no scale problem left for per-block LayerNorm to fix.")
+          answer="At the curriculum's depth and width, neither clearly: with residuals and GPTVer4's final LayerNorm,\n"
+                 "five 16-wide blocks have no scale problem left for per-block LayerNorm to fix.")
 def layer_norm_helps(backend, prof: Profile, corpus: Corpus) -> Result:
-    """profile.deep_n_layers x BlockVer3 (pre-norm LayerNorm, the seed's figure; post-norm in the seed profile,
+    """profile.deep_n_layers x BlockVer3 (pre-norm LayerNorm, the curriculum's figure; post-norm in the seed profile,
     as the reference solution) end with a lower validation loss than as many BlockVer2 (residuals only); the
     BlockVer2 runs are shared with test_8's residual question."""
     n, block = prof.deep_n_layers, prof.layer_norm_block
@@ -240,7 +240,8 @@ def layer_norm_helps(backend, prof: Profile, corpus: Corpus) -> Result:
 
 
 @question("test_layer_norm_helps_when_network_is_deeper", "test_9", trains=True,
-          asks="(Found by the depth sweep) From what depth does LayerNorm beat residuals alone at the seed's width?",
+          asks="(Found by the depth sweep) From what depth does LayerNorm beat residuals alone at the curriculum's "
+               "width?",
           answer="At 40 blocks of width 16, on every seed of both backends (docs/answers.md has the sweep: at 5 and\n"
                  "10 blocks residuals alone win, at 20 pre-norm wins on torch but not on most Flax seeds). At 40, "
                  "residuals alone no longer learn in 400 steps (the residual stream's scale grows block after "
@@ -249,7 +250,7 @@ def layer_norm_helps(backend, prof: Profile, corpus: Corpus) -> Result:
 def layer_norm_helps_deeper(backend, prof: Profile, corpus: Corpus) -> Result:
     """profile.layer_norm_depth (40) x BlockVer3 (pre-norm) end with a lower validation loss than as many
     BlockVer2 (residuals only) after profile.layer_norm_depth_max_iters (400) steps, on the mean and on most
-    seeds: the condition where the seed's claim turns true, found by `python tools/sweeps.py
+    seeds: the condition where the curriculum's claim turns true, found by `python tools/sweeps.py
     layer-norm-depth` (depths 5, 10, 20, 40, pre- and post-norm, three seeds, both backends). Only pre-norm
     must learn: that residuals alone do not is the point."""
     n = prof.layer_norm_depth
@@ -305,9 +306,9 @@ def dropout_helps(backend, prof: Profile, corpus: Corpus) -> Result:
     """profile.dropout_n_layers x BlockVer4 vs as many BlockVer3: with dropout the train loss is higher and the
     validation loss lower (mean and most seeds), i.e. it overfits less.
 
-    Setup changed from the seed's, honestly: with the full training split (1M characters) the seed's small
+    Setup changed from the curriculum's, honestly: with the full training split (1M characters) the curriculum's small
     model (C 16) cannot overfit in 5000 steps (it sees about 1.3M characters, barely one epoch), so dropout
-    only costs capacity and the seed's own test fails. The question is about overfitting, so here the model
+    only costs capacity and the curriculum's own test fails. The question is about overfitting, so here the model
     trains on the first profile.dropout_train_tokens training characters only (2,000; the reference solution's
     0.1% split, 1,003, in the seed profile; the validation split unchanged): now it memorises, and dropout
     has something to prevent. The arms must learn their training text (the guard is on the train loss: on a
