@@ -9,6 +9,8 @@ non-persistent in torch, so they are never weights.
 """
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any, Mapping
 
 import numpy as np
@@ -16,7 +18,7 @@ import numpy as np
 from parity.rules import DEFAULT_RULES, Rules, Transform, WeightMismatchError, shape_of
 
 __all__ = ["WeightMismatchError", "abstract_params", "check_weights", "flat_tree", "flax_to_torch",
-           "load_into_torch", "torch_key", "torch_module_path", "torch_state", "torch_to_flax"]
+           "load_into_torch", "mapping", "torch_key", "torch_module_path", "torch_state", "torch_to_flax"]
 
 SHOWN = 5  # keys named per kind of problem in a mismatch message; the rest are counted
 
@@ -72,6 +74,19 @@ def _plan(params: Mapping[str, Any], rules: Rules) -> dict[tuple[str, ...], tupl
     return plan
 
 
+def mapping(template: Mapping[str, Any], rules: Rules = DEFAULT_RULES) -> list[tuple[str, str, str]]:
+    """(torch key, Flax path 'a/b/kernel', transform name) for every Flax parameter, in torch-key order: the
+    whole conversion, to read before any number. A Flax leaf no rule knows is listed with its error."""
+    out = []
+    for path in flat_tree(_unwrap(template)):
+        try:
+            key, transform = rules.torch_key(path)
+            out.append((key, "/".join(path), transform.name))
+        except WeightMismatchError:
+            out.append(("(no rule)", "/".join(path), "-"))
+    return sorted(out)
+
+
 def flax_to_torch(params: Mapping[str, Any], rules: Rules = DEFAULT_RULES, tied: bool = True) -> dict[str, np.ndarray]:
     """Flax params (a pytree) -> a torch-layout state dict of numpy arrays (dtype kept). With tied, each tied
     torch key (rules.tied) is rebuilt as a copy of the key it shares its tensor with."""
@@ -120,14 +135,21 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
         return f"the Flax parameter {plan[k][0]!r}" if plan and k in plan else repr(k)
 
     def hint_missing(k):
+        """The unexpected key most like k by name, among those of k's shape (or its transpose) first: a ready
+        rename rule when the two differ in one module segment."""
         want = tuple(expected[k])
         same = [u for u in unexpected if shapes[u] == want]
         flipped = [u for u in unexpected if len(want) > 1 and shapes[u] == want[::-1]]
-        if same:
-            return f": the unexpected key {same[0]!r} has that shape (a rename rule?)"
-        if flipped:
-            return (f": the unexpected key {flipped[0]!r} has its transpose {want[::-1]} "
-                    f"(a rename and a transpose rule?)")
+        named = [u for u in unexpected if difflib.SequenceMatcher(None, k, u).ratio() >= 0.8]
+        for pool, what in ((same, "has that shape"), (flipped, f"has its transpose {want[::-1]}"),
+                           (named, f"has a similar name (shape {{}})")):
+            if pool:
+                best = max(pool, key=lambda u: difflib.SequenceMatcher(None, k, u).ratio())
+                text = f": the unexpected key {best!r} " + what.format(shapes[best])
+                rule = _rename_hint(k, best, plan[k][0] if plan and k in plan else None)
+                if pool is flipped:
+                    text += " (a rename and a transpose rule?)"
+                return text + (f"; try {rule}" if rule else (" (a rename rule?)" if pool is same else ""))
         return ""
 
     def hint_wrong(k):
@@ -141,12 +163,49 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
 
     problems = _listed([f"missing key {k!r} (expected shape {tuple(expected[k])}){hint_missing(k)}" for k in missing],
                        "missing keys")
-    problems += _listed([f"unexpected key {k!r} (shape {shapes[k]})" for k in unexpected], "unexpected keys")
+    def hint_unexpected(k):
+        """A tensor equal to an expected key's: the two are tied (one tensor under two names)."""
+        value = _numpy(weights[k])
+        twin = next((e for e in expected if e in weights and shapes[e] == shapes[k]
+                     and np.array_equal(_numpy(weights[e]), value)), None)
+        if twin is None:
+            return ""
+        return (f": it equals {twin!r}, the same tensor under two names; declare it tied: "
+                f"DEFAULT_RULES.extend(tied={{{k!r}: {twin!r}}})")
+
+    problems += _listed([f"unexpected key {k!r} (shape {shapes[k]}){hint_unexpected(k)}" for k in unexpected],
+                        "unexpected keys")
     problems += _listed([f"key {k!r} has shape {shapes[k]}, {target} expects {tuple(expected[k])}{hint_wrong(k)}"
                          for k in wrong], "mis-shaped keys")
     counts = ", ".join(f"{n} {what}" for n, what in ((len(missing), "missing"), (len(unexpected), "unexpected"),
                                                        (len(wrong), "mis-shaped")) if n)
     raise WeightMismatchError(f"weights do not fit the {target} ({counts}); nothing was loaded: " + "; ".join(problems))
+
+
+def _rename_hint(missing: str, found: str, flax_path: str | None) -> str:
+    """`rename(pattern, replacement)` turning the Flax segment behind `missing` into `found`'s torch segment,
+    where the two keys differ in one module segment (digits generalised when they agree); '' otherwise."""
+    if flax_path is None:
+        return ""
+    m_parts, f_parts = missing.split("."), found.split(".")
+    if m_parts[-1] != f_parts[-1]:
+        return ""
+    flax_mods = flax_path.split("/")[:-1]
+    for i, seg in enumerate(flax_mods):
+        torch_segments = f_parts[:-1]
+        rest = len(flax_mods) - i - 1
+        if len(torch_segments) - rest - 1 < 0:
+            continue
+        head = ".".join(torch_segments[:len(torch_segments) - rest - 1])
+        target = torch_segments[len(torch_segments) - rest - 1]
+        if not missing.startswith(head):
+            continue
+        if torch_segments[len(torch_segments) - rest:] == m_parts[len(m_parts) - 1 - rest:-1] and seg != target:
+            digits = re.fullmatch(r"(\D*?)(\d+)", seg), re.fullmatch(r"(\D*?)(\d+)", target)
+            if all(digits) and digits[0][2] == digits[1][2]:
+                return f'rename(r"{re.escape(digits[0][1])}(\\d+)", r"{digits[1][1]}\\1")'
+            return f'rename(r"{re.escape(seg)}", "{target}")'
+    return ""
 
 
 def _numpy(value: Any) -> np.ndarray:
@@ -162,6 +221,7 @@ def torch_to_flax(weights: Mapping[str, Any], template: Mapping[str, Any],
     ignored keys (rules.ignored) are left out.
     """
     template = _unwrap(template)
+    rules = rules.bind(template, weights)
     plan = _plan(template, rules)
     shapes = {path: _shape(value) for path, value in flat_tree(template).items()}
     expected = {key: transform.torch_shape(shapes[path]) for path, (key, transform) in plan.items()}

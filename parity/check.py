@@ -15,24 +15,37 @@ What is compared, each against its bound:
 
 Bounds (the project's): outputs and layers max |diff| <= 1e-5 in float32, 1e-10 in float64; gradients
 <= 1e-4 relative in float32 (max |diff| / max |torch gradient| of that tensor), 1e-10 absolute in float64.
+
+Absolute floors beside the relative bounds (GRAD_FLOOR_EPS): a gradient also passes when max |diff| <= eps *
+G, eps the dtype's machine epsilon and G the largest |torch gradient| of any tensor in the model: a difference
+below one unit of roundoff of the model's gradient scale cannot be told from roundoff. A gradient that is zero
+analytically (a key bias under softmax: softmax is invariant to it) is computed as roundoff on both sides,
+and relative to itself that is a difference of order 1; against the floor it passes, while a tensor whose
+gradients are real (above eps * G) keeps the relative bound. A layer's output also passes when max |diff| <=
+eps * max |torch input| (an output that cancels to roundoff of what it received). Outputs are bounded
+absolutely, so their bound is their floor. `overrides` ({pattern: bound or (bound, floor)}, the pattern matched
+whole against a row's name, e.g. "grad\\[.*key\\.bias\\]") replaces both for the rows it names.
 The torch module runs in eval mode (its mode is restored after) and the Flax module with its defaults (pass
 `flax_kwargs={"deterministic": True}` where it has no such default).
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
+import re
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from parity.bridge import abstract_params, flax_to_torch, torch_state, torch_to_flax
+from learngpt.errors import LearngptError
+from parity.bridge import abstract_params, flax_to_torch, mapping, torch_state, torch_to_flax
 from parity.rules import DEFAULT_RULES, Rules
 from parity.trace import flax_calls, flax_inputs_sown, sown_values, torch_calls, to_numpy
 
 OUTPUT_BOUND = {"float32": 1e-5, "float64": 1e-10}
 GRAD_BOUND = {"float32": 1e-4, "float64": 1e-10}  # float32 relative, float64 absolute
 GRAD_RELATIVE = {"float32": True, "float64": False}
+GRAD_FLOOR_EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
 DTYPES = ("float32", "float64")
 
 
@@ -59,15 +72,26 @@ class Row:
     diff: float  # max |diff|, divided by max |reference| when relative
     bound: float
     relative: bool = False
+    floor: float = 0.0  # absolute: the row also passes when max |diff| <= floor
+    abs_diff: float | None = None  # max |diff| itself (diff, when not relative)
+
+    @property
+    def within_floor(self) -> bool:
+        a = self.diff if self.abs_diff is None else self.abs_diff
+        return self.floor > 0 and bool(np.isfinite(a)) and a <= self.floor
 
     @property
     def ok(self) -> bool:
-        return bool(np.isfinite(self.diff)) and self.diff <= self.bound
+        return (bool(np.isfinite(self.diff)) and self.diff <= self.bound) or self.within_floor
 
     def message(self) -> str:
         kind = "relative" if self.relative else "abs"
+        floor = ""
+        if self.floor > 0:
+            a = self.diff if self.abs_diff is None else self.abs_diff
+            floor = f" (max abs diff {a:.3e} {'<=' if self.within_floor else 'above'} the floor {self.floor:.2e})"
         return (f"{self.component} [{self.dtype}] {self.tensor}: max {kind} diff {self.diff:.3e} "
-                f"{'<=' if self.ok else 'exceeds'} bound {self.bound:.0e}")
+                f"{'<=' if self.ok else 'exceeds'} bound {self.bound:.0e}{floor}")
 
 
 @dataclass
@@ -86,6 +110,9 @@ class Layer:
     diff: float | None = None  # output max |diff|; None: not compared
     rel: float | None = None  # diff / max |torch output| (diff itself where the torch output is all zeros)
     note: str = ""  # why it was not compared, or how the layouts were matched
+    floor: float = 0.0  # absolute: the output also passes when diff <= floor (eps * max |torch input|)
+    inputs: str = ""  # which inputs were compared ('hidden_states', 'x/inputs' by position) and which skipped
+    path: str = ""  # the Flax twin's module path
 
     @property
     def compared(self) -> bool:
@@ -93,7 +120,10 @@ class Layer:
 
     @property
     def output_ok(self) -> bool:
-        return not self.compared or (bool(np.isfinite(self.rel)) and self.rel <= self.bound)
+        if not self.compared:
+            return True
+        return (bool(np.isfinite(self.rel)) and self.rel <= self.bound) or (
+            self.floor > 0 and bool(np.isfinite(self.diff)) and self.diff <= self.floor)
 
     @property
     def input_ok(self) -> bool:
@@ -101,8 +131,10 @@ class Layer:
 
     @property
     def ok(self) -> bool:
-        """Output and first input within the bound: a difference made just before a layer, in code that is no
-        module (an activation function), shows first in that layer's input."""
+        """Output and inputs within the bound. The inputs are those matched to the same argument of the twin
+        (by name, else by position) and floating-point: integer and mask arguments are never compared, so a
+        layer whose output agrees is a divergence only through a float input of its own that differs, i.e. a
+        difference made just before it, in code that is no module (an activation function)."""
         return self.output_ok and self.input_ok
 
     @property
@@ -121,13 +153,35 @@ class Report:
     layers: list[Layer] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # failures that are not a number (a missing gradient)
     notes: list[str] = field(default_factory=list)  # what was not compared, and why
+    causes: list[str] = field(default_factory=list)  # known mismatches that fit the first divergence
+    mapping: list[tuple[str, str, str]] = field(default_factory=list)  # (torch key, Flax path, transform)
 
-    def add(self, tensor: str, got, want, bound: float, relative: bool = False) -> None:
-        diff = max_abs_diff(got, want)
+    def add(self, tensor: str, got, want, bound: float, relative: bool = False, floor: float = 0.0) -> None:
+        abs_diff = max_abs_diff(got, want)
+        diff = abs_diff
         if relative:
             scale = _scale(want)
             diff = diff / scale if scale > 0 else diff
-        self.rows.append(Row(self.component, self.dtype, tensor, diff, bound, relative))
+        self.rows.append(Row(self.component, self.dtype, tensor, diff, bound, relative, floor, abs_diff))
+
+    def mapping_table(self) -> str:
+        """Every torch key, the Flax path it was carried to and the transform between them."""
+        if not self.mapping:
+            return "weights: none carried by the rules (variables given)"
+        width = max(len(k) for k, _, _ in self.mapping)
+        pw = max(len(p) for _, p, _ in self.mapping)
+        lines = [f"weights carried by the rules ({len(self.mapping)} tensors): torch key -> Flax path (transform)"]
+        lines += [f"  {k:<{width}}  ->  {p:<{pw}}  ({t})" for k, p, t in self.mapping]
+        return "\n".join(lines)
+
+    def layer_detail(self) -> str:
+        """Per layer: its Flax twin's path and the inputs compared (by name or position) or skipped."""
+        lw = max([len(layer.label) for layer in self.layers] + [5])
+        pw = max([len(layer.path) for layer in self.layers] + [9])
+        lines = [f"  {'#':>3}  {'layer':<{lw}}  {'Flax twin':<{pw}}  inputs"]
+        lines += [f"  {layer.index:>3}  {layer.label:<{lw}}  {layer.path or '-':<{pw}}  {layer.inputs or '-'}"
+                  for layer in self.layers]
+        return "\n".join(lines)
 
     @property
     def ok(self) -> bool:
@@ -181,18 +235,23 @@ class Report:
             if self.layers:
                 bounds.append(f"layers max abs diff / max abs torch output <= {self.layers[0].bound:.0e}")
             bounds += [f"gradients <= {grads[0].bound:.0e} " + ("relative (max abs diff / max abs torch gradient)"
-                                                               if grads[0].relative else "max abs")] if grads else []
+                                                               if grads[0].relative else "max abs")
+                       + (f", or max abs diff <= {grads[0].floor:.2e} (eps * largest torch gradient)"
+                          if grads[0].floor > 0 else "")] if grads else []
             lines.append("bounds: " + "; ".join(bounds))
         shown = list(outs)
-        if grads:  # the largest gradient difference, and every one above its bound
-            worst = max(grads, key=lambda r: r.diff if np.isfinite(r.diff) else np.inf)
-            shown += [r for r in grads if r is worst or not r.ok]
+        if grads:  # the largest gradient difference judged by the bound, every one above it, every floored one
+            judged = [r for r in grads if not (r.within_floor and r.diff > r.bound)] or grads
+            worst = max(judged, key=lambda r: r.diff if np.isfinite(r.diff) else np.inf)
+            shown += [r for r in grads if r is worst or not r.ok or (r.within_floor and r.diff > r.bound)]
         width = max([len(r.tensor) for r in shown] + [6])
         lines.append(f"  {'tensor':<{width}}  {'max diff':>9}  {'bound':>6}  result")
         for r in shown:
             tail = f"  (largest of {len(grads)} gradients)" if grads and r is worst else ""
+            floor = (f" (max abs {r.abs_diff:.2e} within the floor)" if r.within_floor and r.relative
+                     and r.diff > r.bound else "")
             lines.append(f"  {r.tensor:<{width}}  {r.diff:9.2e}  {r.bound:6.0e}  {'ok' if r.ok else 'FAIL'}"
-                         f"{' relative' if r.relative else ''}{tail}")
+                         f"{' relative' if r.relative else ''}{floor}{tail}")
         if self.layers:
             first = self.first_divergence
             lw = max([len(layer.label) for layer in self.layers] + [5])
@@ -215,6 +274,7 @@ class Report:
                 lines.append(f"  {layer.index:>3}  {layer.label:<{lw}}  {layer.kind:<{kw}}  {shape:<14}  "
                              f"{cell(layer.input_rel)}  {cell(layer.diff)}  {cell(layer.rel)}  {result}")
             lines.append(self.verdict())
+        lines += [f"likely cause: {c}" for c in self.causes]
         lines += self.problems + self.notes
         lines.append(f"parameters: torch {self.torch_params:,}, flax {self.flax_params:,}"
                      f"{'' if self.torch_params == self.flax_params else '  FAIL: the counts differ'}")
@@ -222,6 +282,10 @@ class Report:
 
     def __str__(self) -> str:
         return self.table()
+
+
+class ParityInputError(LearngptError, ValueError):
+    """Modules or inputs that compare cannot run as given (not a parity failure): what to pass instead."""
 
 
 class ParityError(AssertionError):
@@ -284,33 +348,90 @@ def _cross_entropy_flax(logits, targets):
 LOSSES = {"cross_entropy": (_cross_entropy_torch, _cross_entropy_flax)}
 
 
-def _layer(index: int, call, twin: dict | None, bound: float) -> Layer:
+def _fit(want: np.ndarray, got: np.ndarray) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """(torch's array, its Flax twin's) in one layout, and how: as is, channels last (a convolution's
+    (N, C, ...) is Flax's (N, ..., C)), or broadcast (a position table (1, T, C) that one side broadcasts to
+    the batch: the smaller compared after broadcasting); None where the shapes do not fit."""
+    if want.shape == got.shape:
+        return want, got, ""
+    if want.ndim >= 3 and np.moveaxis(want, 1, -1).shape == got.shape:
+        return np.moveaxis(want, 1, -1), got, "channels last"
+    if want.ndim == got.ndim:
+        try:
+            shape = np.broadcast_shapes(want.shape, got.shape)
+        except ValueError:
+            return None
+        if shape == got.shape:
+            return np.broadcast_to(want, shape), got, f"torch's {tuple(want.shape)} broadcast"
+        if shape == want.shape:
+            return want, np.broadcast_to(got, shape), f"Flax's {tuple(got.shape)} broadcast"
+    return None
+
+
+def _finite_scale(arrays) -> float:
+    """The largest finite |value| over arrays (0 for none)."""
+    out = 0.0
+    for a in arrays:
+        a = np.abs(np.asarray(a, dtype=np.float64))
+        a = a[np.isfinite(a)]
+        out = max(out, float(a.max()) if a.size else 0.0)
+    return out
+
+
+def _skipped_input(name: str, value: np.ndarray) -> bool:
+    """Integer, boolean and mask arguments are not activations: never compared as a layer's input."""
+    return value.dtype.kind not in "fc" or "mask" in name.lower()
+
+
+def _compare_inputs(layer: Layer, call, twin: Mapping[str, Any]) -> float | None:
+    """The largest relative difference over the float inputs the two calls share (by argument name, else by
+    position); None when none is shared. Records in layer.inputs what was compared and what skipped."""
+    t_all, f_all = call.inputs or {}, twin.get("inputs") or {}
+    if not t_all and not f_all:  # nothing bound by name (an input inside a tuple): the first arrays
+        t_all = {"input": call.input} if call.input is not None else {}
+        f_all = {"input": twin["input"]} if twin.get("input") is not None else {}
+    t_in = {k: v for k, v in t_all.items() if not _skipped_input(k, v)}
+    f_in = {k: v for k, v in f_all.items() if not _skipped_input(k, v)}
+    shared = [(k, t_in[k], f_in[k]) for k in t_in if k in f_in]
+    if not shared:
+        shared = [(k if k == j else f"{k}/{j}", t_in[k], f_in[j]) for k, j in zip(t_in, f_in)]
+    skipped = sorted({k for k in t_all if k not in t_in} | {k for k in f_all if k not in f_in})
+    worst, words = None, []
+    for name, want, got in shared:
+        fitted = _fit(want, got)
+        if fitted is None:
+            words.append(f"{name} not compared (shapes {tuple(want.shape)} vs Flax {tuple(got.shape)})")
+            continue
+        want, got, how = fitted
+        scale = _scale(want)
+        diff = max_abs_diff(got, want)
+        rel = diff / scale if scale > 0 else diff
+        worst = rel if worst is None or not rel <= worst else worst
+        words.append(name + (f" ({how})" if how else ""))
+    layer.inputs = ", ".join(words) + (("; skipped " + ", ".join(skipped)) if skipped else "")
+    return worst
+
+
+def _layer(index: int, call, twin: dict | None, bound: float, eps: float = 0.0) -> Layer:
     layer = Layer(index, call.name, call.kind, bound, shape=None if call.output is None else tuple(call.output.shape))
     if twin is None:
         layer.note = "no Flax twin"
         return layer
+    layer.path = twin.get("path", "")
     got, want = twin.get("output"), call.output
     if got is None or want is None:
         layer.note = "no output array"
         return layer
-    if got.shape != want.shape:
-        # a convolution's torch (N, C, ...) is Flax's (N, ..., C): compare in Flax's layout
-        if want.ndim >= 3 and np.moveaxis(want, 1, -1).shape == got.shape:
-            want, layer.note = np.moveaxis(want, 1, -1), "channels last"
-        else:
-            layer.note = f"not compared: shapes {tuple(want.shape)} vs Flax {tuple(got.shape)}"
-            return layer
+    fitted = _fit(want, got)
+    if fitted is None:
+        layer.note = f"not compared: shapes {tuple(want.shape)} vs Flax {tuple(got.shape)}"
+        return layer
+    want, got, layer.note = fitted
     layer.diff = max_abs_diff(got, want)
     scale = _scale(want)
     layer.rel = layer.diff / scale if scale > 0 else layer.diff
-    t_in, f_in = call.input, twin.get("input")
-    if t_in is not None and f_in is not None:
-        if t_in.shape != f_in.shape and t_in.ndim >= 3 and np.moveaxis(t_in, 1, -1).shape == f_in.shape:
-            t_in = np.moveaxis(t_in, 1, -1)
-        if t_in.shape == f_in.shape:
-            scale = _scale(t_in)
-            diff = max_abs_diff(f_in, t_in)
-            layer.input_rel = diff / scale if scale > 0 else diff
+    layer.input_rel = _compare_inputs(layer, call, twin)
+    layer.floor = eps * _finite_scale(v for k, v in (call.inputs or {}).items() if not _skipped_input(k, v))
     return layer
 
 
@@ -320,7 +441,9 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
             loss: str | tuple[Callable, Callable] | None = None, targets=None,
             weights: Mapping[str, Any] | None = None, seed: int = 0, dtype: str | None = None,
             output_bound: float | None = None, grad_bound: float | None = None, layer_bound: float | None = None,
-            layers: bool = True, name: str | None = None) -> Report:
+            layers: bool = True, name: str | None = None,
+            overrides: Mapping[str, float | tuple[float, float]] | None = None,
+            exclude_layers: Sequence[str] = (), pair_layers: Mapping[str, str] | None = None) -> Report:
     """Run torch_module and flax_module on the same inputs and compare everything (module docstring).
 
     inputs: one array or a tuple of arrays (numpy; float ones are cast to dtype, integer ones stay tokens),
@@ -329,8 +452,11 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
     `rules`, which is what a port check wants. loss: 'cross_entropy' (of the first output against targets)
     or a pair (torch_fn, flax_fn), each (first output, targets) -> scalar. weights: output name -> weight of
     that output in the gradient scalar (default: seeded standard normal). dtype: default the torch module's.
-    Bounds default to the dtype's (OUTPUT_BOUND, GRAD_BOUND); layer_bound, relative, to the output bound.
-    layers=False skips the layer table (no hooks, no captured intermediates).
+    Bounds default to the dtype's (OUTPUT_BOUND, GRAD_BOUND); layer_bound, relative, to the output bound;
+    gradients and layers have their absolute floors (module docstring). overrides: {pattern: bound or (bound,
+    floor)} for the rows whose name (`logits`, `grad[KEY]`) the pattern matches whole. layers=False skips the
+    layer table (no hooks, no captured intermediates); exclude_layers: patterns of torch module names left out
+    of it; pair_layers: {torch module name: Flax module path 'a/b'} for twins the rules do not pair.
     """
     import jax
     import jax.numpy as jnp
@@ -354,6 +480,12 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         loss = LOSSES[loss]
     if loss is not None and targets is None:
         raise ValueError("a loss needs targets")
+    overrides = dict(overrides or {})
+    for pattern in list(overrides) + list(exclude_layers):
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise ValueError(f"pattern {pattern!r} is not a regular expression ({err})") from None
     report = Report(name or f"{type(torch_module).__name__} vs {type(flax_module).__name__}", dtype)
     rng = np.random.default_rng(seed)
     drawn: dict[str, np.ndarray] = {}
@@ -401,8 +533,12 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
     with jax.enable_x64(dtype == "float64"):
         f_inputs = [jnp.asarray(a) for a in arrays]
         if variables is None:
-            template = abstract_params(flax_module, *f_inputs, **flax_kwargs)
-            variables = {"params": torch_to_flax(torch_state(torch_module), template, rules)}
+            with _rng_explained():
+                template = abstract_params(flax_module, *f_inputs, **flax_kwargs)
+            state = torch_state(torch_module)
+            rules = rules.bind(template, state)
+            report.mapping = mapping(template, rules)
+            variables = {"params": torch_to_flax(state, template, rules)}
         elif "params" not in variables:
             variables = {"params": variables}
         variables = jax.tree_util.tree_map(jnp.asarray, dict(variables))
@@ -431,32 +567,43 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         g = {}
         if differentiate:
             argnums = tuple(range(len(args)))
-            (_, (f_out, f_loss, state)), f_grads = jax.value_and_grad(scalar_fn, argnums, has_aux=True)(*args)
+            with _rng_explained():
+                (_, (f_out, f_loss, state)), f_grads = jax.value_and_grad(scalar_fn, argnums, has_aux=True)(*args)
             g = flax_to_torch(f_grads[0], rules, tied=False)
             for n, i in enumerate(floats):
                 g["input" if len(floats) == 1 else f"input[{i}]"] = np.asarray(f_grads[1 + n])
         else:
-            _, (f_out, f_loss, state) = scalar_fn(*args)
+            with _rng_explained():
+                _, (f_out, f_loss, state) = scalar_fn(*args)
         f_out = {k: np.asarray(v) for k, v in f_out.items()}
         f_loss = None if f_loss is None else np.asarray(f_loss)
         inter = jax.tree_util.tree_map(np.asarray, state.get("intermediates", {}))
 
+    def bounds(row: str, bound: float, floor: float) -> tuple[float, float]:
+        for pattern, given in overrides.items():
+            if re.fullmatch(pattern, row):
+                return (float(given), 0.0) if np.isscalar(given) else (float(given[0]), float(given[1]))
+        return bound, floor
+
     # outputs, the loss, gradients
     for key, value in t_out.items():
         if key in f_out:
-            report.add(key, f_out[key], to_numpy(value), out_bound)
+            report.add(key, f_out[key], to_numpy(value), *bounds(key, out_bound, 0.0))
         else:
             report.notes.append(f"output {key!r} exists in torch only (Flax gave {sorted(f_out)}): not compared")
     report.notes += [f"output {k!r} exists in Flax only: not compared" for k in f_out if k not in t_out]
     if not report.rows:
         report.problems.append(f"no output was compared: torch gave {sorted(t_out)}, Flax gave {sorted(f_out)}")
     if loss is not None:
-        report.add("loss", f_loss, to_numpy(t_loss), out_bound)
+        report.add("loss", f_loss, to_numpy(t_loss), *bounds("loss", out_bound, 0.0))
+    # the floor: one unit of roundoff of the model's gradient scale (module docstring)
+    g_floor = GRAD_FLOOR_EPS.get(dtype, 0.0) * _finite_scale(t_grads.values())
     for key in sorted(set(t_grads) | set(g)):
         if key not in t_grads or key not in g:
             report.problems.append(f"gradient {key!r} exists in {'torch' if key in t_grads else 'Flax'} only")
             continue
-        report.add(f"grad[{key}]", g[key], t_grads[key], g_bound, relative)
+        bound, floor = bounds(f"grad[{key}]", g_bound, g_floor)
+        report.add(f"grad[{key}]", g[key], t_grads[key], bound, relative, floor)
 
     # every value a Flax module sowed, against the attribute of the same name on its torch twin
     for module_name, attr, value in sown_values(inter, rules):
@@ -470,18 +617,44 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         if want is None:
             report.notes.append(f"sown {label}: torch {type(twin).__name__} has no attribute {attr!r}; not compared")
             continue
-        report.add(label, value, to_numpy(want), out_bound)
+        report.add(label, value, to_numpy(want), *bounds(label, out_bound, 0.0))
 
     # the layer table: every torch call, in execution order, against its Flax twin's
     if layers:
-        twins = flax_calls(inter, rules)
+        twins = flax_calls(inter, rules, {path: name for name, path in (pair_layers or {}).items()})
         l_bound = out_bound if layer_bound is None else layer_bound
-        report.layers = [_layer(i, call, twins.get(call.name), l_bound) for i, call in enumerate(calls, 1)]
+        eps = float(np.finfo(dtype).eps) if dtype in DTYPES else 0.0
+        report.layers = []
+        for i, call in enumerate(calls, 1):
+            if any(re.fullmatch(p, call.name.split("#")[0]) for p in exclude_layers):
+                report.layers.append(Layer(i, call.name, call.kind, l_bound, note="excluded by hand"))
+                continue
+            report.layers.append(_layer(i, call, twins.get(call.name), *bounds(call.name, l_bound, 0.0)[:1], eps))
         seen = {call.name for call in calls}
         flax_only = sorted({twins[k]["path"] for k in twins if k not in seen and "#" not in k})
         if flax_only:
             report.notes.append(f"Flax modules without a torch twin: {', '.join(flax_only)}")
+        first = report.first_divergence
+        if first is not None:
+            from parity.causes import likely_causes
+            report.causes = likely_causes(first, report.layers, calls, twins, torch_module, dtype)
     return report
+
+
+@contextmanager
+def _rng_explained():
+    """A Flax module that asks for an rng it was not given (dropout, in training mode) is refused with what
+    to pass, instead of flax's InvalidRngError."""
+    from flax.errors import InvalidRngError
+
+    try:
+        yield
+    except InvalidRngError as err:
+        stream = re.search(r'needs PRNG for "(\w+)"', str(err))
+        raise ParityInputError(
+            f"the Flax module asks for the rng {stream[1] if stream else 'dropout'!r} (dropout in training mode): compare runs both sides "
+            f"deterministically; pass flax_kwargs={{'deterministic': True}} (learngpt parity: --deterministic) or "
+            f"build the module with deterministic=True") from None
 
 
 def assert_parity(torch_module, flax_module, inputs, **kwargs) -> Report:

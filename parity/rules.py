@@ -15,6 +15,13 @@ comparison (parity.trace) finds twins. Rules given to `extend` are tried before 
 user's rule overrides a default. Torch keys without a Flax twin are declared: `tied` (the same tensor as
 another key, e.g. an output layer sharing the token embedding; rebuilt from it on the way back) or `ignored`
 (e.g. BatchNorm's `num_batches_tracked`). Imports numpy only.
+
+`bind(template, weights)` resolves, against the torch keys at hand, the Flax modules the renames leave without
+a torch twin: a segment that carries a digit as part of its name (`ln_1`, `fc_1`) is kept when the rename's
+list reading (`ln.1`) names no torch module, and Flax's unnamed submodules (`Dense_0`, `LayerNorm_1`, the
+names `nn.compact` gives) are paired, in the order of their class and index, with the parent's torch
+children whose tensors fit their shapes, in the torch module's registration order. Bound rules carry the
+result as exact Flax-path -> torch-name pairs (`paths`), consulted before the renames.
 """
 from __future__ import annotations
 
@@ -144,6 +151,7 @@ class Rules:
     leaves: tuple[Leaf, ...] = ()
     tied: tuple[tuple[str, str], ...] = ()  # (torch key, the torch key whose tensor it shares)
     ignored: tuple[str, ...] = ()  # patterns of torch keys that have no Flax twin
+    paths: tuple[tuple[tuple[str, ...], str], ...] = ()  # exact Flax module path -> torch module name (bind)
 
     def extend(self, *rules: Rename | Leaf, tied: Mapping[str, str] | None = None,
                ignored: Sequence[str] = ()) -> "Rules":
@@ -154,22 +162,81 @@ class Rules:
             raise TypeError(f"expected rename(...) or leaf(...) rules, got {unknown!r}")
         return Rules(renames=tuple(r for r in rules if isinstance(r, Rename)) + self.renames,
                      leaves=tuple(r for r in rules if isinstance(r, Leaf)) + self.leaves,
-                     tied=tuple((tied or {}).items()) + self.tied, ignored=tuple(ignored) + self.ignored)
+                     tied=tuple((tied or {}).items()) + self.tied, ignored=tuple(ignored) + self.ignored,
+                     paths=self.paths)
 
     def __add__(self, other: "Rules") -> "Rules":
         """self's rules first, then other's."""
         return Rules(self.renames + other.renames, self.leaves + other.leaves, self.tied + other.tied,
-                     self.ignored + other.ignored)
+                     self.ignored + other.ignored, self.paths + other.paths)
 
     def module_name(self, path: Sequence[str]) -> str:
         """The torch submodule name of a Flax module path: ('contextualizer', 'layers_0', 'head') ->
         'contextualizer.0.head'; () -> '' (the root)."""
-        parts = []
-        for segment in path:
+        fixed = dict(self.paths)
+        parts: list[str] = []
+        for i, segment in enumerate(path):
+            if tuple(path[:i + 1]) in fixed:
+                parts = [p for p in fixed[tuple(path[:i + 1])].split(".") if p]
+                continue
             new = next((r for r in (rule.apply(segment) for rule in self.renames) if r is not None), segment)
             if new:
                 parts.append(new)
         return ".".join(parts)
+
+    def bind(self, template: Mapping[str, Any], weights: Mapping[str, Any]) -> "Rules":
+        """These rules with the Flax modules they leave without a torch twin resolved against weights' keys
+        (module docstring); rules that already fit come back unchanged."""
+        flat = _flat(template.get("params", template) if set(template) == {"params"} else template)
+        shapes = {k: shape_of(v) for k, v in weights.items()}
+        leaves: dict[tuple[str, ...], list[str]] = {}
+        for path in flat:
+            for i in range(len(path)):
+                leaves.setdefault(tuple(path[:i]), [])
+            leaves[tuple(path[:-1])].append(path[-1])
+        fixed: dict[tuple[str, ...], str] = dict(self.paths)
+        order = list(dict.fromkeys(k.rsplit(".", 1)[0] for k in weights))  # torch modules, registration order
+
+        def rules_with(extra):
+            return Rules(self.renames, self.leaves, self.tied, self.ignored, tuple({**fixed, **extra}.items()))
+
+        def fits(module: tuple[str, ...], name: str) -> bool:
+            trial = rules_with({module: name} if module else {})
+            for leaf_name in leaves[module]:
+                try:
+                    key, transform = trial.torch_key(module + (leaf_name,))
+                except WeightMismatchError:
+                    return False
+                if shapes.get(key) != transform.torch_shape(shape_of(flat[module + (leaf_name,)])):
+                    return False
+            return bool(leaves[module]) or any(m == name or m.startswith(name + ".") for m in order)
+
+        for module in sorted((m for m in leaves if m), key=len):
+            if module in fixed or fits(module, rules_with({}).module_name(module)):
+                continue
+            parent = rules_with({}).module_name(module[:-1])
+            kept = f"{parent}.{module[-1]}" if parent else module[-1]
+            if fits(module, kept):
+                fixed[module] = kept
+        for parent_path in sorted({m[:-1] for m in leaves if m}, key=len):
+            unnamed = sorted((m for m in leaves if m and m[:-1] == parent_path and m not in fixed
+                              and re.fullmatch(r"[A-Z]\w*_\d+", m[-1])
+                              and not fits(m, rules_with({}).module_name(m))),
+                             key=lambda m: (m[-1].rsplit("_", 1)[0], int(m[-1].rsplit("_", 1)[1])))
+            if not unnamed:
+                continue
+            parent = rules_with({}).module_name(parent_path)
+            prefix = parent + "." if parent else ""
+            claimed = {rules_with({}).module_name(m) for m in leaves
+                       if m and m[:-1] == parent_path and m not in unnamed}
+            children = list(dict.fromkeys(prefix + m[len(prefix):].split(".")[0] for m in order
+                                          if m.startswith(prefix) and m != parent))
+            for module in unnamed:
+                match = next((c for c in children if c not in claimed and fits(module, c)), None)
+                if match is not None:
+                    fixed[module] = match
+                    claimed.add(match)
+        return self if tuple(fixed.items()) == self.paths else rules_with({})
 
     def torch_key(self, path: Sequence[str]) -> tuple[str, Transform]:
         """The torch state_dict key of a Flax parameter path, and the transform between their layouts."""
@@ -196,6 +263,16 @@ DEFAULT_RULES = Rules(
             leaf("scale", "weight"),  # library LayerNorm
             leaf("bias", "bias"), leaf("gamma", "gamma"), leaf("beta", "beta")),  # the curriculum LayerNorm
 )
+
+
+def _flat(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    out: dict[tuple[str, ...], Any] = {}
+    for name, value in tree.items():
+        if isinstance(value, Mapping):
+            out.update(_flat(value, prefix + (name,)))
+        else:
+            out[prefix + (name,)] = value
+    return out
 
 
 def shape_of(value: Any) -> Shape:

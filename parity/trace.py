@@ -8,6 +8,10 @@ convert the weights (parity.rules), which is how each call finds its twin.
 
 "First array" means the first tensor found in order through tuples, lists, dicts and ModelOutputs: the hidden
 state of a block that returns (hidden, attention weights), the logits of a language model's output.
+
+Inputs are recorded by argument: each array a module receives is named by the parameter of its `forward` or
+`__call__` it binds to (`hidden_states`, `attention_mask`; `args[1]` for a `*args` entry), so that a layer's
+inputs are paired with its twin's by name, or by position where the names differ (parity.check).
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
+
+import inspect
 
 import numpy as np
 
@@ -28,11 +34,13 @@ OUTPUT = "__call__"  # the name capture_intermediates gives a module's output
 @dataclass
 class Call:
     """One torch submodule call: its name ('' is the root; a second call of the same module is 'name#2'),
-    its class and its first input and output arrays (None where there is no array)."""
+    its class, its first input and output arrays (None where there is no array) and every array argument by
+    name (bound_arrays), in the order of the signature."""
     name: str
     kind: str
     input: np.ndarray | None
     output: np.ndarray | None
+    inputs: dict[str, np.ndarray] | None = None
 
 
 def first_array(value: Any) -> Any:
@@ -66,6 +74,32 @@ def to_numpy(value: Any) -> np.ndarray | None:
     return np.asarray(value)
 
 
+def is_array(value: Any) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def bound_arrays(fn, args: tuple, kwargs: Mapping[str, Any], skip_first: bool = False) -> dict[str, Any]:
+    """Every array among a call's arguments, named by the parameter it binds to in fn's signature (a `*args`
+    entry 'args[i]', a `**kwargs` entry by its key); 'arg{i}' where the signature cannot be read or bound.
+    skip_first drops the first parameter (self, when fn is the unbound method)."""
+    out: dict[str, Any] = {}
+    try:
+        params = list(inspect.signature(fn).parameters.values())[1 if skip_first else 0:]
+        bound = inspect.Signature(params).bind_partial(*args, **kwargs).arguments
+        kinds = {p.name: p.kind for p in params}
+    except (TypeError, ValueError):
+        bound = {f"arg{i}": a for i, a in enumerate(args)} | dict(kwargs)
+        kinds = {}
+    for name, value in bound.items():
+        if kinds.get(name) == inspect.Parameter.VAR_POSITIONAL:
+            out.update({f"{name}[{i}]": v for i, v in enumerate(value) if is_array(v)})
+        elif kinds.get(name) == inspect.Parameter.VAR_KEYWORD:
+            out.update({k: v for k, v in value.items() if is_array(v)})
+        elif is_array(value):
+            out[name] = value
+    return out
+
+
 def call_label(name: str, count: int) -> str:
     return name if count == 1 else f"{name}#{count}"
 
@@ -79,8 +113,9 @@ def torch_calls(module) -> Iterator[list[Call]]:
     def hook_for(name):
         def hook(mod, args, kwargs, output):
             counts[name] += 1
+            named = {k: to_numpy(v) for k, v in bound_arrays(mod.forward, args, kwargs).items()}
             calls.append(Call(call_label(name, counts[name]), type(mod).__name__,
-                              to_numpy(first_array((args, kwargs))), to_numpy(first_array(output))))
+                              to_numpy(first_array((args, kwargs))), to_numpy(first_array(output)), named))
         return hook
 
     handles = [m.register_forward_hook(hook_for(name), with_kwargs=True) for name, m in module.named_modules()]
@@ -92,11 +127,14 @@ def torch_calls(module) -> Iterator[list[Call]]:
 
 
 def sow_inputs(next_fun, args, kwargs, context):
-    """A flax.linen method interceptor: each module's first input array is sown under INPUT, then it runs."""
+    """A flax.linen method interceptor: each module's first input array is sown under INPUT, and every array
+    argument under 'INPUT:name' (bound_arrays), then it runs."""
     if context.method_name == "__call__":
         x = first_array((args, kwargs))
         if x is not None:
             context.module.sow("intermediates", INPUT, x)
+        for name, value in bound_arrays(type(context.module).__call__, args, kwargs, skip_first=True).items():
+            context.module.sow("intermediates", f"{INPUT}:{name}", value)
     return next_fun(*args, **kwargs)
 
 
@@ -108,22 +146,34 @@ def flax_inputs_sown():
         yield
 
 
-def flax_calls(intermediates: Mapping[str, Any], rules: Rules) -> dict[str, dict[str, Any]]:
-    """Torch call label -> {'path': the Flax module path, 'input', 'output'} from a Flax 'intermediates'
-    collection (each module's k-th call pairs with its twin's k-th call, 'name#k')."""
+def _recorded(leaf: str) -> bool:
+    return leaf in (INPUT, OUTPUT) or leaf.startswith(INPUT + ":")
+
+
+def flax_calls(intermediates: Mapping[str, Any], rules: Rules,
+               pairs: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Torch call label -> {'path': the Flax module path, 'input', 'inputs' (by argument name), 'output'} from a
+    Flax 'intermediates' collection (each module's k-th call pairs with its twin's k-th call, 'name#k').
+    pairs (Flax module path 'a/b' -> torch module name) overrides the rules' pairing for those modules."""
     found: dict[str, dict[str, Any]] = defaultdict(dict)
     for path, values in flat_tree(intermediates).items():
-        if path[-1] not in (INPUT, OUTPUT):
+        if not _recorded(path[-1]):
             continue
-        name = rules.module_name(path[:-1])
+        where = "/".join(path[:-1]) or "(root)"
+        name = (pairs or {}).get(where, rules.module_name(path[:-1]))
         for k, value in enumerate(values, 1):
             entry = found[call_label(name, k)]
-            entry["path"] = "/".join(path[:-1]) or "(root)"
-            entry["input" if path[-1] == INPUT else "output"] = to_numpy(first_array(value))
+            entry["path"] = where
+            if path[-1] == OUTPUT:
+                entry["output"] = to_numpy(first_array(value))
+            elif path[-1] == INPUT:
+                entry["input"] = to_numpy(first_array(value))
+            else:
+                entry.setdefault("inputs", {})[path[-1].split(":", 1)[1]] = to_numpy(value)
     return dict(found)
 
 
 def sown_values(intermediates: Mapping[str, Any], rules: Rules) -> list[tuple[str, str, Any]]:
     """(torch module name, sown name, first sown value) for every value a Flax module sowed itself."""
     return [(rules.module_name(path[:-1]), path[-1], values[0])
-            for path, values in flat_tree(intermediates).items() if path[-1] not in (INPUT, OUTPUT)]
+            for path, values in flat_tree(intermediates).items() if not _recorded(path[-1])]
