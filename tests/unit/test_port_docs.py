@@ -46,3 +46,23 @@ def test_the_readme_section_shows_the_same_example():
     section = readme.split("## Check your own port", 1)[1].split("\n## ", 1)[0]
     assert re.search(r"```python\n(.*?)```", section, re.S).group(1) == example()
     assert "docs/port.md" in section
+
+
+def test_the_bert_and_opt_tables_are_generated_and_a_typed_number_is_caught():
+    """docs/port.md's BERT/OPT tables are tools/docs.py's rendering of docs/results/port-models.json: the page
+    carries both blocks as rendered now, and a number or a layer name edited by hand in either is caught."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("learngpt_docs_tool", ROOT / "tools" / "docs.py")
+    docs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(docs)
+    text = GUIDE.read_text(encoding="utf-8")
+    blocks = {m["name"]: m["body"] for m in docs.BLOCK.finditer(text)}
+    assert set(blocks) >= {"port-models:tables", "port-models:planted"}
+    for name in ("port-models:tables", "port-models:planted"):
+        assert blocks[name] == docs.render(name)
+    for name, old, new in (("port-models:tables", "| BERT | float32 | last_hidden_state ",
+                            "| BERT | float32 | last_hidden_state 1.00e-07, "),
+                           ("port-models:planted", "`embeddings.LayerNorm`", "`encoder.layer.0.output.dense`")):
+        edited = text.replace(blocks[name], blocks[name].replace(old, new, 1))
+        assert edited != text
+        assert docs.regenerate(edited) == text  # the generator restores the results file's numbers: caught
