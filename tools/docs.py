@@ -27,7 +27,7 @@ from learngpt_lab.bench.report import _fmt_ms, _fmt_ratio, _num, format_table, x
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
-DOCUMENTS = ("README.md", "docs/answers.md", "docs/week1.md", "docs/compare.md", "docs/bench.md")
+DOCUMENTS = ("README.md", "docs/answers.md", "docs/week1.md", "docs/compare.md", "docs/bench.md", "docs/port.md")
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w:.-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 
 
@@ -246,6 +246,64 @@ def trajectory(kind: str) -> str:
     raise ValueError(f"unknown generated block trajectory:{kind}")
 
 
+def port_models(kind: str) -> str:
+    """docs/port.md's BERT and OPT tables (tools/port_models.py): `tables` the correct ports in float32 and
+    float64, `planted` each planted bug with the layer the report names."""
+    run = load("port-models.json")
+    if kind == "tables":
+        lines = ["| model | dtype | outputs (max abs diff) | gradients | layers matched | result |",
+                 "| --- | --- | --- | --- | --- | --- |"]
+        for model, runs in run["models"].items():
+            for dtype, s in runs.items():
+                outs = ", ".join(f"{k} {v:.2e}" for k, v in s["outputs"].items())
+                grad = (f"{s['gradient_max']:.2e} {'relative' if s['gradient_relative'] else 'abs'} over "
+                        f"{s['gradients']} (bound {s['gradient_bound']:.0e})")
+                if s["floored"]:
+                    grad += (f"; {len(s['floored'])} within the floor {s['gradient_floor']:.2e} "
+                             f"(max abs {s['floored_max_abs']:.2e}: " + ", ".join(
+                                 f"`{t[5:-1]}`" for t in s["floored"]) + ")")
+                lines.append(f"| {model} | {dtype} | {outs} (bound {s['output_bound']:.0e}) | {grad} | "
+                             f"{s['layers_compared']} of {s['layers']} (largest {s['layer_max']:.2e} relative) | "
+                             f"{'pass' if s['ok'] else 'FAIL'} |")
+        v = run["versions"]
+        lines += ["", f"Measured {run['created'][:16].replace('T', ' ')} UTC by `python tools/port_models.py`: "
+                  f"transformers {v['transformers']}, torch {v['torch']}, jax {v['jax']}, flax {v['flax']}; "
+                  f"B {run['shape'][0]}, T {run['shape'][1]}; {run['models']['BERT']['float32']['params']:,} "
+                  f"(BERT) and {run['models']['OPT']['float32']['params']:,} (OPT) parameters on each side."]
+        return "\n".join(lines)
+    if kind == "planted":
+        lines = ["| model | planted | outputs | first divergence named | where | likely cause (the report's) |",
+                 "| --- | --- | --- | --- | --- | --- |"]
+        for p in run["planted"]:
+            cause = "; ".join(p["causes"]) or "-"
+            lines.append(f"| {p['model']} | {p['what']} | max {p['output_max']:.2e}: "
+                         f"{'pass' if p['outputs_ok'] else 'fail'} | layer {p['index']}, `{p['named']}` ({p['kind']}) "
+                         f"| {p['where']} | {cause} |")
+        return "\n".join(lines)
+    raise ValueError(f"unknown generated block 'port-models:{kind}'; expected port-models:tables or :planted")
+
+
+def attention_scale() -> str:
+    """tools/attention_scale.py: validation loss of NanoGPT with the curriculum's attention scale and with the
+    paper's, per evaluation (mean over seeds) and per seed at the end."""
+    a = load("attention-scale.json")
+    arms, seeds = a["arms"], a["seeds"]
+    by = {(r["arm"], r["seed"]): r for r in a["runs"]}
+    steps = by[(arms[0], seeds[0])]["steps"]
+    lines = ["| step | " + " | ".join(arms) + " |", "| --- |" + " --- |" * len(arms)]
+    for i, step in enumerate(steps):
+        means = [np.mean([by[(arm, s)]["val_loss"][i] for s in seeds]) for arm in arms]
+        lines.append(f"| {step} | " + " | ".join(f"{m:.4f}" for m in means) + " |")
+    final = {arm: [by[(arm, s)]["val_loss"][-1] for s in seeds] for arm in arms}
+    lower = sum(p < c for c, p in zip(final[arms[0]], final[arms[1]]))
+    lines += ["", f"Mean validation loss over seeds {', '.join(map(str, seeds))} ({a['eval_iters']} batches per "
+              f"evaluation; embed_size {a['embed_size']}, {a['n_heads']} heads). At step {steps[-1]}, per seed: "
+              + "; ".join(f"{arm}: " + ", ".join(f"{v:.4f}" for v in final[arm]) for arm in arms)
+              + f". The paper's scale ends lower on {lower} of {len(seeds)} seeds, by "
+              f"{np.mean(final[arms[0]]) - np.mean(final[arms[1]]):.4f} on the mean."]
+    return "\n".join(lines)
+
+
 def compare_table(folder: str) -> str:
     """The side-by-side table of a `learngpt compare` run whose history_<backend>.json files were kept."""
     from learngpt_lab.commands.compare import table
@@ -428,6 +486,8 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "compare": lambda arg: compare_table(arg),
     # bench:RESULT:headline and the like: docs/bench.md's blocks from docs/results/RESULT.json
     "bench": lambda arg: bench_block(arg),
+    # port-models:tables, port-models:planted: docs/port.md's BERT and OPT results (tools/port_models.py)
+    "port-models": port_models,
 }
 
 
