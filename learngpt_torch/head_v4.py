@@ -8,8 +8,11 @@ from learngpt_torch.layers import linear
 
 
 class HeadVer4(nn.Module):
-    """One causal self-attention head; scores scaled by embed_size ** -0.5 as the curriculum does (the paper
-    uses head_size)."""
+    """One causal self-attention head. Its scores are scaled by embed_size ** -0.5, as the curriculum
+    writes it; the paper (Attention Is All You Need, eq. 1) and nanoGPT scale by head_size ** -0.5, the
+    width of q and k. The two agree for one head of head_size = embed_size; for the narrow heads of a
+    multi-head layer the paper's scale is sqrt(embed_size / head_size) times larger (what that changes,
+    measured: docs/answers.md, "The attention scale")."""
 
     def __init__(self, block_size: int, embed_size: int, head_size: int):
         super().__init__()

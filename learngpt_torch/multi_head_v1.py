@@ -9,7 +9,8 @@ from learngpt_torch.layers import linear
 
 
 class MultiHeadVer1(nn.Module):
-    """Multi-head attention as a loop over separate heads: the slow, readable version."""
+    """Multi-head attention as a loop over separate heads: the slow, readable version. Each head scales its
+    scores by embed_size ** -0.5, the curriculum's scale (HeadVer4 says what the paper does)."""
 
     def __init__(self, block_size: int, embed_size: int, n_heads: int):
         super().__init__()

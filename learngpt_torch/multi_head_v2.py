@@ -8,7 +8,9 @@ from learngpt_torch.layers import linear
 
 
 class MultiHeadVer2(nn.Module):
-    """Multi-head attention with all heads in one tensor: query/key/value are single (C, C) maps."""
+    """Multi-head attention with all heads in one tensor: query/key/value are single (C, C) maps. Scores are
+    scaled by embed_size ** -0.5 as in MultiHeadVer1, the curriculum's scale (HeadVer4 says what the paper
+    does)."""
 
     def __init__(self, block_size: int, embed_size: int, n_heads: int):
         super().__init__()

@@ -482,6 +482,7 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "ci-run": lambda _: ci_run(),
     # trajectory:summary, trajectory:table -> tools/trajectory.py's runs
     "trajectory": trajectory,
+    "attention-scale": lambda _: attention_scale(),
     # compare:compare -> the table `learngpt compare` printed, from docs/results/compare/history_*.json
     "compare": lambda arg: compare_table(arg),
     # bench:RESULT:headline and the like: docs/bench.md's blocks from docs/results/RESULT.json

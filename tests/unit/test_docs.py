@@ -35,6 +35,7 @@ def test_the_check_passes_and_every_document_has_generated_numbers():
 @pytest.mark.parametrize("name, typed", [
     ("answers-week2:default", "| typed | 2.99 |"),
     ("bench:bench-cpu-quick:loops", "| flax scan | 999.9 | 9.99× |"),
+    ("attention-scale", "| 2000 | 2.3369 | 2.3250 |"),
     ("trajectory:table", "| max \\|Δ parameter\\| after 200 steps (same bounds) | 8.4e-15 | 1.5e-05 |"),
 ])
 def test_a_typed_number_in_a_block_is_caught(name, typed):
