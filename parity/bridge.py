@@ -149,7 +149,9 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
                 rule = _rename_hint(k, best, plan[k][0] if plan and k in plan else None)
                 if pool is flipped:
                     text += " (a rename and a transpose rule?)"
-                return text + (f"; try {rule}" if rule else (" (a rename rule?)" if pool is same else ""))
+                if pool is same:
+                    text += " (a rename rule?)"
+                return text + (f"; try {rule}" if rule else "")
         return ""
 
     def hint_wrong(k):

@@ -396,7 +396,7 @@ def _compare_inputs(layer: Layer, call, twin: Mapping[str, Any]) -> float | None
     if not shared:
         shared = [(k if k == j else f"{k}/{j}", t_in[k], f_in[j]) for k, j in zip(t_in, f_in)]
     skipped = sorted({k for k in t_all if k not in t_in} | {k for k in f_all if k not in f_in})
-    worst, words = None, []
+    rels, words = [], []
     for name, want, got in shared:
         fitted = _fit(want, got)
         if fitted is None:
@@ -405,11 +405,10 @@ def _compare_inputs(layer: Layer, call, twin: Mapping[str, Any]) -> float | None
         want, got, how = fitted
         scale = _scale(want)
         diff = max_abs_diff(got, want)
-        rel = diff / scale if scale > 0 else diff
-        worst = rel if worst is None or not rel <= worst else worst
+        rels.append(diff / scale if scale > 0 else diff)
         words.append(name + (f" ({how})" if how else ""))
     layer.inputs = ", ".join(words) + (("; skipped " + ", ".join(skipped)) if skipped else "")
-    return worst
+    return max(rels, key=lambda r: r if np.isfinite(r) else np.inf) if rels else None
 
 
 def _layer(index: int, call, twin: dict | None, bound: float, eps: float = 0.0) -> Layer:
@@ -650,9 +649,10 @@ def _rng_explained():
     try:
         yield
     except InvalidRngError as err:
-        stream = re.search(r'needs PRNG for "(\w+)"', str(err))
+        found = re.search(r'needs PRNG for "(\w+)"', str(err))
+        stream = found[1] if found else "dropout"
         raise ParityInputError(
-            f"the Flax module asks for the rng {stream[1] if stream else 'dropout'!r} (dropout in training mode): compare runs both sides "
+            f"the Flax module asks for the rng {stream!r} (dropout in training mode): compare runs both sides "
             f"deterministically; pass flax_kwargs={{'deterministic': True}} (learngpt parity: --deterministic) or "
             f"build the module with deterministic=True") from None
 

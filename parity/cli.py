@@ -218,8 +218,8 @@ def run_pair(args: argparse.Namespace) -> int:
     if args.input is not None:
         shape = parse_shape(args.input)
         check_input_size(args.input, shape)
-    factories = ({"--pair": (load(args.pair, "--pair"), args.pair)} if args.pair else
-                 {"--torch": (load(args.torch, "--torch"), args.torch), "--flax": (load(args.flax, "--flax"), args.flax)})
+    factories = ({"--pair": load(args.pair, "--pair")} if args.pair else
+                 {"--torch": load(args.torch, "--torch"), "--flax": load(args.flax, "--flax")})
     rules = load(args.rules, "--rules") if args.rules else None
 
     import flax.linen as nn
@@ -236,12 +236,12 @@ def run_pair(args: argparse.Namespace) -> int:
     for dtype in (("float32", "float64") if args.dtype == "both" else (args.dtype or "float32",)):
         torch.manual_seed(args.seed)
         if args.pair:
-            keywords = _pair_from(build(*factories["--pair"][:1], dtype, "--pair", args.pair), args.pair)
+            keywords = _pair_from(build(factories["--pair"], dtype, "--pair", args.pair), args.pair)
             torch_flag, flax_flag = f"--pair {args.pair!r} gave, as torch,", f"--pair {args.pair!r} gave, as flax,"
             name = args.pair
         else:
-            keywords = {"torch": build(factories["--torch"][0], dtype, "--torch", args.torch)}
-            keywords["flax"] = build(factories["--flax"][0], dtype, "--flax", args.flax)
+            keywords = {"torch": build(factories["--torch"], dtype, "--torch", args.torch)}
+            keywords["flax"] = build(factories["--flax"], dtype, "--flax", args.flax)
             torch_flag, flax_flag = f"--torch {args.torch!r} returned", f"--flax {args.flax!r} returned"
             name = f"{args.torch} vs {args.flax}"
         tmod, fmod = keywords.pop("torch"), keywords.pop("flax")
