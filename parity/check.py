@@ -407,7 +407,8 @@ def _compare_inputs(layer: Layer, call, twin: Mapping[str, Any]) -> float | None
         diff = max_abs_diff(got, want)
         rels.append(diff / scale if scale > 0 else diff)
         words.append(name + (f" ({how})" if how else ""))
-    layer.inputs = ", ".join(words) + (("; skipped " + ", ".join(skipped)) if skipped else "")
+    layer.inputs = "; ".join(part for part in (", ".join(words), "skipped " + ", ".join(skipped) if skipped else "")
+                             if part)
     return max(rels, key=lambda r: r if np.isfinite(r) else np.inf) if rels else None
 
 
