@@ -7,6 +7,7 @@ import os
 import re
 import sys
 
+from learngpt import signals
 from learngpt.errors import LearngptError
 
 # name -> one-line help; the module learngpt_lab.commands.<name> does the work
@@ -46,20 +47,22 @@ def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The one entry point: Ctrl-C at any moment is one line and exit 130; a closed pipe (`| head`) ends the
-    output quietly, exit 141 as a shell reports SIGPIPE; the project's own errors are one line and exit 2."""
+    """The one entry point: Ctrl-C (or SIGTERM) at any moment is one line and exit 130 (143), the run stopped
+    at once (learngpt/signals.py); a closed pipe (`| head`) ends the output quietly, exit 141 as a shell reports
+    SIGPIPE; the project's own errors are one line and exit 2."""
     argv = sys.argv[1:] if argv is None else argv
     command = argv[0] if argv else "learngpt"
     try:
-        parser, modules = build_parser(argv)
-        args = parser.parse_args(argv)
-        command = args.command
-        status = int(modules[args.command].run(args) or 0)
-        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's own flush at exit
+        with signals.stopping():
+            parser, modules = build_parser(argv)
+            args = parser.parse_args(argv)
+            command = args.command
+            status = int(modules[args.command].run(args) or 0)
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's own flush at exit
         return status
-    except KeyboardInterrupt:
-        print("learngpt: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        print(f"learngpt: {signals.describe(err)}", file=sys.stderr)
+        return signals.status(err)
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # nothing more reaches the closed pipe, at exit either
@@ -69,7 +72,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"learngpt {command}: error: {err}", file=sys.stderr)
         return 2
-
 
 if __name__ == "__main__":
     sys.exit(main())

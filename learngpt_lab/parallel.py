@@ -30,7 +30,7 @@ from learngpt.errors import UserError
 from learngpt.parallel import World, check_split
 from learngpt_lab import backends
 from learngpt_lab import processes
-from learngpt_lab.processes import ChildDiedError, describe_exit
+from learngpt_lab.processes import ChildDiedError
 from learngpt_lab.threads import xla_flags
 
 TIMEOUT_S = 120.0  # the longest a collective waits for another process (torch's timeout, JAX's heartbeat)
@@ -148,8 +148,8 @@ def launch_tasks(layout: Layout, tasks: list[tuple[Callable, tuple]], threads: i
         if layout.backend == "flax" and layout.device == "cpu":  # XLA reads it when JAX starts there
             env["XLA_FLAGS"] = xla_flags(os.environ.get("XLA_FLAGS", ""),
                                          "--xla_force_host_platform_device_count", str(layout.devices))
-        died = (lambda code, rank=rank: RankDiedError(
-            f"rank {rank} of {layout.nproc} died ({describe_exit(code)}); the run was stopped, nothing was saved"))
+        died = (lambda how, rank=rank: RankDiedError(
+            f"rank {rank} of {layout.nproc} {how}; the run was stopped, nothing was saved"))
         jobs.append(processes.Job(_in_world, (layout, tasks, threads), f"learngpt rank {rank}", env, died))
     return processes.run_all(jobs)
 

@@ -12,6 +12,7 @@ N = 2 and N = 4); the default suite keeps the checks that start none.
 The parallel runs are started as the command starts them (learngpt_lab/parallel.py: spawned processes), several
 jobs per start, since on a 2-core machine starting a process and compiling cost more than the 50 steps.
 """
+import contextlib
 import os
 import signal
 import subprocess
@@ -395,3 +396,78 @@ def test_torchrun_runs_the_same_command(tmp_path):
     assert "torch DDP over 2 processes (torchrun)" in run.stdout, run.stdout
     model, ckpt = backends.get("flax").load_checkpoint(tmp_path / "torch.safetensors")
     assert ckpt.step == 3
+
+
+def started_ranks(proc, cpu: float = 8) -> dict[int, int]:
+    """The two ranks of proc, once both are past importing and joining (training now)."""
+    deadline = time.time() + 180
+    while time.time() < deadline and len(ranks_of(proc.pid)) < 2:
+        time.sleep(0.2)
+    ranks = ranks_of(proc.pid)
+    assert len(ranks) == 2, f"the command started {ranks}"
+    while time.time() < deadline and min(cpu_seconds(p) for p in ranks.values()) < cpu:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    return ranks
+
+
+def gone(pids) -> bool:
+    def alive(p):
+        try:
+            return open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+    deadline = time.time() + 10
+    while time.time() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.1)
+    return not any(alive(p) for p in pids)
+
+
+def finish(proc, ranks: dict[int, int], timeout: float = 60) -> tuple[str, str]:
+    """proc's output once it ended; past the timeout, it and its ranks are killed (no test leaves them) and
+    the test fails."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for pid in [proc.pid, *ranks.values()]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"the command was still running {timeout:.0f} s later: {proc.communicate()}")
+
+
+LONG_RUN = ["--nproc", "2", "--iters", "100000", "--eval-interval", "100000", "--eval-iters", "1", "--n-layers", "1",
+            "--no-progress"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["torch", "flax"])
+def test_a_stopped_rank_ends_the_run_in_one_line(tmp_path, which):
+    """SIGSTOP to rank 1: the others would wait in their collectives for TIMEOUT_S; the launcher sees the
+    stopped rank and ends the run: one line naming it, exit 2, every rank gone, nothing saved."""
+    proc = command(["train", "--backend", which, *LONG_RUN, "--out", str(tmp_path)])
+    ranks = started_ranks(proc)
+    os.kill(ranks[1], signal.SIGSTOP)
+    out, err = finish(proc, ranks)
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, (proc.returncode, err)
+    assert "rank 1 of 2 was stopped (SIGSTOP) for 5 s; the run was stopped, nothing was saved" in err, err
+    assert gone(ranks.values()), "a rank outlived the run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [files.RunLock.NAME]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["torch", "flax"])
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_the_ranks_end_quietly_when_the_launcher_dies(tmp_path, which, sig):
+    """The launcher killed (SIGKILL: nothing of it runs) or terminated (SIGTERM: it stops its ranks itself):
+    the ranks end without a traceback (a rank whose peer vanished must not report the lost connection), at
+    most one line on stderr, none left."""
+    proc = command(["train", "--backend", which, *LONG_RUN, "--out", str(tmp_path)])
+    ranks = started_ranks(proc)
+    proc.send_signal(getattr(signal, sig))
+    out, err = finish(proc, ranks)
+    assert gone(ranks.values()), "a rank outlived the launcher"
+    time.sleep(1)  # a rank that would print, prints by now (the pipe is shared with the launcher)
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
+    if sig == "SIGTERM":
+        assert proc.returncode == 143 and err.strip() == "learngpt: terminated (SIGTERM)", (proc.returncode, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [files.RunLock.NAME]

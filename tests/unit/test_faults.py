@@ -559,3 +559,63 @@ def test_a_file_in_the_current_folder_cannot_replace_an_installed_package(tmp_pa
     got = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert got.returncode == 0, got.stderr
     assert str(tmp_path) not in got.stdout and got.stdout.strip().endswith("fractions.py")
+
+
+# 13. The rest of issue 24: one set of outputs, signals that always stop the run, sizes bounded by memory.
+
+def compare_proc(out, *flags, **kw):
+    return subprocess.Popen([sys.executable, "-m", "learngpt_lab.cli", "compare", "--eval-iters", "1",
+                             "--eval-interval", "1", "--n-layers", "1", "--sample-tokens", "5", "--out", str(out),
+                             *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def fake_command(body: str) -> str:
+    """Python that runs the learngpt entry point on a command whose run(args) is body (indented code)."""
+    return ("import gc, os, signal, sys, time, types\n"
+            "from learngpt_lab import cli\n"
+            "fake = types.ModuleType('learngpt_lab.commands.train')\n"
+            "fake.add_arguments = lambda parser: None\n"
+            "def run(args):\n" + body +
+            "fake.run = run\n"
+            "sys.modules['learngpt_lab.commands.train'] = fake\n"
+            "sys.exit(cli.main(['train']))\n")
+
+
+def test_ctrl_c_during_a_garbage_collector_callback_still_stops_the_run():
+    """SIGINT handled while a gc callback runs (as JAX's _xla_gc_callback does during a Flax run): raised
+    there, the KeyboardInterrupt is printed as 'Exception ignored' and dropped, and the run goes on; the
+    entry point's handler delivers it just after, outside the callback."""
+    body = ("    fired = []\n"
+            "    def callback(phase, info):\n"
+            "        if phase == 'start' and not fired:\n"
+            "            fired.append(1)\n"
+            "            os.kill(os.getpid(), signal.SIGINT)\n"
+            "            fired.append(2)  # the signal's Python handler runs here, inside the callback\n"
+            "    gc.callbacks.append(callback)\n"
+            "    gc.collect()\n"
+            "    end = time.monotonic() + 30\n"
+            "    while time.monotonic() < end:\n"
+            "        sum(range(1000))\n"
+            "    return 0\n")
+    got = subprocess.run([sys.executable, "-c", fake_command(body)], capture_output=True, text=True, timeout=120)
+    assert (got.returncode, got.stderr.strip()) == (130, "learngpt: interrupted"), got
+
+
+def test_a_run_that_swallows_ctrl_c_still_ends_after_the_grace_period():
+    """Code that catches KeyboardInterrupt and goes on: the run still ends, one line, exit 130."""
+    body = ("    end = time.monotonic() + 60\n"
+            "    while time.monotonic() < end:\n"
+            "        try:\n"
+            "            os.kill(os.getpid(), signal.SIGINT)\n"
+            "            time.sleep(0.01)\n"
+            "        except KeyboardInterrupt:\n"
+            "            pass\n"
+            "    return 0\n")
+    got = subprocess.run([sys.executable, "-c", fake_command(body)], capture_output=True, text=True, timeout=120)
+    assert (got.returncode, got.stderr.strip()) == (130, "learngpt: interrupted"), got
+
+
+def test_sigterm_is_one_line_and_exit_143():
+    body = "    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(30)\n    return 0\n"
+    got = subprocess.run([sys.executable, "-c", fake_command(body)], capture_output=True, text=True, timeout=120)
+    assert (got.returncode, got.stderr.strip()) == (143, "learngpt: terminated (SIGTERM)"), got
