@@ -15,8 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+import numpy as np
+
+from learngpt import memory
 from learngpt.config import Config
 from learngpt.errors import ConfigError
 from learngpt.positions import VERSIONS
@@ -81,6 +84,9 @@ class Architecture:
             raise ConfigError(f"n_layers must be a positive integer or None, got {self.n_layers!r}")
 
     def build(self, lib: ModuleType, cfg: Config):
+        """The model in backend package lib; refused (ConfigError) before any of it is built if it cannot fit in
+        this machine's memory."""
+        memory.check(cfg, training=False, n_layers=self.blocks(cfg))
         if self.gpt == "GPTVer1":
             return lib.GPTVer1(cfg.vocab_size, cfg.block_size)
         if self.contextualizer in BLOCKS:
@@ -89,6 +95,24 @@ class Architecture:
         else:
             ctx = attention(lib, self.contextualizer, cfg)
         return getattr(lib, self.gpt)(ctx, cfg.vocab_size, cfg.block_size, cfg.embed_size)
+
+    def blocks(self, cfg: Config) -> int:
+        """How many blocks the model stacks (0 without a stack of blocks)."""
+        if self.contextualizer not in BLOCKS:
+            return 0
+        return cfg.n_layers if self.n_layers is None else self.n_layers
+
+    def check_weights(self, cfg: Config, weights: Mapping[str, Any], what: str) -> None:
+        """ConfigError unless weights hold at least the numbers of the model cfg describes (each block's
+        FeedForward alone holds 8 C^2 + 5 C): a description that does not match its tensors is refused before
+        anything is built from it."""
+        c = cfg.embed_size
+        least = self.blocks(cfg) * (8 * c * c + 5 * c)
+        held = sum(int(np.size(w)) for w in weights.values())
+        if least > held:
+            raise ConfigError(f"{what}: its metadata describes {self.describe(cfg)} of width {c}, at least "
+                              f"{least:,} parameters, but the file holds {held:,} numbers; the metadata does "
+                              f"not describe these tensors")
 
     def recipe(self, cfg: Config) -> Callable[[ModuleType], Any]:
         """A function lib -> module (what a backend runtime's create takes)."""

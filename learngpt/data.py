@@ -194,14 +194,19 @@ def load_corpus(path: str | os.PathLike | None = None, train_fraction: float = 0
     return Corpus.from_text(text, train_fraction)
 
 
+def check_block(corpus: Corpus, block_size: int) -> None:
+    """Each split holds more than block_size tokens (a window and its next token): InputError if not."""
+    for name in ("train", "val"):
+        if len(corpus.split(name)) <= block_size:
+            raise InputError(f"the {name} split has {len(corpus.split(name))} tokens; "
+                             f"expected more than block_size {block_size}")
+
+
 class BatchSampler:
     """The seed's get_batch on a numpy Generator: the same seed gives both backends the same batches."""
 
     def __init__(self, corpus: Corpus, batch_size: int, block_size: int, seed: int):
-        for name in ("train", "val"):
-            if len(corpus.split(name)) <= block_size:
-                raise InputError(f"the {name} split has {len(corpus.split(name))} tokens; "
-                                 f"expected more than block_size {block_size}")
+        check_block(corpus, block_size)
         self.corpus, self.batch_size, self.block_size = corpus, batch_size, block_size
         self.rng = np.random.default_rng(seed)
 

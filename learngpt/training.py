@@ -8,6 +8,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from learngpt import memory
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.errors import ConfigError, DivergedError
@@ -70,7 +71,9 @@ def chunks(max_iters: int, eval_interval: int) -> list[tuple[int, int]]:
 
 
 def eval_data(sampler: BatchSampler, cfg: Config, n_batches: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The fixed evaluation batches, (n, B, T) per split: every evaluation of every backend sees the same ones."""
+    """The fixed evaluation batches, (n, B, T) per split: every evaluation of every backend sees the same ones.
+    Every trainer starts here: a run that cannot fit in memory is refused (ConfigError) before any allocation."""
+    memory.check(cfg)
     n = cfg.eval_iters if n_batches is None else n_batches
     return {split: sampler.eval_batches(split, n, seed=cfg.seed + EVAL_SEED_OFFSET) for split in ("train", "val")}
 

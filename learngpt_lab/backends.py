@@ -77,6 +77,7 @@ class Backend:
         """(model, checkpoint): a checkpoint written by either backend, its model rebuilt here."""
         ckpt = checkpoints.load(path)
         cfg = ckpt.config
+        ckpt.architecture.check_weights(cfg, ckpt.weights, str(path))  # before building what it describes
         model = self.create(ckpt.architecture.recipe(cfg), example=np.zeros((1, cfg.block_size), np.int64),
                             weights=ckpt.weights)  # WeightMismatchError before anything is loaded
         return model, ckpt

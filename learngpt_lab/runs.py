@@ -5,9 +5,10 @@ import argparse
 
 import numpy as np
 
+from learngpt import memory
 from learngpt.components import NANOGPT, Architecture
 from learngpt.config import MAX_SEED, Config
-from learngpt.data import BatchSampler, CharTokenizer, Corpus
+from learngpt.data import BatchSampler, CharTokenizer, Corpus, check_block
 from learngpt.errors import InputError
 from learngpt_lab import backends
 
@@ -78,12 +79,16 @@ def parallel_requested(args: argparse.Namespace) -> bool:
     return args.nproc > 1 or args.devices > 1 or args.shard_params
 
 
-def config_from(args: argparse.Namespace, vocab_size: int) -> Config:
-    """The run's Config (ConfigError, shown as one line, for inconsistent values such as 16 % 3 heads)."""
-    return Config(batch_size=args.batch_size, block_size=args.block_size, max_iters=args.iters,
-                  eval_iters=args.eval_iters, eval_interval=args.eval_interval, learning_rate=args.learning_rate,
-                  embed_size=args.embed_size, n_layers=args.n_layers, n_heads=args.n_heads, dropout=args.dropout,
-                  vocab_size=vocab_size, seed=args.seed)
+def config_from(args: argparse.Namespace, corpus: Corpus) -> Config:
+    """The run's Config, checked before anything is allocated (one line each): consistent values (16 % 3
+    heads), a block that fits in each split of the corpus, sizes that fit in this machine's memory."""
+    cfg = Config(batch_size=args.batch_size, block_size=args.block_size, max_iters=args.iters,
+                 eval_iters=args.eval_iters, eval_interval=args.eval_interval, learning_rate=args.learning_rate,
+                 embed_size=args.embed_size, n_layers=args.n_layers, n_heads=args.n_heads, dropout=args.dropout,
+                 vocab_size=corpus.tokenizer.vocab_size, seed=args.seed)
+    check_block(corpus, cfg.block_size)
+    memory.check(cfg)
+    return cfg
 
 
 def train_backend(name: str, cfg: Config, corpus: Corpus, init_weights: dict | None = None, device: str = "cpu",
@@ -91,12 +96,12 @@ def train_backend(name: str, cfg: Config, corpus: Corpus, init_weights: dict | N
     """Build the architecture in backend `name` (init_weights: torch-layout arrays, else the backend's own init)
     and train it on the shared batch stream on `device`; returns (backend, model, history)."""
     backend = backends.get(name)
+    sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)  # a block too long: before the model
     with backend.on(device):
         model = backend.create(architecture.recipe(cfg), example=np.zeros((1, cfg.block_size), np.int64),
                                seed=cfg.seed)
         if init_weights is not None:
             backend.set_weights(model, init_weights)
-        sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
         history = backend.train(model, cfg, sampler, progress=progress)
     return backend, model, history
 

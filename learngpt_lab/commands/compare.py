@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     out = files.output_dir(args.out)  # before any work: an unwritable --out is one line, exit 2
     corpus_path = find_corpus(args.data)
     corpus = load_corpus(corpus_path)
-    cfg = config_from(args, corpus.tokenizer.vocab_size)
+    cfg = config_from(args, corpus)
     spread = layouts(names, args) if parallel_requested(args) else None
     if spread:  # before any work; in the flags given (torch's layout turns --devices into processes)
         check_split(cfg.batch_size, args.nproc * args.devices, "--devices" if args.nproc == 1 else

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         return run_rank(args, out, world)
     corpus_path = find_corpus(args.data)
     corpus = load_corpus(corpus_path)
-    cfg = config_from(args, corpus.tokenizer.vocab_size)
+    cfg = config_from(args, corpus)
     layout = parallel.Layout(args.backend, args.nproc, args.devices, args.device) if parallel_requested(args) \
         else None
     if layout is not None:
@@ -97,7 +97,7 @@ def run_rank(args: argparse.Namespace, out, world: World) -> int:
                         f"(its --nproc-per-node)")
     corpus_path = find_corpus(args.data)
     corpus = load_corpus(corpus_path)
-    cfg = config_from(args, corpus.tokenizer.vocab_size)
+    cfg = config_from(args, corpus)
     check_split(cfg.batch_size, world.size, "WORLD_SIZE")
     layout = parallel.Layout("torch", world.size, 1, args.device)
     job = parallel.Job(cfg.to_dict(), shard_params=args.shard_params, progress=not args.no_progress)

@@ -90,7 +90,7 @@ def test_plain_weights_file_is_not_a_checkpoint(saved, tmp_path, backend):
 def test_weights_that_do_not_fit_the_config_load_nothing(saved, tmp_path, backend):
     path, _ = saved
     weights, meta = read_weights(path)
-    meta["config"] = json.dumps(CFG.replace(embed_size=32).to_dict())  # claims a wider model than the tensors
+    meta["config"] = json.dumps(CFG.replace(block_size=16).to_dict())  # claims a longer position table
     meta["sha256"] = checkpoint.digest(weights, meta)
     bad = write_weights(tmp_path / "bad.safetensors", weights, meta)
     with pytest.raises(WeightMismatchError, match="nothing was loaded"):
@@ -193,3 +193,20 @@ def test_a_version_1_checkpoint_is_refused_with_the_reason(saved, tmp_path, back
     old = write_weights(tmp_path / "v1.safetensors", weights, {**meta, "version": "1"})
     with pytest.raises(WeightsFileError, match="version 1's digest did not cover the metadata"):
         backend.load_checkpoint(old)
+
+
+def test_a_checkpoint_describing_far_more_than_its_tensors_is_refused_before_building(saved, tmp_path, backend,
+                                                                                      monkeypatch):
+    """Metadata saying n_layers 2,000,000 beside a 1-layer model's tensors: refused in one line from the
+    numbers alone, before a block of it is built (building it would take hours)."""
+    from learngpt import components
+    from learngpt.errors import ConfigError
+    path, _ = saved
+    weights, meta = read_weights(path)
+    meta["config"] = json.dumps(CFG.replace(n_layers=2_000_000).to_dict())
+    meta["sha256"] = checkpoint.digest(weights, meta)
+    deep = write_weights(tmp_path / "deep.safetensors", weights, meta)
+    monkeypatch.setattr(components, "stack", lambda *a, **k: pytest.fail("the model was built"))
+    with pytest.raises(ConfigError, match=r"describes GPTVer4 with 2000000 x BlockVer4\(MultiHeadVer2\) of width 16, "
+                                          r"at least 4,256,000,000 parameters, but the file holds [\d,]+ numbers"):
+        backend.load_checkpoint(deep)
