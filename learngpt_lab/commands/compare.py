@@ -5,8 +5,10 @@ command: learngpt_lab/processes.py), so that its peak memory and its speed are i
 is that process's getrusage ru_maxrss, the high-water mark of resident memory of interpreter + framework +
 model + data. Both start from the torch-initialised weights, handed to each worker directly (no file another
 run could replace), and draw the identical batch stream from the shared sampler.
-Outputs in --out, each written whole (temporary file, fsync, rename), one run at a time per folder:
-init.safetensors, loss_curves.png, <backend>.safetensors, sample_<backend>.txt, history_<backend>.json.
+Outputs in --out, one run at a time per folder, one set (learngpt.files.OutputSet): init.safetensors,
+loss_curves.png, <backend>.safetensors, sample_<backend>.txt, history_<backend>.json, moved into place together
+once the run succeeded, and manifest.json (each file's sha256) last. A run that fails or is stopped leaves the
+folder's earlier set as it was.
 """
 from __future__ import annotations
 
@@ -71,9 +73,10 @@ def train_alone(name: str, cfg_dict: dict, corpus_path: str, init_weights: dict,
             "wall_seconds": time.perf_counter() - t0}
 
 
-def worker(name: str, layout, cfg, corpus_path: str, init_weights: dict, out: Path, args) -> dict:
+def worker(name: str, layout, cfg, corpus_path: str, init_weights: dict, outputs, args) -> dict:
     """One backend of the comparison: trained in a process of its own (layout None) or over the data-parallel
-    layout's processes (rank 0 samples); its checkpoint, sample and history written here, once it finished."""
+    layout's processes (rank 0 samples); its checkpoint, sample and history staged in outputs (an OutputSet),
+    once it finished."""
     from learngpt import files
     from learngpt.components import NANOGPT
     from learngpt_lab import parallel
@@ -88,11 +91,11 @@ def worker(name: str, layout, cfg, corpus_path: str, init_weights: dict, out: Pa
         got = parallel.train(layout, cfg, corpus_path, init_weights, shard_params=args.shard_params,
                              progress=not args.no_progress, sample_tokens=args.sample_tokens, threads=args.threads)
         got.update(wall_seconds=time.perf_counter() - t0, layout=layout.describe(args.shard_params))
-    ckpt = save(out / f"{name}.safetensors", Checkpoint(got.pop("weights"), cfg, NANOGPT, got.pop("vocab"), name,
-                                                          got["history"]["steps"]))
-    files.write_text(out / f"sample_{name}.txt", got["sample"])
-    result = {"history": got.pop("history"), "checkpoint": str(ckpt), **got}
-    files.write_text(out / f"history_{name}.json", json.dumps(result, indent=1))
+    save(outputs.stage(f"{name}.safetensors"), Checkpoint(got.pop("weights"), cfg, NANOGPT, got.pop("vocab"), name,
+                                                            got["history"]["steps"]))
+    files.write_text(outputs.stage(f"sample_{name}.txt"), got["sample"])
+    result = {"history": got.pop("history"), "checkpoint": str(outputs.final(f"{name}.safetensors")), **got}
+    files.write_text(outputs.stage(f"history_{name}.json"), json.dumps(result, indent=1))
     return result
 
 
@@ -183,15 +186,43 @@ OUTPUTS = ("init.safetensors", "loss_curves.png", "torch.safetensors", "flax.saf
            "sample_flax.txt", "history_torch.json", "history_flax.json")
 
 
+def compare(names, spread, cfg, corpus, corpus_path, outputs, args) -> dict:
+    """The comparison itself: the shared initial weights, each backend trained from them, the table, the plot
+    and the samples; every file staged in outputs. Returns each backend's result."""
+    from learngpt.components import NANOGPT
+    from parity.checkpoint import Checkpoint, save
+
+    init = initial_weights(cfg)
+    init_path = save(outputs.stage("init.safetensors"), Checkpoint(init, cfg, NANOGPT, vocab=corpus.tokenizer.chars,
+                                                                   backend="torch"))
+    print(f"NanoGPT: {NANOGPT.describe(cfg)}, C={cfg.embed_size}, T={cfg.block_size}, "
+          f"B={cfg.batch_size}, {cfg.max_iters} steps, evaluation every {cfg.eval_interval} steps on "
+          f"{cfg.eval_iters} fixed batches per split; both backends start from the same weights "
+          f"({init_path.name})", flush=True)
+    print("trainers: torch eager (learngpt_torch/trainer.py); Flax jax.jit with learngpt_flax/fast.py's CPU "
+          "tuning over the lesson's trainer (faster dropout keys, compiler options, stored LayerNorm "
+          "gradients: the same maths)", flush=True)
+    for layout in (spread or {}).values():
+        print(f"data parallel: {layout.describe(args.shard_params)}, {cfg.batch_size // layout.ways} rows of "
+              f"each batch of {cfg.batch_size} per device", flush=True)
+    results = {}
+    for n in names:  # each backend in a process of its own (or a run of them), handed the weights themselves
+        results[n] = worker(n, (spread or {}).get(n), cfg, str(corpus_path), init, outputs, args)
+    print(table(names, results))
+    plot(names, results, outputs.stage("loss_curves.png"),
+         f"NanoGPT ({cfg.n_layers} blocks, C={cfg.embed_size}): " + " vs ".join(names))
+    for n in names:
+        print(f"\n--- {n} sample (seed {cfg.seed}) ---{results[n]['sample']}")
+    return results
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
     from learngpt import files
-    from learngpt.components import NANOGPT
     from learngpt.data import find_corpus, load_corpus
     from learngpt.parallel import check_split
     from learngpt_lab import backends
-    from parity.checkpoint import Checkpoint, save
 
     names = parse_backends(args.backends)
     backends.check_device(args.device)
@@ -206,33 +237,17 @@ def run(args: argparse.Namespace) -> int:
     for layout in (spread or {}).values():
         layout.check(cfg.batch_size)
     with files.RunLock(out):  # one run per folder: a second is refused, naming the first
-        earlier = [n for n in OUTPUTS if (out / n).exists()]
+        earlier = [n for n in OUTPUTS + (files.OutputSet.MANIFEST,) if (out / n).exists()]
         if earlier:
-            print(f"learngpt compare: {out} holds an earlier run's files; replacing {', '.join(earlier)}",
+            print(f"learngpt compare: {out} holds an earlier run's files ({', '.join(earlier)}); this run's "
+                  f"replace them together when it finishes, and an interrupted run leaves them as they are",
                   file=sys.stderr)
         t0 = time.perf_counter()
-        init = initial_weights(cfg)
-        init_path = save(out / "init.safetensors", Checkpoint(init, cfg, NANOGPT, vocab=corpus.tokenizer.chars,
-                                                              backend="torch"))
-        print(f"NanoGPT: {NANOGPT.describe(cfg)}, C={cfg.embed_size}, T={cfg.block_size}, "
-              f"B={cfg.batch_size}, {cfg.max_iters} steps, evaluation every {cfg.eval_interval} steps on "
-              f"{cfg.eval_iters} fixed batches per split; both backends start from the same weights "
-              f"({init_path.name})", flush=True)
-        print("trainers: torch eager (learngpt_torch/trainer.py); Flax jax.jit with learngpt_flax/fast.py's CPU "
-              "tuning over the lesson's trainer (faster dropout keys, compiler options, stored LayerNorm "
-              "gradients: the same maths)", flush=True)
-        for layout in (spread or {}).values():
-            print(f"data parallel: {layout.describe(args.shard_params)}, {cfg.batch_size // layout.ways} rows of "
-                  f"each batch of {cfg.batch_size} per device", flush=True)
-        results = {}
-        for n in names:  # each backend in a process of its own (or a run of them), handed the weights themselves
-            results[n] = worker(n, (spread or {}).get(n), cfg, str(corpus_path), init, out, args)
-        print(table(names, results))
-        png = out / "loss_curves.png"
-        plot(names, results, png, f"NanoGPT ({cfg.n_layers} blocks, C={cfg.embed_size}): " + " vs ".join(names))
-        for n in names:
-            print(f"\n--- {n} sample (seed {cfg.seed}) ---{results[n]['sample']}")
+        with files.OutputSet(out, OUTPUTS, {"command": "compare", "backends": list(names),
+                                            "config": cfg.to_dict()}) as outputs:
+            results = compare(names, spread, cfg, corpus, corpus_path, outputs, args)
+        png = outputs.final("loss_curves.png")
         print(f"\nwrote {png}, " + ", ".join(results[n]["checkpoint"] for n in names)
               + ", " + ", ".join(str(out / f"sample_{n}.txt") for n in names)
-              + f"  ({time.perf_counter() - t0:.0f} s)")
+              + f", {out / files.OutputSet.MANIFEST}  ({time.perf_counter() - t0:.0f} s)")
     return 0

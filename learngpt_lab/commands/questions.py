@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from learngpt_lab.runs import positive_int
 
@@ -41,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
     names = backends.selected(args.backend)
     prof = questions.profile(args.profile)
     chosen = select(questions.load(), args.only)
-    if args.json:
+    if args.json is not None:
         from learngpt import files
-        files.output_dir(Path(args.json).parent, "--json")  # before any work
+        files.output_file(args.json, "--json")  # before any work: '', a folder, an unwritable place
     corpus = load_corpus(args.data) if any(q.trains for q in chosen) else None
     chosen_backends = [backends.get(n) for n in names]
     print(f"learngpt questions: profile {prof.name} (seeds {list(prof.seeds)}), backends {', '.join(names)}")

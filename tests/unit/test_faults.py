@@ -569,6 +569,86 @@ def compare_proc(out, *flags, **kw):
                              *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+def earlier_set(out: Path) -> dict[str, bytes]:
+    """An earlier run's files in out (no manifest: made by a learngpt before it wrote one)."""
+    from learngpt_lab.commands.compare import OUTPUTS
+    out.mkdir()
+    for name in OUTPUTS:
+        (out / name).write_bytes(f"the earlier run's {name}".encode())
+    return {name: (out / name).read_bytes() for name in OUTPUTS}
+
+
+def workers_of(pid: int) -> set[int]:
+    """The worker processes (spawned interpreters, not the resource tracker) under pid."""
+    found = set()
+    for p in descendants(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes():
+                found.add(p)
+        except OSError:
+            pass
+    return found
+
+
+def test_a_compare_interrupted_in_its_flax_half_leaves_the_earlier_set_whole(tmp_path):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) once the Flax worker runs: exit 130, the
+    one line, every earlier file unchanged, none of this run's files and no staging folder left; no
+    'leaked semaphore' warning (progress bars on: the children's tqdm lock)."""
+    out = tmp_path / "out"
+    before = earlier_set(out)
+    proc = compare_proc(out, "--iters", "30", start_new_session=True)
+    seen: set[int] = set()
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None and len(seen) < 2:
+        seen |= workers_of(proc.pid)  # the torch worker, then the Flax worker
+        time.sleep(0.05)
+    assert len(seen) == 2, f"no Flax worker seen: {proc.communicate()}"
+    time.sleep(0.5)  # the Flax worker imports JAX: the torch half's files are staged by now
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "learngpt: interrupted" and "Traceback" not in err, err
+    assert "leaked" not in err, err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != files.RunLock.NAME} == before
+
+
+def test_a_compare_replaces_the_earlier_set_whole_and_says_what_it_holds(tmp_path):
+    """A finished compare: its files only (the earlier run's flax files, not of this --backends torch run,
+    are gone), manifest.json last with each file's sha256; stderr only the notice; no leaked semaphore."""
+    out = tmp_path / "out"
+    earlier_set(out)
+    proc = compare_proc(out, "--iters", "2", "--backends", "torch")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    said = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and "it/s" not in line]
+    assert len(said) == 1 and "earlier run's files" in said[0], err  # and the progress bars
+    assert "leaked" not in err, err
+    manifest = json.loads((out / files.OutputSet.MANIFEST).read_text())
+    assert sorted(manifest["files"]) == ["history_torch.json", "init.safetensors", "loss_curves.png",
+                                         "sample_torch.txt", "torch.safetensors"]
+    assert {n: files.sha256(out / n) for n in manifest["files"]} == manifest["files"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([files.RunLock.NAME, files.OutputSet.MANIFEST,
+                                                           *manifest["files"]])
+
+
+def test_an_interrupted_train_leaves_the_earlier_checkpoint(tmp_path):
+    """train's one output, the checkpoint, is replaced in one rename once training finished: Ctrl-C before
+    that leaves the earlier file byte for byte."""
+    (tmp_path / "torch.safetensors").write_bytes(b"the earlier checkpoint")
+    proc = launch(["train", "--backend", "torch", "--iters", "1000000", "--eval-interval", "1000000",
+                   "--eval-iters", "1", "--n-layers", "1", "--no-progress", "--out", str(tmp_path)],
+                  start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and "exists" not in (proc.stderr.readline() or "exists"):
+        pass  # the notice that the checkpoint exists: the run holds the lock and trains next
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip() == "learngpt: interrupted", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [files.RunLock.NAME, "torch.safetensors"]
+    assert (tmp_path / "torch.safetensors").read_bytes() == b"the earlier checkpoint"
+
+
 def fake_command(body: str) -> str:
     """Python that runs the learngpt entry point on a command whose run(args) is body (indented code)."""
     return ("import gc, os, signal, sys, time, types\n"
@@ -665,3 +745,18 @@ def test_the_python_api_bounds_memory_before_building_or_training(backend, corpu
     model = backend.create(NANOGPT.recipe(cfg), example=np.zeros((1, 8), np.int64))
     with pytest.raises(ConfigError, match=r"eval_iters 1000000000 -> at most \d+ fits"):
         backend.train(model, cfg, BatchSampler(corpus, cfg.batch_size, cfg.block_size, 0))
+
+
+def test_questions_refuse_a_folder_as_the_json_file_before_any_question(capsys, tmp_path, monkeypatch):
+    from learngpt_lab import questions
+    monkeypatch.setattr(questions, "ask", lambda *a, **k: pytest.fail("a question was asked"))
+    one_line(capsys, ["questions", "--only", "test_head_ver_1_averages_the_past", "--json", str(tmp_path)],
+             f"--json {tmp_path}: a folder is in its place")
+    one_line(capsys, ["questions", "--json", ""], "--json is empty")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_lock_path_that_is_a_fifo_or_a_folder_is_one_line(capsys, tmp_path, kind):
+    lock = tmp_path / files.RunLock.NAME
+    os.mkfifo(lock) if kind == "fifo" else lock.mkdir()
+    one_line(capsys, ["train", "--backend", "torch", "--out", str(tmp_path)] + QUICK, "not a plain file")
