@@ -218,7 +218,7 @@ class RunLock:
         try:  # no symlink followed, no FIFO waited on
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666 & ~_umask())
         except OSError as err:
-            what = "a symlink" if err.errno == errno.ELOOP else (err.strerror or str(err)).lower()
+            what = "a symlink" if err.errno == errno.ELOOP else (err.strerror or str(err)).lower().removeprefix("is ")
             raise UserError(f"{self.flag} {self.folder}: the lock file {self.NAME} is {what}, not a plain file; "
                             f"remove it or choose another {self.flag}") from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):

@@ -759,4 +759,5 @@ def test_questions_refuse_a_folder_as_the_json_file_before_any_question(capsys, 
 def test_a_lock_path_that_is_a_fifo_or_a_folder_is_one_line(capsys, tmp_path, kind):
     lock = tmp_path / files.RunLock.NAME
     os.mkfifo(lock) if kind == "fifo" else lock.mkdir()
-    one_line(capsys, ["train", "--backend", "torch", "--out", str(tmp_path)] + QUICK, "not a plain file")
+    err = one_line(capsys, ["train", "--backend", "torch", "--out", str(tmp_path)] + QUICK, "not a plain file")
+    assert " is is " not in err, err
