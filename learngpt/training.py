@@ -116,14 +116,16 @@ def run_chunks(history: History, max_iters: int, eval_interval: int,
         t0 = time.perf_counter()
         record_eval(history, *evaluate(), t0, bar)
 
-    for start, stop in chunks(max_iters, eval_interval):
+    try:
+        for start, stop in chunks(max_iters, eval_interval):
+            estimate()
+            losses, seconds = train_chunk(start, stop)
+            check_finite(losses, start)  # a diverged run stops here, naming the step
+            history.step_losses += [float(v) for v in losses]
+            history.train_seconds += seconds
+            history.steps = stop
+            bar.update(stop - start)
         estimate()
-        losses, seconds = train_chunk(start, stop)
-        check_finite(losses, start)  # a diverged run stops here, naming the step
-        history.step_losses += [float(v) for v in losses]
-        history.train_seconds += seconds
-        history.steps = stop
-        bar.update(stop - start)
-    estimate()
-    bar.close()
+    finally:
+        bar.close()  # the bar's line cleared, also when the run stops: an error's one line starts a line
     return history

@@ -649,6 +649,19 @@ def test_an_interrupted_train_leaves_the_earlier_checkpoint(tmp_path):
     assert (tmp_path / "torch.safetensors").read_bytes() == b"the earlier checkpoint"
 
 
+def test_ctrl_c_during_a_progress_bar_prints_its_line_on_a_line_of_its_own(tmp_path):
+    """The bar is cleared (tqdm's close) when the run stops: the one line does not trail the bar's text."""
+    proc = launch(["train", "--backend", "torch", "--iters", "1000000", "--eval-interval", "1000",
+                   "--eval-iters", "1", "--n-layers", "1", "--out", str(tmp_path)], start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.stderr.read(1) != "%":
+        pass  # the bar is showing
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.rstrip("\n").split("\n")[-1].split("\r")[-1] == "learngpt: interrupted", repr(err[-300:])
+
+
 def fake_command(body: str) -> str:
     """Python that runs the learngpt entry point on a command whose run(args) is body (indented code)."""
     return ("import gc, os, signal, sys, time, types\n"
