@@ -65,11 +65,12 @@ def training_terms(cfg: "Config") -> dict[str, int]:
 
 def readable(n: float) -> str:
     """Bytes for people: '23.4 GiB', '16.0 TiB'."""
+    unit = "B"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+            break
         n /= 1024
-    raise AssertionError
+    return f"{n:.0f} B" if unit == "B" else f"{n:.1f} {unit}"
 
 
 def _largest(cfg: "Config", field: str, fits) -> int:
@@ -91,7 +92,7 @@ def check(cfg: "Config", training: bool = True, n_layers: int | None = None, ava
     memory: what it would need, the machine's memory (the limit), and, for a run, the largest value of the
     size that overshoots most that would fit, the other sizes as given."""
     limit = machine_bytes() if available is None else available
-    terms = (lambda c: training_terms(c)) if training else (lambda c: model_terms(c, n_layers))
+    terms = training_terms if training else (lambda c: model_terms(c, n_layers))
     need = sum(terms(cfg).values())
     if need <= limit:
         return
