@@ -18,7 +18,7 @@ from learngpt.config import Config
 from parity.check import DTYPES, GRAD_BOUND, GRAD_RELATIVE, OUTPUT_BOUND, Layer, Report, Row, compare, max_abs_diff
 
 __all__ = ["DTYPES", "GRAD_BOUND", "GRAD_RELATIVE", "OUTPUT_BOUND", "Layer", "Report", "Row", "build_torch",
-           "component_report", "loss_weights", "make_inputs", "max_abs_diff"]
+           "component_report", "components_table", "loss_weights", "make_inputs", "max_abs_diff"]
 
 
 def make_inputs(name: str, cfg: Config, batch: int, seq: int, seed: int, dtype: str):
@@ -56,3 +56,33 @@ def component_report(name: str, cfg: Config | None = None, dtype: str = "float32
         return compare(tmod, fmod, (x, targets), output_names=("logits", "loss"), weights={"loss": 1.0},
                        seed=seed + 2, dtype=dtype, name=name)
     return compare(tmod, fmod, x, output_names=("output",), seed=seed + 2, dtype=dtype, name=name)
+
+
+def components_table(names: list[str], seed: int = 0, each=None) -> tuple[list[str], list[str]]:
+    """`learngpt parity`'s table: a header, one line per component (the largest output and gradient difference
+    in each dtype, pass or FAIL) and the count that pass; and every broken bound in words. each(line), when
+    given, receives each line as soon as it is measured."""
+    each = each or (lambda line: None)
+    bounds = "  ".join(f"{d}: output <= {OUTPUT_BOUND[d]:.0e}, gradient <= {GRAD_BOUND[d]:.0e}"
+                       f"{' relative' if GRAD_RELATIVE[d] else ''}" for d in DTYPES)
+    width = max(len(n) for n in names)
+    lines = [f"max |torch - flax| over outputs and over gradients (every parameter and the input); bounds {bounds}",
+             f"{'component':<{width}}  {'out f32':>9}  {'grad f32':>9}  {'out f64':>9}  {'grad f64':>9}  result"]
+    for line in lines:
+        each(line)
+    failed = []
+    for name in names:
+        cells, ok = [], True
+        for dtype in DTYPES:
+            report = component_report(name, dtype=dtype, seed=seed)
+            outputs = [r for r in report.rows if not r.tensor.startswith("grad[")]
+            grads = [r for r in report.rows if r.tensor.startswith("grad[")]
+            cells += [max((r.diff for r in outputs), default=0.0), max((r.diff for r in grads), default=0.0)]
+            if not report.ok:
+                ok = False
+                failed += report.failures()
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{c:9.2e}" for c in cells) + f"  {'pass' if ok else 'FAIL'}")
+        each(lines[-1])
+    lines.append(f"{len(names) - len({f.split(' [')[0] for f in failed})}/{len(names)} components pass")
+    each(lines[-1])
+    return lines, failed

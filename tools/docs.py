@@ -27,7 +27,8 @@ from learngpt_lab.bench.report import _fmt_ms, _fmt_ratio, _num, format_table, x
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
-DOCUMENTS = ("README.md", "docs/answers.md", "docs/week1.md", "docs/compare.md", "docs/bench.md", "docs/port.md")
+DOCUMENTS = ("README.md", "docs/answers.md", "docs/week1.md", "docs/compare.md", "docs/bench.md", "docs/port.md",
+             "docs/parity.md")
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w:.-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 
 
@@ -304,6 +305,16 @@ def attention_scale() -> str:
     return "\n".join(lines)
 
 
+def parity_table() -> str:
+    """`learngpt parity`'s table as tools/parity_components.py recorded it (docs/results/parity.json)."""
+    run = load("parity.json")
+    c = run["conditions"]
+    return ("```text\n" + "\n".join(run["lines"] + [f"  {f}" for f in run["failed"]]) + "\n```\n\n"
+            f"Measured {run['created'][:16].replace('T', ' ')} by `python tools/parity_components.py` (seed "
+            f"{run['seed']}; torch {c['versions']['torch']} on {c['torch_threads']} thread, XLA {c['xla']}, jax "
+            f"{c['versions']['jax']}, flax {c['versions']['flax']}, {c['cpu_model']}).")
+
+
 def compare_table(folder: str) -> str:
     """The side-by-side table of a `learngpt compare` run whose history_<backend>.json files were kept."""
     from learngpt_lab.commands.compare import table
@@ -483,6 +494,7 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     # trajectory:summary, trajectory:table -> tools/trajectory.py's runs
     "trajectory": trajectory,
     "attention-scale": lambda _: attention_scale(),
+    "parity": lambda _: parity_table(),
     # compare:compare -> the table `learngpt compare` printed, from docs/results/compare/history_*.json
     "compare": lambda arg: compare_table(arg),
     # bench:RESULT:headline and the like: docs/bench.md's blocks from docs/results/RESULT.json

@@ -35,30 +35,12 @@ def run(args: argparse.Namespace) -> int:
 
 def run_components(args: argparse.Namespace) -> int:
     from learngpt import components
-    from parity.numerics import DTYPES, GRAD_BOUND, GRAD_RELATIVE, OUTPUT_BOUND, component_report
+    from parity.numerics import components_table
 
     names = args.component or list(components.REGISTRY)
     for n in names:
         components.get(n)  # an unknown name is refused, listing the known ones
-    bounds = "  ".join(f"{d}: output <= {OUTPUT_BOUND[d]:.0e}, gradient <= {GRAD_BOUND[d]:.0e}"
-                       f"{' relative' if GRAD_RELATIVE[d] else ''}" for d in DTYPES)
-    print(f"max |torch - flax| over outputs and over gradients (every parameter and the input); bounds {bounds}")
-    width = max(len(n) for n in names)
-    print(f"{'component':<{width}}  {'out f32':>9}  {'grad f32':>9}  {'out f64':>9}  {'grad f64':>9}  result")
-    failed = []
-    for name in names:
-        cells, ok = [], True
-        for dtype in DTYPES:
-            report = component_report(name, dtype=dtype, seed=args.seed)
-            outputs = [r for r in report.rows if not r.tensor.startswith("grad[")]
-            grads = [r for r in report.rows if r.tensor.startswith("grad[")]
-            cells += [max((r.diff for r in outputs), default=0.0), max((r.diff for r in grads), default=0.0)]
-            if not report.ok:
-                ok = False
-                failed += report.failures()
-        print(f"{name:<{width}}  " + "  ".join(f"{c:9.2e}" for c in cells) + f"  {'pass' if ok else 'FAIL'}",
-              flush=True)
+    _, failed = components_table(names, args.seed, each=lambda line: print(line, flush=True))
     for line in failed:
         print(f"  {line}")
-    print(f"{len(names) - len({f.split(' [')[0] for f in failed})}/{len(names)} components pass")
     return 1 if failed else 0

@@ -30,6 +30,7 @@ def test_the_check_passes_and_every_document_has_generated_numbers():
             "bench:compare:bench-cpu-quick-hog:bench-cpu-quick",
             "bench:attempts:flax-loop-attempts"} <= set(names["docs/bench.md"])
     assert "trajectory:summary" in names["README.md"] and "trajectory:table" in names["docs/compare.md"]
+    assert names["docs/parity.md"] == ["parity"]
 
 
 @pytest.mark.parametrize("name, typed", [
@@ -64,3 +65,12 @@ def test_answers_tables_give_each_question_whole():
              and f"(`{q.id}`)" in table]
     assert asked and any(" (" in a for a in asked)
     assert all(f": {a} (`" in table for a in asked)
+
+
+def test_a_hand_edited_number_in_docs_parity_md_is_caught():
+    """docs/parity.md's table is `learngpt parity`'s recorded output: one digit changed by hand is caught."""
+    text = (docs.ROOT / "docs" / "parity.md").read_text(encoding="utf-8")
+    block = next(m for m in docs.BLOCK.finditer(text) if m["name"] == "parity")
+    row = next(line for line in block["body"].splitlines() if line.startswith("HeadVer4 "))
+    edited = text.replace(row, row.replace("e-", "e-1", 1), 1)
+    assert edited != text and docs.regenerate(edited) == text
