@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's own flush at exit
         return status
     except KeyboardInterrupt as err:
-        print(f"learngpt: {signals.describe(err)}", file=sys.stderr)
+        clear = "\r\033[K" if sys.stderr.isatty() else ""  # a worker's progress bar may hold the line
+        print(f"{clear}learngpt: {signals.describe(err)}", file=sys.stderr)
         return signals.status(err)
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
