@@ -125,6 +125,27 @@ def test_table_and_plot(result, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.timing  # a bench run: alone on the machine
+@pytest.mark.slow  # shares one bench run (about 30 s)
+def test_a_plot_that_fails_half_written_leaves_the_old_one(result, tmp_path, monkeypatch):
+    """The plot goes through the one atomic writer (issue 24, item 3): a full disk in the middle of savefig
+    leaves the earlier figure byte for byte and no temporary file."""
+    from matplotlib.figure import Figure
+    _, out = result
+    png = tmp_path / "bench-cpu.png"
+    report.plot(out, str(png))
+    before = png.read_bytes()
+
+    def half_then_full(self, fname, **kwargs):
+        with open(fname, "wb") as f:
+            f.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(Figure, "savefig", half_then_full)
+    with pytest.raises(Exception, match="No space left on device"):
+        report.plot(out, str(png))
+    assert png.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["bench-cpu.png"]
+
+
 def test_user_errors_are_one_line():
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
