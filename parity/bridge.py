@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from parity.rules import DEFAULT_RULES, Rules, Transform, WeightMismatchError, shape_of
+from parity.rules import DEFAULT_RULES, Rules, Transform, WeightMismatchError, flat_tree, shape_of
 
 __all__ = ["WeightMismatchError", "abstract_params", "check_weights", "flat_tree", "flax_to_torch",
            "load_into_torch", "mapping", "torch_key", "torch_module_path", "torch_state", "torch_to_flax"]
@@ -34,16 +34,6 @@ def torch_key(path: tuple[str, ...], rules: Rules = DEFAULT_RULES) -> tuple[str,
     (rules.torch_key gives the Transform itself)."""
     key, transform = rules.torch_key(path)
     return key, transform.name == "transpose"
-
-
-def flat_tree(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
-    out: dict[tuple[str, ...], Any] = {}
-    for name, value in tree.items():
-        if isinstance(value, Mapping):
-            out.update(flat_tree(value, prefix + (name,)))
-        else:
-            out[prefix + (name,)] = value
-    return out
 
 
 def _nest(flat: dict[tuple[str, ...], Any]) -> dict[str, Any]:
@@ -142,7 +132,7 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
         flipped = [u for u in unexpected if len(want) > 1 and shapes[u] == want[::-1]]
         named = [u for u in unexpected if difflib.SequenceMatcher(None, k, u).ratio() >= 0.8]
         for pool, what in ((same, "has that shape"), (flipped, f"has its transpose {want[::-1]}"),
-                           (named, f"has a similar name (shape {{}})")):
+                           (named, "has a similar name (shape {})")):
             if pool:
                 best = max(pool, key=lambda u: difflib.SequenceMatcher(None, k, u).ratio())
                 text = f": the unexpected key {best!r} " + what.format(shapes[best])

@@ -187,7 +187,7 @@ class Rules:
     def bind(self, template: Mapping[str, Any], weights: Mapping[str, Any]) -> "Rules":
         """These rules with the Flax modules they leave without a torch twin resolved against weights' keys
         (module docstring); rules that already fit come back unchanged."""
-        flat = _flat(template.get("params", template) if set(template) == {"params"} else template)
+        flat = flat_tree(template.get("params", template) if set(template) == {"params"} else template)
         shapes = {k: shape_of(v) for k, v in weights.items()}
         leaves: dict[tuple[str, ...], list[str]] = {}
         for path in flat:
@@ -265,11 +265,12 @@ DEFAULT_RULES = Rules(
 )
 
 
-def _flat(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+def flat_tree(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """A nested mapping (a Flax params or intermediates tree) as {path tuple: leaf}."""
     out: dict[tuple[str, ...], Any] = {}
     for name, value in tree.items():
         if isinstance(value, Mapping):
-            out.update(_flat(value, prefix + (name,)))
+            out.update(flat_tree(value, prefix + (name,)))
         else:
             out[prefix + (name,)] = value
     return out
