@@ -178,9 +178,10 @@ def multi_head_speed() -> str:
     return "\n".join(lines)
 
 
-def speed_conditions() -> str:
-    """test_7's v1/v2 figure under each condition of tools/speed_conditions.py, every repeat."""
-    run = load("speed-conditions.json")
+def speed_conditions(name: str = "") -> str:
+    """test_7's v1/v2 figure under each condition of tools/speed_conditions.py, every repeat
+    (speed-conditions: docs/results/speed-conditions.json; speed-conditions:xeon: speed-conditions-xeon.json)."""
+    run = load(f"speed-conditions{'-' + name if name else ''}.json")
     lines = ["| condition | v1/v2 per repeat | v1 ms per call | v2 ms per call | v2 page faults per call |",
              "| --- | --- | --- | --- | --- |"]
     for name, c in run["conditions"].items():
@@ -188,6 +189,8 @@ def speed_conditions() -> str:
         col = lambda key, fmt: ", ".join(format(r[key], fmt) for r in reps)  # noqa: E731
         lines.append(f"| {name} | {col('ratio', '.2f')} | {col('v1_ms_per_call', '.2f')} | "
                      f"{col('v2_ms_per_call', '.2f')} | {col('v2_faults_per_call', '.0f')} |")
+    if run.get("cpu_model"):
+        lines += ["", f"Measured {run['created'][:10]} on {run['cpu_model']}."]
     return "\n".join(lines)
 
 
@@ -489,7 +492,7 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "layer-norm-depth": lambda _: layer_norm_depth(),
     "multi-head-seeds": lambda _: multi_head_seeds(),
     "multi-head-speed": lambda _: multi_head_speed(),
-    "speed-conditions": lambda _: speed_conditions(),
+    "speed-conditions": speed_conditions,
     "ci-run": lambda _: ci_run(),
     # trajectory:summary, trajectory:table -> tools/trajectory.py's runs
     "trajectory": trajectory,

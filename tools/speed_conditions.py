@@ -100,12 +100,13 @@ def main() -> None:
                                  capture_output=True, text=True)
             records[name].append(json.loads(got.stdout.splitlines()[-1]))
             print(f"repeat {r + 1}: {name}: {records[name][-1]}", file=sys.stderr)
+    from learngpt.stats import machine
     out = {"measurement": f"MultiHeadVer1 / MultiHeadVer2 forward, torch eager, one thread, B T C {B} {T} {C}, "
                           f"{NH} heads, median of {ROUNDS} paired ratios of {CALLS}-call turns",
            "repeats": args.repeats, "conditions": {n: {"env": CONDITIONS[n][1], "repeats": records[n]}
                                                    for n in CONDITIONS},
            "seconds": time.perf_counter() - t0, "load_average_at_end": os.getloadavg(),
-           "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+           "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpu_model": machine()["cpu_model"]}
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")

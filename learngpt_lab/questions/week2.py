@@ -51,7 +51,7 @@ def multi_head_helps(backend, prof: Profile, corpus: Corpus) -> Result:
 
 SPEED_SIZE = (32, 8, 64, 8)  # B, T, C, heads: the curriculum's context, four times its width
 SPEED_CALLS, SPEED_ROUNDS = 10, 5
-SPEED_MARGIN = 2.0  # op by op, v2 must be at least this much faster
+SPEED_MARGIN = 1.5  # op by op, v2 must be at least this much faster (on every CPU recorded: docs/answers.md)
 JIT_LOW = 0.5  # jitted, v1/v2 stays above this (v1 is not much faster either) ...
 JIT_SHRINK = 1.5  # ... and at least this much below the op-by-op ratio (the compiler erases most of the gap)
 
@@ -71,7 +71,8 @@ def multi_head_speed(backend, prof: Profile | None = None, corpus=None) -> Resul
     JIT_SHRINK below the op-by-op one. At the curriculum's own size (32, 64, 512) dispatch is a small part of a
     3.2 GFLOP call and the two tie: a claim made there is a coin flip, which is why the question asks it where
     the difference lives (the crossover is in docs/answers.md). SPEED_MARGIN is below the op-by-op ratios
-    measured under these conditions with room for a loaded machine (docs/results/speed-conditions.json)."""
+    measured under these conditions on each CPU this project has run on, with room (docs/results/
+    speed-conditions.json and speed-conditions-xeon.json): the ratio depends on what a dispatch costs there."""
     B, T, C, nh = SPEED_SIZE
     timed = timing.paired_forward_times(backend, [("MultiHeadVer1", (T, C, nh)), ("MultiHeadVer2", (T, C, nh))],
                                         (B, T, C), SPEED_CALLS, SPEED_ROUNDS)
