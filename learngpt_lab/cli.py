@@ -6,6 +6,7 @@ import importlib
 import os
 import re
 import sys
+from importlib import metadata
 
 from learngpt import signals
 from learngpt.errors import LearngptError
@@ -35,6 +36,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, dict]:
     parser = Parser(prog="learngpt", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"learngpt {metadata.version('learngpt')}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     modules = {}
     chosen = argv[0] if argv and argv[0] in COMMANDS else None

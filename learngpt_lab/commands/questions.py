@@ -1,6 +1,6 @@
 """`learngpt questions`: ask the curriculum's questions of both backends and print the answers.
 
-For each question (learngpt_lab/questions/week1.py, then week2.py): the seed's question in English, the numbers
+For each question (learngpt_lab/questions/week1.py, then week2.py): the curriculum's question in English, the numbers
 measured on each backend (per seed for training questions), whether the claim holds there, and the answer.
 """
 from __future__ import annotations
@@ -20,8 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "evaluation batches); seed: each original question's own setup where it differs "
                              "(default: $LEARNGPT_PROFILE, else default)")
     parser.add_argument("--only", default=None, metavar="TEXT[,TEXT...]",
-                        help="ask only the questions whose test name is or contains TEXT; several, comma-separated, "
-                             "are asked in the order given (a text that names a test exactly picks that test alone)")
+                        help="ask only the questions whose test name is or contains TEXT, or those of the test file "
+                             "TEXT (test_9); several, comma-separated, are asked in the order given (a text that "
+                             "names a test exactly picks that test alone)")
+    parser.add_argument("--list", action="store_true",
+                        help="list the questions (test file, test name, what it does, the question) and ask none")
     parser.add_argument("--data", default=None, metavar="PATH", help="the tiny-shakespeare text file")
     parser.add_argument("--json", default=None, metavar="FILE",
                         help="also write every result to FILE (what docs/results/questions-<profile>.json are), "
@@ -40,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
     names = backends.selected(args.backend)
     prof = questions.profile(args.profile)
     chosen = select(questions.load(), args.only)
+    if args.list:
+        for q in chosen:
+            does = "trains" if q.trains else "times" if q.times else "checks"
+            print(f"{q.file:<8} {q.id:<64} {does:<7} {q.asks}")
+        return 0
     if args.json is not None:
         from learngpt import files
         files.output_file(args.json, "--json")  # before any work: '', a folder, an unwritable place
@@ -66,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def select(registry: dict, only: str | None) -> list:
-    """The questions --only names, in its order (each text: the test named exactly, else every test containing
-    it, in the registry's order); all of them without --only."""
+    """The questions --only names, in its order (each text: the test named exactly, else every test of the test
+    file it names, else every test containing it, in the registry's order); all of them without --only."""
     from learngpt.errors import UserError
     if only is None:
         return list(registry.values())
@@ -75,7 +83,8 @@ def select(registry: dict, only: str | None) -> list:
     for text in (t.strip() for t in only.split(",")):
         if not text:
             raise UserError(f"--only {only!r} has an empty name")
-        found = [registry[text]] if text in registry else [q for q in registry.values() if text in q.id]
+        found = ([registry[text]] if text in registry else [q for q in registry.values() if q.file == text]
+                 or [q for q in registry.values() if text in q.id])
         if not found:
             raise UserError(f"no question's test name contains {text!r}")
         chosen += [q for q in found if q not in chosen]

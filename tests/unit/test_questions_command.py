@@ -31,3 +31,26 @@ def test_json_holds_each_question_answered(tmp_path, capsys):
     assert run["complete"] is True and run["questions"] == [FIRST, SECOND]
     assert [(r["question"], r["backend"]) for r in run["results"]] == [(FIRST, "torch"), (SECOND, "torch")]
     assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_only_takes_a_test_file_as_the_tables_label_it():
+    registry = questions.load()
+    assert [q.file for q in select(registry, "test_9")] == ["test_9"] * 4
+    assert {q.file for q in select(registry, "test_1")} == {"test_1"}  # not test_10's too
+    assert [q.id for q in select(registry, f"test_9,{FIRST}")][-1] == FIRST
+
+
+def test_list_names_every_question_and_asks_none(capsys):
+    assert main(["questions", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    registry = questions.load()
+    assert len(lines) == len(registry)
+    assert all(line.split()[:2] == [q.file, q.id] for line, q in zip(lines, registry.values()))
+    assert main(["questions", "--list", "--only", "test_7"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["test_7"] * 4
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("learngpt ")
