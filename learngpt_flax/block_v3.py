@@ -1,4 +1,4 @@
-"""BlockVer3: BlockVer2 with the curriculum's LayerNorm before each part (pre-norm, the seed's figure),
+"""BlockVer3: BlockVer2 with the curriculum's LayerNorm before each part (pre-norm, the curriculum's figure),
 to keep deep stacks trainable (why: LayerNorm); post_norm=True normalises after each sum (the reference
 solution's)."""
 import jax

@@ -1,4 +1,4 @@
-"""The seed's training loop in Flax: a jitted AdamW step, the steps between evaluations in one lax.scan."""
+"""The curriculum's training loop in Flax: a jitted AdamW step, the steps between evaluations one lax.scan."""
 from __future__ import annotations
 
 import time

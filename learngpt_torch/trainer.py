@@ -1,4 +1,4 @@
-"""The seed's training loop in torch: AdamW, one batch per step, evaluation on fixed batches."""
+"""The curriculum's training loop in torch: AdamW, one batch per step, evaluation on fixed batches."""
 from __future__ import annotations
 
 import time
