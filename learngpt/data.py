@@ -78,24 +78,46 @@ def download_corpus(dest: Path, url: str = CORPUS_URL, timeout: float = 30.0) ->
     return dest
 
 
+def beside_checkout() -> Path:
+    """Where this project's machines keep a copy: shared/data/ beside the folder that holds the package."""
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / CORPUS_NAME
+
+
+def _checked_copy(path: Path) -> Path | None:
+    """path if it is a file with the corpus's sha256; a damaged cache entry is removed, and the user is told."""
+    if not path.is_file():
+        return None
+    found = sha256_of(path)
+    if found == CORPUS_SHA256:
+        return path
+    if path.parent == cache_dir():  # fetched again rather than trusted
+        path.unlink()
+        print(f"learngpt: removed {path}: its sha256 {found[:12]}... is not the corpus's "
+              f"({CORPUS_SHA256[:12]}...)", file=sys.stderr)
+    return None
+
+
 def find_corpus(path: str | os.PathLike | None = None, download: bool = True) -> Path:
-    """Where the corpus is: an explicit path, then $LEARNGPT_DATA, then the user cache, else a download."""
+    """Where the corpus is: an explicit path (which must exist), then $LEARNGPT_DATA where it names a file,
+    then the user cache, then a copy beside the checkout, else a download into the cache. The cache, the copy
+    and the download are checked against the corpus's sha256; the two paths a user gives are taken as given."""
     if path is not None:
         return _resolve(path, "--data")
-    if os.environ.get(ENV_VAR):
-        return _resolve(os.environ[ENV_VAR], f"${ENV_VAR}")
+    named = os.environ.get(ENV_VAR)
+    if named:
+        candidate = Path(named).expanduser()
+        if candidate.exists() and not (candidate.is_dir() and not (candidate / CORPUS_NAME).exists()):
+            return _resolve(named, f"${ENV_VAR}")
+        print(f"learngpt: ${ENV_VAR} names {candidate}, which holds no corpus; looking in the cache, "
+              f"then beside the checkout, then downloading", file=sys.stderr)
     cached = cache_dir() / CORPUS_NAME
-    if cached.is_file():
-        found = sha256_of(cached)
-        if found == CORPUS_SHA256:
-            return cached
-        cached.unlink()  # a damaged cache entry is fetched again rather than trusted, and the user is told
-        print(f"learngpt: removed {cached}: its sha256 {found[:12]}... is not the corpus's "
-              f"({CORPUS_SHA256[:12]}...)", file=sys.stderr)
+    for copy in (cached, beside_checkout()):
+        if _checked_copy(copy):
+            return copy
     if not download:
         raise CorpusNotFoundError(
-            f"corpus not found: no --data PATH, no ${ENV_VAR}, nothing in {cache_dir()}; "
-            f"point at a copy of tiny-shakespeare with --data PATH or {ENV_VAR}=PATH")
+            f"corpus not found: no --data PATH, no ${ENV_VAR}, nothing in {cache_dir()} or at "
+            f"{beside_checkout()}; point at a copy of tiny-shakespeare with --data PATH or {ENV_VAR}=PATH")
     return download_corpus(cached)
 
 

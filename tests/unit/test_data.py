@@ -16,6 +16,7 @@ TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 20
 def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv(data.ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(data, "beside_checkout", lambda: tmp_path / "shared" / "data" / data.CORPUS_NAME)
     return tmp_path
 
 
@@ -36,6 +37,43 @@ def test_environment_may_name_a_folder(isolated, monkeypatch):
 def test_missing_explicit_file_is_a_clear_error(isolated):
     with pytest.raises(CorpusNotFoundError, match=r"corpus not found at .*nope.txt \(from --data\)"):
         find_corpus(isolated / "nope.txt")
+
+
+def test_a_variable_naming_no_file_falls_back_to_the_cache_then_the_copy_beside_the_checkout(
+        isolated, monkeypatch, capsys):
+    """$LEARNGPT_DATA is used only where it names a file: a stale value (another clone's path) is a note on
+    stderr, and the corpus is then found as if the variable were unset. --data stays strict."""
+    payload = b"the canonical corpus"
+    monkeypatch.setattr(data, "CORPUS_SHA256", hashlib.sha256(payload).hexdigest())
+    monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout: (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setenv(data.ENV_VAR, str(isolated / "elsewhere" / data.CORPUS_NAME))
+    beside = data.beside_checkout()
+    beside.parent.mkdir(parents=True)
+    beside.write_bytes(payload)
+    assert find_corpus() == beside
+    assert "holds no corpus" in capsys.readouterr().err
+    cached = data.cache_dir() / data.CORPUS_NAME
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(payload)
+    assert find_corpus() == cached  # the cache before the copy beside the checkout
+    with pytest.raises(CorpusNotFoundError, match=r"\(from --data\)"):
+        find_corpus(isolated / "elsewhere" / data.CORPUS_NAME)
+
+
+def test_a_copy_beside_the_checkout_with_the_wrong_checksum_is_passed_over_and_kept(isolated, monkeypatch):
+    beside = data.beside_checkout()
+    beside.parent.mkdir(parents=True)
+    beside.write_text("not shakespeare")
+    with pytest.raises(CorpusNotFoundError, match="nothing in"):
+        find_corpus(download=False)
+    assert beside.read_text() == "not shakespeare"  # not ours to delete
+
+
+def test_this_checkout_finds_the_shared_copy_where_the_project_machines_keep_it():
+    """The README's commands type no path: beside this repository's checkout lies shared/data/."""
+    assert data.beside_checkout().parent.parent.name == "shared"
+    if data.beside_checkout().is_file():
+        assert data.sha256_of(data.beside_checkout()) == data.CORPUS_SHA256
 
 
 def fake_urlopen(payload: bytes):

@@ -294,6 +294,7 @@ def test_a_bug_is_not_reported_as_a_user_mistake(monkeypatch):
 def test_a_cache_folder_that_cannot_be_made_is_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.delenv(data.ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(a_file(tmp_path)))
+    monkeypatch.setattr(data, "beside_checkout", lambda: tmp_path / "no-shared" / data.CORPUS_NAME)
     monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout: (_ for _ in ()).throw(AssertionError))
     one_line(capsys, ["train", "--backend", "torch", "--out", str(tmp_path / "o")] + QUICK,
              "the cache folder", "cannot be made")
@@ -302,6 +303,7 @@ def test_a_cache_folder_that_cannot_be_made_is_one_line(capsys, tmp_path, monkey
 def test_a_damaged_cache_file_is_named_when_removed(capsys, tmp_path, monkeypatch):
     monkeypatch.delenv(data.ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(data, "beside_checkout", lambda: tmp_path / "no-shared" / data.CORPUS_NAME)
     cached = data.cache_dir() / data.CORPUS_NAME
     cached.parent.mkdir(parents=True)
     cached.write_text("not shakespeare")

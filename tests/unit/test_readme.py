@@ -21,5 +21,11 @@ def test_the_ten_line_example_runs():
 def test_the_readme_commands_are_what_ci_runs():
     ci = (README.parent / ".ci" / "run").read_text()
     test_command = re.search(r"\*\*Run the tests\*\*.*?```bash\n(.*?)\n```", README.read_text(), re.S).group(1)
-    # CI sets LEARNGPT_DATA itself (and fails when the corpus is missing); the rest is the same command
-    assert test_command.replace("LEARNGPT_DATA=../shared/data/tinyshakespeare.txt ", "") in ci
+    assert test_command in ci  # CI also sets LEARNGPT_DATA itself, and fails when the corpus is missing
+
+
+def test_the_readme_commands_type_no_corpus_path():
+    """The corpus is found without one (learngpt/data.py: find_corpus), on any clone."""
+    blocks = re.findall(r"```bash\n(.*?)\n```", README.read_text(encoding="utf-8").split("## Two commands", 1)[1],
+                        re.S)[:2]
+    assert len(blocks) == 2 and not any("LEARNGPT_DATA" in b or "shared/data" in b for b in blocks)
