@@ -47,7 +47,8 @@ SURFACE = {
     "get_weights": "(model) the weights as numpy arrays in the torch layout",
     "set_weights": "(model, weights) torch-layout weights loaded, all or nothing (WeightMismatchError names "
                    "every bad key)",
-    "generate": "(model, idx, max_new_tokens, greedy, seed) the module's own generate: idx (B, T0) extended",
-    "complete": "(model, idx, max_new_tokens, greedy, seed) like generate, as fast as the backend allows (what "
+    "generate": "(model, idx, max_new_tokens, greedy, seed, temperature, top_k) the module's own generate: idx "
+                "(B, T0) extended; sampled as learngpt/sampling.py says (the same maths on every backend)",
+    "complete": "(model, idx, max_new_tokens, greedy, seed, temperature, top_k) like generate, as fast as the backend allows (what "
                 "the commands use); reproducible for a seed",
 }

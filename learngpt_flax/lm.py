@@ -7,7 +7,7 @@ import numpy as np
 import optax
 from flax import linen as nn
 
-from learngpt import checks
+from learngpt import checks, sampling
 from learngpt_flax import checked
 
 
@@ -40,9 +40,20 @@ class LanguageModel(nn.Module):
         """What the next token is predicted from: the last block_size tokens."""
         return idx[:, -self.block_size:]  # (B, T) -> (B, min(T, block_size))
 
-    def generate(self, idx: jax.Array, max_new_tokens: int, greedy: bool = False) -> jax.Array:
+    def sampling_logits(self, logits: jax.Array, temperature: float = 1.0,
+                        top_k: int | None = None) -> jax.Array:
+        """What a sample is drawn from (learngpt/sampling.py): logits / temperature, top_k largest kept."""
+        logits = logits / temperature  # (B, V)
+        if top_k is not None:
+            kth = jax.lax.top_k(logits, top_k)[0][:, -1:]  # (B, 1): the k-th largest
+            logits = jnp.where(logits < kth, -jnp.inf, logits)  # (B, V)
+        return logits
+
+    def generate(self, idx: jax.Array, max_new_tokens: int, greedy: bool = False, temperature: float = 1.0,
+                 top_k: int | None = None) -> jax.Array:
         """Append max_new_tokens tokens to idx (B, T0): sampled from the 'sample' rng, or the argmax."""
         checks.check_new_tokens(max_new_tokens)
+        sampling.check(temperature, top_k, self.vocab_size)
         idx = jnp.asarray(idx)  # (B, T0): numpy ids become a JAX array (int32 unless x64 is on)
         for _ in range(max_new_tokens):
             logits, _ = self(self.context(idx))  # (B, T', V)
@@ -50,6 +61,7 @@ class LanguageModel(nn.Module):
             if greedy:
                 idx_next = logits.argmax(axis=-1, keepdims=True)  # (B, 1)
             else:
+                logits = self.sampling_logits(logits, temperature, top_k)  # (B, V)
                 idx_next = jax.random.categorical(self.make_rng("sample"), logits, axis=-1)[:, None]  # (B, 1)
             idx = jnp.concatenate((idx, idx_next.astype(idx.dtype)), axis=1)  # (B, T + 1)
         return idx

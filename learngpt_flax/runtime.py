@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import learngpt_flax
-from learngpt import checks
+from learngpt import checks, sampling
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.errors import UserError
@@ -115,16 +115,16 @@ def set_weights(model: Model, weights: dict[str, np.ndarray]) -> None:
 
 
 @_x64
-def generate(model: Model, idx: np.ndarray, max_new_tokens: int, greedy: bool = False,
-             seed: int = 0) -> np.ndarray:
-    out = model.module.apply({"params": model.params}, np.asarray(idx), max_new_tokens, greedy,
-                             method="generate", rngs={"sample": jax.random.key(seed)})
+def generate(model: Model, idx: np.ndarray, max_new_tokens: int, greedy: bool = False, seed: int = 0,
+             temperature: float = 1.0, top_k: int | None = None) -> np.ndarray:
+    out = model.module.apply({"params": model.params}, np.asarray(idx), max_new_tokens, greedy, temperature,
+                             top_k, method="generate", rngs={"sample": jax.random.key(seed)})
     return np.asarray(out)
 
 
 @_x64
-def complete(model: Model, idx: np.ndarray, max_new_tokens: int, greedy: bool = False,
-             seed: int = 0) -> np.ndarray:
+def complete(model: Model, idx: np.ndarray, max_new_tokens: int, greedy: bool = False, seed: int = 0,
+             temperature: float = 1.0, top_k: int | None = None) -> np.ndarray:
     """generate with one compiled forward pass: the context is right-padded to block_size and the logits
     read at its last real position (causal attention: the padding cannot reach it). Sampling draws from
     jax.random.key(seed), split once per token."""
@@ -132,12 +132,16 @@ def complete(model: Model, idx: np.ndarray, max_new_tokens: int, greedy: bool = 
     idx = np.asarray(idx)  # checked on the host: under jit a bad id would read a NaN row
     checks.check_host_ids(module.vocab_size, idx)
     checks.check_new_tokens(max_new_tokens)
+    sampling.check(temperature, top_k, module.vocab_size)
 
     @jax.jit
     def next_token(params, window, last, key):  # window (B, block), last: index of the last real token
         logits, _ = module.apply({"params": params}, window)  # (B, block, V)
         logits = jnp.take(logits, last, axis=1)  # (B, V)
-        return logits.argmax(axis=-1) if greedy else jax.random.categorical(key, logits, axis=-1)  # (B,)
+        if greedy:
+            return logits.argmax(axis=-1)  # (B,)
+        logits = module.apply({"params": params}, logits, temperature, top_k, method="sampling_logits")
+        return jax.random.categorical(key, logits, axis=-1)  # (B,)
 
     key = jax.random.key(seed)
     for _ in range(max_new_tokens):

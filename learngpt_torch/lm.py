@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from learngpt import checks
+from learngpt import checks, sampling
 from learngpt_torch import checked
 
 
@@ -35,18 +35,29 @@ class LanguageModel(nn.Module):
         """What the next token is predicted from: the last block_size tokens."""
         return idx[:, -self.block_size:]  # (B, T) -> (B, min(T, block_size))
 
+    def sampling_logits(self, logits: torch.Tensor, temperature: float = 1.0,
+                        top_k: int | None = None) -> torch.Tensor:
+        """What a sample is drawn from (learngpt/sampling.py): logits / temperature, top_k largest kept."""
+        logits = logits / temperature  # (B, V)
+        if top_k is not None:
+            kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1): the k-th largest
+            logits = logits.masked_fill(logits < kth, float("-inf"))  # (B, V)
+        return logits
+
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, greedy: bool = False,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None, temperature: float = 1.0,
+                 top_k: int | None = None) -> torch.Tensor:
         """Append max_new_tokens tokens to idx (B, T0): sampled, or the argmax when greedy."""
         checks.check_new_tokens(max_new_tokens)
+        sampling.check(temperature, top_k, self.vocab_size)
         for _ in range(max_new_tokens):
             logits, _ = self(self.context(idx))  # (B, T', V)
             logits = logits[:, -1, :]  # (B, V): the last position only
             if greedy:
                 idx_next = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
             else:
-                probs = F.softmax(logits, dim=-1)  # (B, V)
+                probs = F.softmax(self.sampling_logits(logits, temperature, top_k), dim=-1)  # (B, V)
                 idx_next = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
             idx = torch.cat((idx, idx_next), dim=1)  # (B, T + 1)
         return idx

@@ -109,14 +109,15 @@ def set_weights(model: Model, weights: dict[str, np.ndarray]) -> None:
     load_into_torch(model.module, weights)
 
 
-def generate(model: Model, idx: np.ndarray, max_new_tokens: int, greedy: bool = False,
-             seed: int = 0) -> np.ndarray:
+def generate(model: Model, idx: np.ndarray, max_new_tokens: int, greedy: bool = False, seed: int = 0,
+             temperature: float = 1.0, top_k: int | None = None) -> np.ndarray:
     model.module.eval()
     tidx = _tensor(model, idx)
     generator = torch.Generator(device=tidx.device).manual_seed(seed)
-    return model.module.generate(tidx, max_new_tokens, greedy=greedy, generator=generator).cpu().numpy()
+    return model.module.generate(tidx, max_new_tokens, greedy=greedy, generator=generator,
+                                 temperature=temperature, top_k=top_k).cpu().numpy()
 
 
-def complete(model: Model, idx: np.ndarray, max_new_tokens: int, greedy: bool = False,
-             seed: int = 0) -> np.ndarray:
-    return generate(model, idx, max_new_tokens, greedy, seed)  # eager torch has no faster way here
+def complete(model: Model, idx: np.ndarray, max_new_tokens: int, greedy: bool = False, seed: int = 0,
+             temperature: float = 1.0, top_k: int | None = None) -> np.ndarray:
+    return generate(model, idx, max_new_tokens, greedy, seed, temperature, top_k)  # eager: no faster way here
