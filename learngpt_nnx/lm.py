@@ -17,7 +17,7 @@ class LanguageModel(nnx.Module):
     def check_tokens(self, idx: jax.Array) -> jax.Array:
         checks.check_sequence(idx.shape, self.block_size, type(self).__name__, rank=2)
         checks.check_token_dtype(idx.dtype)
-        # Under jax.jit the ids are tracers, unknown until the program runs: the range is checked only inside
+        # Under nnx.jit the ids are tracers, unknown until the program runs: the range is checked only inside
         # checked.checked (the NNX trainer and fast decoding check their host arrays before the program).
         if idx.size and not isinstance(idx, jax.core.Tracer):
             ids = np.asarray(idx)  # concrete: checked here, like torch
@@ -49,10 +49,9 @@ class LanguageModel(nnx.Module):
             logits = jnp.where(logits < kth, -jnp.inf, logits)  # (B, V)
         return logits
 
-    def generate(self, idx: jax.Array, max_new_tokens: int, greedy: bool = False,
-                 rngs: nnx.Rngs | None = None, temperature: float = 1.0, top_k: int | None = None) -> jax.Array:
-        """Append max_new_tokens tokens to idx (B, T0): sampled from rngs' 'sample' stream, or the argmax.
-        Dropout is whatever mode the model is in (model.eval() turns it off, as in torch)."""
+    def generate(self, idx: jax.Array, max_new_tokens: int, greedy: bool = False, temperature: float = 1.0,
+                 top_k: int | None = None, rngs: nnx.Rngs | None = None) -> jax.Array:
+        """Append max_new_tokens tokens to idx (B, T0): sampled from rngs' 'sample' stream, or the argmax."""
         checks.check_new_tokens(max_new_tokens)
         sampling.check(temperature, top_k, self.vocab_size)
         idx = jnp.asarray(idx)  # (B, T0): numpy ids become a JAX array (int32 unless x64 is on)
