@@ -190,3 +190,20 @@ def get(name: str) -> Component:
 def build(lib: ModuleType, name: str, cfg: Config):
     """The registry's component `name` in backend package lib."""
     return get(name).build(lib, cfg)
+
+
+LANGUAGE_MODELS = tuple(n for n, c in REGISTRY.items() if c.architecture is not None)  # what `train --model` takes
+
+
+def language_model(name: str) -> Architecture:
+    """The Architecture of the registry's language model `name` (a ConfigError lists them for any other)."""
+    if name not in LANGUAGE_MODELS:
+        what = "is a component, not a language model" if name in REGISTRY else "is not in the registry"
+        raise ConfigError(f"{name!r} {what}; the language models are {', '.join(LANGUAGE_MODELS)}")
+    return REGISTRY[name].architecture
+
+
+def name_of(architecture: Architecture) -> str | None:
+    """The registry's name for a language model's Architecture (None: not one of the registry's)."""
+    return next((n for n in LANGUAGE_MODELS if REGISTRY[n].architecture == architecture), None)
+

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import math
 
+from typing import Any
+
 import numpy as np
 
+from learngpt.data import CharTokenizer
 from learngpt.errors import InputError
 
 
@@ -32,3 +35,17 @@ def probabilities(logits: np.ndarray, temperature: float = 1.0, top_k: int | Non
     z = z - z.max(axis=-1, keepdims=True)
     p = np.exp(z)  # (B, V)
     return p / p.sum(axis=-1, keepdims=True)
+
+
+def text(backend: Any, model: Any, vocab: str, n: int, prompt: str = "\n", seed: int = 0, greedy: bool = False,
+         temperature: float = 1.0, top_k: int | None = None) -> str:
+    """prompt followed by n generated characters from `backend` (a learngpt_lab Backend): greedy, or sampled
+    with its own rng from seed as this module's maths says."""
+    check(temperature, top_k, len(vocab))  # before the prompt is encoded
+    tok = CharTokenizer(vocab)
+    idx = tok.encode(prompt)[None, :]  # (1, T0); InputError names characters outside the vocabulary
+    if idx.shape[1] == 0:
+        raise InputError("the prompt is empty; give at least one character")
+    out = backend.complete(model, idx.astype(np.int64), n, greedy=greedy, seed=seed, temperature=temperature,
+                           top_k=top_k)
+    return tok.decode(out[0])
