@@ -32,6 +32,8 @@ class Config:
     weight_decay: float = 0.01  # torch.optim.AdamW's default; both backends' AdamW take it from here
     train_fraction: float = 0.9  # leading share of the corpus used for training, the rest validates
     seed: int = 1337  # seeds the shared batch sampler and both backends' initialisers
+    # torch trains through torch.compile (learngpt_torch/fast.py): the same maths, compiled before the clock
+    torch_compile: bool = False
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "block_size", "max_iters", "eval_iters", "eval_interval",
@@ -49,6 +51,8 @@ class Config:
             raise ConfigError(f"eps must be a positive finite number, got {self.eps!r}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if not isinstance(self.torch_compile, bool):
+            raise ConfigError(f"torch_compile must be True or False, got {self.torch_compile!r}")
         if not 0.0 < self.train_fraction < 1.0:
             raise ConfigError(f"train_fraction must be in (0, 1), got {self.train_fraction!r}")
         checks.check_divisible(self.embed_size, self.n_heads)
@@ -76,3 +80,30 @@ class Config:
         if "betas" in values:
             values["betas"] = tuple(values["betas"])
         return cls(**values)
+
+
+# Named sizes and schedules (`--preset NAME`): flag values, the flags given after --preset win.
+# laptop: nanoGPT's CPU recipe (github.com/karpathy/nanoGPT, README, "I only have a macbook"): 4 layers, 4 heads,
+# 128 wide, context 64, batch 12, 2000 iterations, dropout 0, 20 evaluation batches; nanoGPT's README reports
+# "a loss of only 1.88" after "about 3 minutes" of it.
+PRESETS: dict[str, dict] = {
+    "curriculum": {"n_layers": 5, "n_heads": 8, "embed_size": 16, "block_size": 8, "batch_size": 32,
+                   "dropout": 0.05},
+    "laptop": {"n_layers": 4, "n_heads": 4, "embed_size": 128, "block_size": 64, "batch_size": 12, "iters": 2000,
+               "dropout": 0.0, "eval_iters": 20},
+}
+NANOGPT_LAPTOP_LOSS = 1.88  # nanoGPT's README: the laptop recipe's validation loss
+NANOGPT_LAPTOP_MINUTES = 3  # "about 3 minutes" on nanoGPT's author's laptop
+
+
+def preset_action(presets: dict[str, dict] = PRESETS):
+    """An argparse action for --preset NAME: sets that preset's flag values (dest names) on the namespace at
+    the point where it appears, so that the flags given after it win."""
+    import argparse
+
+    class Preset(argparse.Action):
+        def __call__(self, parser, namespace, value, option_string=None):
+            for dest, v in presets[value].items():
+                setattr(namespace, dest, v)
+            setattr(namespace, self.dest, value)
+    return Preset

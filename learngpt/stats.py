@@ -24,6 +24,7 @@ JSON, and one warning line under the table.
 from __future__ import annotations
 
 import glob
+import math
 import os
 import platform
 import time
@@ -198,6 +199,7 @@ class Judged:
     ratios: list[float] | None
     flags: list[str]
     reasons: list[str]
+    interval: tuple[float, float] | None = None  # until_narrow: the 95 % interval of the ratio (reference: time)
 
 
 def until_stable(attempt: Callable[[], dict[str, list[float]]], reference: str | None, own_threads: int,
@@ -222,3 +224,90 @@ def until_stable(attempt: Callable[[], dict[str, list[float]]], reference: str |
         if unstable == 0:
             break
     return best[1:]
+
+
+# Adaptive pairing: rounds are added until each headline figure's interval is narrow enough, or a budget ends.
+
+INTERVAL_LIMIT = 0.10  # (high - low) / median of a figure's 95 % interval above this: wide, flagged
+CONFIDENCE = 0.95
+
+
+def median_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """A distribution-free interval for the median of values: the sorted values' k-th smallest and k-th largest,
+    k the largest with 2 P(Binomial(n, 1/2) <= k - 1) <= 1 - confidence. It holds the true median with at least
+    `confidence` whatever the distribution (independent rounds), so load that comes and goes widens it but never
+    fakes it. Below 6 values no such pair exists at 95 %: (min, max)."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n = len(x)
+    if n == 0:
+        return float("nan"), float("nan")
+    tail, k, cdf = (1 - confidence) / 2, 1, 0.5 ** n  # [x_(k), x_(n+1-k)] misses with 2 P(B <= k - 1)
+    while k + 1 <= (n + 1) // 2:
+        cdf += math.comb(n, k) * 0.5 ** n  # P(B <= k), B ~ Binomial(n, 1/2)
+        if cdf > tail:
+            break
+        k += 1
+    return float(x[k - 1]), float(x[n - k])
+
+
+def interval_width(values, confidence: float = CONFIDENCE) -> float:
+    """(high - low) / median of median_interval: 0.1 means the median is known to within about ±5 %."""
+    lo, hi = median_interval(values, confidence)
+    mid = float(np.median(values)) if len(values) else float("nan")
+    return (hi - lo) / mid if mid > 0 else float("inf")
+
+
+def until_narrow(one_round: Callable[[int], dict[str, float]], reference: str | None, own_threads: int,
+                 headline: tuple | None = None, limit: float = INTERVAL_LIMIT, min_rounds: int = 6,
+                 max_rounds: int = 60, budget_seconds: float = 60.0) -> tuple[int, Load, dict[str, "Judged"]]:
+    """Pair round after round (one_round(r): each figure's time in round r, the figures taking turns) until the
+    95 % interval of every headline figure (a name: its paired ratio to the reference, the reference's own time;
+    a pair (a, b): b's time over a's, round by round) is narrower than limit, at least min_rounds and at most max_rounds rounds, or until budget_seconds are spent.
+    A figure is flagged ('interval') only if its interval stays wider than limit; the load is measured and kept,
+    and the times' spread is no flag: paired ratios are what load hits on both sides alike. Returns (rounds,
+    load, figures)."""
+    meter = LoadMeter(own_threads=own_threads).start()
+    t0 = time.perf_counter()
+    times: dict[str, list[float]] = {}
+    r = 0
+    while True:
+        for name, t in one_round(r).items():
+            times.setdefault(name, []).append(float(t))
+        r += 1
+        if r < min_rounds:
+            continue
+        widths = _widths(times, reference)
+        wanted = [pair_width(times, *n) if isinstance(n, tuple) else widths[n] for n in (headline or tuple(times))
+                  if (all(m in times for m in n) if isinstance(n, tuple) else n in times)]
+        if all(w <= limit for w in wanted) or r >= max_rounds or time.perf_counter() - t0 >= budget_seconds:
+            break
+    load = meter.stop(time.perf_counter() - t0)
+    widths = _widths(times, reference)
+    figures = {}
+    for name, t in times.items():
+        ratios = paired_ratios(times[reference], t) if reference in times else None
+        shown = t if name == reference or ratios is None else ratios
+        lo, hi = median_interval(shown)
+        flags, reasons = [], []
+        if not widths[name] <= limit:
+            flags.append("interval")
+            reasons.append(f"95 % interval of the {'time' if shown is t else 'paired ratio'} [{lo:.4g}, {hi:.4g}] "
+                           f"spans {widths[name]:.1%} of its median > {limit:.0%} after {r} rounds")
+        figures[name] = Judged(t, ratios, flags, reasons, (lo, hi))
+    return r, load, figures
+
+
+def pair_width(times: dict[str, list[float]], a: str, b: str) -> float:
+    """interval_width of b's time over a's, round by round (above 1: a is faster)."""
+    return interval_width(paired_ratios(times[b], times[a]))
+
+
+def _widths(times: dict[str, list[float]], reference: str | None) -> dict[str, float]:
+    """Each figure's interval width: its paired ratio's (the reference: its time's)."""
+    out = {}
+    for name, t in times.items():
+        if reference in times and name != reference:
+            out[name] = interval_width(paired_ratios(times[reference], t))
+        else:
+            out[name] = interval_width(t)
+    return out

@@ -7,7 +7,7 @@ import numpy as np
 
 from learngpt import memory
 from learngpt.components import NANOGPT, Architecture
-from learngpt.config import MAX_SEED, Config
+from learngpt.config import MAX_SEED, PRESETS, Config, preset_action
 from learngpt.data import BatchSampler, CharTokenizer, Corpus, check_block
 from learngpt.errors import InputError
 from learngpt_lab import backends
@@ -37,18 +37,22 @@ def add_model_arguments(parser: argparse.ArgumentParser, iters: int, eval_interv
     """Sizes, schedule and data flags; defaults are the seed's config except the run length."""
     d = Config()
     g = parser.add_argument_group("model and run (defaults: the seed's config)")
+    g.add_argument("--preset", choices=sorted(PRESETS), action=preset_action(), default=None,
+                   help="named sizes and schedule (learngpt/config.py; laptop: nanoGPT's CPU recipe); the flags "
+                        "given after it win (default: none, the flags' own defaults)")
     g.add_argument("--iters", type=positive_int, default=iters, help=f"training steps (default {iters})")
     g.add_argument("--eval-interval", type=positive_int, default=eval_interval,
                    help=f"steps between evaluations (default {eval_interval})")
     g.add_argument("--eval-iters", type=positive_int, default=eval_iters,
                    help=f"batches averaged per evaluation (default {eval_iters})")
-    g.add_argument("--batch-size", type=positive_int, default=d.batch_size)
-    g.add_argument("--block-size", type=positive_int, default=d.block_size)
-    g.add_argument("--embed-size", type=positive_int, default=d.embed_size)
-    g.add_argument("--n-layers", type=positive_int, default=d.n_layers)
-    g.add_argument("--n-heads", type=positive_int, default=d.n_heads)
-    g.add_argument("--dropout", type=float, default=d.dropout)
-    g.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    for flag, kind in (("batch-size", positive_int), ("block-size", positive_int), ("embed-size", positive_int),
+                       ("n-layers", positive_int), ("n-heads", positive_int), ("dropout", float),
+                       ("learning-rate", float)):
+        value = getattr(d, flag.replace("-", "_"))
+        g.add_argument(f"--{flag}", type=kind, default=value, help=f"(default {value})")
+    g.add_argument("--torch-compile", action="store_true",
+                   help="torch trains through torch.compile (learngpt_torch/fast.py: the same maths, its compile "
+                        "time reported apart); default off: eager torch, the lesson's trainer")
     g.add_argument("--seed", type=seed_int, default=d.seed,
                    help=f"seeds the batches and the initialisation (default {d.seed})")
     g.add_argument("--device", default="cpu", help="cpu or gpu (torch: cuda; JAX: its gpu platform); default cpu")
@@ -85,7 +89,8 @@ def config_from(args: argparse.Namespace, corpus: Corpus) -> Config:
     cfg = Config(batch_size=args.batch_size, block_size=args.block_size, max_iters=args.iters,
                  eval_iters=args.eval_iters, eval_interval=args.eval_interval, learning_rate=args.learning_rate,
                  embed_size=args.embed_size, n_layers=args.n_layers, n_heads=args.n_heads, dropout=args.dropout,
-                 vocab_size=corpus.tokenizer.vocab_size, seed=args.seed)
+                 vocab_size=corpus.tokenizer.vocab_size, seed=args.seed,
+                 torch_compile=bool(getattr(args, "torch_compile", False)))
     check_block(corpus, cfg.block_size)
     memory.check(cfg)
     return cfg
@@ -102,7 +107,10 @@ def train_backend(name: str, cfg: Config, corpus: Corpus, init_weights: dict | N
                                seed=cfg.seed)
         if init_weights is not None:
             backend.set_weights(model, init_weights)
-        history = backend.train(model, cfg, sampler, progress=progress)
+        if cfg.torch_compile and name == "torch":  # learngpt_torch/fast.py: compiled before the clock starts
+            history = backend.module("fast").train(model.module, cfg, sampler, progress=progress, desc="torch.compile")
+        else:
+            history = backend.train(model, cfg, sampler, progress=progress)
     return backend, model, history
 
 

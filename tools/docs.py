@@ -321,12 +321,13 @@ def parity_table() -> str:
 def compare_table(folder: str) -> str:
     """The side-by-side table of a `learngpt compare` run whose history_<backend>.json files were kept."""
     from learngpt_lab.commands.compare import table
-    names = [n for n in ("torch", "flax") if (RESULTS / folder / f"history_{n}.json").is_file()]
+    found = sorted(p.name[len("history_"):-len(".json")] for p in (RESULTS / folder).glob("history_*.json"))
+    names = [n for n in ("torch", "flax") if n in found] + [n for n in found if n not in ("torch", "flax")]
     if not names:
         raise FileNotFoundError(f"no history_<backend>.json in {RESULTS / folder}; copy them from a compare run")
     results = {n: load(f"{folder}/history_{n}.json") for n in names}
     text = "```text\n" + table(names, results) + "\n```"
-    if len(names) == 2:
+    if names == ["torch", "flax"]:
         speed = {n: results[n]["history"]["steps_per_second"] for n in names}
         text += (f"\n\nFlax trains {speed['flax'] / speed['torch']:.2f}x as many steps per second as torch "
                  f"({speed['flax']:.1f} against {speed['torch']:.1f}, one CPU thread each); both processes "
@@ -336,6 +337,120 @@ def compare_table(folder: str) -> str:
     return text
 
 
+
+
+# The size ladder (tools/ladder.py -> docs/results/ladder.json) and the laptop preset's compare runs
+
+LADDER_LABELS = {"torch loop": "torch eager", "torch.compile loop": "torch.compile", "flax lesson scan": "Flax jax.jit",
+                 "flax scan": "Flax fast"}
+PAYS = 1.1  # jit pays at a rung while its speed-up's 95 % interval lies above this
+
+
+def _size_label(dims) -> str:
+    b, t, c, layers, heads = dims
+    return f"B{b} T{t} C{c} L{layers} H{heads}"
+
+
+def _ratio_cell(median, interval) -> str:
+    lo, hi = interval if interval else (float("nan"), float("nan"))
+    return f"{_num(median):.2f}× [{_num(lo):.2f}, {_num(hi):.2f}]"
+
+
+def crossover(run: dict) -> list[str]:
+    """For each jit mode at one thread count: the first rung (growing work) where its speed-up over torch eager
+    is no longer surely above PAYS (its interval's low end at or below it), or that it pays at every rung."""
+    rungs = list(run["rungs"].items())
+    out = []
+    for mode in ("torch.compile loop", "flax lesson scan", "flax scan"):
+        stops = None
+        for name, r in rungs:
+            lp = r["loops"].get(mode)
+            if lp and not lp["error"] and lp["interval"] and _num(lp["interval"][0]) <= PAYS:
+                stops = (name, r, lp)
+                break
+        if stops is None:
+            last_name, last = rungs[-1]
+            lp = last["loops"].get(mode) or {}
+            out.append(f"{LADDER_LABELS[mode]} pays at every rung ({_ratio_cell(lp.get('speedup'), lp.get('interval'))}"
+                       f" over eager at {last_name})" if lp.get("speedup") is not None else
+                       f"{LADDER_LABELS[mode]} pays at every rung")
+        else:
+            name, r, lp = stops
+            out.append(f"{LADDER_LABELS[mode]} stops paying at {name} ({r['gflop_per_step']:.2g} GFLOP a step): "
+                       f"{_ratio_cell(lp['speedup'], lp['interval'])} over eager")
+    return out
+
+
+def _with_speedups(result: dict) -> dict:
+    """Each loop row gains `speedup`, the median of its paired ratios to torch eager."""
+    for run in result["runs"]:
+        for r in run["rungs"].values():
+            for lp in r["loops"].values():
+                lp["speedup"] = float(np.median(lp["ratios"])) if lp.get("ratios") else None
+    return result
+
+
+def ladder_table(result: dict) -> str:
+    """Every mode x rung x thread count: steps/s, the paired speed-up over eager with its 95 % interval, GFLOP/s
+    and its share of the measured matmul peak at the same threads; Flax fast over torch.compile, paired."""
+    lines = []
+    for run in result["runs"]:
+        peak = run["matmul"]
+        lines += [f"**{run['threads']} thread{'s' if run['threads'] > 1 else ''}**: measured matmul peak "
+                  f"{peak['peak']:.0f} GFLOP/s (float32 {1024}², numpy {peak['numpy']:.0f}, XLA {peak['jax']:.0f}).",
+                  "", "| rung (GFLOP a step) | mode | steps/s | vs torch eager [95 % interval] | GFLOP/s | % of peak "
+                  "| compile (s) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for name, r in run["rungs"].items():
+            for mode, lp in r["loops"].items():
+                if lp["error"]:
+                    lines.append(f"| {name} | {LADDER_LABELS[mode]} | error: {lp['error']} | | | | |")
+                    continue
+                mark = "?" if lp["flags"] else ""
+                ratio = "the base" if mode == "torch loop" else _ratio_cell(lp["speedup"], lp["interval"]) + mark
+                lines.append(f"| {name}, {_size_label(r['size'])} ({r['gflop_per_step']:.2g}) | {LADDER_LABELS[mode]} | "
+                             f"{_num(lp['steps_per_second']):.1f} | {ratio} | {_num(lp['gflops_per_second']):.1f} | "
+                             f"{_num(lp['peak_share']):.0%} | {_num(lp['compile_seconds']):.1f} |")
+            pair = r["paired"].get("flax scan / torch.compile loop")
+            if pair:
+                lines.append(f"| {name} | Flax fast / torch.compile | | {_ratio_cell(pair['median'], pair['interval'])}"
+                             f" ({pair['rounds']} rounds) | | | |")
+        lines += ["", "Where jit stops paying (its speed-up's interval reaching "
+                  f"{PAYS}×): " + "; ".join(crossover(run)) + ".", ""]
+    m = result["machine"]
+    lines.append(f"Measured {result['created'][:16].replace('T', ' ')} ({result.get('label') or 'as run'}): "
+                 f"`{result['command']}`, {m['cpu_model']}, {m['cpus_usable']} cores, torch "
+                 f"{m['versions']['torch']}, jax {m['versions']['jax']}; {result['wall_seconds']:.0f} s. Rounds: at "
+                 f"least {result['settings']['min_rounds']}, added until each interval spans at most "
+                 f"{result['settings']['interval_limit']:.0%} of its median (at most "
+                 f"{result['settings']['max_rounds']}); ? = still wider. GFLOP a step: three times the forward's "
+                 "multiply-adds (learngpt_lab.bench.plan.Size.train_gflops).")
+    return "\n".join(lines)
+
+
+def ladder_summary(result: dict) -> str:
+    """The README's lines: at one thread, Flax fast against torch eager and torch.compile at every rung."""
+    run = next((r for r in result["runs"] if r["threads"] == 1), result["runs"][0])
+    lines = [f"One thread, paired rounds (docs/bench.md, the ladder; {result['machine']['cpu_model']}):", ""]
+    for name, r in run["rungs"].items():
+        fast, pair = r["loops"]["flax scan"], r["paired"].get("flax scan / torch.compile loop")
+        if fast["error"]:
+            continue
+        lines.append(f"- {name} ({_size_label(r['size'])}, {r['gflop_per_step']:.2g} GFLOP a step): Flax fast "
+                     f"{_ratio_cell(fast['speedup'], fast['interval'])} torch eager"
+                     + (f", {_ratio_cell(pair['median'], pair['interval'])} torch.compile" if pair else "")
+                     + f"; {_num(fast['peak_share']):.0%} of the measured matmul peak")
+    lines += ["", "; ".join(crossover(run)) + "."]
+    return "\n".join(lines)
+
+
+def ladder_block(arg: str) -> str:
+    result = _with_speedups(load(f"{arg.split(':')[1] if ':' in arg else 'ladder'}.json"))
+    kind = arg.split(":")[0]
+    if kind == "table":
+        return ladder_table(result)
+    if kind == "summary":
+        return ladder_summary(result)
+    raise ValueError(f"unknown generated block 'ladder:{arg}'; expected ladder:table or ladder:summary")
 
 
 # docs/bench.md: the bench's results (docs/results/bench-*.json, flax-loop-attempts.json)
@@ -502,6 +617,8 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "compare": lambda arg: compare_table(arg),
     # bench:RESULT:headline and the like: docs/bench.md's blocks from docs/results/RESULT.json
     "bench": lambda arg: bench_block(arg),
+    # ladder:table, ladder:summary (ladder:table:FILE for docs/results/FILE.json): tools/ladder.py's sizes
+    "ladder": ladder_block,
     # port-models:tables, port-models:planted: docs/port.md's BERT and OPT results (tools/port_models.py)
     "port-models": port_models,
 }

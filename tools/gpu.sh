@@ -12,6 +12,10 @@
 #    (python tools/gpu_check.py)                                   -> OUT/gpu-parity.json, .txt
 # 6. the parity test suite (tests/parity) with JAX on the GPU against torch's CPU reference, TF32 off
 #                                                                       -> OUT/pytest-parity.txt
+# 7. the size ladder on the GPU: torch eager, torch.compile, Flax jax.jit and Flax fast at every rung, paired,
+#    against the GPU's measured matmul peak (python tools/ladder.py --device gpu)  -> OUT/ladder-gpu.json, .txt
+# 8. `learngpt compare --preset laptop --torch-compile --device gpu`: nanoGPT's laptop recipe trained by both
+#    backends on the GPU, torch through torch.compile                  -> OUT/compare-laptop/, .txt
 # Exit status: 0 when every step passed, else the first failing step's. LEARNGPT_GPU_DRY_RUN=1 prints the
 # commands instead of running them (the unit tests use it). The bench's flags can be added with BENCH_ARGS,
 # e.g. BENCH_ARGS="--quick".
@@ -81,6 +85,12 @@ step "parity, torch and JAX on the GPU" "$OUT/gpu-parity.txt" \
     "$PY" "$ROOT/tools/gpu_check.py" --device gpu --out "$OUT/gpu-parity.json"
 step "parity tests, JAX on the GPU" "$OUT/pytest-parity.txt" \
     env JAX_PLATFORMS=cuda,cpu "$PY" -m pytest tests/parity -q -p no:cacheprovider
+step "the size ladder on the GPU" "$OUT/ladder-gpu.txt" \
+    "$PY" "$ROOT/tools/ladder.py" --device gpu --label "gpu.sh" --out "$OUT/ladder-gpu.json"
+step "compare at the laptop preset, torch.compile, on the GPU" "$OUT/compare-laptop.txt" \
+    "$VENV/bin/learngpt" compare --preset laptop --torch-compile --device gpu --no-progress \
+    --out "$OUT/compare-laptop"
 
-echo "gpu.sh: results in $OUT/ (bench-gpu.json, bench-gpu.png, gpu-parity.json, and each step's output)"
+echo "gpu.sh: results in $OUT/ (bench-gpu.json, bench-gpu.png, gpu-parity.json, ladder-gpu.json," \
+     "compare-laptop/, and each step's output)"
 exit "$status"

@@ -14,7 +14,8 @@ IMPLS = ("torch", "torch.compile", "jax.jit", "jax")
 # registry names (learngpt/components.py): HeadVer4 is one head as wide as the model
 COMPONENTS = ("HeadVer4", "MultiHeadVer1", "MultiHeadVer2", "FeedForward", "BlockVer4", "NanoGPT")
 MODES = ("forward", "train")
-LOOPS = ("torch loop", "flax per-step", "flax scan", "flax lesson scan")
+LOOPS = ("torch loop", "torch.compile loop", "flax per-step", "flax scan", "flax lesson scan")
+HEADLINE = ("flax scan", ("flax scan", "torch.compile loop"))  # the loops' ratios the rounds are added for
 AXES = ("batch", "block_size", "embed_size", "n_layers")
 
 
@@ -61,13 +62,16 @@ class Plan:
     sweep_impls: tuple[str, ...] | None = None  # None: the same as impls
     loop_steps: int = 1000  # steps of each training loop, in loop_rounds segments that take turns
     loop_rounds: int = 5  # segments per loop: each gives one paired ratio to the torch loop
-    repeats: int = 7  # rounds: each implementation of a measurement gets one repeat per round, in turn
+    repeats: int = 7  # rounds at least: each implementation of a measurement gets one repeat per round, in turn
+    max_rounds: int = 40  # rounds at most: more are added while a ratio's 95 % interval is wide (stats.until_narrow)
+    budget_seconds: float = 30.0  # one measurement's rounds stop adding after this long
+    loop_budget_seconds: float = 120.0  # the training loops' rounds stop adding after this long
     warmup: int = 2
     min_repeat_seconds: float = 0.1  # calls per repeat grow until one repeat lasts this long
     max_calls: int = 200
     threads: int = 1  # intra-op threads of each framework (the command sets them): the bench's own load
-    limit: float = stats.SPREAD_LIMIT  # IQR/median above this: unstable, measured again, then flagged
-    retries: int = stats.RETRIES  # how many times an unstable measurement is measured again
+    limit: float = stats.INTERVAL_LIMIT  # a 95 % interval wider than this share of its median: flagged
+    retries: int = stats.RETRIES  # kept in the JSON for older readers; the rounds adapt instead
     component_size: Size = CURRICULUM  # where the per-component table is measured
     loop_size: Size = CURRICULUM  # where the training loops are measured
     loops: tuple[str, ...] = LOOPS  # which of them
@@ -93,12 +97,13 @@ QUICK = Plan(  # under 2 minutes on 2 cores from a cold start, inductor's C++ co
     # torch.compile on NanoGPT's forward only: its training step costs ~40-70 s of inductor compilation on a cold
     # cache (the forward ~25 s); JAX without jit and the per-step Flax loop: on NanoGPT's forward / not at all
     compile_components=("NanoGPT",), compile_modes=("forward",), nojit_train_components=(),
-    nojit_forward_components=("NanoGPT",), loops=("torch loop", "flax scan", "flax lesson scan"),
+    nojit_forward_components=("NanoGPT",), loops=("torch loop", "torch.compile loop", "flax scan", "flax lesson scan"),
     # the sweep on the forward pass: a NanoGPT training step costs ~9 s of XLA compilation per size
     sweep=sweep_points({}, (CURRICULUM, Size(32, 32, 64, 5))),
     sweep_compile_axes=(),
     sweep_modes=("forward",), sweep_impls=("torch", "jax.jit"),  # JAX without jit: in the component table
-    loop_steps=200, loop_rounds=5, repeats=7, warmup=1, min_repeat_seconds=0.05, max_calls=50, retries=1)
+    loop_steps=240, loop_rounds=6, repeats=7, warmup=1, min_repeat_seconds=0.05, max_calls=50, retries=1,
+    budget_seconds=6.0, loop_budget_seconds=50.0)
 
 
 @dataclass(kw_only=True)
@@ -111,12 +116,13 @@ class Figure:
     speedup_p75: float = float("nan")
     ratios: list = field(default_factory=list)  # the paired ratios, one per round
     ratio_spread: float = float("nan")  # (p75 - p25) / median of ratios
+    interval: list = field(default_factory=list)  # 95 % interval of the ratio's median (the reference: its time)
     unstable: bool = False  # a flag below: the figure is not to be read as fact
     flags: list = field(default_factory=list)  # among "time", "ratio", "load"
     reasons: list = field(default_factory=list)  # each flag in words
     load_average: float | None = None  # 1-minute load average, the larger at start and end of the measurement
     cpu_wait: float | None = None  # share of the wall time the bench's threads waited for a CPU (Linux)
-    attempts: int = 0  # measurements made (1 + re-measurements of an unstable one)
+    attempts: int = 0  # rounds paired (stats.until_narrow)
     error: str | None = None
 
     def judged(self, figure: stats.Judged, load: stats.Load, attempts: int) -> None:
@@ -126,6 +132,7 @@ class Figure:
             self.speedup_p25, self.speedup_vs_torch, self.speedup_p75 = stats.quartiles(figure.ratios)
             self.ratio_spread = stats.spread(figure.ratios)
         self.flags, self.reasons, self.unstable = figure.flags, figure.reasons, bool(figure.flags)
+        self.interval = list(figure.interval) if figure.interval else []
         self.load_average, self.cpu_wait, self.attempts = load.load_average, load.cpu_wait, attempts
 
 
@@ -160,6 +167,8 @@ class LoopMeasurement(Figure):
     segment_steps: int = 0  # steps per segment; the loops take turns segment by segment
     rounds: int = 0
     rates: list = field(default_factory=list)  # steps/s of each segment
+    # other loops this one is paired with, round by round: {loop: {"median", "interval", "flags", "reasons"}}
+    versus: dict = field(default_factory=dict)
 
 
 def planned(plan: Plan) -> list[tuple[str, str, str, Size, str]]:

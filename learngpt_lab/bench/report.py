@@ -39,6 +39,12 @@ def _half_spread(m: dict) -> float:
     return (_num(m["p75_s"]) - _num(m["p25_s"])) / 2 / med * 100 if med > 0 else float("nan")
 
 
+def _interval(m: dict) -> str:
+    """ ' [low, high]': a ratio's 95 % interval (stats.until_narrow); '' for a run that measured none."""
+    lo, hi = (m.get("interval") or [None, None])[:2] if m.get("ratios") else (None, None)
+    return "" if lo is None else f" [{_fmt_ratio(lo)}, {_fmt_ratio(hi)}]"
+
+
 def _cell(m: dict | None, show_speedup: bool = True) -> str:
     if m is None:
         return "-"
@@ -47,7 +53,7 @@ def _cell(m: dict | None, show_speedup: bool = True) -> str:
     mark = "?" if m.get("unstable") else ""
     cell = f"{_fmt_ms(m['median_s'])}{mark} ±{_half_spread(m):.0f}%"
     if show_speedup and m["impl"] != "torch":
-        cell += f" ({_fmt_ratio(m['speedup_vs_torch'])}x{mark})"
+        cell += f" ({_fmt_ratio(m['speedup_vs_torch'])}x{mark}{_interval(m)})"
     return cell
 
 
@@ -70,6 +76,13 @@ def header(result: dict) -> list[str]:
              f"XLA {xla_threads(machine)}; {load}; {machine['cpu_model']}"
              + (f", GPU {machine.get('gpu_name')}, TF32 off in both" if machine["device"] == "gpu" else "")
              + f"; torch {machine['versions']['torch']}, jax {machine['versions']['jax']}")
+    if "interval_limit" in settings:  # adaptive rounds (stats.until_narrow)
+        return [first, f"ms per call: median ±half the interquartile range over at least {settings['repeats']} "
+                "rounds in which the implementations take turns; (Nx [low, high]) = median of the per-round ratios "
+                "torch eager / this (above 1 is faster) and its 95 % interval; rounds are added while an interval "
+                f"spans more than {limit:.0%} of its median (at most {settings['max_rounds']} rounds, "
+                f"{_num(settings['budget_seconds']):.0f} s a measurement); ? = still wider: not to be read as "
+                "fact; first = first call (compiles)"]
     return [first,
             f"ms per call: median ±half the interquartile range over {settings['repeats']} rounds in which the "
             "implementations take turns; (Nx) = median of the per-round ratios torch eager / this (above 1 is "
@@ -90,7 +103,7 @@ def warning(result: dict) -> str | None:
     limit = _num(result["settings"].get("spread_limit", SPREAD_LIMIT))
     why = []
     for flag, words in (("time", f"times spread over {limit:.0%}"), ("ratio", f"ratios spread over {limit:.0%}"),
-                        ("load", "other work on the free cores")):
+                        ("load", "other work on the free cores"), ("interval", f"95 % intervals over {limit:.0%}")):
         n = sum(flag in m.get("flags", []) for m in bad)
         if n:
             why.append(f"{words} ({n})")
@@ -158,10 +171,14 @@ def format_table(result: dict) -> str:
                 continue
             mark = "?" if lp.get("unstable") else ""
             ratio = ("the ratios' base" if lp["loop"] == "torch loop"
-                     else f"{_num(lp['speedup_vs_torch']):.2f}x{mark} torch loop")
+                     else f"{_num(lp['speedup_vs_torch']):.2f}x{mark}{_interval(lp)} torch loop")
             lines.append(f"  {lp['loop']:<16} {_num(lp['steps_per_second']):8.1f}{mark} steps/s "
                          f"±{_num(lp.get('spread')) * 50:.0f}%  ({ratio}; {lp.get('rounds', 0)} segments of "
                          f"{lp.get('segment_steps', 0)} steps, compile {_num(lp['compile_seconds']):.1f}s)")
+            for other, v in lp.get("versus", {}).items():  # paired round by round with another loop
+                bad = "?" if v["flags"] else ""
+                lines.append(f"  {lp['loop'] + ' / ' + other:<33} {_num(v['median']):.2f}x{bad} "
+                             f"[{_fmt_ratio(v['interval'][0])}, {_fmt_ratio(v['interval'][1])}] (paired rounds)")
     for m in ms:
         if m["error"]:
             lines.append(f"error: {m['component']} {m['mode']} {m['impl']} {Size(**m['size']).label}: "

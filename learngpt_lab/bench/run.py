@@ -34,7 +34,7 @@ def run_bench(plan: Plan, device: Device, base: Config | None = None, corpus=Non
                 f"{plan.loop_rounds} segments taking turns ({', '.join(plan.loops)})")
         loops = measure_loops(plan.loop_size.config(base), corpus, plan.loop_steps, device, plan.loops,
                               rounds=plan.loop_rounds, threads=plan.threads, limit=plan.limit,
-                              retries=plan.retries)
+                              max_rounds=plan.max_rounds, budget_seconds=plan.loop_budget_seconds)
     machine["load_average_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return {
         "schema": SCHEMA,
@@ -44,11 +44,12 @@ def run_bench(plan: Plan, device: Device, base: Config | None = None, corpus=Non
                      "repeats": plan.repeats, "warmup": plan.warmup,
                      "min_repeat_seconds": plan.min_repeat_seconds, "loop_steps": plan.loop_steps,
                      "loop_rounds": plan.loop_rounds, "threads": plan.threads,
-                     "spread_limit": plan.limit, "wait_limit": stats.WAIT_LIMIT, "retries": plan.retries,
+                     "spread_limit": plan.limit, "interval_limit": plan.limit, "max_rounds": plan.max_rounds,
+                     "budget_seconds": plan.budget_seconds, "loop_budget_seconds": plan.loop_budget_seconds,
                      "method": "implementations take turns in rotating rounds; a ratio is the median of the "
-                               "per-round ratios to torch eager; a figure is unstable when the IQR/median of its "
-                               "times or ratios exceeds spread_limit, or when other work exceeded the free cores "
-                               "(load average) or the bench waited for a CPU more than wait_limit of the time",
+                               "per-round ratios to torch eager, with its 95 % distribution-free interval; rounds "
+                               "are added until every interval spans at most interval_limit of its median or the "
+                               "budget is spent; a figure is flagged only when its interval stays wider",
                      "impls": list(plan.impls), "components": list(plan.components),
                      "base_config": base.to_dict(), "torch_compile_optimizer": "eager (foreach)",
                      "wall_seconds": None},
@@ -75,6 +76,11 @@ def summary(measurements: list[Measurement], loops: list[LoopMeasurement]) -> di
         out["loops_steps_per_second"] = {m.loop: m.steps_per_second for m in loops}
         out["loops_speedup_vs_torch"] = {m.loop: m.speedup_vs_torch for m in loops}
         out["loops_unstable"] = {m.loop: m.unstable for m in loops}
+        out["headline"] = {f"{m.loop} / torch loop": {"median": m.speedup_vs_torch, "interval": m.interval,
+                                                      "unstable": m.unstable} for m in loops if m.loop == "flax scan"}
+        out["headline"].update({f"{m.loop} / {o}": {"median": v["median"], "interval": v["interval"],
+                                                    "unstable": bool(v["flags"])}
+                                for m in loops for o, v in m.versus.items()})
     figures = [m for m in measurements if m.error is None] + [m for m in loops if m.error is None]
     out["unstable_figures"] = sum(m.unstable for m in figures)
     out["figures"] = len(figures)

@@ -12,7 +12,7 @@ import numpy as np
 from learngpt import components, stats
 from learngpt.config import Config
 from learngpt.errors import UserError
-from learngpt_lab.bench.plan import IMPLS, LOOPS, LoopMeasurement, Measurement, Plan, Size
+from learngpt_lab.bench.plan import HEADLINE, IMPLS, LOOPS, LoopMeasurement, Measurement, Plan, Size
 
 
 @dataclass
@@ -238,9 +238,9 @@ def interleave(calls: list[Callable[[], None]], calls_per_repeat: list[int], rou
 def measure_group(members: list[tuple[str, str]], component: str, mode: str, size: Size, base: Config,
                   device: Device, plan: Plan) -> list[Measurement]:
     """Every implementation of one (component, mode, size), measured together: built and compiled first, then
-    plan.repeats rounds in a rotating order, each ratio from the same round as its torch-eager repeat
-    (stats.paired_ratios). A figure that comes out unstable (stats.judge) is measured again, all of the group
-    with it, up to plan.retries times; the attempt with the fewest unstable figures is kept, and its flags."""
+    rounds in a rotating order, each ratio from the same round as its torch-eager repeat; rounds are added while
+    a ratio's 95 % interval is wide, within plan.max_rounds and plan.budget_seconds (stats.until_narrow), and a
+    figure whose interval stays wide is flagged."""
     impls = [impl for impl, _ in members]  # (impl, axis): the table (components) or sweep axis it belongs to
     out = {impl: Measurement(component, mode, impl, asdict(size), axis) for impl, axis in members}
     live: dict[str, Callable[[], None]] = {}
@@ -256,9 +256,10 @@ def measure_group(members: list[tuple[str, str]], component: str, mode: str, siz
             out[impl].error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
     names = list(live)
     try:
-        attempt, load, figures = stats.until_stable(
-            lambda: dict(zip(names, interleave([live[n] for n in names], [calls[n] for n in names], plan.repeats))),
-            "torch", plan.threads, plan.limit, plan.retries)
+        attempt, load, figures = stats.until_narrow(
+            lambda r: {names[i]: _repeat(live[names[i]], calls[names[i]]) for i in stats.rotation(len(names), r)},
+            "torch", plan.threads, tuple(n for n in names if n != "torch") or None, plan.limit, plan.repeats,
+            plan.max_rounds, plan.budget_seconds)
     except Exception as err:  # a call failing after its first: the group's figures are lost, not the run
         for n in names:
             out[n].error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
@@ -273,13 +274,16 @@ def measure_group(members: list[tuple[str, str]], component: str, mode: str, siz
 
 
 def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[str, ...] = LOOPS,
-                  rounds: int = 5, threads: int = 1, limit: float = stats.SPREAD_LIMIT,
-                  retries: int = stats.RETRIES) -> list[LoopMeasurement]:
-    """Steps/s of the trainers at cfg (torch; Flax one jitted step per call; Flax fused with lax.scan, both
+                  rounds: int = 5, threads: int = 1, limit: float = stats.INTERVAL_LIMIT, max_rounds: int = 40,
+                  budget_seconds: float = 120.0) -> list[LoopMeasurement]:
+    """Steps/s of the trainers at cfg (torch eager; torch.compile, learngpt_torch.fast.train, its compile in the
+    warm-up; Flax one jitted step per call; Flax fused with lax.scan, both
     through learngpt_flax.fast.train; the lesson's learngpt_flax.trainer.train fused, plain jax.jit), paired:
     each loop trains in segments of steps // rounds steps, the loops take turns segment by segment (rotating
     order), and each ratio to the torch loop comes from the same round. One warm-up segment each first
-    (Flax compiles there); compile and evaluation are excluded, as in the trainers' own steps/s."""
+    (Flax compiles there); compile and evaluation are excluded, as in the trainers' own steps/s. At least
+    `rounds` rounds, more while a ratio's 95 % interval is wide (stats.until_narrow), within max_rounds and
+    budget_seconds."""
     import jax
     import torch
     import learngpt_flax
@@ -288,6 +292,7 @@ def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[
     from learngpt.training import eval_data
     from learngpt_flax import fast as flax_fast
     from learngpt_flax import trainer as flax_trainer
+    from learngpt_torch import fast as torch_fast
     from learngpt_torch import trainer as torch_trainer
 
     if not loops or loops[0] != "torch loop":
@@ -305,19 +310,26 @@ def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[
         batch stream (its own sampler, same seed)."""
         sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
         evals = eval_data(sampler, cfg, 1)
-        if loop == "torch loop":
+        if loop in ("torch loop", "torch.compile loop"):
             torch.manual_seed(cfg.seed)
             model = components.build(learngpt_torch, "NanoGPT", cfg).to(device.torch_device)
-            return lambda: torch_trainer.train(model, cfg, sampler, evals, max_iters=segment,
-                                               eval_interval=segment)
+            torch._dynamo.reset()  # torch.compile: a fresh cache, its compile time whole in the warm-up segment
+            train = torch_trainer.train if loop == "torch loop" else torch_fast.train
+            return lambda: train(model, cfg, sampler, evals, max_iters=segment, eval_interval=segment)
         model = components.build(learngpt_flax, "NanoGPT", cfg)
         example = np.zeros((1, cfg.block_size), np.int32)
         box = [jax.device_put(model.init(jax.random.key(cfg.seed), example)["params"], device.jax_device)]
 
         train = flax_trainer.train if loop == "flax lesson scan" else flax_fast.train
 
+        programs: dict = {}  # the lesson's programs, compiled once for every segment (as fast.py keeps its own)
+
+        def once(fn, *args):
+            key = (str(jax.tree_util.tree_structure(args)), *((a.shape, str(a.dtype)) for a in jax.tree.leaves(args)))
+            return programs[key] if key in programs else programs.setdefault(key, fn.lower(*args).compile())
+
         def flax_segment():
-            loop_kw = {} if train is flax_trainer.train else {"fused": loop != "flax per-step"}
+            loop_kw = {"compile": once} if train is flax_trainer.train else {"fused": loop != "flax per-step"}
             box[0], h = train(model, box[0], cfg, sampler, evals, max_iters=segment, eval_interval=segment,
                               **loop_kw)
             return h
@@ -334,25 +346,27 @@ def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[
             live.pop(loop, None)
     names = list(live)
 
-    def attempt() -> dict[str, list[float]]:
-        """Seconds per step of each loop, one figure per segment, the loops taking turns."""
-        per_step: dict[str, list[float]] = {n: [] for n in names}
-        for r in range(rounds):
-            for i in stats.rotation(len(names), r):
-                h = live[names[i]]()
-                per_step[names[i]].append(h.train_seconds / h.steps)
-        return per_step
+    def one_round(r: int) -> dict[str, float]:
+        """Seconds per step of each loop in round r, one segment each, the loops taking turns."""
+        return {names[i]: (lambda h: h.train_seconds / h.steps)(live[names[i]]()) for i in stats.rotation(len(names), r)}
     try:
-        attempts, load, figures = stats.until_stable(attempt, "torch loop", threads, limit, retries)
+        attempts, load, figures = stats.until_narrow(one_round, "torch loop", threads, HEADLINE, limit, rounds,
+                                                     max_rounds, budget_seconds)
     except Exception as err:  # a loop failing mid-way: keep what the others measured
         for n in names:
             out[n].error = out[n].error or f"{type(err).__name__}: {err}"
         return [out[n] for n in loops]
     for n, figure in figures.items():
         m = out[n]
-        m.steps, m.train_seconds = segment * rounds, segment * sum(figure.times)
+        m.steps, m.train_seconds = segment * len(figure.times), segment * sum(figure.times)
         m.rates = [1.0 / v for v in figure.times]
         m.steps_per_second = float(np.median(m.rates))
-        m.segment_steps, m.rounds = segment, rounds
+        m.segment_steps, m.rounds = segment, len(figure.times)
         m.judged(figure, load, attempts)
+    for a, b in [h for h in HEADLINE if isinstance(h, tuple) and set(h) <= set(figures)]:
+        ratios = stats.paired_ratios(figures[b].times, figures[a].times)
+        width, (lo, hi) = stats.interval_width(ratios), stats.median_interval(ratios)
+        wide = [f"95 % interval [{lo:.3g}, {hi:.3g}] spans {width:.1%} > {limit:.0%}"] if width > limit else []
+        out[a].versus[b] = {"median": float(np.median(ratios)), "interval": [lo, hi], "ratios": ratios,
+                            "flags": ["interval"] if wide else [], "reasons": wide}
     return [out[n] for n in loops]

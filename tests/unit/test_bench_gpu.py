@@ -115,7 +115,8 @@ def test_gpu_script_installs_and_runs_the_bench_and_parity_with_tf32_off(tmp_pat
     for expected in ("-m venv", "pip install -q torch --index-url https://download.pytorch.org/whl/cu126",
                      'pip install -q -U jax[cuda12]', 'pip install -q -e .[dev]',
                      "learngpt bench --device gpu --out", "tools/gpu_check.py --device gpu --out",
-                     "pytest tests/parity"):
+                     "pytest tests/parity", "tools/ladder.py --device gpu",
+                     "compare --preset laptop --torch-compile --device gpu"):
         assert expected in out, (expected, out)
     assert out.index("jax[cuda12]") < out.index("learngpt bench")  # installed before it is used
     # TF32 off for every step: cuBLAS/cuDNN in both frameworks, JAX's float32 matmuls

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from learngpt import files
-from learngpt_lab import backends
 from learngpt_lab.cli import main
 
 pytestmark = pytest.mark.training
@@ -46,7 +45,7 @@ def test_compare_writes_every_file(run):
                  "sample_torch.txt", "sample_flax.txt", "history_torch.json", "history_flax.json"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert (out / "loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for name in backends.NAMES:
+    for name in ("torch", "flax"):  # the default --backends
         history = json.loads((out / f"history_{name}.json").read_text())["history"]
         assert history["steps"] == STEPS and len(history["step_losses"]) == STEPS
         assert all(np.isfinite(history["step_losses"]))
@@ -61,3 +60,49 @@ def test_each_checkpoint_generates_in_the_other_backend(run, capsys, trained_in,
                  "--prompt", "ROMEO:", "--tokens", "20", "--greedy"]) == 0
     text = capsys.readouterr().out.rstrip("\n")
     assert text.startswith("ROMEO:") and len(text) == len("ROMEO:") + 20
+
+
+def test_the_backends_train_together_when_cores_are_free(monkeypatch):
+    """--concurrent auto: one core each when --threads is 1 and the load average leaves them free, else one
+    after the other; yes insists (refused in one line without the cores), no never; a data-parallel run never."""
+    import argparse
+    import os
+
+    from learngpt import stats
+    from learngpt.errors import UserError
+    from learngpt_lab.commands import compare
+
+    def args(concurrent="auto", threads=1):
+        return argparse.Namespace(concurrent=concurrent, threads=threads)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(stats, "load_average", lambda: 0.2)
+    assert compare.together(("torch", "flax"), None, args()) == [0, 1]
+    assert compare.together(("torch", "flax"), None, args(threads=2)) == []
+    assert compare.together(("torch", "flax"), None, args("no")) == []
+    assert compare.together(("torch",), None, args()) == []
+    assert compare.together(("torch", "flax"), {"torch": object()}, args()) == []
+    monkeypatch.setattr(stats, "load_average", lambda: 3.0)  # one core left free: not one for each
+    assert compare.together(("torch", "flax"), None, args()) == []
+    assert compare.together(("torch", "flax"), None, args("yes")) == [0, 1]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5})
+    with pytest.raises(UserError, match="2 backends need 2 cores"):
+        compare.together(("torch", "flax"), None, args("yes"))
+
+
+def test_a_concurrent_compare_trains_both_at_once_and_lists_every_file(tmp_path):
+    import io
+    import os
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("two cores needed")
+    from contextlib import redirect_stdout
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        status = main(["compare", "--iters", "4", "--eval-interval", "2", "--eval-iters", "1", "--sample-tokens",
+                       "4", "--no-progress", "--n-layers", "1", "--concurrent", "yes", "--out", str(tmp_path)])
+    text = buffer.getvalue()
+    assert status == 0, text
+    assert "the backends train at the same time, one core each" in text
+    listed = text.rsplit("wrote in ", 1)[1]
+    for name in ("init.safetensors", "loss_curves.png", "torch.safetensors", "flax.safetensors", "sample_torch.txt",
+                 "sample_flax.txt", "history_torch.json", "history_flax.json", "manifest.json"):
+        assert name in listed and (tmp_path / name).is_file(), name
