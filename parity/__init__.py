@@ -1,5 +1,5 @@
-"""parity: the bridge between the backends, usable on any torch.nn.Module / flax.linen.Module pair. Weights both
-ways by rule (parity.rules), safetensors files and checkpoints, and the numerical comparison of outputs,
+"""parity: the bridge between the backends, usable on any torch.nn.Module / flax (linen or nnx) Module pair.
+Weights both ways by rule (parity.rules), safetensors files and checkpoints, and the numerical comparison of outputs,
 gradients and every layer, with the first layer that diverges named (parity.check).
 
 Importing the package is cheap (no framework is imported): each name below is loaded from its module on
@@ -17,6 +17,7 @@ _EXPORTS = {
     "rename": "parity.rules", "reshape": "parity.rules",
     "ParityError": "parity.check", "Report": "parity.check", "assert_parity": "parity.check",
     "compare": "parity.check",
+    "load_nnx": "parity.nnx", "nnx_params": "parity.nnx", "nnx_to_torch": "parity.nnx", "torch_to_nnx": "parity.nnx",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,4 +1,5 @@
-"""The comparison engine: any torch.nn.Module against any flax.linen.Module, same input, same weights.
+"""The comparison engine: any torch.nn.Module against any flax.linen.Module or flax.nnx.Module, same input,
+same weights.
 
     report = compare(torch_model, flax_model, x)   # torch's weights carried to Flax by the rules
     assert report.ok, report                       # str(report) is the table; assert_parity does both
@@ -25,8 +26,10 @@ gradients are real (above eps * G) keeps the relative bound. A layer's output al
 eps * max |torch input| (an output that cancels to roundoff of what it received). Outputs are bounded
 absolutely, so their bound is their floor. `overrides` ({pattern: bound or (bound, floor)}, the pattern matched
 whole against a row's name, e.g. "grad\\[.*key\\.bias\\]") replaces both for the rows it names.
-The torch module runs in eval mode (its mode is restored after) and the Flax module with its defaults (pass
-`flax_kwargs={"deterministic": True}` where it has no such default).
+The torch module runs in eval mode (its mode is restored after) and a linen module with its defaults (pass
+`flax_kwargs={"deterministic": True}` where it has no such default); an NNX module runs in eval mode on a copy
+(parity.nnx.nnx_apply: the module, its mode and state are left as they were), its parameters read as the linen
+tree (parity.nnx), its layers recorded by wrapping each submodule's `__call__` (parity.trace.nnx_calls).
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ import numpy as np
 from learngpt.errors import LearngptError
 from parity.bridge import abstract_params, flax_to_torch, mapping, torch_state, torch_to_flax
 from parity.rules import DEFAULT_RULES, Rules
+from parity.nnx import is_nnx, nnx_apply, nnx_params
 from parity.trace import flax_calls, flax_inputs_sown, sown_values, torch_calls, to_numpy
 
 OUTPUT_BOUND = {"float32": 1e-5, "float64": 1e-10}
@@ -534,7 +538,8 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         f_inputs = [jnp.asarray(a) for a in arrays]
         if variables is None:
             with _rng_explained():
-                template = abstract_params(flax_module, *f_inputs, **flax_kwargs)
+                template = (nnx_params(flax_module) if is_nnx(flax_module) else
+                            abstract_params(flax_module, *f_inputs, **flax_kwargs))
             state = torch_state(torch_module)
             rules = rules.bind(template, state)
             report.mapping = mapping(template, rules)
@@ -544,13 +549,18 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         variables = jax.tree_util.tree_map(jnp.asarray, dict(variables))
         report.flax_params = sum(int(np.size(p)) for p in jax.tree_util.tree_leaves(variables["params"]))
 
+        def run(params, args):
+            if is_nnx(flax_module):
+                return nnx_apply(flax_module, params, args, flax_kwargs, layers)
+            with flax_inputs_sown() if layers else nullcontext():
+                return flax_module.apply({**variables, "params": params}, *args, **flax_kwargs,
+                                         capture_intermediates=layers, mutable=["intermediates"])
+
         def scalar_fn(params, *float_inputs):
             args = list(f_inputs)
             for i, x in zip(floats, float_inputs):
                 args[i] = x
-            with flax_inputs_sown() if layers else nullcontext():
-                raw, state = flax_module.apply({**variables, "params": params}, *args, **flax_kwargs,
-                                               capture_intermediates=layers, mutable=["intermediates"])
+            raw, state = run(params, args)
             out = _leaves(raw, output_names)
             terms = [(v * jnp.asarray(weight(k, tuple(v.shape)))).sum() for k, v in out.items()
                      if jnp.issubdtype(v.dtype, jnp.floating)]

@@ -99,3 +99,35 @@ def torch_to_nnx(weights: Mapping[str, Any], model, rules: Rules = DEFAULT_RULES
 def nnx_to_torch(model, rules: Rules = DEFAULT_RULES, tied: bool = True) -> dict[str, np.ndarray]:
     """An NNX model's parameters as a torch-layout state dict of numpy arrays (dtype kept)."""
     return flax_to_torch(nnx_params(model), rules, tied)
+
+
+def _merged(into: dict[str, Any], tree: Mapping[str, Any]) -> dict[str, Any]:
+    for name, value in tree.items():
+        if isinstance(value, Mapping):
+            _merged(into.setdefault(name, {}), value)
+        else:
+            into[name] = value
+    return into
+
+
+def nnx_apply(model, params: Mapping[str, Any], args: tuple, kwargs: Mapping[str, Any], layers: bool = True):
+    """model(*args, **kwargs) in eval mode with params (a linen-style tree, possibly of tracers) in place of
+    its own, on a copy built inside the caller's trace (model itself, its mode and state, are left as they
+    are): (output, {'intermediates': every submodule call and every nnx.Intermediate, in linen's layout}),
+    what linen's apply(..., capture_intermediates=True, mutable=['intermediates']) gives."""
+    from flax import nnx
+
+    from parity.trace import nnx_calls, nnx_sown
+
+    paths = nnx_paths(model)
+    graphdef, own, rest = nnx.split(model, nnx.Param, ...)
+    current = dict(nnx.to_flat_state(own))
+    given = nnx.from_flat_state([(paths[k], current[paths[k]].replace(v))
+                                 for k, v in flat_tree(_unwrap(params)).items()])
+    copy = nnx.merge(graphdef, given, rest, copy=True)  # new objects, of this trace: free to set attributes
+    copy.eval()
+    if not layers:
+        return copy(*args, **kwargs), {"intermediates": nnx_sown(copy)}
+    with nnx_calls(copy) as calls:
+        out = copy(*args, **kwargs)
+    return out, {"intermediates": _merged(calls, nnx_sown(copy))}

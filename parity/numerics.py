@@ -1,6 +1,7 @@
 """The curriculum's own parity check: a registry component (learngpt.components) built and initialised in
-torch, its weights carried to Flax by the bridge, both run on one input and compared by the one engine,
-parity.check.compare (outputs, gradients of every parameter and the input, sown intermediates, every layer).
+torch, its weights carried to Flax (linen or NNX) by the bridge, both run on one input and compared by the one
+engine, parity.check.compare (outputs, gradients of every parameter and the input, sown intermediates, every
+layer); and linen against NNX, the same torch weights carried to both (jax_pair_report).
 
 Bounds (the product): outputs max |diff| <= 1e-5 in float32 and <= 1e-10 in float64; gradients of a scalar
 loss with respect to every parameter and the input <= 1e-10 (absolute) in float64 and <= 1e-4 relative in
@@ -15,10 +16,18 @@ import learngpt_flax
 import learngpt_torch
 from learngpt import components
 from learngpt.config import Config
-from parity.check import DTYPES, GRAD_BOUND, GRAD_RELATIVE, OUTPUT_BOUND, Layer, Report, Row, compare, max_abs_diff
+from parity.bridge import abstract_params, flax_to_torch, torch_state, torch_to_flax
+from parity.check import (DTYPES, GRAD_BOUND, GRAD_FLOOR_EPS, GRAD_RELATIVE, OUTPUT_BOUND, Layer, Report, Row,
+                          _finite_scale, _leaves, compare, max_abs_diff)
+from parity.nnx import is_nnx, nnx_apply
 
-__all__ = ["DTYPES", "GRAD_BOUND", "GRAD_RELATIVE", "OUTPUT_BOUND", "Layer", "Report", "Row", "build_torch",
-           "component_report", "components_table", "loss_weights", "make_inputs", "max_abs_diff"]
+__all__ = ["DTYPES", "GRAD_BOUND", "GRAD_RELATIVE", "JAX_SIDES", "OUTPUT_BOUND", "PAIRS", "Layer", "Report", "Row",
+           "build_jax", "build_torch", "component_report", "components_table", "jax_pair_report", "loss_weights",
+           "make_inputs", "max_abs_diff"]
+
+JAX_SIDES = ("flax", "nnx")  # linen and NNX: each compared with torch by the same engine
+PAIRS = (("torch", "flax"), ("torch", "nnx"), ("flax", "nnx"))  # the table's three pairs, reference first
+LABELS = {"torch": "torch", "flax": "linen", "nnx": "NNX"}
 
 
 def make_inputs(name: str, cfg: Config, batch: int, seq: int, seed: int, dtype: str):
@@ -41,16 +50,47 @@ def build_torch(name: str, cfg: Config, seed: int, dtype: str) -> torch.nn.Modul
     return module.double() if dtype == "float64" else module
 
 
+class _Seeded:
+    """learngpt_nnx whose constructors draw from one nnx.Rngs: what a registry recipe (written without rngs,
+    as torch and linen build) needs in NNX, where a module initialises its parameters as it is built."""
+
+    def __init__(self, package, rngs):
+        self._package, self._rngs = package, rngs
+
+    def __getattr__(self, name: str):
+        import functools
+        import inspect
+
+        found = getattr(self._package, name)
+        init = found.__init__ if inspect.isclass(found) else found
+        if callable(found) and "rngs" in inspect.signature(init).parameters:
+            return functools.partial(found, rngs=self._rngs)
+        return found
+
+
+def build_jax(name: str, cfg: Config, jax_side: str = "flax", seed: int = 0):
+    """The component in linen ("flax", a description: no parameters until init) or NNX ("nnx", built with
+    parameters drawn from nnx.Rngs(seed), dropout on until eval())."""
+    if jax_side not in JAX_SIDES:
+        raise ValueError(f"unknown JAX side {jax_side!r}; expected one of {JAX_SIDES}")
+    if jax_side == "flax":
+        return components.build(learngpt_flax, name, cfg)
+    import learngpt_nnx
+    from flax import nnx
+    return components.build(_Seeded(learngpt_nnx, nnx.Rngs(params=seed, dropout=seed)), name, cfg)
+
+
 def component_report(name: str, cfg: Config | None = None, dtype: str = "float32", seed: int = 0,
-                     batch: int = 4, seq: int | None = None) -> Report:
-    """Torch module built and initialised natively, its weights carried to Flax; outputs and gradients compared.
+                     batch: int = 4, seq: int | None = None, jax_side: str = "flax") -> Report:
+    """Torch module built and initialised natively, its weights carried to Flax (jax_side "flax": linen, "nnx":
+    NNX); outputs and gradients compared.
 
     A GPT takes (tokens, targets) and returns (logits, loss): its gradient scalar is loss + sum(logits * w);
     any other component's is sum(output * w), w standard normal from seed + 2 (loss_weights)."""
     cfg = cfg or Config()
     seq = cfg.block_size if seq is None else seq
     tmod = build_torch(name, cfg, seed, dtype)
-    fmod = components.build(learngpt_flax, name, cfg)
+    fmod = build_jax(name, cfg, jax_side, seed)
     x, targets = make_inputs(name, cfg, batch, seq, seed + 1, dtype)
     if components.get(name).takes_tokens:
         return compare(tmod, fmod, (x, targets), output_names=("logits", "loss"), weights={"loss": 1.0},
@@ -58,31 +98,107 @@ def component_report(name: str, cfg: Config | None = None, dtype: str = "float32
     return compare(tmod, fmod, x, output_names=("output",), seed=seed + 2, dtype=dtype, name=name)
 
 
-def components_table(names: list[str], seed: int = 0, each=None) -> tuple[list[str], list[str]]:
-    """`learngpt parity`'s table: a header, one line per component (the largest output and gradient difference
-    in each dtype, pass or FAIL) and the count that pass; and every broken bound in words. each(line), when
-    given, receives each line as soon as it is measured."""
+def jax_values(module, params, inputs: tuple, output_names: tuple[str, ...], seed: int, dtype: str):
+    """A linen or NNX module's outputs and the gradients (torch keys, and 'input') of the scalar
+    component_report differentiates: loss + sum(output * w), w drawn from seed in the order of the outputs."""
+    import jax
+    import jax.numpy as jnp
+
+    rng, drawn = np.random.default_rng(seed), {}
+    floats = [i for i, a in enumerate(inputs) if a.dtype.kind == "f"]
+    with jax.enable_x64(dtype == "float64"):
+        def scalar(p, *xs):
+            args = [jnp.asarray(a) for a in inputs]
+            for i, x in zip(floats, xs):
+                args[i] = x
+            raw = (nnx_apply(module, p, tuple(args), {}, layers=False)[0] if is_nnx(module)
+                   else module.apply({"params": p}, *args))
+            out = _leaves(raw, output_names)
+            total = jnp.zeros((), dtype)
+            for k, v in out.items():
+                if k == "loss":
+                    total = total + v
+                elif jnp.issubdtype(v.dtype, jnp.floating):
+                    w = drawn.setdefault(k, rng.standard_normal(v.shape).astype(dtype))
+                    total = total + (v * jnp.asarray(w)).sum()
+            return total, out
+
+        (_, out), grads = jax.value_and_grad(scalar, tuple(range(1 + len(floats))), has_aux=True)(
+            jax.tree_util.tree_map(jnp.asarray, params), *[jnp.asarray(inputs[i]) for i in floats])
+        g = flax_to_torch(grads[0], tied=False)
+        g.update({"input": np.asarray(grads[1 + n]) for n, _ in enumerate(floats)})
+        return {k: np.asarray(v) for k, v in out.items()}, g
+
+
+def jax_pair_report(name: str, cfg: Config | None = None, dtype: str = "float32", seed: int = 0,
+                    batch: int = 4, seq: int | None = None) -> Report:
+    """linen against NNX: the torch module's weights (build_torch, seed) carried to both by the bridge, the same
+    input as component_report; outputs and gradients (every parameter and the input) at the same bounds,
+    linen the reference (gradients relative to its largest in float32, with the eps * G floor)."""
+    cfg = cfg or Config()
+    seq = cfg.block_size if seq is None else seq
+    weights = torch_state(build_torch(name, cfg, seed, dtype))
+    linen, nnx_module = build_jax(name, cfg, "flax"), build_jax(name, cfg, "nnx", seed)
+    x, targets = make_inputs(name, cfg, batch, seq, seed + 1, dtype)
+    tokens = components.get(name).takes_tokens
+    inputs = (x, targets) if tokens else (np.asarray(x).astype(dtype),)
+    names = ("logits", "loss") if tokens else ("output",)
+    import jax
+    with jax.enable_x64(dtype == "float64"):
+        params = torch_to_flax(weights, abstract_params(linen, *inputs))
+    report = Report(name, dtype)
+    (want, want_g), (got, got_g) = (jax_values(m, params, inputs, names, seed + 2, dtype) for m in (linen, nnx_module))
+    report.torch_params = sum(int(np.size(v)) for v in weights.values())  # linen's, in torch's layout
+    report.flax_params = sum(int(np.size(v)) for v in got_g.values()) - int(np.size(got_g.get("input", [])))
+    for key in want:
+        report.add(key, got[key], want[key], OUTPUT_BOUND[dtype])
+    floor = GRAD_FLOOR_EPS[dtype] * _finite_scale(want_g.values())
+    for key in sorted(want_g):
+        report.add(f"grad[{key}]", got_g[key], want_g[key], GRAD_BOUND[dtype], GRAD_RELATIVE[dtype], floor)
+    return report
+
+
+def pair_report(name: str, pair: tuple[str, str], dtype: str, seed: int = 0) -> Report:
+    """component_report for torch against a JAX side, jax_pair_report for linen against NNX."""
+    return jax_pair_report(name, dtype=dtype, seed=seed) if pair == ("flax", "nnx") else component_report(
+        name, dtype=dtype, seed=seed, jax_side=pair[1])
+
+
+def components_table(names: list[str], seed: int = 0, each=None,
+                     pairs: tuple[tuple[str, str], ...] = PAIRS) -> tuple[list[str], list[str]]:
+    """`learngpt parity`'s table: a header, per component one line for each pair (torch-linen, torch-NNX,
+    linen-NNX: the largest output and gradient difference in each dtype, pass or FAIL) and the count of
+    components that pass every pair; and every broken bound in words. each(line), when given, receives each
+    line as soon as it is measured."""
     each = each or (lambda line: None)
     bounds = "  ".join(f"{d}: output <= {OUTPUT_BOUND[d]:.0e}, gradient <= {GRAD_BOUND[d]:.0e}"
                        f"{' relative' if GRAD_RELATIVE[d] else ''}" for d in DTYPES)
     width = max(len(n) for n in names)
-    lines = [f"max |torch - flax| over outputs and over gradients (every parameter and the input); bounds {bounds}",
-             f"{'component':<{width}}  {'out f32':>9}  {'grad f32':>9}  {'out f64':>9}  {'grad f64':>9}  result"]
+    labels = {pair: f"{LABELS[pair[0]]}-{LABELS[pair[1]]}" for pair in pairs}
+    pw = max(len(label) for label in labels.values())
+    lines = ["max |a - b| over outputs and over gradients (every parameter and the input), for each pair a-b; "
+             f"bounds {bounds}",
+             f"{'component':<{width}}  {'pair':<{pw}}  {'out f32':>9}  {'grad f32':>9}  {'out f64':>9}  "
+             f"{'grad f64':>9}  result"]
     for line in lines:
         each(line)
     failed = []
     for name in names:
-        cells, ok = [], True
-        for dtype in DTYPES:
-            report = component_report(name, dtype=dtype, seed=seed)
-            outputs = [r for r in report.rows if not r.tensor.startswith("grad[")]
-            grads = [r for r in report.rows if r.tensor.startswith("grad[")]
-            cells += [max((r.diff for r in outputs), default=0.0), max((r.diff for r in grads), default=0.0)]
-            if not report.ok:
-                ok = False
-                failed += report.failures()
-        lines.append(f"{name:<{width}}  " + "  ".join(f"{c:9.2e}" for c in cells) + f"  {'pass' if ok else 'FAIL'}")
-        each(lines[-1])
-    lines.append(f"{len(names) - len({f.split(' [')[0] for f in failed})}/{len(names)} components pass")
+        for n, pair in enumerate(pairs):
+            cells, ok = [], True
+            for dtype in DTYPES:
+                report = pair_report(name, pair, dtype, seed)
+                outputs = [r for r in report.rows if not r.tensor.startswith("grad[")]
+                grads = [r for r in report.rows if r.tensor.startswith("grad[")]
+                cells += [max((r.diff for r in outputs), default=0.0), max((r.diff for r in grads), default=0.0)]
+                if not report.ok:
+                    ok = False
+                    failed += [f"{labels[pair]}: {f}" for f in report.failures()]
+            lines.append(f"{name if n == 0 else '':<{width}}  {labels[pair]:<{pw}}  "
+                         + "  ".join(f"{c:9.2e}" for c in cells) + f"  {'pass' if ok else 'FAIL'}")
+            each(lines[-1])
+    broken = {f.split(": ", 1)[1].split(" [")[0] for f in failed}
+    lines.append(f"{len(names) - len(broken)}/{len(names)} components pass "
+                 f"({', '.join(labels[p] for p in pairs)})")
     each(lines[-1])
     return lines, failed

@@ -4,6 +4,8 @@ every test can ask for the `parity_check` fixture without importing anything:
     def test_my_port(parity_check):
         parity_check(torch_model, flax_model, x)  # fails with the layer table, the first divergent layer marked
 
+flax_model is a flax.linen.Module or a flax.nnx.Module (parity.check.compare takes either).
+
 The fixture is parity.check.assert_parity that also prints the report (`pytest -s` shows the measured maxima);
 it takes compare()'s keywords (rules=, flax_kwargs=, loss=, targets=, dtype=, ...). Importing this module imports
 no framework: pytest loads it in every run.

@@ -177,3 +177,68 @@ def sown_values(intermediates: Mapping[str, Any], rules: Rules) -> list[tuple[st
     """(torch module name, sown name, first sown value) for every value a Flax module sowed itself."""
     return [(rules.module_name(path[:-1]), path[-1], values[0])
             for path, values in flat_tree(intermediates).items() if not _recorded(path[-1])]
+
+
+@contextmanager
+def nnx_calls(model) -> Iterator[dict[str, Any]]:
+    """Record every call of a flax.nnx model's submodules (the model included) while the block runs, in the
+    layout of linen's 'intermediates' (parity.nnx.linen_path names: {'head': {OUTPUT: (out,), INPUT: (x,),
+    'INPUT:x': (x,)}}), so that flax_calls pairs them with their torch twins. A module's class `__call__` is
+    wrapped for the block's duration (a call inside the same module's own call, super().__call__, is one)."""
+    from flax import nnx
+
+    from parity.nnx import linen_path
+
+    where = {id(module): linen_path(path) for path, module in nnx.iter_modules(model)}
+    tree: dict[str, Any] = {}
+    active: list[int] = []
+    owners = {next((c for c in type(m).__mro__ if "__call__" in vars(c)), None)
+              for _, m in nnx.iter_modules(model)} - {None, object}  # (nnx.List, Rngs: nothing to call)
+    originals = {cls: vars(cls)["__call__"] for cls in owners}
+
+    def wrap(cls):
+        original = originals[cls]
+
+        def call(self, *args, **kwargs):
+            if id(self) in active or id(self) not in where:
+                return original(self, *args, **kwargs)
+            active.append(id(self))
+            try:
+                out = original(self, *args, **kwargs)
+            finally:
+                active.pop()
+            node = tree
+            for name in where[id(self)]:
+                node = node.setdefault(name, {})
+            x = first_array((args, kwargs))
+            if x is not None:
+                node[INPUT] = node.get(INPUT, ()) + (x,)
+            for name, value in bound_arrays(original, args, kwargs, skip_first=True).items():
+                node[f"{INPUT}:{name}"] = node.get(f"{INPUT}:{name}", ()) + (value,)
+            node[OUTPUT] = node.get(OUTPUT, ()) + (out,)
+            return out
+        return call
+
+    try:
+        for cls in owners:
+            setattr(cls, "__call__", wrap(cls))
+        yield tree
+    finally:
+        for cls, original in originals.items():
+            setattr(cls, "__call__", original)
+
+
+def nnx_sown(model) -> dict[str, Any]:
+    """Every nnx.Intermediate a flax.nnx model holds (attentions, var), in the layout of linen's sown values
+    ({'head': {'attentions': (value,)}}), so that sown_values pairs each with its torch twin's attribute."""
+    from flax import nnx
+
+    from parity.nnx import linen_path
+
+    tree: dict[str, Any] = {}
+    for path, variable in nnx.to_flat_state(nnx.state(model, nnx.Intermediate)):
+        node = tree
+        for name in linen_path(tuple(path[:-1])):
+            node = node.setdefault(name, {})
+        node[str(path[-1])] = (variable.get_value(),)
+    return tree

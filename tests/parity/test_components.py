@@ -1,17 +1,21 @@
-"""Every component of the registry (learngpt/components.py): torch weights carried to Flax, then outputs,
-gradients (every parameter and the input), every sown intermediate (attention weights, HeadVer4's score
-variance), every submodule's input and output (the layer table) and parameter counts compared at the bounds of
-parity.numerics (1e-5 / 1e-10 outputs, 1e-4 rel / 1e-10 gradients), by the one engine, parity.check.compare."""
+"""Every component of the registry (learngpt/components.py): torch weights carried to Flax (linen and NNX),
+then outputs, gradients (every parameter and the input), every sown intermediate (attention weights,
+HeadVer4's score variance), every submodule's input and output (the layer table) and parameter counts compared
+at the bounds of parity.numerics (1e-5 / 1e-10 outputs, 1e-4 rel / 1e-10 gradients), by the one engine,
+parity.check.compare; and linen against NNX, the same weights carried to both, at the same bounds."""
 import pytest
 
 from learngpt import components
-from parity.numerics import DTYPES, GRAD_BOUND, OUTPUT_BOUND, component_report
+from parity.numerics import DTYPES, GRAD_BOUND, JAX_SIDES, OUTPUT_BOUND, PAIRS, component_report, pair_report
+
+PAIR_IDS = [f"{a}-{b}" for a, b in PAIRS]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pair", PAIRS, ids=PAIR_IDS)
 @pytest.mark.parametrize("name", list(components.REGISTRY))
-def test_outputs_and_gradients_agree(name, dtype):
-    report = component_report(name, dtype=dtype, seed=7)
+def test_outputs_and_gradients_agree(name, pair, dtype):
+    report = pair_report(name, pair, dtype, seed=7)
     assert report.rows, f"{name}: nothing was compared"
     tensors = {row.tensor for row in report.rows}
     assert ("output" in tensors) or ({"logits", "loss"} <= tensors)
@@ -21,14 +25,17 @@ def test_outputs_and_gradients_agree(name, dtype):
     assert report.ok, "\n".join(report.failures())
 
 
-def test_head_exposes_attentions_and_variance():
-    report = component_report("HeadVer4", dtype="float64")
+@pytest.mark.parametrize("jax_side", JAX_SIDES)
+def test_head_exposes_attentions_and_variance(jax_side):
+    report = component_report("HeadVer4", dtype="float64", jax_side=jax_side)
     assert {"attentions", "var"} <= {row.tensor for row in report.rows}
 
 
-def test_every_sown_intermediate_is_compared_with_its_torch_attribute():
-    """Flax's sow paths map onto torch submodules by the bridge's rules: deep inside a GPT too."""
-    report = component_report("GPTVer4(2xBlockVer4)", dtype="float64")
+@pytest.mark.parametrize("jax_side", JAX_SIDES)
+def test_every_sown_intermediate_is_compared_with_its_torch_attribute(jax_side):
+    """Flax's sow paths (NNX's nnx.Intermediate attributes) map onto torch submodules by the bridge's rules:
+    deep inside a GPT too."""
+    report = component_report("GPTVer4(2xBlockVer4)", dtype="float64", jax_side=jax_side)
     tensors = {row.tensor for row in report.rows}
     assert {"contextualizer.0.head.attentions", "contextualizer.1.head.attentions"} <= tensors
 
@@ -51,10 +58,11 @@ def test_bounds_are_the_issue_bounds():
     assert GRAD_BOUND == {"float32": 1e-4, "float64": 1e-10}
 
 
-def test_every_layer_of_nanogpt_is_compared_with_its_twin():
+@pytest.mark.parametrize("jax_side", JAX_SIDES)
+def test_every_layer_of_nanogpt_is_compared_with_its_twin(jax_side):
     """The layer table pairs each torch submodule with its Flax twin by the bridge's rules; only the ReLU (a
     module in torch, a function in Flax) has no twin."""
-    report = component_report("NanoGPT", dtype="float64")
+    report = component_report("NanoGPT", dtype="float64", jax_side=jax_side)
     uncompared = {layer.name for layer in report.layers if not layer.compared}
     assert uncompared and all(name.endswith("ffwd.net.1") for name in uncompared), uncompared
     names = [layer.name for layer in report.layers]
@@ -62,13 +70,13 @@ def test_every_layer_of_nanogpt_is_compared_with_its_twin():
     assert names[-1] == "" and report.first_divergence is None
 
 
-def test_a_planted_difference_in_a_component_is_named_at_its_layer():
+@pytest.mark.parametrize("jax_side", JAX_SIDES)
+def test_a_planted_difference_in_a_component_is_named_at_its_layer(jax_side):
     """The same engine on the curriculum's own modules: GPTVer4's final LayerNorm epsilon changed on one side
     (torch's nn.LayerNorm keeps it as an attribute) is named at ln_f, made inside it."""
-    import learngpt_flax
     from learngpt.config import Config
     from parity.check import compare
-    from parity.numerics import build_torch, make_inputs
+    from parity.numerics import build_jax, build_torch, make_inputs
 
     cfg = Config()
     name = "GPTVer4(2xBlockVer4)"
@@ -76,7 +84,7 @@ def test_a_planted_difference_in_a_component_is_named_at_its_layer():
     assert tmod.ln_f.eps == 1e-5
     tmod.ln_f.eps = 1e-3
     x, targets = make_inputs(name, cfg, 4, cfg.block_size, 1, "float32")
-    report = compare(tmod, components.build(learngpt_flax, name, cfg), (x, targets), output_names=("logits", "loss"))
+    report = compare(tmod, build_jax(name, cfg, jax_side), (x, targets), output_names=("logits", "loss"))
     assert not report.ok
     first = report.first_divergence
     assert first.name == "ln_f" and first.input_ok and not first.output_ok

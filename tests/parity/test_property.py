@@ -1,5 +1,6 @@
-"""Property-based parity: random B, T <= block_size, C and n_heads dividing C keep the float32 and
-float64 bounds for the batched attention and a whole GPTVer4 (two dropout blocks, dropout off).
+"""Property-based parity, torch against linen and against NNX: random B, T <= block_size, C and n_heads
+dividing C keep the float32 and float64 bounds for the batched attention and a whole GPTVer4 (two dropout
+blocks, dropout off).
 
 One corner is float64-only: a LayerNorm over C = 2 features. Its output is then +-1/sqrt(2) whatever the
 input (up to eps), so the gradient through it is a cancellation of terms 1e5 times larger than the result,
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from learngpt.config import Config
-from parity.numerics import component_report
+from parity.numerics import JAX_SIDES, component_report
 
 
 @st.composite
@@ -23,10 +24,10 @@ def configs(draw):
     return Config(block_size=block_size, embed_size=embed_size, n_heads=n_heads, vocab_size=draw(st.integers(2, 70)))
 
 
-def check(name, cfg, batch, data, dtype):
+def check(name, cfg, batch, data, dtype, jax_side):
     assume(dtype == "float64" or name == "MultiHeadVer2" or cfg.embed_size >= 4)  # see the module docstring
     seq = data.draw(st.integers(1, cfg.block_size), label="T")
-    report = component_report(name, cfg, dtype=dtype, batch=batch, seq=seq)
+    report = component_report(name, cfg, dtype=dtype, batch=batch, seq=seq, jax_side=jax_side)
     assert report.ok, f"B={batch} T={seq} C={cfg.embed_size} heads={cfg.n_heads}:\n" + "\n".join(report.failures())
 
 
@@ -35,14 +36,16 @@ SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=list(Heal
 
 
 @pytest.mark.slow  # hypothesis: many shapes (about 15-25 s each)
+@pytest.mark.parametrize("jax_side", JAX_SIDES)
 @settings(max_examples=6, **SETTINGS)
 @given(**SHAPES)
-def test_random_shapes_keep_the_bounds_attention(cfg, batch, data, dtype):
-    check("MultiHeadVer2", cfg, batch, data, dtype)
+def test_random_shapes_keep_the_bounds_attention(jax_side, cfg, batch, data, dtype):
+    check("MultiHeadVer2", cfg, batch, data, dtype, jax_side)
 
 
 @pytest.mark.slow  # hypothesis: many shapes (about 15-25 s each)
+@pytest.mark.parametrize("jax_side", JAX_SIDES)
 @settings(max_examples=3, **SETTINGS)  # each new shape re-dispatches a whole GPT op by op: the costly case
 @given(**SHAPES)
-def test_random_shapes_keep_the_bounds_gpt(cfg, batch, data, dtype):
-    check("GPTVer4(2xBlockVer4)", cfg, batch, data, dtype)
+def test_random_shapes_keep_the_bounds_gpt(jax_side, cfg, batch, data, dtype):
+    check("GPTVer4(2xBlockVer4)", cfg, batch, data, dtype, jax_side)

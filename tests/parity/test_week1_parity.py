@@ -1,6 +1,7 @@
 """Week 1 across the backends: every week-1 component at the week-2 bounds, on a sequence shorter than
-block_size (test_components.py covers T = block_size, every entry of the registry); HeadVer3's weights;
-the same greedy text from carried weights; and the same error for the same bad input on both sides."""
+block_size (test_components.py covers T = block_size, every entry of the registry), torch against linen and
+against NNX; HeadVer3's weights; the same greedy text from carried weights; and the same error for the same bad
+input on every side."""
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 from learngpt import components
 from learngpt.config import Config
 from learngpt_lab import backends
-from parity.numerics import DTYPES, OUTPUT_BOUND, component_report
+from parity.numerics import DTYPES, JAX_SIDES, OUTPUT_BOUND, component_report
 
 CFG = Config()
 WEEK1 = ("HeadVer1", "HeadVer2", "HeadVer3", "PositionalEncoding(v1)", "PositionalEncoding(v2)",
@@ -27,25 +28,27 @@ SHORT = tuple(n for n in WEEK1 if n != "GPTVer2(HeadVer4)")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("jax_side", JAX_SIDES)
 @pytest.mark.parametrize("name", SHORT)
-def test_outputs_and_gradients_agree_on_a_short_sequence(name, dtype):
-    """B 3, T 5 < block_size 8: the position tables and causal masks are cropped alike on both sides."""
-    report = component_report(name, dtype=dtype, seed=11, batch=3, seq=5)
+def test_outputs_and_gradients_agree_on_a_short_sequence(name, jax_side, dtype):
+    """B 3, T 5 < block_size 8: the position tables and causal masks are cropped alike on every side."""
+    report = component_report(name, dtype=dtype, seed=11, batch=3, seq=5, jax_side=jax_side)
     for row in report.rows:
         print(row.message())
     assert any(row.tensor.startswith("grad[") for row in report.rows)
     assert report.ok, "\n".join(report.failures())
 
 
+@pytest.mark.parametrize("jax_side", JAX_SIDES)
 @pytest.mark.parametrize("name", ["HeadVer1", "PositionalEncoding(v4)"])
 @settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(block_size=st.integers(1, 10), embed_size=st.integers(1, 9), vocab_size=st.integers(2, 70),
        batch=st.integers(1, 4), data=st.data(), dtype=st.sampled_from(DTYPES))
-def test_random_shapes_keep_the_bounds(name, block_size, embed_size, vocab_size, batch, data, dtype):
+def test_random_shapes_keep_the_bounds(name, jax_side, block_size, embed_size, vocab_size, batch, data, dtype):
     """Random B, T <= block_size and C (odd C included: v4's last sin has no cos partner)."""
     cfg = Config(block_size=block_size, embed_size=embed_size, n_heads=1, vocab_size=vocab_size)
     seq = data.draw(st.integers(1, block_size), label="T")
-    report = component_report(name, cfg, dtype=dtype, batch=batch, seq=seq)
+    report = component_report(name, cfg, dtype=dtype, batch=batch, seq=seq, jax_side=jax_side)
     assert report.ok, f"B={batch} T={seq} C={embed_size} V={vocab_size}:\n" + "\n".join(report.failures())
 
 
@@ -57,23 +60,26 @@ def test_head_ver_3_weights_agree(dtype):
         b = backends.get(name, dtype=dtype)
         head = b.create(lambda lib: components.build(lib, "HeadVer3", CFG), x)
         got[name] = b.intermediates(head, x)["attentions"]
-    assert got["flax"].dtype == np.dtype(dtype)
-    diff = float(np.abs(got["torch"] - got["flax"]).max())
     assert got["torch"].shape == (5, 5)
-    assert diff <= OUTPUT_BOUND[dtype], f"HeadVer3 [{dtype}] attentions: max abs diff {diff:.3e} exceeds {OUTPUT_BOUND[dtype]:.0e}"
+    for name in backends.NAMES[1:]:
+        assert got[name].dtype == np.dtype(dtype)
+        diff = float(np.abs(got["torch"] - got[name]).max())
+        assert diff <= OUTPUT_BOUND[dtype], (f"HeadVer3 [{dtype}] attentions, torch vs {name}: max abs diff "
+                                             f"{diff:.3e} exceeds {OUTPUT_BOUND[dtype]:.0e}")
 
 
 GREEDY_MARGIN = 1e-3  # top-1 minus top-2 logit at every step: 100 x the float32 output bound
 
 
+@pytest.mark.parametrize("jax_backend", JAX_SIDES)
 @pytest.mark.parametrize("name", ["GPTVer1", "GPTVer2(HeadVer4)"])
-def test_greedy_tokens_agree_from_carried_weights(name):
+def test_greedy_tokens_agree_from_carried_weights(name, jax_backend):
     """torch weights carried to Flax: greedy generation picks the same 8 tokens (GPTVer1 reads one token
     back; GPTVer2 crops its context, 3 + 8 tokens, to block_size 8). Only meaningful where the argmax is not a
     coin flip between roundoff errors: at every step the top logit leads the next by GREEDY_MARGIN, 100 times
     the parity bound, so agreement is parity and a disagreement would be a real difference."""
     idx = np.array([[1, 2, 3]])
-    torch_b, flax_b = backends.get("torch"), backends.get("flax")
+    torch_b, flax_b = backends.get("torch"), backends.get(jax_backend)
     tmodel = torch_b.create(lambda lib: components.build(lib, name, CFG), idx, seed=3)
     fmodel = flax_b.create(lambda lib: components.build(lib, name, CFG), idx, seed=0)
     flax_b.set_weights(fmodel, torch_b.get_weights(tmodel))
@@ -83,7 +89,7 @@ def test_greedy_tokens_agree_from_carried_weights(name):
     for t in range(idx.shape[1], want.shape[1]):  # the logits each greedy choice was made from
         logits = np.sort(torch_b.forward(tmodel, want[:, max(0, t - CFG.block_size):t])[0, -1])
         assert logits[-1] - logits[-2] > GREEDY_MARGIN, f"{name}: a near-tie at step {t}: {logits[-2:]}"
-    assert np.array_equal(want, got), f"{name}: torch {want.tolist()} vs flax {got.tolist()}"
+    assert np.array_equal(want, got), f"{name}: torch {want.tolist()} vs {jax_backend} {got.tolist()}"
 
 
 # Bad input: the same ValueError, with the same message, from both backends.
