@@ -28,8 +28,8 @@ from learngpt.errors import UserError
 from learngpt.runtime import DEVICES, DTYPES, SURFACE, Model
 from parity import checkpoint as checkpoints
 
-NAMES = ("torch", "flax")
-ENV_VAR = "LEARNGPT_BACKEND"  # narrows the tests and commands to one backend: torch or flax
+NAMES = ("torch", "flax", "nnx")  # nnx: Flax NNX (learngpt_nnx), beside linen (learngpt_flax)
+ENV_VAR = "LEARNGPT_BACKEND"  # narrows the tests and commands to some backends: torch, flax, nnx (commas)
 
 __all__ = ["Backend", "Model", "NAMES", "DTYPES", "DEVICES", "ENV_VAR", "get", "check_device", "selected"]
 
@@ -45,8 +45,10 @@ class Backend:
 
     @property
     def lib(self) -> ModuleType:
-        """The backend package: learngpt_torch or learngpt_flax."""
-        return importlib.import_module(f"learngpt_{self.name}")
+        """The backend package: learngpt_torch, learngpt_flax or learngpt_nnx (through the runtime's Seeded,
+        where there is one: NNX's constructors need rngs, which it gives)."""
+        package = importlib.import_module(f"learngpt_{self.name}")
+        return getattr(self.module("runtime"), "Seeded", lambda p: p)(package)
 
     def module(self, name: str) -> ModuleType:
         """One of the package's modules: runtime, parallel, trainer, fast, ..."""
@@ -98,7 +100,7 @@ def check_device(device: str) -> str:
 
 
 def selected(requested: str | None = None) -> tuple[str, ...]:
-    """The backends to run: an explicit choice, else $LEARNGPT_BACKEND, else both."""
+    """The backends to run: an explicit choice (names, commas between), else $LEARNGPT_BACKEND, else all."""
     value = requested or os.environ.get(ENV_VAR) or ""
     if not value or value == "both":
         return NAMES

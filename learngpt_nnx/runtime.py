@@ -45,10 +45,11 @@ def _x64(fn: Callable) -> Callable:
 
 class Seeded:
     """A backend package whose constructors draw from one nnx.Rngs: what a recipe(lib) written for torch and
-    linen (no rngs argument) needs in NNX, where a module initialises its parameters as it is built."""
+    linen (no rngs argument) needs in NNX, where a module initialises its parameters as it is built
+    (learngpt_lab.backends.Backend.lib gives one too: its rngs seeded 0)."""
 
-    def __init__(self, package: ModuleType, rngs: nnx.Rngs):
-        self._package, self._rngs = package, rngs
+    def __init__(self, package: ModuleType, rngs: nnx.Rngs | None = None):
+        self._package, self._rngs = package, nnx.Rngs(params=0, dropout=0) if rngs is None else rngs
 
     def __getattr__(self, name: str) -> Any:
         found = getattr(self._package, name)

@@ -1,4 +1,4 @@
-"""The backend fixture (ids torch and flax, narrowed by --backend or $LEARNGPT_BACKEND), the corpus, and
+"""The backend fixture (ids torch, flax and nnx, narrowed by --backend or $LEARNGPT_BACKEND), the corpus, and
 `answer`: the curriculum question a test is named after, asked of the test's backend."""
 import pytest
 
@@ -14,8 +14,8 @@ def pytest_configure(config):
 
 def pytest_addoption(parser):
     parser.addoption("--backend", action="store", default=None,
-                     help="run the two-backend tests on one backend only: torch or flax "
-                          f"(default: ${backends.ENV_VAR}, else both)")
+                     help="run the backend tests on some backends only: torch, flax, nnx (commas between) "
+                          f"(default: ${backends.ENV_VAR}, else all)")
 
 
 def pytest_generate_tests(metafunc):

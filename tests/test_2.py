@@ -17,8 +17,8 @@ def test_head_ver_1_averages_the_past(answer):
 # Measured, 3 seeds: mean val loss GPTVer2(HeadVer1) minus GPTVer1, default profile (500 steps, lr 1e-2): torch
 # +0.266, flax +0.269; full profile (5000 steps): torch +0.358, flax +0.359. The test fails as a bug, not as the
 # expected "no", when an arm did not learn or the gap leaves this band.
-HEAD_V1_GAP = {"default": {"torch": (0.15, 0.40), "flax": (0.15, 0.40)},
-               "full": {"torch": (0.25, 0.50), "flax": (0.25, 0.50)}}
+HEAD_V1_GAP = {"default": {"torch": (0.15, 0.40), "flax": (0.15, 0.40), "nnx": (0.15, 0.40)},
+               "full": {"torch": (0.25, 0.50), "flax": (0.25, 0.50), "nnx": (0.25, 0.50)}}
 
 
 @pytest.mark.xfail(condition=profile().name in HEAD_V1_GAP, strict=True, raises=ClaimDoesNotHold, reason=(

@@ -47,7 +47,7 @@ def _minor_faults() -> int:
 
 
 MODES = {"op by op": False, "jitted": True}  # name -> timed_forward's jit
-COMPILES = {"torch": False, "flax": True}  # whether timed_forward(jit=True) times a compiled program
+COMPILES = {"torch": False, "flax": True, "nnx": True}  # whether timed_forward(jit=True) times a compiled program
 
 
 def _timed_torch(model, x: np.ndarray, calls: int, jit: bool) -> float:
@@ -69,21 +69,25 @@ _PROGRAMS: dict[tuple, object] = {}  # jitted forwards by module structure and i
 def _timed_flax(model, x: np.ndarray, calls: int, jit: bool) -> float:
     """Jitted (compiled before the clock starts) or op by op."""
     import jax
-    module = model.module
-    fn = lambda p, inp: module.apply({"params": p}, inp)  # noqa: E731
+    module, params = model.module, model.params
+    fn, structure = (lambda p, inp: module.apply({"params": p}, inp)), repr(module)  # noqa: E731
+    if params is None:  # NNX: the module holds its State; fn takes it as linen's apply takes params
+        from learngpt_nnx.fast import pure
+        fn, params, structure = pure(module)
     if jit:
-        fn = _PROGRAMS.setdefault((repr(module), np.shape(x), str(x.dtype), model.dtype), jax.jit(fn))
+        fn = _PROGRAMS.setdefault((structure, np.shape(x), str(x.dtype), model.dtype), jax.jit(fn))
     with jax.enable_x64(model.dtype == "float64"):
         jx = jax.numpy.asarray(x)
-        jax.block_until_ready(fn(model.params, jx))  # warm-up (and compile)
+        jax.block_until_ready(fn(params, jx))  # warm-up (and compile)
         t0 = time.perf_counter()
         for _ in range(calls):
-            out = fn(model.params, jx)
+            out = fn(params, jx)
         jax.block_until_ready(out)
         return time.perf_counter() - t0
 
 
-TIMERS = {"torch": _timed_torch, "flax": _timed_flax}  # (model, x, calls, jit) -> seconds for calls forwards
+# (model, x, calls, jit) -> seconds for calls forwards
+TIMERS = {"torch": _timed_torch, "flax": _timed_flax, "nnx": _timed_flax}
 
 
 def _measure(backend_name: str, dtype: str, components: list, shape: tuple, calls: int, rounds: int,

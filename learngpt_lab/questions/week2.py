@@ -199,7 +199,13 @@ def _chain_flax(recipe, x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return np.asarray(run(jax.random.split(jax.random.key(seed), (n, len(layers)))))
 
 
-CHAINS = {"torch": _chain_torch, "flax": _chain_flax}  # this question's deep chains, by backend
+def _chain_nnx(recipe, x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """The same in NNX (learngpt_nnx/fast.py): n States drawn at once, the layers applied in one lax.scan."""
+    from learngpt_nnx.fast import chain
+    return chain(recipe, x, n, seed)
+
+
+CHAINS = {"torch": _chain_torch, "flax": _chain_flax, "nnx": _chain_nnx}  # this question's deep chains
 
 
 @question("test_layer_norm_mitigates_vanishing_gradient", "test_9",
