@@ -147,6 +147,18 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def free_cores(n: int, insist: bool = False) -> list[int]:
+    """n of this process's cores, one for each of n single-threaded processes, when the 1-minute load average
+    leaves that many free (within half a core); [] when it does not, unless insist. A UserError when this
+    process may use fewer than n cores and insist."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    if insist and len(cores) < n:
+        from learngpt.errors import UserError
+        raise UserError(f"--concurrent yes: {n} backends need {n} cores, this process may use {len(cores)}")
+    free = len(cores) - (load_average() or 0.0)
+    return cores[:n] if insist or free >= n - 0.5 else []
+
+
 def load_average() -> float | None:
     """The 1-minute load average, None where the system has none."""
     try:
@@ -295,6 +307,16 @@ def until_narrow(one_round: Callable[[int], dict[str, float]], reference: str | 
                            f"spans {widths[name]:.1%} of its median > {limit:.0%} after {r} rounds")
         figures[name] = Judged(t, ratios, flags, reasons, (lo, hi))
     return r, load, figures
+
+
+def paired_figure(a_times, b_times, limit: float = INTERVAL_LIMIT) -> dict:
+    """b's time over a's, round by round (above 1: a is faster): the median, its 95 % interval, the ratios, and
+    until_narrow's verdict (flags ['interval'] and the reason when the interval is wider than limit)."""
+    ratios = paired_ratios(b_times, a_times)
+    width, (lo, hi) = interval_width(ratios), median_interval(ratios)
+    wide = [f"95 % interval [{lo:.3g}, {hi:.3g}] spans {width:.1%} of its median > {limit:.0%}"] if width > limit else []
+    return {"median": float(np.median(ratios)), "interval": [lo, hi], "ratios": ratios,
+            "flags": ["interval"] if wide else [], "reasons": wide}
 
 
 def pair_width(times: dict[str, list[float]], a: str, b: str) -> float:

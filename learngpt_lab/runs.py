@@ -76,7 +76,7 @@ def add_parallel_arguments(parser: argparse.ArgumentParser, compare: bool = Fals
                         "devices); default 1")
     g.add_argument("--shard-params", action="store_true",
                    help="shard the parameters and the AdamW state over the same processes/devices too (torch "
-                        "FSDP2 fully_shard; Flax NamedSharding of the params): the FSDP lesson")
+                        "FSDP2 fully_shard; Flax NamedSharding of the params): the FSDP lesson (default: replicated)")
 
 
 def parallel_requested(args: argparse.Namespace) -> bool:

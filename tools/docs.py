@@ -453,6 +453,77 @@ def ladder_block(arg: str) -> str:
     raise ValueError(f"unknown generated block 'ladder:{arg}'; expected ladder:table or ladder:summary")
 
 
+def compare_runs(name: str) -> str:
+    """tools/compare_runs.py's repeated compare runs: steps/s of each backend in each run, the ratio, its spread."""
+    result = load(f"compare-runs-{name}.json")
+    names = sorted(result["runs"][0]["backends"], key=lambda n: (n != "torch", n))  # torch, the base, first
+    base = names[0]
+    lines = ["| run | how the backends ran | " + " | ".join(f"{n} steps/s" for n in names) + " | "
+             + " | ".join(f"{n} / {base}" for n in names[1:]) + " |", "| --- | --- |" + " --- |" * (2 * len(names) - 1)]
+    ratios = {n: [] for n in names[1:]}
+    for i, run in enumerate(result["runs"], 1):
+        sps = {n: run["backends"][n]["steps_per_second"] for n in names}
+        for n in names[1:]:
+            ratios[n].append(sps[n] / sps[base])
+        lines.append(f"| {i} | {'at the same time, one core each' if run['concurrent'] else 'one after the other'} | "
+                     + " | ".join(f"{sps[n]:.1f}" for n in names) + " | "
+                     + " | ".join(f"{ratios[n][-1]:.2f}×" for n in names[1:]) + " |")
+    lines.append("")
+    for n, rs in ratios.items():
+        spread = (max(rs) - min(rs)) / float(np.median(rs))
+        lines.append(f"{n} / {base} over {len(rs)} runs: median {float(np.median(rs)):.2f}×, from {min(rs):.2f}× to "
+                     f"{max(rs):.2f}×, a spread of {spread:.0%} of the median.")
+    lines.append(f"Measured {result['created'][:16].replace('T', ' ')} ({result.get('label') or 'as run'}): "
+                 f"`{result['command']}`, {result['cpu_model']}, {result['cores']} cores.")
+    return "\n".join(lines)
+
+
+def laptop(name: str) -> str:
+    """nanoGPT's laptop recipe trained by each backend (a compare run kept in docs/results/compare-NAME/): the
+    validation loss at the last step against nanoGPT's 1.88, and the training time to reach 1.88."""
+    from learngpt.config import NANOGPT_LAPTOP_LOSS, NANOGPT_LAPTOP_MINUTES
+    folder = RESULTS / f"compare-{name}"
+    found = sorted((p.name[len("history_"):-len(".json")] for p in folder.glob("history_*.json")),
+                   key=lambda n: (n != "torch", n))
+    if not found:
+        raise FileNotFoundError(f"no history_<backend>.json in {folder}; run tools/compare_runs.py --name {name}")
+    lines = [f"| backend | val loss at step {{steps}} (nanoGPT: {NANOGPT_LAPTOP_LOSS}) | first evaluation at or below "
+             f"{NANOGPT_LAPTOP_LOSS} | training time to it | steps/s | compile (s) |", "| --- | --- | --- | --- | --- | --- |"]
+    steps = every = None
+    for n in found:
+        h = load(f"compare-{name}/history_{n}.json")["history"]
+        steps, last = h["steps"], h["evals"][-1]
+        every = h["evals"][1]["step"] - h["evals"][0]["step"] if len(h["evals"]) > 1 else steps
+        reached = next((e for e in h["evals"] if e["val_loss"] <= NANOGPT_LAPTOP_LOSS), None)
+        when = (f"step {reached['step']} ({reached['val_loss']:.3f})", f"{reached['step'] / h['steps_per_second']:.0f} s")\
+            if reached else ("not reached", "-")
+        lines.append(f"| {n} | {last['val_loss']:.4f} | {when[0]} | {when[1]} | {h['steps_per_second']:.1f} | "
+                     f"{h['compile_seconds']:.1f} |")
+    lines[0] = lines[0].replace("{steps}", str(steps))
+    lines += ["", f"nanoGPT's README reports {NANOGPT_LAPTOP_LOSS} after about {NANOGPT_LAPTOP_MINUTES} minutes of "
+              "this recipe (its own trainer: AdamW with warm-up and cosine decay, gradient clipping); here AdamW at a "
+              f"constant rate (learngpt.config), evaluated every {every} steps on the preset's fixed batches. Training "
+              "time = steps to the evaluation / steps per second: evaluation and compilation excluded."]
+    return "\n".join(lines)
+
+
+def flax_attempts(name: str) -> str:
+    """tools/flax_fast_attempts.py: each variant of the Flax fast step at one rung, paired against the adopted
+    one, its GFLOP/s and its share of the matmul peak measured in the same process."""
+    r = load(f"{name}.json")
+    lines = [f"| variant of the Flax fast step | speed vs adopted (median of {r['rounds']} paired rounds, 95 % "
+             "interval) | steps/s | GFLOP/s | % of the matmul peak |", "| --- | --- | --- | --- | --- |"]
+    for row in r["rows"]:
+        lines.append(f"| {row['variant']} | {_ratio_cell(row['speedup_vs_adopted'], row['interval'])}"
+                     f"{'?' if row['flags'] else ''} | {row['steps_per_second']:.1f} | "
+                     f"{row['gflops_per_second']:.1f} | {row['peak_share']:.0%} |")
+    lines += ["", f"Measured {r['created'][:16].replace('T', ' ')} at the {r['rung']} rung ({_size_label(r['size'])}, "
+              f"{r['gflop_per_step']:.2g} GFLOP a step), {r['threads']} thread(s), segments of {r['segment_steps']} "
+              f"steps, load average {_num(r['load_average']):.1f} on {r['cores']} cores; matmul peak "
+              f"{r['matmul']['peak']:.0f} GFLOP/s: `{r['command']}`."]
+    return "\n".join(lines)
+
+
 # docs/bench.md: the bench's results (docs/results/bench-*.json, flax-loop-attempts.json)
 
 def load_bench(name: str) -> dict:
@@ -617,6 +688,11 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "compare": lambda arg: compare_table(arg),
     # bench:RESULT:headline and the like: docs/bench.md's blocks from docs/results/RESULT.json
     "bench": lambda arg: bench_block(arg),
+    # compare-runs:NAME -> tools/compare_runs.py's repeated runs; laptop:NAME -> the laptop recipe's losses
+    "compare-runs": compare_runs,
+    "laptop": laptop,
+    # flax-attempts:RESULT -> tools/flax_fast_attempts.py's variants of the Flax fast step
+    "flax-attempts": flax_attempts,
     # ladder:table, ladder:summary (ladder:table:FILE for docs/results/FILE.json): tools/ladder.py's sizes
     "ladder": ladder_block,
     # port-models:tables, port-models:planted: docs/port.md's BERT and OPT results (tools/port_models.py)

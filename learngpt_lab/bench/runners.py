@@ -225,16 +225,6 @@ def _repeat(call: Callable[[], None], calls: int) -> float:
     return (time.perf_counter() - t0) / calls
 
 
-def interleave(calls: list[Callable[[], None]], calls_per_repeat: list[int], rounds: int) -> list[list[float]]:
-    """rounds x one repeat of each callable, in a rotating order (stats.rotation); seconds per call,
-    times[i][r] for callable i in round r."""
-    times: list[list[float]] = [[] for _ in calls]
-    for r in range(rounds):
-        for i in stats.rotation(len(calls), r):
-            times[i].append(_repeat(calls[i], calls_per_repeat[i]))
-    return times
-
-
 def measure_group(members: list[tuple[str, str]], component: str, mode: str, size: Size, base: Config,
                   device: Device, plan: Plan) -> list[Measurement]:
     """Every implementation of one (component, mode, size), measured together: built and compiled first, then
@@ -364,9 +354,5 @@ def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[
         m.segment_steps, m.rounds = segment, len(figure.times)
         m.judged(figure, load, attempts)
     for a, b in [h for h in HEADLINE if isinstance(h, tuple) and set(h) <= set(figures)]:
-        ratios = stats.paired_ratios(figures[b].times, figures[a].times)
-        width, (lo, hi) = stats.interval_width(ratios), stats.median_interval(ratios)
-        wide = [f"95 % interval [{lo:.3g}, {hi:.3g}] spans {width:.1%} > {limit:.0%}"] if width > limit else []
-        out[a].versus[b] = {"median": float(np.median(ratios)), "interval": [lo, hi], "ratios": ratios,
-                            "flags": ["interval"] if wide else [], "reasons": wide}
+        out[a].versus[b] = stats.paired_figure(figures[a].times, figures[b].times, limit)
     return [out[n] for n in loops]

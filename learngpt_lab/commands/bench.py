@@ -13,8 +13,9 @@ from learngpt_lab.runs import positive_int
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a reduced run (torch.compile and JAX without jit on NanoGPT's forward only, a 2-point "
-                             "forward sweep, the torch loop and the scan-fused Flax loops, fast and the lesson's, "
-                             "200 steps each): about 2 minutes on 2 CPU cores")
+                             "forward sweep, the training loops torch eager, torch.compile, Flax jax.jit and Flax "
+                             "fast, rounds added until the headline ratios are narrow): under 3 minutes on 2 CPU "
+                             "cores (default: the full run)")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="cpu (default), or gpu: an NVIDIA GPU through torch CUDA and jax[cuda12]; "
                              "TF32 is off in both frameworks")
@@ -25,18 +26,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--components", default=None,
                         help="comma-separated subset of HeadVer4,MultiHeadVer1,MultiHeadVer2,FeedForward,"
                              "BlockVer4,NanoGPT (default: all)")
-    parser.add_argument("--no-sweep", action="store_true", help="skip the NanoGPT size sweep")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the NanoGPT size sweep (default: run it)")
     parser.add_argument("--loop-steps", type=int, default=None,
-                        help="steps of each training-loop measurement (0 skips them; default 2000, quick 200; "
-                             "--quick measures the torch loop and the scan-fused Flax loops only)")
+                        help="steps of each training loop's first rounds, more rounds added while a ratio is wide "
+                             "(0 skips them; default 2000, quick 240)")
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="CPU threads for each framework (torch.set_num_threads; XLA's intra-op pool); "
                              "default 1, as compare: at these sizes one thread is fastest, and with more, "
                              "another process on a core makes torch's threads wait on each other")
     parser.add_argument("--label", default=None,
-                        help="a note on the conditions, kept in the JSON (e.g. 'idle', 'under a CPU hog')")
+                        help="a note on the conditions, kept in the JSON (e.g. 'idle', 'under a CPU hog'; default none)")
     parser.add_argument("--data", default=None, help="tiny-shakespeare for the training loops (default: as `train`)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (default: a bar)")
 
 
 def _subset(value: str | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...] | None:

@@ -113,21 +113,13 @@ def worker(name: str, layout, cfg, corpus_path: str, init_weights: dict, outputs
 
 
 def together(names, spread, args) -> list[int]:
-    """The cores the backends train on at the same time, one each, so that what the machine does meanwhile
-    meets every backend alike (--concurrent auto: when one thread each and that many cores are free by the
-    load average); [] when they train one after the other."""
-    import os
-
+    """The cores the backends train on at the same time, one each with one thread, so that what the machine does
+    meanwhile meets every backend alike (--concurrent auto: when the load average leaves them free,
+    learngpt.stats.free_cores); [] when they train one after the other."""
     from learngpt import stats
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    free = len(cores) - (stats.load_average() or 0.0)
-    wanted = args.concurrent == "yes" or (args.concurrent == "auto" and args.threads == 1 and free >= len(names) - 0.5)
-    if spread or len(names) < 2 or not wanted:
+    if spread or len(names) < 2 or args.concurrent == "no" or (args.concurrent == "auto" and args.threads != 1):
         return []
-    if len(cores) < len(names):
-        raise UserError(f"--concurrent yes: {len(names)} backends need {len(names)} cores, this process may use "
-                        f"{len(cores)}")
-    return cores[:len(names)]
+    return stats.free_cores(len(names), insist=args.concurrent == "yes")
 
 
 def layouts(names, args) -> dict:

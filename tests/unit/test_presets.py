@@ -33,11 +33,17 @@ def test_every_preset_makes_a_valid_config_and_every_flag_states_its_default(cap
     keys = {"iters": "max_iters"}
     for name, values in PRESETS.items():
         Config(**{keys.get(k, k): v for k, v in values.items()})
-    parser = argparse.ArgumentParser()
-    runs.add_model_arguments(parser, iters=100, eval_interval=10, eval_iters=5)
-    for action in parser._actions:
-        if action.option_strings and action.dest != "help":
-            assert "default" in (action.help or ""), action.option_strings
+    from learngpt_lab.commands import bench, compare
+    models = argparse.ArgumentParser()
+    runs.add_model_arguments(models, iters=100, eval_interval=10, eval_iters=5)
+    parsers = [models]
+    for command in (bench, compare):
+        parsers.append(argparse.ArgumentParser())
+        command.add_arguments(parsers[-1])
+    for parser in parsers:
+        for action in parser._actions:
+            if action.option_strings and action.dest != "help":
+                assert "default" in (action.help or ""), action.option_strings
 
 
 def test_torch_compile_reaches_the_torch_trainer(monkeypatch, corpus):

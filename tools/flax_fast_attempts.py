@@ -1,0 +1,120 @@
+"""What was tried to bring the Flax fast step closer to the machine's matmul peak at a rung of the ladder (by
+default nanoGPT's laptop recipe), measured paired: each variant is the scan-fused training step of
+learngpt_flax.fast (the same maths) compiled with other XLA options or at other threads; the variants train
+segments of the same batch stream in rotating rounds (learngpt.stats.until_narrow) and each is reported as the
+median of its per-round speed ratios to the step as adopted, with its 95 % interval, its steps/s and GFLOP/s
+against the matmul peak measured in the same process (tools/ladder.py, matmul_peak).
+
+    python tools/flax_fast_attempts.py --rung laptop --out docs/results/flax-fast-attempts.json
+
+docs/bench.md's table "Faster where the compute is" is generated from that file (tools/docs.py,
+flax-attempts:flax-fast-attempts).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+YNN_OFF = {"xla_cpu_experimental_ynn_fusion_type": ""}  # learngpt_flax.fast.COMPILER_OPTIONS["cpu"]
+VARIANTS = {  # name -> (XLA compile options, LayerNorm input gradients stored)
+    "fast as adopted (YNNPACK fusions off, LayerNorm gradients stored)": (YNN_OFF, True),
+    "YNNPACK fusions on (XLA's default)": ({}, True),
+    "LayerNorm gradients not stored": (YNN_OFF, False),
+    "YNNPACK on, LayerNorm gradients not stored": ({}, False),
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rung", default="laptop", help="a rung of tools/ladder.py (default laptop)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    parser.add_argument("--segment", type=int, default=None, help="steps per segment (default: the rung's)")
+    parser.add_argument("--budget", type=float, default=120.0, help="seconds of rounds (default 120)")
+    parser.add_argument("--max-rounds", type=int, default=30, help="rounds at most (default 30)")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "results" / "flax-fast-attempts.json"),
+                        help="the results file (default docs/results/flax-fast-attempts.json)")
+    args = parser.parse_args(argv)
+    from learngpt_lab.threads import set_threads
+    set_threads(args.threads)
+    import jax
+    import numpy as np
+
+    import learngpt_flax
+    from learngpt import files, stats
+    from learngpt.config import Config
+    from learngpt.data import BatchSampler, load_corpus
+    from learngpt.training import eval_data
+    from learngpt_flax import fast, trainer
+    from learngpt_flax.optim import make_optimizer
+    from learngpt_lab.bench.plan import Size
+    from learngpt_lab.bench.report import clean
+    from ladder import RUNGS, matmul_peak
+
+    dims, dropout, segment = RUNGS[args.rung]
+    segment = args.segment or segment
+    size = Size(*dims)
+    corpus = load_corpus(None)
+    cfg = size.config(Config(dropout=dropout, vocab_size=corpus.tokenizer.vocab_size))
+    peak = matmul_peak()
+    from learngpt import components
+    model = components.build(learngpt_flax, "NanoGPT", cfg)
+    params0 = model.init(jax.random.key(cfg.seed), np.zeros((1, cfg.block_size), np.int32))["params"]
+
+    def variant(options: dict, store: bool):
+        sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
+        evals = eval_data(sampler, cfg, 1)
+        programs: dict = {}
+        box = [params0]
+
+        def once(fn, *a):
+            key = (str(jax.tree_util.tree_structure(a)), *((x.shape, str(x.dtype)) for x in jax.tree.leaves(a)))
+            if key not in programs:
+                programs[key] = fn.lower(*a).compile(compiler_options=options) if options else fn.lower(*a).compile()
+            return programs[key]
+
+        def run():
+            box[0], h = trainer.train(model, box[0], cfg, sampler, evals, max_iters=segment, eval_interval=segment,
+                                      key=fast.dropout_key(cfg.seed), make_step=fast.make_step if store else
+                                      trainer.make_step, make_run=trainer.scan_steps, compile=once)
+            return h
+        return run
+
+    names = list(VARIANTS)
+    live = {n: variant(*VARIANTS[n]) for n in names}
+    compile_s = {n: live[n]().compile_seconds for n in names}  # the warm-up segment compiles
+    t0 = time.perf_counter()
+    rounds, load, figures = stats.until_narrow(
+        lambda r: {names[i]: (lambda h: h.train_seconds / h.steps)(live[names[i]]())
+                   for i in stats.rotation(len(names), r)},
+        names[0], args.threads, None, stats.INTERVAL_LIMIT, 6, args.max_rounds, args.budget)
+    gflop = size.train_gflops(cfg.vocab_size)
+    rows = []
+    for n in names:
+        f = figures[n]
+        sps = 1 / float(np.median(f.times))
+        ratio = 1.0 if n == names[0] else float(np.median(f.ratios))
+        rows.append({"variant": n, "speedup_vs_adopted": ratio, "interval": list(f.interval) if n != names[0] else
+                     [1.0, 1.0], "steps_per_second": sps, "gflops_per_second": sps * gflop,
+                     "peak_share": sps * gflop / peak["peak"], "compile_seconds": compile_s[n], "flags": f.flags})
+        print(f"{n}: {sps:.1f} steps/s, {ratio:.3f}x [{f.interval[0]:.3f}, {f.interval[1]:.3f}], "
+              f"{sps * gflop / peak['peak']:.0%} of peak", file=sys.stderr)
+    result = {"schema": "learngpt-flax-fast-attempts/1", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "rung": args.rung, "size": dims, "threads": args.threads, "segment_steps": segment, "rounds": rounds,
+              "matmul": peak, "gflop_per_step": gflop, "load_average": load.load_average, "cpu_wait": load.cpu_wait,
+              "cores": load.cores, "seconds": time.perf_counter() - t0,
+              "command": "python tools/flax_fast_attempts.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "rows": rows}
+    files.write_text(Path(args.out), json.dumps(clean(result), indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "tools"))
+    sys.exit(main())
