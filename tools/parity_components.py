@@ -2,7 +2,8 @@
 
     python tools/parity_components.py --out docs/results/parity.json
 
-The same table the command prints (parity.numerics.components_table, seed 0), measured with the threads pinned
+The same table the command prints (parity.numerics.components_table, seed 0: every component for each pair,
+torch-linen, torch-NNX and linen-NNX, float32 and float64), measured with the threads pinned
 before either framework starts (torch one intra-op thread, XLA's Eigen single-threaded): a float32 difference
 at roundoff depends on the summation order, which the thread count moves.
 """

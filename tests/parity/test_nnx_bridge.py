@@ -215,3 +215,18 @@ def test_the_parity_check_fixture_takes_an_nnx_module(parity_check):
     report = parity_check(tmod, build_jax("MultiHeadVer1", CFG, "nnx"), x)
     assert {"heads.0.attentions", "heads.0.var"} <= {row.tensor for row in report.rows}
     assert max(row.diff for row in report.rows) <= 1e-10
+
+
+def test_the_port_pages_nnx_example_passes(tmp_path):
+    """docs/port.md's NNX example, run as a user runs it (pytest, the parity_check fixture of the plugin)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "port.md").read_text(encoding="utf-8")
+    block = text.split("<!-- nnx-example:start -->", 1)[1].split("<!-- nnx-example:end -->")[0]
+    (tmp_path / "test_example.py").write_text(block.split("```python\n", 1)[1].split("```")[0])
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_example.py"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "1 passed" in done.stdout
