@@ -1,4 +1,4 @@
-"""The `learngpt` command. Subcommands live in learngpt_lab/commands/ and import their frameworks lazily."""
+"""The `learngpt` command: one subcommand per module of learngpt_lab/commands/, imported only when it runs."""
 from __future__ import annotations
 
 import argparse
@@ -14,11 +14,13 @@ from learngpt.errors import LearngptError
 # name -> one-line help; the module learngpt_lab.commands.<name> does the work
 COMMANDS = {
     "compare": "train NanoGPT in torch and in Flax from the same weights and compare them side by side",
-    "train": "train NanoGPT in one backend and save a checkpoint",
-    "generate": "generate text from a checkpoint with either backend",
+    "train": "train a curriculum stage (--model, default NanoGPT) in one backend and save a checkpoint, or --resume",
+    "generate": "generate text from a checkpoint with either backend: greedy, or sampled (--temperature, --top-k)",
     "parity": "compare outputs, gradients and every layer across backends: each component, or your own torch/Flax pair",
     "questions": "ask the curriculum's questions of both backends and print the answers",
     "bench": "measure what jit buys: torch eager, torch.compile, jax.jit and JAX without jit",
+    "lesson": "show a component's torch and Flax files side by side, annotated, with its parity numbers (--html)",
+    "attention": "draw each attention head of a checkpoint, torch beside Flax, for a prompt (a PNG)",
 }
 
 
@@ -34,8 +36,38 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+DESCRIPTION = "One GPT curriculum written in PyTorch and in Flax: read it, train it, compare and check the two."
+EPILOG = """a first hour, in order:
+  learngpt lesson HeadVer4                    read one component's torch and Flax files side by side
+  learngpt parity --component HeadVer4        check that both compute the same numbers, layer by layer
+  learngpt train --backend torch --model "GPTVer3(HeadVer4)"   train a curriculum stage
+  learngpt generate --checkpoint runs/train/torch.safetensors --backend flax --temperature 0.8
+  learngpt attention --checkpoint runs/train/torch.safetensors --prompt "ROMEO:"
+  learngpt compare                            train NanoGPT in both from the same weights
+  learngpt questions --list                   the curriculum's questions, asked of both backends
+`learngpt COMMAND --help` lists each command's flags and their defaults."""
+
+
+def state_defaults(parser: argparse.ArgumentParser) -> None:
+    """Every flag's help says its default (or that it is required): appended where the text does not."""
+    for action in parser._actions:
+        if action.help == argparse.SUPPRESS or isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            continue
+        text = action.help or ""
+        if re.search(r"\b(default|required)\b", text):
+            continue
+        if action.required or not action.option_strings:
+            tail = "required"
+        elif isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            tail = f"default {'off' if not action.default else 'on'}"
+        else:
+            tail = f"default {action.default if action.default is not None else 'none'}"
+        action.help = f"{text} ({tail})" if text else tail
+
+
 def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, dict]:
-    parser = Parser(prog="learngpt", description=__doc__.splitlines()[0])
+    parser = Parser(prog="learngpt", description=DESCRIPTION, epilog=EPILOG,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"learngpt {metadata.version('learngpt')}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     modules = {}
@@ -45,6 +77,7 @@ def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, dict]:
         if name == chosen:  # import only the module that will run (its frameworks are heavy)
             modules[name] = importlib.import_module(f"learngpt_lab.commands.{name}")
             modules[name].add_arguments(p)
+            state_defaults(p)
     return parser, modules
 
 

@@ -1,4 +1,6 @@
 """The learngpt command: user mistakes are one line on stderr and exit status 2, never a traceback."""
+import re
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,29 @@ def test_parity_prints_a_table(capsys):
     assert main(["parity", "--component", "LayerNorm"]) == 0
     out = capsys.readouterr().out
     assert "LayerNorm" in out and "1/1 components pass" in out
+
+
+@pytest.mark.parametrize("command", ["learngpt", "compare", "train", "generate", "parity", "questions", "bench",
+                                     "lesson", "attention"])
+def test_every_flag_states_its_default(command):
+    """Every flag's help says its default or that it is required (issue 26, item 12)."""
+    import argparse
+
+    from learngpt_lab.cli import COMMANDS, build_parser
+    parser, _ = build_parser([] if command == "learngpt" else [command])
+    if command != "learngpt":
+        assert command in COMMANDS
+        parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    missing = [a.option_strings or a.dest for a in parser._actions
+               if not isinstance(a, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction))
+               and not re.search(r"\b(default|required)\b", a.help or "")]
+    assert not missing, f"{command}: flags whose help states no default: {missing}"
+
+
+def test_the_top_level_help_describes_the_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "learngpt_lab" not in out and "import" not in out
+    for name in ("lesson", "attention", "train", "generate", "parity"):
+        assert f"learngpt {name} " in out, name
