@@ -6,13 +6,31 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from learngpt.data import CharTokenizer
 from learngpt.errors import InputError
 
 LABELS = {"torch": "torch", "flax": "Flax linen", "nnx": "Flax NNX"}
 PANELS = 8  # panels per row of the figure at most
+
+
+def collect(loaded: dict[str, tuple[Any, Any, Any]], prompt: str) -> dict[str, dict[str, np.ndarray]]:
+    """backend name -> maps() of its model on prompt; loaded: name -> (Backend, Model, Checkpoint) as a
+    learngpt_lab Backend's load_checkpoint gives them. InputError for an empty prompt, one longer than the
+    model's block_size or with characters outside its vocabulary."""
+    found = {}
+    for name, (backend, model, ckpt) in loaded.items():
+        if not prompt:
+            raise InputError("--prompt is empty; give at least one character")
+        if len(prompt) > ckpt.config.block_size:
+            raise InputError(f"--prompt has {len(prompt)} characters; this model attends over at most "
+                             f"block_size {ckpt.config.block_size}")
+        idx = CharTokenizer(ckpt.vocab).encode(prompt)[None, :].astype(np.int64)  # (1, T)
+        found[name] = maps(backend.intermediates(model, idx))
+    return found
 
 
 def torch_path(path: str) -> str:

@@ -12,22 +12,28 @@ from typing import Any
 
 import numpy as np
 
+from learngpt import memory
 from learngpt.components import Architecture
 from learngpt.config import Config
-from learngpt.data import BatchSampler, Corpus
+from learngpt.data import BatchSampler, Corpus, check_block
 from learngpt.errors import InputError
 
 KEPT = "the weights, the model and its sizes, the vocabulary and the step count (no AdamW moments: they restart)"
 SCHEDULE = ("max_iters", "eval_interval", "eval_iters")  # what a resumed run may change: its own length
 
 
-def config(saved: Config, **schedule: int) -> Config:
-    """The resumed run's Config: the checkpoint's, with this run's length (max_iters, eval_interval, eval_iters)."""
+def config(saved: Any, corpus: Corpus, path: str, **schedule: int) -> Config:
+    """The resumed run's Config: the checkpoint's, with this run's length (max_iters, eval_interval, eval_iters),
+    checked against the corpus (its vocabulary, a block that fits) and this machine's memory before any work."""
     unknown = sorted(set(schedule) - set(SCHEDULE))
     if unknown:
         raise InputError(f"a resumed run keeps the checkpoint's {', '.join(unknown)}; it may change only "
                          f"{', '.join(SCHEDULE)}")
-    return dataclasses.replace(saved, **schedule)
+    check_vocab(saved.vocab, corpus, path)
+    cfg = dataclasses.replace(saved.config, **schedule)
+    check_block(corpus, cfg.block_size)
+    memory.check(cfg)
+    return cfg
 
 
 def check_vocab(saved: str, corpus: Corpus, path: str) -> None:

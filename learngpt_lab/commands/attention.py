@@ -19,26 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from learngpt import attention_maps, files
-    from learngpt.data import CharTokenizer
-    from learngpt.errors import InputError
     from learngpt_lab import backends
 
-    names = backends.selected(args.backends)
     target = files.output_file(args.out, "--out")
-    found, ckpt = {}, None
-    for name in names:
-        backend = backends.get(name)
-        model, ckpt = backend.load_checkpoint(args.checkpoint)
-        if ckpt is not None and len(args.prompt) > ckpt.config.block_size:
-            raise InputError(f"--prompt has {len(args.prompt)} characters; this model attends over at most "
-                             f"block_size {ckpt.config.block_size}")
-        if not args.prompt:
-            raise InputError("--prompt is empty; give at least one character")
-        idx = CharTokenizer(ckpt.vocab).encode(args.prompt)[None, :].astype(np.int64)  # (1, T)
-        found[name] = attention_maps.maps(backend.intermediates(model, idx))
+    loaded = {name: (backends.get(name), *backends.get(name).load_checkpoint(args.checkpoint))
+              for name in backends.selected(args.backends)}
+    found = attention_maps.collect(loaded, args.prompt)
+    ckpt = next(iter(loaded.values()))[2]
     title = (f"attention of {ckpt.architecture.describe(ckpt.config)} ({args.checkpoint}, step {ckpt.step}) on "
              f"{args.prompt!r}: each head torch beside Flax")
     for line in attention_maps.draw(found, args.prompt, title, target):

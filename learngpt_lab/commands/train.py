@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     """One device in this process, or data parallel (--nproc / --devices / --shard-params) over processes
     learngpt starts (learngpt_lab/parallel.py); the checkpoint is written (by this process, whole) only once
     the training finished."""
-    from learngpt import components, files, memory, resume
-    from learngpt.data import check_block, find_corpus, load_corpus
+    from learngpt import components, files, resume
+    from learngpt.data import find_corpus, load_corpus
     from learngpt_lab import backends, parallel
     from learngpt_lab.runs import train_backend
     from learngpt_lab.threads import set_threads
@@ -60,15 +60,9 @@ def run(args: argparse.Namespace) -> int:
         return run_rank(args, out, world)
     corpus_path = find_corpus(args.data)
     corpus = load_corpus(corpus_path)
-    if saved is None:
-        cfg = config_from(args, corpus)
-    else:
-        resume.check_vocab(saved.vocab, corpus, args.resume)
-        arch = saved.architecture
-        cfg = resume.config(saved.config, max_iters=args.iters, eval_interval=args.eval_interval,
-                            eval_iters=args.eval_iters)
-        check_block(corpus, cfg.block_size)
-        memory.check(cfg)
+    arch = arch if saved is None else saved.architecture
+    cfg = config_from(args, corpus) if saved is None else resume.config(
+        saved, corpus, args.resume, max_iters=args.iters, eval_interval=args.eval_interval, eval_iters=args.eval_iters)
     layout = parallel.Layout(args.backend, args.nproc, args.devices, args.device) if parallel_requested(args) \
         else None
     if layout is not None:

@@ -89,6 +89,10 @@ def test_bad_train_and_resume_requests_are_one_line(tmp_path, capsys, corpus):
           "keeps the checkpoint's model")
     fails(["train", "--backend", "torch", "--resume", saved, "--embed-size", "32", "--out", str(tmp_path)],
           "--embed-size 32", "trained with 8")
+    other = tmp_path / "other.txt"
+    other.write_text("abcdefgh \n" * 400)
+    fails(["train", "--backend", "torch", "--resume", saved, "--data", str(other), "--out", str(tmp_path)],
+          "the checkpoint's vocabulary (65 characters) is not this corpus's (10)")
     for flags, words in ((["--temperature", "0"], "--temperature"), (["--temperature", "nan"], "--temperature"),
                          (["--top-k", "0"], "--top-k")):
         with pytest.raises(SystemExit):
