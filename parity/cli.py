@@ -40,7 +40,8 @@ def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
         "replace PyTorch).")
     pair.add_argument("--torch", metavar="MODULE:FACTORY", help="a function returning the torch.nn.Module "
                       "(MODULE a module path, or a file path/to/port.py)")
-    pair.add_argument("--flax", metavar="MODULE:FACTORY", help="a function returning the flax.linen.Module")
+    pair.add_argument("--flax", metavar="MODULE:FACTORY", help="a function returning the flax.linen.Module (or a "
+                      "flax.nnx.Module)")
     pair.add_argument("--pair", metavar="MODULE:FACTORY", help="a function returning (torch_module, flax_module, "
                       "inputs[, flax_kwargs]) or a dict of compare's keywords: several inputs, masks, targets")
     pair.add_argument("--input", metavar="SHAPE", help="the input's shape, e.g. 4,16 (floats) or 2,8 with --vocab")
@@ -227,6 +228,7 @@ def run_pair(args: argparse.Namespace) -> int:
     import torch
 
     from parity.check import compare
+    from parity.nnx import is_nnx
     from parity.rules import DEFAULT_RULES, Rules
 
     if rules is not None and not isinstance(rules, Rules):
@@ -247,8 +249,8 @@ def run_pair(args: argparse.Namespace) -> int:
         tmod, fmod = keywords.pop("torch"), keywords.pop("flax")
         if not isinstance(tmod, torch.nn.Module):
             raise UserError(f"{torch_flag} a {type(tmod).__name__}; expected a torch.nn.Module")
-        if not isinstance(fmod, nn.Module):
-            raise UserError(f"{flax_flag} a {type(fmod).__name__}; expected a flax.linen.Module")
+        if not isinstance(fmod, nn.Module) and not is_nnx(fmod):
+            raise UserError(f"{flax_flag} a {type(fmod).__name__}; expected a flax.linen.Module or flax.nnx.Module")
         tmod = tmod.double() if dtype == "float64" else tmod.float()
         if args.pair:
             inputs = keywords.pop("inputs")
@@ -262,7 +264,7 @@ def run_pair(args: argparse.Namespace) -> int:
             if args.loss:
                 keywords.update(loss=args.loss, targets=rng.integers(0, args.vocab, size=shape))
         flax_kwargs = dict(keywords.pop("flax_kwargs", None) or {})
-        if args.deterministic:
+        if args.deterministic and not is_nnx(fmod):  # an NNX module runs in eval mode anyway
             flax_kwargs["deterministic"] = True
         keywords.setdefault("rules", rules or DEFAULT_RULES)
         report = _run_compare(compare, tmod, fmod, inputs, what, args.vocab, flax_kwargs=flax_kwargs, dtype=dtype,

@@ -230,3 +230,36 @@ def test_the_port_pages_nnx_example_passes(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "1 passed" in done.stdout
+
+
+def test_learngpt_parity_takes_an_nnx_factory(tmp_path, capsys, monkeypatch):
+    """`learngpt parity --torch ... --flax FILE.py:nnx_factory`: the NNX model is a JAX side like a linen one
+    (the report, exit 0; a planted tanh-GELU exits 1 naming the layer after it, and the likely cause)."""
+    from learngpt_lab.cli import main
+
+    (tmp_path / "nnx_pair.py").write_text(
+        "import torch\nfrom flax import nnx\n\n\n"
+        "class TorchMLP(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.up, self.down = torch.nn.Linear(16, 64), torch.nn.Linear(64, 16)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.down(torch.nn.functional.gelu(self.up(x)))\n\n\n"
+        "class NNXMLP(nnx.Module):\n"
+        "    def __init__(self, approximate):\n"
+        "        rngs = nnx.Rngs(0)\n"
+        "        self.up, self.down = nnx.Linear(16, 64, rngs=rngs), nnx.Linear(64, 16, rngs=rngs)\n"
+        "        self.approximate = approximate\n\n"
+        "    def __call__(self, x):\n"
+        "        return self.down(nnx.gelu(self.up(x), approximate=self.approximate))\n\n\n"
+        "def torch_mlp():\n    return TorchMLP()\n\n\n"
+        "def nnx_mlp():\n    return NNXMLP(False)\n\n\n"
+        "def nnx_mlp_tanh():\n    return NNXMLP(True)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    base = ["parity", "--torch", "nnx_pair:torch_mlp", "--input", "4,16"]
+    assert main(base + ["--flax", "nnx_pair:nnx_mlp", "--dtype", "both", "--deterministic"]) == 0
+    out = capsys.readouterr().out
+    assert "parity of nnx_pair:torch_mlp vs nnx_pair:nnx_mlp [float64]: pass" in out and "  down " in out
+    assert main(base + ["--flax", "nnx_pair:nnx_mlp_tanh", "--dtype", "float64"]) == 1
+    out = capsys.readouterr().out
+    assert "first divergence: layer 2, down (Linear)" in out and "tanh approximation" in out
