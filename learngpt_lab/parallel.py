@@ -42,7 +42,7 @@ class RankDiedError(ChildDiedError):
 
 @dataclass(frozen=True)
 class Layout:
-    """How a run is spread: nproc processes with `devices` devices each (Flax), on cpu or gpu."""
+    """How a run is spread: nproc processes with `devices` devices each (JAX: flax, nnx), on cpu or gpu."""
     backend: str
     nproc: int = 1
     devices: int = 1
@@ -72,14 +72,14 @@ class Layout:
             check_gpu(self.backend, self.ways)  # one GPU per slice, all on this host
 
     def describe(self, shard_params: bool = False) -> str:
-        """One line for people: 'torch DDP over 2 processes', 'flax over 2 cpu devices of one process'."""
+        """One line for people: 'torch DDP over 2 processes', 'nnx over 2 cpu devices of one process'."""
         if self.backend == "torch":
             return f"torch {'FSDP2 (fully_shard)' if shard_params else 'DDP'} over {self.nproc} processes"
         sharded = ", params sharded" if shard_params else ""
         if self.nproc == 1:
-            return f"flax over {self.devices} {self.device} devices of one process{sharded}"
+            return f"{self.backend} over {self.devices} {self.device} devices of one process{sharded}"
         per = f", {self.devices} devices each" if self.devices > 1 else ""
-        return f"flax over {self.nproc} processes{per} (jax.distributed){sharded}"
+        return f"{self.backend} over {self.nproc} processes{per} (jax.distributed){sharded}"
 
 
 def check_gpu(backend: str, count: int) -> None:
@@ -145,7 +145,7 @@ def launch_tasks(layout: Layout, tasks: list[tuple[Callable, tuple]], threads: i
     jobs = []
     for rank in range(layout.nproc):
         env = World(rank, layout.nproc, rank, "127.0.0.1", port).env()
-        if layout.backend == "flax" and layout.device == "cpu":  # XLA reads it when JAX starts there
+        if layout.backend != "torch" and layout.device == "cpu":  # XLA reads it when JAX starts there
             env["XLA_FLAGS"] = xla_flags(os.environ.get("XLA_FLAGS", ""),
                                          "--xla_force_host_platform_device_count", str(layout.devices))
         died = (lambda how, rank=rank: RankDiedError(

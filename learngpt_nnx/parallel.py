@@ -57,14 +57,22 @@ def held(state: nnx.State) -> dict[str, int]:
     def here(tree) -> int:
         return sum(a.addressable_shards[0].data.size for a in jax.tree_util.tree_leaves(tree))
     params, optimizer = state[0], state[1]  # the model's State, the optimizer's
-    moments = optimizer["opt_state"][0]  # optax's ScaleByAdamState: count, mu, nu
+    moments = optimizer["opt_state"]  # optax's ScaleByAdamState: count, mu, nu
     return {"params": here(nnx.state(params, nnx.Param)), "adamw": here((moments["mu"], moments["nu"]))}
 
 
+def _here(a: jax.Array) -> jax.Array:
+    """A replicated array as this process's own copy, on its default device (keys stay keys)."""
+    if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+        return jax.random.wrap_key_data(_here(jax.random.key_data(a)))
+    return jax.numpy.asarray(local(a))
+
+
 def gather_into(model: nnx.Module, state: nnx.State, mesh: Mesh) -> None:
-    """The trained State's model part whole, as host arrays, into model (every process must call this)."""
+    """The trained State's model part (parameters, dropout streams) whole into model, in place: sharded arrays
+    are all-gathered first (every process must call this)."""
     whole = jax.jit(lambda t: t, out_shardings=NamedSharding(mesh, P()))(state[0])
-    nnx.update(model, jax.tree_util.tree_map(lambda a: jax.numpy.asarray(local(a)), whole))
+    nnx.update(model, jax.tree_util.tree_map(_here, whole))
 
 
 def train(model: nnx.Module, cfg: Config, sampler: BatchSampler, world: World, evals: dict | None = None,

@@ -1,5 +1,6 @@
 """Past one device: N-way data parallel is the single-device training, in torch (DDP, FSDP2) and in JAX (one
-process with N devices, N processes, sharded params), proven on NanoGPT (GPTVer4 with 2 x BlockVer4).
+process with N devices, N processes, sharded params; linen and NNX), proven on NanoGPT (GPTVer4 with 2 x
+BlockVer4).
 
 Every run starts from the same torch-initialised weights and draws the same global batches (the shared
 sampler, one seed). With dropout off, in float64, 50 AdamW steps: every step's loss, every evaluation and
@@ -42,6 +43,7 @@ LAYOUTS = {  # the three ways to run N-way data parallel, by the name the tests 
     "torch-nproc": lambda n: parallel.Layout("torch", nproc=n),  # DDP / FSDP2, one process per device
     "flax-devices": lambda n: parallel.Layout("flax", devices=n),  # one JAX process, n host devices
     "flax-nproc": lambda n: parallel.Layout("flax", nproc=n),  # jax.distributed, n processes
+    "nnx-devices": lambda n: parallel.Layout("nnx", devices=n),  # NNX's State over one process's n devices
 }
 slow = pytest.mark.slow
 N_ALL = [pytest.param(2, marks=slow), pytest.param(4, marks=slow)]  # processes start, compile, train: slow
@@ -68,10 +70,8 @@ def single(corpus, init):
             model = b.create(NANOGPT.recipe(cfg), example=np.zeros((1, cfg.block_size), np.int64), weights=init)
             sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
             with pytest.MonkeyPatch.context() as mp:
-                if name == "flax" and rate:  # the parallel trainer's threefry key, not the trainer's RBG default
-                    import learngpt_flax.fast
-                    import learngpt_flax.parallel
-                    mp.setattr(learngpt_flax.fast, "dropout_key", learngpt_flax.parallel.seed_dropout)
+                if name != "torch" and rate:  # the parallel trainer's threefry key, not the trainer's RBG default
+                    mp.setattr(b.module("fast"), "dropout_key", b.module("parallel").seed_dropout)
                 history = b.train(model, cfg, sampler, eval_data(sampler, cfg))
             done[key] = (np.asarray(history.step_losses), history.evals, b.get_weights(model))
         return done[key]
@@ -88,7 +88,7 @@ def needs(item) -> list[tuple[str, int, tuple]]:
             "test_torch_ddp_is_jax_data_parallel":
                 lambda: [("torch-nproc", p["n"], plain), (p["name"], p["n"], plain)],
             "test_jax_data_parallel_with_dropout_is_the_single_device_training":
-                lambda: [("flax-devices", p["n"], ("float64", False, DROPOUT))],
+                lambda: [(p["name"], p["n"], ("float64", False, DROPOUT))],
             }.get(item.originalname, list)()
 
 
@@ -155,7 +155,8 @@ def check_same_training(runs, single, name: str, n: int, dtype: str, sharded: bo
 @pytest.mark.parametrize("n", N_ALL)
 @pytest.mark.parametrize("name, dtype", [("torch-nproc", "float64"), ("torch-nproc", "float32"),
                                          ("flax-devices", "float64"), ("flax-devices", "float32"),
-                                         ("flax-nproc", "float64"), pytest.param("flax-nproc", "float32", marks=slow)])
+                                         ("flax-nproc", "float64"), pytest.param("flax-nproc", "float32", marks=slow),
+                                         ("nnx-devices", "float64"), ("nnx-devices", "float32")])
 def test_data_parallel_is_the_single_device_training(runs, single, name, dtype, n):
     trained = check_same_training(runs, single, name, n, dtype)
     held = trained[0]["held"]
@@ -163,7 +164,7 @@ def test_data_parallel_is_the_single_device_training(runs, single, name, dtype, 
 
 
 @pytest.mark.parametrize("n", N_ALL)
-@pytest.mark.parametrize("name", ["torch-nproc", "flax-devices"])
+@pytest.mark.parametrize("name", ["torch-nproc", "flax-devices", "nnx-devices"])
 def test_sharded_params_are_the_single_device_training(runs, single, name, n):
     """FSDP2 (fully_shard) in torch, NamedSharding of the params and AdamW state in JAX: the same trajectory,
     and each device holds about 1/N of the numbers (arrays with no axis that divides stay whole in JAX)."""
@@ -190,10 +191,11 @@ def test_torch_ddp_is_jax_data_parallel(runs, name, dtype, n):
 
 @slow
 @pytest.mark.parametrize("n", [2, 4])
-def test_jax_data_parallel_with_dropout_is_the_single_device_training(runs, single, n):
+@pytest.mark.parametrize("name", ["flax-devices", "nnx-devices"])
+def test_jax_data_parallel_with_dropout_is_the_single_device_training(runs, single, name, n):
     """One key for the whole mesh: each device draws its rows' part of the single-device masks, so even with
     dropout on the N-device run is the single-device run (torch's per-rank generators cannot be)."""
-    check_same_training(runs, single, "flax-devices", n, "float64", rate=DROPOUT)
+    check_same_training(runs, single, name, n, "float64", rate=DROPOUT)
 
 
 @pytest.mark.parametrize("n", N_ALL)
@@ -216,10 +218,12 @@ def test_each_rank_draws_its_own_dropout_masks_reproducibly(runs, name, n):
 def test_jax_devices_draw_their_rows_of_the_single_device_mask(runs, n):
     import flax.linen as nn
     import jax
-    whole = nn.Dropout(MASK_RATE).apply({}, np.ones(MASK_SHAPE), deterministic=False,
-                                        rngs={"dropout": jax.random.key(MASK_SEEDS[0])}) != 0
-    for name in ("flax-devices", "flax-nproc"):
-        np.testing.assert_array_equal(np.concatenate(runs(name, n)["masks"][0]), np.asarray(whole), err_msg=name)
+    from flax import nnx
+    key = jax.random.key(MASK_SEEDS[0])
+    whole = nn.Dropout(MASK_RATE).apply({}, np.ones(MASK_SHAPE), deterministic=False, rngs={"dropout": key}) != 0
+    nnx_whole = nnx.Dropout(MASK_RATE)(np.ones(MASK_SHAPE), rngs=key) != 0
+    for name, mask in (("flax-devices", whole), ("flax-nproc", whole), ("nnx-devices", nnx_whole)):
+        np.testing.assert_array_equal(np.concatenate(runs(name, n)["masks"][0]), np.asarray(mask), err_msg=name)
 
 
 # The slices and the loss: framework-free, and the identity behind every test above.
