@@ -84,13 +84,13 @@ class Config:
 
 # Named sizes and schedules (`--preset NAME`): flag values, the flags given after --preset win.
 # laptop: nanoGPT's CPU recipe (github.com/karpathy/nanoGPT, README, "I only have a macbook"): 4 layers, 4 heads,
-# 128 wide, context 64, batch 12, 2000 iterations, dropout 0, 20 evaluation batches; nanoGPT's README reports
-# "a loss of only 1.88" after "about 3 minutes" of it.
+# 128 wide, context 64, batch 12, 2000 iterations, dropout 0, 20 evaluation batches every 250 steps; nanoGPT's
+# README reports "a loss of only 1.88" after "about 3 minutes" of it.
 PRESETS: dict[str, dict] = {
     "curriculum": {"n_layers": 5, "n_heads": 8, "embed_size": 16, "block_size": 8, "batch_size": 32,
                    "dropout": 0.05},
     "laptop": {"n_layers": 4, "n_heads": 4, "embed_size": 128, "block_size": 64, "batch_size": 12, "iters": 2000,
-               "dropout": 0.0, "eval_iters": 20},
+               "dropout": 0.0, "eval_iters": 20, "eval_interval": 250},  # 250: its config/train_shakespeare_char.py
 }
 NANOGPT_LAPTOP_LOSS = 1.88  # nanoGPT's README: the laptop recipe's validation loss
 NANOGPT_LAPTOP_MINUTES = 3  # "about 3 minutes" on nanoGPT's author's laptop

@@ -60,7 +60,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, iters: int, eval_interv
                    help="CPU threads for each framework (torch.set_num_threads; XLA's intra-op pool); default 1: "
                         "at these sizes one thread is fastest, and more thrash on a busy machine")
     g.add_argument("--data", metavar="PATH", default=None,
-                   help="tiny-shakespeare text (default: $LEARNGPT_DATA, the cache, else a download)")
+                   help="tiny-shakespeare text (default: $LEARNGPT_DATA where it names a file, the cache, "
+                        "shared/data/ beside the checkout, else a download)")
 
 
 def add_parallel_arguments(parser: argparse.ArgumentParser, compare: bool = False) -> None:

