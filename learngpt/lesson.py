@@ -150,7 +150,18 @@ class Lesson:
     recorded: list[str] = field(default_factory=list)  # docs/results/parity.json's header and row
     recorded_when: str = ""
     live: list[str] = field(default_factory=list)  # the live tables, one text per dtype / pair
-    mapping: list[tuple[str, str, str]] = field(default_factory=list)  # (torch key, Flax path, transform)
+    mapping: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # JAX side -> (torch key, path,
+    #                                                                               transform) for each weight
+
+    def mapping_rows(self) -> tuple[list[str], list[list[str]]]:
+        """(the JAX sides, one row per torch key: the key, then each side's path and transform)."""
+        sides = list(self.mapping)
+        found: dict[str, dict[str, tuple[str, str]]] = {}
+        for side in sides:
+            for key, path, transform in self.mapping[side]:
+                found.setdefault(key, {})[side] = (path, transform)
+        rows = [[key] + [x for side in sides for x in found[key].get(side, ("-", "-"))] for key in sorted(found)]
+        return sides, rows
 
 
 def defined_classes(package: str = "learngpt_torch") -> dict[str, Path]:
@@ -342,11 +353,14 @@ def parity_text(lesson: Lesson) -> list[str]:
     out += [f"  {line}" for line in lesson.recorded]
     for text in lesson.live:
         out += ["", text]
-    if lesson.mapping:
-        kw = max(len(k) for k, _, _ in lesson.mapping)
-        pw = max(len(p) for _, p, _ in lesson.mapping)
-        out += ["", f"weights: torch key -> Flax path (transform), {len(lesson.mapping)} tensors"]
-        out += [f"  {k:<{kw}}  ->  {p:<{pw}}  ({t})" for k, p, t in lesson.mapping]
+    sides, rows = lesson.mapping_rows()
+    if rows:
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        out += ["", f"weights: torch key -> {' and '.join(LABELS[s] + ' path' for s in sides)} (transform), "
+                    f"{len(rows)} tensors"]
+        for r in rows:
+            out.append(f"  {r[0]:<{widths[0]}}" + "".join(f"  ->  {r[i]:<{widths[i]}}  ({r[i + 1]})"
+                                                          for i in range(1, len(r), 2)).rstrip())
     return out
 
 
@@ -405,12 +419,14 @@ def page(lesson: Lesson) -> str:
             body += [f"<li>{e(n.text)}</li>" for n in pair.notes]
             body.append("</ol>")
     body.append("<h2>Weight mapping: torch key &rarr; Flax path</h2>")
-    if lesson.mapping:
-        body.append('<table class="map"><tr><th>torch key</th><th>Flax path</th><th>transform</th></tr>')
-        body += [f"<tr><td>{e(k)}</td><td>{e(p)}</td><td>{e(t)}</td></tr>" for k, p, t in lesson.mapping]
+    sides, rows = lesson.mapping_rows()
+    if rows:
+        head = "".join(f"<th>{e(LABELS[s])} path</th><th>transform</th>" for s in sides)
+        body.append(f'<table class="map"><tr><th>torch key</th>{head}</tr>')
+        body += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
         body.append("</table>")
     else:
-        body.append("<p>No weights to carry.</p>")
+        body.append("<p>No weights mapped: the live check was skipped (--no-live) or the component has none.</p>")
     body.append("<h2>Parity</h2>")
     body.append(f"<pre>{e(chr(10).join(parity_text(lesson)[:len(lesson.recorded) + 1]))}</pre>")
     body += [f"<pre>{e(text)}</pre>" for text in lesson.live]

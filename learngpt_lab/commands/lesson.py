@@ -57,6 +57,6 @@ def live(found, jax_sides: tuple[str, ...], seed: int) -> None:
                 report = component_report(found.parity_component, dtype=dtype, seed=seed, jax_side=side)
                 found.live.append(f"live: `learngpt parity --component {found.parity_component}`'s check, torch "
                                   f"against {side}, seed {seed}:\n{report.table()}")
-                if side == "flax" and dtype == "float32":
-                    found.mapping = list(report.mapping)
+                if dtype == "float32":
+                    found.mapping[side] = list(report.mapping)
                 bar.update()

@@ -140,11 +140,19 @@ def test_the_page_renders_in_a_headless_browser(tmp_path, capsys):
     assert changed > 10_000 and dark > 10_000, (changed, dark)
 
 
-def test_lesson_with_nnx_adds_linen_beside_nnx():
+def test_lesson_with_nnx_adds_linen_beside_nnx(tmp_path, capsys):
     pytest.importorskip("learngpt_nnx")
     found = lesson.build("BlockVer4", ("torch", "flax", "nnx"))
     assert [p.sides for p in found.pairs] == [("torch", "flax"), ("flax", "nnx")]
     assert {"nnx-init", "nnx-rngs", "nnx-call"} <= {n.key for n in found.pairs[1].notes}
+    target = tmp_path / "head.html"
+    assert main(["lesson", "HeadVer4", "--with", "nnx", "--html", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "parity of HeadVer4 [float64]: pass" in out and "torch against nnx" in out
+    cells = [t.strip() for t in parsed(target.read_text(encoding="utf-8")).text if t.strip()]
+    assert "Flax NNX path" in cells
+    k = cells.index("key.weight")
+    assert cells[k + 1:k + 5] == ["key/kernel", "transpose", "key/kernel", "transpose"]
 
 
 def test_bad_lesson_requests_are_one_line(tmp_path, capsys):
