@@ -119,20 +119,19 @@ def train(model: nnx.Module, cfg: Config, sampler: BatchSampler, evals: dict | N
 
 def pure(module: nnx.Module) -> tuple[Callable, nnx.State, Any]:
     """(fn, state, structure): fn(state, *inputs) is module(*inputs) as a pure function of its State, what
-    jax.jit compiles without NNX's per-call traversal of the object graph; structure (the graphdef) keys it."""
+    jax.jit compiles without NNX's per-call walk of the object graph; structure (the graphdef) keys it."""
     graphdef, state = nnx.split(module)
     return (lambda state, *inputs: nnx.merge(graphdef, state)(*inputs)), state, graphdef
 
 
-def chain(recipe: Callable, x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """x through n fresh copies of the layers recipe(learngpt_nnx) returns, each its own init: the n States
-    drawn at once (jax.vmap over keys), the layers applied in one lax.scan over them; no gradient."""
-    from learngpt_nnx.runtime import build
-    graphdefs = [nnx.graphdef(layer) for layer in build(recipe, seed)]
+def chain(layers: Callable[[nnx.Rngs], list], x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """x through n fresh copies of the layers layers(rngs) builds, each its own init: the n States drawn at
+    once (jax.vmap over keys), the layers applied in one lax.scan over them; no gradient."""
+    graphdefs = [nnx.graphdef(layer) for layer in layers(nnx.Rngs(seed))]
 
     @jax.jit
     def run(keys, h):
-        states = jax.vmap(lambda key: [nnx.state(layer) for layer in build(recipe, key)])(keys)  # [(n, ...)]
+        states = jax.vmap(lambda key: [nnx.state(m) for m in layers(nnx.Rngs(key))])(keys)  # [(n, ...)]
 
         def step(h, layer_states):
             for graphdef, state in zip(graphdefs, layer_states):

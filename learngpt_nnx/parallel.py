@@ -81,7 +81,7 @@ def train(model: nnx.Module, cfg: Config, sampler: BatchSampler, world: World, e
           make_step: Callable = trainer.make_step) -> tuple:
     """max_iters AdamW steps of the global batches over the mesh's devices; returns the State of (model,
     optimizer) laid out over the mesh (gather_into() writes the model part back) and the history, whose
-    losses are the global batches' on every process. make_step: the single-device step (fast.make_step too)."""
+    losses are the global batches' on every process. make_step: the single-device step (or fast.make_step)."""
     mesh = make_mesh(world) if mesh is None else mesh
     check_split(cfg.batch_size, mesh.size, "the mesh's devices")
     max_iters = cfg.max_iters if max_iters is None else max_iters

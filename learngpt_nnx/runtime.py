@@ -61,7 +61,7 @@ class Seeded:
         return found
 
 
-def build(recipe: Callable[[Any], Any], seed: int = 0) -> nnx.Module:
+def _build(recipe: Callable[[Any], Any], seed: int = 0) -> nnx.Module:
     """recipe(learngpt_nnx) built, parameters drawn from nnx.Rngs(params=seed) and every Dropout's stream
     forked from nnx.Rngs(dropout=seed)."""
     return recipe(Seeded(learngpt_nnx, nnx.Rngs(params=seed, dropout=seed)))
@@ -78,11 +78,11 @@ def create(recipe: Callable[[Any], Any], example: np.ndarray | None = None, seed
            weights: dict | None = None, dtype: str = "float32") -> Model:
     with jax.enable_x64(dtype == "float64"):
         if weights is not None:  # the structure only (no init computed: op by op it takes seconds)
-            module = nnx.eval_shape(lambda: build(recipe, seed))
+            module = nnx.eval_shape(lambda: _build(recipe, seed))
             torch_to_nnx(weights, module)  # every parameter set (WeightMismatchError before any is)
             nnx.reseed(module, dropout=seed)  # the dropout streams' keys and counts, concrete
         else:  # drawn natively (the same distributions as torch's defaults)
-            module = build(recipe, seed)
+            module = _build(recipe, seed)
         _cast(module, dtype)
         return Model(module, None, dtype)  # the parameters live in the module, as in torch
 

@@ -1,4 +1,4 @@
-"""The curriculum's training loop in Flax NNX: an nnx.jit step updating the model and its optimizer in place."""
+"""The curriculum's training loop in Flax NNX: one nnx.jit step updates the model and optimizer in place."""
 from __future__ import annotations
 
 import time

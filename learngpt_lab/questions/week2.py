@@ -201,8 +201,10 @@ def _chain_flax(recipe, x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 def _chain_nnx(recipe, x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """The same in NNX (learngpt_nnx/fast.py): n States drawn at once, the layers applied in one lax.scan."""
+    import learngpt_nnx
     from learngpt_nnx.fast import chain
-    return chain(recipe, x, n, seed)
+    from learngpt_nnx.runtime import Seeded
+    return chain(lambda rngs: recipe(Seeded(learngpt_nnx, rngs)), x, n, seed)
 
 
 CHAINS = {"torch": _chain_torch, "flax": _chain_flax, "nnx": _chain_nnx}  # this question's deep chains
