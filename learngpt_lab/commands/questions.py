@@ -14,7 +14,8 @@ from learngpt_lab.runs import positive_int
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default=None,
-                        help="torch, flax or torch,flax (default: $LEARNGPT_BACKEND, else both)")
+                        help="torch, flax, nnx, or several comma-separated (default: $LEARNGPT_BACKEND, else every "
+                             "backend)")
     parser.add_argument("--profile", choices=("default", "full", "seed"), default=None,
                         help="default: shortened training (what CI runs); full: the seed's config (5000 steps, 200 "
                              "evaluation batches); seed: each original question's own setup where it differs "
@@ -22,13 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", default=None, metavar="TEXT[,TEXT...]",
                         help="ask only the questions whose test name is or contains TEXT, or those of the test file "
                              "TEXT (test_9); several, comma-separated, are asked in the order given (a text that "
-                             "names a test exactly picks that test alone)")
+                             "names a test exactly picks that test alone) (default: every question, a long run: "
+                             "--list shows what each trains)")
     parser.add_argument("--list", action="store_true",
-                        help="list the questions (test file, test name, what it does, the question) and ask none")
-    parser.add_argument("--data", default=None, metavar="PATH", help="the tiny-shakespeare text file")
+                        help="list the questions (test file, test name, what it does, the question) and ask none "
+                             "(default off)")
+    parser.add_argument("--data", default=None, metavar="PATH", help="the tiny-shakespeare text file (default: $LEARNGPT_DATA, the cache, else a download)")
     parser.add_argument("--json", default=None, metavar="FILE",
                         help="also write every result to FILE (what docs/results/questions-<profile>.json are), "
-                             "rewritten after each question (\"complete\": false until the last)")
+                             "rewritten after each question (\"complete\": false until the last) (default: none written)")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="CPU threads for each framework (default: each framework's own choice); the speed "
                              "questions always time on one thread, in a process of their own")
