@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="text to continue; its characters must be in the vocabulary (default a newline)")
     parser.add_argument("--tokens", type=positive_int, default=300, help="characters to generate (default 300)")
     parser.add_argument("--greedy", action="store_true",
-                        help="argmax decoding instead of sampling (default: sample)")
+                        help="argmax decoding instead of sampling; --temperature and --top-k then change nothing "
+                             "(default: sample)")
     parser.add_argument("--temperature", type=positive_float, default=1.0, metavar="T",
                         help="divide the logits by T before sampling: below 1 sharper, towards 0 greedy, above 1 "
                              "flatter (default 1.0: the model's own distribution)")
