@@ -98,8 +98,10 @@ def test_the_terminal_lesson_then_its_recorded_parity_row(capsys):
     assert "notes (torch -> Flax linen, the mirror table):" in out and "[1] " in out
     assert max(len(line) for line in out.splitlines()) <= 160 + 10
     recorded = json.loads((lesson.ROOT / "docs/results/parity.json").read_text())["lines"]
-    row = next(line for line in recorded if line.split()[:1] == ["HeadVer4"])
-    assert f"  {row}" in out.splitlines()
+    k = next(i for i, line in enumerate(recorded) if line.split()[:1] == ["HeadVer4"])
+    rows = [recorded[k]] + [line for line in recorded[k + 1:k + 4] if line.startswith(" ")]  # one per pair
+    assert all(f"  {row}" in out.splitlines() for row in rows)
+    assert f"  {recorded[k + len(rows)]}" not in out.splitlines()  # the next component's row is not shown
 
 
 def test_the_html_page_has_both_files_the_mapping_and_the_live_tables(tmp_path, capsys):
