@@ -274,7 +274,8 @@ def until_narrow(one_round: Callable[[int], dict[str, float]], reference: str | 
                  max_rounds: int = 60, budget_seconds: float = 60.0) -> tuple[int, Load, dict[str, "Judged"]]:
     """Pair round after round (one_round(r): each figure's time in round r, the figures taking turns) until the
     95 % interval of every headline figure (a name: its paired ratio to the reference, the reference's own time;
-    a pair (a, b): b's time over a's, round by round) is narrower than limit, at least min_rounds and at most max_rounds rounds, or until budget_seconds are spent.
+    a pair (a, b): b's time over a's, round by round) is narrower than limit, at least min_rounds and at most
+    max_rounds rounds, or until budget_seconds are spent.
     A figure is flagged ('interval') only if its interval stays wider than limit; the load is measured and kept,
     and the times' spread is no flag: paired ratios are what load hits on both sides alike. Returns (rounds,
     load, figures)."""

@@ -339,6 +339,43 @@ def compare_table(folder: str) -> str:
 
 
 
+def port_gpt2(kind: str) -> str:
+    """docs/port.md's GPT-2 tables (tools/port_gpt2.py, docs/results/port-gpt2.json): `table` the correct port
+    in float32 and float64, `planted` the three differences planted in the Flax copy with the layer named."""
+    run = load("port-gpt2.json")
+    if kind == "table":
+        f32, f64 = run["runs"]["float32"], run["runs"]["float64"]
+        lines = [f"Measured (`python tools/port_gpt2.py`, the cases of `tests/parity/test_port_gpt2.py`; "
+                 f"{f32['params']:,} parameters on each side, {f32['gradients']} gradients, "
+                 f"{f32['layers_compared']} of {f32['layers']} submodule calls compared):", "",
+                 "| | logits | loss | gradients | layers (relative) |", "| --- | --- | --- | --- | --- |"]
+        for label, s in (("float32 (bound 1e-5; gradients 1e-4 relative)", f32), ("float64 (bound 1e-10)", f64)):
+            grad = f"{s['gradient_max']:.2e}" + (" relative" if s["gradient_relative"] else "")
+            lines.append(f"| {label} | {s['outputs']['logits']:.2e} | {s['outputs']['loss']:.2e} | {grad} | "
+                         f"{s['layer_max']:.2e} |")
+        v = run["versions"]
+        lines += ["", f"Measured {run['created'][:16].replace('T', ' ')} with transformers {v['transformers']}, "
+                      f"torch {v['torch']}, jax {v['jax']}, flax {v['flax']}, one thread each."]
+        return "\n".join(lines)
+    if kind == "planted":
+        lines = ["| planted in the Flax copy | outputs | first divergence | where |", "| --- | --- | --- | --- |"]
+        for p in run["planted"].values():
+            outs = ", ".join(f"{k} {v:.2e}" for k, v in p["outputs"].items())
+            grad = f"gradients {p['gradient_max']:.2e}"
+            if p["outputs_ok"] and p["gradients_ok"]:
+                outs = f"{outs}, {grad}: **all pass**"
+            else:
+                outs = (f"{outs}: fail (the largest gradient difference, {p['gradient_max']:.3g}"
+                        f"{' relative' if p['gradient_relative'] else ''}, is at `{p['gradient_key']}`)")
+            f = p["first"]
+            after = f["verdict"].split("the difference entered before it", 1)[-1].lstrip(", ")
+            where = (f"inside it: its input agrees ({f['input_rel']:.2e})" if f["input_ok"] else
+                     f"before it: its input differs ({f['input_rel']:.2e}), {after}")
+            lines.append(f"| {p['what']} | {outs} | layer {f['index']}, `{f['name']}` ({f['kind']}) | {where} |")
+        return "\n".join(lines)
+    raise ValueError(f"unknown generated block 'port-gpt2:{kind}'; expected port-gpt2:table or :planted")
+
+
 # The size ladder (tools/ladder.py -> docs/results/ladder.json) and the laptop preset's compare runs
 
 LADDER_LABELS = {"torch loop": "torch eager", "torch.compile loop": "torch.compile", "flax lesson scan": "Flax jax.jit",
@@ -508,10 +545,10 @@ def laptop(name: str) -> str:
 
 
 def flax_attempts(name: str) -> str:
-    """tools/flax_fast_attempts.py: each variant of the Flax fast step at one rung, paired against the adopted
+    """tools/flax_fast_attempts.py: each variant of the Flax fast step at one rung, paired against the first
     one, its GFLOP/s and its share of the matmul peak measured in the same process."""
     r = load(f"{name}.json")
-    lines = [f"| variant of the Flax fast step | speed vs adopted (median of {r['rounds']} paired rounds, 95 % "
+    lines = [f"| variant of the Flax fast step | speed vs the first row (median of {r['rounds']} paired rounds, 95 % "
              "interval) | steps/s | GFLOP/s | % of the matmul peak |", "| --- | --- | --- | --- | --- |"]
     for row in r["rows"]:
         lines.append(f"| {row['variant']} | {_ratio_cell(row['speedup_vs_adopted'], row['interval'])}"
@@ -695,6 +732,8 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "flax-attempts": flax_attempts,
     # ladder:table, ladder:summary (ladder:table:FILE for docs/results/FILE.json): tools/ladder.py's sizes
     "ladder": ladder_block,
+    # port-gpt2:table, port-gpt2:planted: docs/port.md's GPT-2 (tools/port_gpt2.py)
+    "port-gpt2": port_gpt2,
     # port-models:tables, port-models:planted: docs/port.md's BERT and OPT results (tools/port_models.py)
     "port-models": port_models,
 }

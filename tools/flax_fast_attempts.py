@@ -1,9 +1,9 @@
 """What was tried to bring the Flax fast step closer to the machine's matmul peak at a rung of the ladder (by
 default nanoGPT's laptop recipe), measured paired: each variant is the scan-fused training step of
-learngpt_flax.fast (the same maths) compiled with other XLA options or at other threads; the variants train
+learngpt_flax.fast (the same maths) compiled with other XLA options or q/k/v as one matmul; the variants train
 segments of the same batch stream in rotating rounds (learngpt.stats.until_narrow) and each is reported as the
-median of its per-round speed ratios to the step as adopted, with its 95 % interval, its steps/s and GFLOP/s
-against the matmul peak measured in the same process (tools/ladder.py, matmul_peak).
+median of its per-round speed ratios to the first (learngpt_flax/fast.py's step),
+with its 95 % interval, its steps/s and GFLOP/s against the matmul peak measured in the same process (tools/ladder.py, matmul_peak).
 
     python tools/flax_fast_attempts.py --rung laptop --out docs/results/flax-fast-attempts.json
 
@@ -22,12 +22,33 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 YNN_OFF = {"xla_cpu_experimental_ynn_fusion_type": ""}  # learngpt_flax.fast.COMPILER_OPTIONS["cpu"]
-VARIANTS = {  # name -> (XLA compile options, LayerNorm input gradients stored)
-    "fast as adopted (YNNPACK fusions off, LayerNorm gradients stored)": (YNN_OFF, True),
-    "YNNPACK fusions on (XLA's default)": ({}, True),
-    "LayerNorm gradients not stored": (YNN_OFF, False),
-    "YNNPACK on, LayerNorm gradients not stored": ({}, False),
+VARIANTS = {  # name -> (XLA compile options, LayerNorm input gradients stored, q/k/v as one matmul)
+    "fast.py's step (YNNPACK fusions off, LayerNorm gradients stored)": (YNN_OFF, True, False),
+    "YNNPACK fusions on (XLA's default)": ({}, True, False),
+    "LayerNorm gradients not stored": (YNN_OFF, False, False),
+    "q, k and v as one (C, 3C) matmul": (YNN_OFF, True, True),
+    "q, k, v as one matmul, YNNPACK on": ({}, True, True),
 }
+
+
+def fused_qkv(next_fun, args, kwargs, context):
+    """A flax method interceptor: MultiHeadVer2's query, key and value maps computed as one x @ [Wq Wk Wv]
+    (each output the same dot product as before, so the same maths up to the order XLA sums in), its scores,
+    mask, softmax and weighted sum as the module's own (learngpt_flax/multi_head_v2.py, without the sow)."""
+    import jax
+    import jax.numpy as jnp
+    mod = context.module
+    if context.method_name != "__call__" or type(mod).__name__ != "MultiHeadVer2" or mod.is_initializing():
+        return next_fun(*args, **kwargs)
+    x = args[0]
+    B, T, C = x.shape
+    nh, hs = mod.n_heads, C // mod.n_heads
+    p = mod.variables["params"]
+    w = jnp.concatenate([p["query"]["kernel"], p["key"]["kernel"], p["value"]["kernel"]], axis=1)  # (C, 3C)
+    q, k, v = (a.reshape(B, T, nh, hs) for a in jnp.split(x @ w, 3, axis=-1))
+    wei = jnp.einsum("bthd,bshd->bhts", q, k) * C ** -0.5
+    wei = jax.nn.softmax(jnp.where(jnp.tril(jnp.ones((T, T), dtype=bool)), wei, -jnp.inf), axis=-1)
+    return mod.proj(jnp.einsum("bhts,bshd->bthd", wei, v).reshape(B, T, C))
 
 
 def main(argv=None) -> int:
@@ -40,10 +61,21 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "results" / "flax-fast-attempts.json"),
                         help="the results file (default docs/results/flax-fast-attempts.json)")
     args = parser.parse_args(argv)
+    import os
+
+    from ladder import RUNGS, matmul_peak, thread_env
+    if os.environ.get("OPENBLAS_NUM_THREADS") != str(args.threads):  # BLAS and XLA read them at start: again
+        os.execve(sys.executable, [sys.executable, __file__] + list(sys.argv[1:] if argv is None else argv),
+                  thread_env(args.threads))
+    from ladder import pin
+    pin(args.threads)  # one thread: one core (XLA's dots have a pool of their own)
     from learngpt_lab.threads import set_threads
     set_threads(args.threads)
+    import contextlib
+
     import jax
     import numpy as np
+    from flax import linen as nn
 
     import learngpt_flax
     from learngpt import files, stats
@@ -54,7 +86,6 @@ def main(argv=None) -> int:
     from learngpt_flax.optim import make_optimizer
     from learngpt_lab.bench.plan import Size
     from learngpt_lab.bench.report import clean
-    from ladder import RUNGS, matmul_peak
 
     dims, dropout, segment = RUNGS[args.rung]
     segment = args.segment or segment
@@ -66,7 +97,7 @@ def main(argv=None) -> int:
     model = components.build(learngpt_flax, "NanoGPT", cfg)
     params0 = model.init(jax.random.key(cfg.seed), np.zeros((1, cfg.block_size), np.int32))["params"]
 
-    def variant(options: dict, store: bool):
+    def variant(options: dict, store: bool, fused: bool):
         sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
         evals = eval_data(sampler, cfg, 1)
         programs: dict = {}
@@ -75,7 +106,9 @@ def main(argv=None) -> int:
         def once(fn, *a):
             key = (str(jax.tree_util.tree_structure(a)), *((x.shape, str(x.dtype)) for x in jax.tree.leaves(a)))
             if key not in programs:
-                programs[key] = fn.lower(*a).compile(compiler_options=options) if options else fn.lower(*a).compile()
+                with nn.intercept_methods(fused_qkv) if fused else contextlib.nullcontext():  # while it traces
+                    lowered = fn.lower(*a)
+                programs[key] = lowered.compile(compiler_options=options) if options else lowered.compile()
             return programs[key]
 
         def run():
@@ -102,7 +135,7 @@ def main(argv=None) -> int:
         rows.append({"variant": n, "speedup_vs_adopted": ratio, "interval": list(f.interval) if n != names[0] else
                      [1.0, 1.0], "steps_per_second": sps, "gflops_per_second": sps * gflop,
                      "peak_share": sps * gflop / peak["peak"], "compile_seconds": compile_s[n], "flags": f.flags})
-        print(f"{n}: {sps:.1f} steps/s, {ratio:.3f}x [{f.interval[0]:.3f}, {f.interval[1]:.3f}], "
+        print(f"{n}: {sps:.1f} steps/s, {ratio:.3f}x {rows[-1]['interval']}, "
               f"{sps * gflop / peak['peak']:.0%} of peak", file=sys.stderr)
     result = {"schema": "learngpt-flax-fast-attempts/1", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "rung": args.rung, "size": dims, "threads": args.threads, "segment_steps": segment, "rounds": rounds,

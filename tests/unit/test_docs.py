@@ -28,7 +28,8 @@ def test_the_check_passes_and_every_document_has_generated_numbers():
     assert any(n.startswith("answers-week2") for n in every) and any(n.startswith("answers-week1") for n in every)
     assert {"bench:bench-cpu-quick:table", "bench:bench-cpu-quick-hog:table",
             "bench:compare:bench-cpu-quick-hog:bench-cpu-quick",
-            "bench:attempts:flax-loop-attempts"} <= set(names["docs/bench.md"])
+            "bench:attempts:flax-loop-attempts", "ladder:table", "laptop:laptop", "compare:compare-laptop",
+            "compare-runs:default", "flax-attempts:flax-fast-attempts"} <= set(names["docs/bench.md"])
     assert "trajectory:summary" in names["README.md"] and "trajectory:table" in names["docs/compare.md"]
     assert names["docs/parity.md"] == ["parity"]
 
@@ -38,6 +39,9 @@ def test_the_check_passes_and_every_document_has_generated_numbers():
     ("bench:bench-cpu-quick:loops", "| flax scan | 999.9 | 9.99× |"),
     ("attention-scale", "| 2000 | 2.3369 | 2.3250 |"),
     ("trajectory:table", "| max \\|Δ parameter\\| after 200 steps (same bounds) | 8.4e-15 | 1.5e-05 |"),
+    ("ladder:table", "| laptop, B12 T64 C128 L4 H4 (4) | Flax fast | 99.9 | 9.99× [9.00, 9.99] | 99.9 | 70% | 9.9 |"),
+    ("laptop:laptop", "| torch | 1.8800 | step 250 (1.880) | 9 s | 99.9 | 0.0 |"),
+    ("compare-runs:default", "| 1 | at the same time, one core each | 99.9 | 999.9 | 9.99× |"),
 ])
 def test_a_typed_number_in_a_block_is_caught(name, typed):
     text = f"<!-- generated: {name} -->\n{typed}\n<!-- end generated -->"
