@@ -1,7 +1,10 @@
-"""The house's floors: imports flow one way, the core imports no framework, the mirrored files pair up and
-read side by side on one screen.
+"""The house's floors: imports flow one way, the core imports no framework, the mirrored files pair up (three
+ways: torch, linen, NNX) and read side by side on one screen.
 
-    learngpt  <-  learngpt_torch, learngpt_flax  <-  parity  <-  learngpt_{torch,flax}.runtime  <-  learngpt_lab
+    learngpt  <-  learngpt_torch, learngpt_flax, learngpt_nnx  <-  parity  <-  each runtime.py  <-  learngpt_lab
+
+learngpt_nnx may import learngpt_flax (the JAX-level pieces both Flax APIs share: the AdamW transformation,
+the compiled-program cache), never torch.
 
 Each backend's runtime module sits above the bridge (it speaks the torch layout through it); the rest of the
 package below it.
@@ -14,16 +17,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOORS = {"learngpt": 0, "learngpt_torch": 1, "learngpt_flax": 1, "parity": 2, "learngpt_lab": 3}
+FLOORS = {"learngpt": 0, "learngpt_torch": 1, "learngpt_flax": 1, "learngpt_nnx": 1, "parity": 2, "learngpt_lab": 3}
+BACKENDS = ("learngpt_torch", "learngpt_flax", "learngpt_nnx")
 FRAMEWORKS = {"torch", "jax", "jaxlib", "flax", "optax"}
 # what each package may not import although it sits higher: the other backend, or any framework in the core
 FORBIDDEN = {
     "learngpt": FRAMEWORKS,
-    "learngpt_torch": {"learngpt_flax", "jax", "jaxlib", "flax", "optax"},
-    "learngpt_flax": {"learngpt_torch", "torch"},
+    "learngpt_torch": {"learngpt_flax", "learngpt_nnx", "jax", "jaxlib", "flax", "optax"},
+    "learngpt_flax": {"learngpt_torch", "learngpt_nnx", "torch"},
+    "learngpt_nnx": {"learngpt_torch", "torch"},
 }
 MIRROR_WIDTH = 110
-RUNTIME_FLOOR = 2.5  # learngpt_torch/runtime.py, learngpt_flax/runtime.py: on the bridge, under the lab
+RUNTIME_FLOOR = 2.5  # each backend's runtime.py: on the bridge, under the lab
 
 
 def package_files(package: str) -> list[Path]:
@@ -57,8 +62,7 @@ def wrong_way(package: str, files: list[Path] | None = None) -> list[str]:
     """Every import in the package that reaches a higher floor, the other backend, or (core) a framework."""
     problems = []
     for path in files if files is not None else package_files(package):
-        floor = RUNTIME_FLOOR if path.name == "runtime.py" and package in ("learngpt_torch", "learngpt_flax") \
-            else FLOORS[package]
+        floor = RUNTIME_FLOOR if path.name == "runtime.py" and package in BACKENDS else FLOORS[package]
         problems += [f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name}:{line} imports a "
                      f"backend's runtime ({package} must not)"
                      for line in runtime_imports(path) if floor < RUNTIME_FLOOR]
@@ -87,6 +91,10 @@ def test_the_import_check_can_fail(tmp_path):
     runtime = tmp_path / "runtime.py"
     runtime.write_text("from parity import bridge\nimport learngpt_lab\n")
     assert wrong_way("learngpt_torch", [runtime]) == ["runtime.py:2 imports learngpt_lab (learngpt_torch must not)"]
+    nnx_file = tmp_path / "block_v4.py"
+    nnx_file.write_text("from learngpt_flax import optim\nimport torch\nfrom parity import nnx\n")
+    assert wrong_way("learngpt_nnx", [nnx_file]) == ["block_v4.py:2 imports torch (learngpt_nnx must not)",
+                                                     "block_v4.py:3 imports parity (learngpt_nnx must not)"]
 
 
 CORE_MODULES = sorted(f"learngpt.{p.stem}" for p in (ROOT / "learngpt").glob("*.py") if p.stem != "__init__")
@@ -111,15 +119,19 @@ def test_the_fresh_interpreter_check_can_fail():
     assert "torch" in frameworks_after_import("learngpt_torch")
 
 
-def mirrored_pairs() -> list[tuple[Path, Path]]:
-    torch_files = {p.name: p for p in package_files("learngpt_torch")}
-    flax_files = {p.name: p for p in package_files("learngpt_flax")}
-    assert set(torch_files) == set(flax_files), f"unpaired files: {sorted(set(torch_files) ^ set(flax_files))}"
-    return [(torch_files[n], flax_files[n]) for n in sorted(torch_files)]
+def mirrored_pairs() -> list[tuple[Path, ...]]:
+    """(torch, linen, NNX) file of each name: every backend package has the same files."""
+    files = {package: {p.name: p for p in package_files(package)} for package in BACKENDS}
+    names = set(files["learngpt_torch"])
+    for package in BACKENDS[1:]:
+        assert set(files[package]) == names, (f"unpaired files between learngpt_torch and {package}: "
+                                              f"{sorted(names ^ set(files[package]))}")
+    return [tuple(files[package][n] for package in BACKENDS) for n in sorted(names)]
 
 
 def test_mirrored_files_read_side_by_side():
-    """Every file of learngpt_torch/ has its twin in learngpt_flax/, and no line is wider than 110 characters."""
+    """Every file of learngpt_torch/ has its twins in learngpt_flax/ and learngpt_nnx/, and no line is wider
+    than 110 characters."""
     long_lines = [f"{path.relative_to(ROOT)}:{i} ({len(line)} characters)"
                   for pair in mirrored_pairs() for path in pair
                   for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if len(line) > MIRROR_WIDTH]
@@ -127,17 +139,18 @@ def test_mirrored_files_read_side_by_side():
 
 
 def test_the_runtime_modules_offer_the_same_surface():
-    """learngpt_torch.runtime and learngpt_flax.runtime define every function learngpt.runtime.SURFACE names,
-    with the same parameters in the same order, and nothing else public."""
+    """Each backend's runtime module (learngpt_torch, learngpt_flax, learngpt_nnx) defines every function
+    learngpt.runtime.SURFACE names, with the same parameters in the same order, and nothing else public."""
     import importlib
     import inspect
 
     from learngpt.runtime import SURFACE
     signatures = {}
-    for package in ("learngpt_torch", "learngpt_flax"):
+    for package in BACKENDS:
         module = importlib.import_module(f"{package}.runtime")
         public = {n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_")
                   and v.__module__ == module.__name__}
         assert public == set(SURFACE), f"{package}.runtime: {sorted(public ^ set(SURFACE))} differ from SURFACE"
         signatures[package] = {n: list(inspect.signature(getattr(module, n)).parameters) for n in SURFACE}
-    assert signatures["learngpt_torch"] == signatures["learngpt_flax"]
+    for package in BACKENDS[1:]:
+        assert signatures[package] == signatures["learngpt_torch"], f"{package}.runtime's signatures differ"
