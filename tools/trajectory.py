@@ -1,4 +1,5 @@
-"""Same start, same path: GPTVer4(2 x BlockVer3(MultiHeadVer2)) trained 200 AdamW steps in torch and in Flax.
+"""Same start, same path: GPTVer4(2 x BlockVer3(MultiHeadVer2)) trained 200 AdamW steps in torch and in Flax
+(linen: "runs"; NNX: "nnx_runs", the same figures against the same torch runs).
 
     python tools/trajectory.py --out docs/results/trajectory.json
 
@@ -28,6 +29,24 @@ EVAL_INTERVAL, EVAL_ITERS = 100, 20  # evaluation at steps 0, 100 and 200 on 20 
 FLOAT32_SEEDS = (0, 1, 2)  # beside the config's own seed
 
 
+def figures(dtype: str, seed: int, reference: tuple, other: tuple) -> dict:
+    """One run's figures: (history, weights) of torch against those of a JAX side."""
+    import numpy as np
+
+    (th, tw), (fh, fw) = reference, other
+    steps = np.abs(np.asarray(th.step_losses) - np.asarray(fh.step_losses))
+    evals_diff = [abs(getattr(a, split) - getattr(b, split)) for a, b in zip(th.evals, fh.evals)
+                  for split in ("train_loss", "val_loss")]
+    params = {k: float(np.abs(tw[k].astype(np.float64) - fw[k].astype(np.float64)).max()) for k in tw}
+    worst = max(params, key=params.get)
+    return {"dtype": dtype, "seed": seed, "steps": [len(th.step_losses), len(fh.step_losses)],
+            "eval_steps": [[e.step for e in th.evals], [e.step for e in fh.evals]],
+            "weight_dtypes": sorted({str(v.dtype) for h in (tw, fw) for v in h.values()}),
+            "same_keys": sorted(tw) == sorted(fw),
+            "step_loss_max": float(steps.max()), "step_loss_argmax": int(steps.argmax()),
+            "eval_loss_max": float(max(evals_diff)), "param_max": params[worst], "param_key": worst}
+
+
 def measure(data: str | None = None, roundoff: bool = True) -> dict:
     """Every run's figures, and the conditions they were measured in; roundoff=False leaves out the float32
     runs that show how far roundoff alone carries torch (what the bounds are asserted on stays)."""
@@ -45,7 +64,7 @@ def measure(data: str | None = None, roundoff: bool = True) -> dict:
     arch = Architecture("GPTVer4", "BlockVer3", 2, "MultiHeadVer2")
     base = Config(eval_interval=EVAL_INTERVAL, eval_iters=EVAL_ITERS)
     seeds = {"float64": (base.seed,), "float32": (base.seed, *FLOAT32_SEEDS)}
-    runs = []
+    runs, nnx_runs = [], []  # torch against linen, torch against NNX
     for dtype, dtype_seeds in seeds.items():
         for seed in dtype_seeds:
             cfg = base.replace(seed=seed)
@@ -54,7 +73,7 @@ def measure(data: str | None = None, roundoff: bool = True) -> dict:
             weights = {k: v.astype(dtype) for k, v in init.items()}
             evals = eval_data(BatchSampler(corpus, cfg.batch_size, cfg.block_size, seed), cfg)
             got = {}
-            for name in ("torch", "flax"):
+            for name in ("torch", "flax", "nnx"):
                 b = backends.get(name, dtype=dtype)
                 model = b.create(arch.recipe(cfg), example=np.zeros((1, cfg.block_size), np.int64), seed=seed)
                 b.set_weights(model, weights)
@@ -78,19 +97,9 @@ def measure(data: str | None = None, roundoff: bool = True) -> dict:
                                                         for k, v in weights.items()}),
                          "torch_two_threads": torch_run(weights, threads=2),
                          "torch_float64": torch_run(weights, "float64")}
-            (th, tw), (fh, fw) = got["torch"], got["flax"]
-            steps = np.abs(np.asarray(th.step_losses) - np.asarray(fh.step_losses))
-            evals_diff = [abs(getattr(a, split) - getattr(b, split)) for a, b in zip(th.evals, fh.evals)
-                          for split in ("train_loss", "val_loss")]
-            params = {k: float(np.abs(tw[k].astype(np.float64) - fw[k].astype(np.float64)).max()) for k in tw}
-            worst = max(params, key=params.get)
-            runs.append({
-                "dtype": dtype, "seed": seed, "steps": [len(th.step_losses), len(fh.step_losses)],
-                "eval_steps": [[e.step for e in th.evals], [e.step for e in fh.evals]],
-                "weight_dtypes": sorted({str(v.dtype) for h in (tw, fw) for v in h.values()}),
-                "same_keys": sorted(tw) == sorted(fw),
-                "step_loss_max": float(steps.max()), "step_loss_argmax": int(steps.argmax()),
-                "eval_loss_max": float(max(evals_diff)), "param_max": params[worst], "param_key": worst})
+            tw, fw = got["torch"][1], got["flax"][1]
+            runs.append(figures(dtype, seed, got["torch"], got["flax"]))
+            nnx_runs.append(figures(dtype, seed, got["torch"], got["nnx"]))
             if dtype == "float32" and roundoff:
                 def apart(a: dict, b: dict) -> float:
                     return max(float(np.abs(a[k].astype(np.float64) - b[k].astype(np.float64)).max()) for k in a)
@@ -98,14 +107,16 @@ def measure(data: str | None = None, roundoff: bool = True) -> dict:
                              "torch_vs_torch_two_threads_param_max": apart(tw, extra["torch_two_threads"]),
                              "torch_vs_float64_param_max": apart(tw, extra["torch_float64"]),
                              "flax_vs_float64_param_max": apart(fw, extra["torch_float64"])}
-            print(f"{dtype} seed {seed}: step loss {runs[-1]['step_loss_max']:.2e}, evaluation "
-                  f"{runs[-1]['eval_loss_max']:.2e}, parameters {params[worst]:.2e} ({worst})", file=sys.stderr)
+            for side, run in (("flax", runs[-1]), ("nnx", nnx_runs[-1])):
+                print(f"{dtype} seed {seed} torch-{side}: step loss {run['step_loss_max']:.2e}, evaluation "
+                      f"{run['eval_loss_max']:.2e}, parameters {run['param_max']:.2e} ({run['param_key']})",
+                      file=sys.stderr)
     return {"what": f"GPTVer4(2 x BlockVer3(MultiHeadVer2)) trained {STEPS} AdamW steps in torch and in Flax from the same weights and "
                     f"batches (tools/trajectory.py)",
             "steps": STEPS, "eval_interval": EVAL_INTERVAL, "eval_iters": EVAL_ITERS,
             "conditions": {"torch_threads": torch.get_num_threads(), "xla": "Eigen single-threaded",
                            **{k: v for k, v in stats.machine().items() if k in ("cpu_model", "versions")}},
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "runs": runs}
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "runs": runs, "nnx_runs": nnx_runs}
 
 
 def main(argv=None) -> int:
