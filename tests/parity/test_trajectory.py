@@ -1,4 +1,5 @@
-"""Same start, same path: 200 AdamW steps of GPTVer4(2 x BlockVer3(MultiHeadVer2)) in torch and in Flax.
+"""Same start, same path: 200 AdamW steps of GPTVer4(2 x BlockVer3(MultiHeadVer2)) in torch and in Flax, linen
+and NNX (each against the same torch runs).
 
 Identical initial weights (torch's init, carried by the bridge), the identical batch stream (the shared
 sampler), AdamW with every hyper-parameter stated on both sides (and, in Flax, torch's arithmetic:
@@ -26,17 +27,26 @@ STEPS = 200
 SEEDS = {"float64": (1337,), "float32": (1337, 0, 1, 2)}
 
 
+JAX_SIDES = {"flax": "runs", "nnx": "nnx_runs"}  # the results file's list of each side's runs against torch
+
+
 @pytest.fixture(scope="module")
-def runs(corpus, tmp_path_factory):
-    """dtype -> {seed: the run's figures}, from tools/trajectory.py run as a user runs it."""
+def measured(corpus, tmp_path_factory):
+    """The results file tools/trajectory.py writes, run as a user runs it."""
     out = tmp_path_factory.mktemp("trajectory") / "trajectory.json"
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "trajectory.py"), "--out", str(out),
                            "--bounds-only"],
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr[-3000:]
     print(done.stderr)
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(params=list(JAX_SIDES))
+def runs(measured, request):
+    """dtype -> {seed: the run's figures}, torch against one JAX side (linen, NNX)."""
     found: dict = {}
-    for run in json.loads(out.read_text())["runs"]:
+    for run in measured[JAX_SIDES[request.param]]:
         found.setdefault(run["dtype"], {})[run["seed"]] = run
     assert {d: tuple(r) for d, r in found.items()} == SEEDS
     for run in (r for by_seed in found.values() for r in by_seed.values()):
