@@ -704,6 +704,26 @@ def render(name: str) -> str:
     return BLOCKS[kind](arg).rstrip("\n") + "\n"
 
 
+def nnx_overhead(_: str = "") -> str:
+    """tools/nnx_overhead.py: one training step per Python call in each form, and the whole trainers, paired."""
+    r = load("nnx-overhead.json")
+    lines = ["| one step per Python call | steps/s | time per step vs linen's jax.jit (median, IQR) | compile (s) |",
+             "| --- | --- | --- | --- |"]
+    lines += [f"| {v['variant']} | {v['steps_per_second']:.1f} | {v['time_vs_linen_jax.jit']:.2f}× "
+              f"[{v['ratio_p25']:.2f}, {v['ratio_p75']:.2f}] | {v['compile_and_first_call_s']:.1f} |" for v in r["steps"]]
+    lines += ["", f"| trainer, {r['trainer_steps']} steps | steps/s | time per step vs linen fast (median, IQR) |",
+              "| --- | --- | --- |"]
+    lines += [f"| {v['variant']} | {v['steps_per_second']:.1f} | {v['time_vs_linen_fast']:.2f}× "
+              f"[{v['ratio_p25']:.2f}, {v['ratio_p75']:.2f}] |" for v in r["trainers"]]
+    m = r["machine"]
+    load_avg = ", ".join(f"{x:.1f}" for x in m["load_average_at_start"])
+    lines += ["", f"nnx.jit's Python work beyond jax.jit's: {r['nnx_jit_python_overhead_us'] / 1000:.1f} ms a call. "
+              f"Measured {r['created'][:16].replace('T', ' ')}: {r['rounds']} rounds of {r['calls_per_round']} calls "
+              f"({r['trainer_rounds']} of the trainers), {m['cpu_model']}, {m['cpu_count']} cores, load average "
+              f"{load_avg} at the start, flax {m['versions']['flax']}, jax {m['versions']['jax']}."]
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, Callable[[str], str]] = {
     # answers-week2:default -> the week-2 answers table of the default profile
     "answers-week1": lambda profile: answers_table(profile, ("test_1", "test_2", "test_3", "test_4", "test_5", "test_6")),
@@ -736,6 +756,8 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "port-gpt2": port_gpt2,
     # port-models:tables, port-models:planted: docs/port.md's BERT and OPT results (tools/port_models.py)
     "port-models": port_models,
+    # nnx-overhead: tools/nnx_overhead.py, NNX's Python cost against linen and jax.jit
+    "nnx-overhead": nnx_overhead,
 }
 
 
