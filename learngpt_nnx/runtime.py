@@ -99,21 +99,21 @@ def _mode(model: Model, train: bool, seed: int = 0) -> nnx.Module:
 
 @_x64
 def forward(model: Model, x: np.ndarray, train: bool = False, seed: int = 0) -> np.ndarray:
-    out = _mode(model, train, seed)(jnp.asarray(x))
+    out = _mode(model, train, seed)(np.asarray(x))
     out = out[0] if isinstance(out, tuple) else out
     return np.asarray(out)
 
 
 @_x64
 def intermediates(model: Model, x: np.ndarray) -> dict[str, np.ndarray]:
-    _mode(model, False)(jnp.asarray(x))
+    _mode(model, False)(np.asarray(x))
     return {".".join(str(p) for p in path): np.asarray(v.get_value())
             for path, v in nnx.to_flat_state(nnx.state(model.module, nnx.Intermediate))}
 
 
 @_x64
 def loss(model: Model, x: np.ndarray, y: np.ndarray) -> float:
-    return float(_mode(model, False)(jnp.asarray(x), jnp.asarray(y))[1])
+    return float(_mode(model, False)(np.asarray(x), np.asarray(y))[1])
 
 
 def param_count(model: Model, prefix: str = "") -> int:
