@@ -1,6 +1,7 @@
 """Faster Flax training on CPU with the same maths: what the lesson (learngpt_flax/trainer.py) leaves out.
 
-`fast.train` is `trainer.train` with four changes, each measured in docs/bench.md ("The Flax loop"):
+`fast.train` is `trainer.train` with five changes, each measured in docs/bench.md ("The Flax loop" and "Faster
+where the compute is"):
 
 - dropout draws from DROPOUT_RNG, XLA's RngBitGenerator run as Threefry, where JAX's default threefry keys
   unroll into loops of small kernels; the masks are other masks, equally Bernoulli(1 - rate);
@@ -8,6 +9,8 @@
   library call costs more than the work it replaces;
 - each LayerNorm's input gradient is stored once (store_norm_grads), where XLA on CPU would recompute the
   residual stream's gradient chain inside every kernel that reads it;
+- each Dense layer's weight gradient is x^T g with x^T stored first (dense_grads), where autodiff's dot
+  contracts x's first dimension, a layout XLA's CPU dot runs well below its peak;
 - compiled programs are kept for the process (another seed of the same architecture compiles nothing).
 
 `learngpt compare`, `learngpt train`, the questions and the bench train with it; the bench also measures the
@@ -15,6 +18,7 @@ lesson's trainer against it, paired.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from types import SimpleNamespace
 from typing import Any
@@ -116,12 +120,57 @@ def store_norm_grads(next_fun, args, kwargs, context):
     return next_fun(*args, **kwargs)
 
 
-def make_step(model, optimizer: optax.GradientTransformation):
-    """trainer.make_step with each LayerNorm's input gradient stored once: the same maths."""
+@jax.custom_vjp
+def dense(x: jax.Array, kernel: jax.Array, bias: jax.Array | None) -> jax.Array:
+    """nn.Dense's output, x @ kernel (+ bias), with the gradients nn.Dense's autodiff gives, computed in other
+    layouts: the kernel's as (x^T) @ g with x^T made first (an optimization_barrier keeps XLA from folding the
+    transpose back into the dot), the input's as g contracted with the kernel's last dimension."""
+    y = jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
+    return y if bias is None else y + bias
+
+
+def _dense_fwd(x, kernel, bias):
+    return dense(x, kernel, bias), (x, kernel, bias is None)
+
+
+def _dense_bwd(res, g):
+    x, kernel, no_bias = res
+    rows, g_rows = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
+    dx = jax.lax.dot_general(g, kernel, (((g.ndim - 1,), (1,)), ((), ())))
+    dkernel = jax.lax.optimization_barrier(rows.T) @ g_rows
+    return dx, dkernel, None if no_bias else g_rows.sum(0)
+
+
+dense.defvjp(_dense_fwd, _dense_bwd)
+
+
+def dense_grads(next_fun, args, kwargs, context):
+    """A flax method interceptor: nn.Dense computed by dense (the same output and the same gradients), where
+    the layer is plain: inputs, kernel and bias of one dtype, no dtype, precision or dot_general of its own."""
+    mod = context.module
+    if (context.method_name == "__call__" and type(mod) is nn.Dense and not mod.is_initializing() and args
+            and not kwargs and mod.dtype is None and mod.precision is None and mod.dot_general is None
+            and mod.dot_general_cls is None):
+        p = mod.variables["params"]
+        x, kernel, bias = args[0], p["kernel"], p.get("bias")
+        if (isinstance(x, jax.Array) and x.ndim >= 1 and x.dtype == kernel.dtype
+                and (bias is None or bias.dtype == kernel.dtype)):
+            return dense(x, kernel, bias)
+    return next_fun(*args, **kwargs)
+
+
+INTERCEPTORS = (store_norm_grads, dense_grads)  # what make_step adds to the lesson's step
+
+
+def make_step(model, optimizer: optax.GradientTransformation, interceptors: tuple = INTERCEPTORS):
+    """trainer.make_step traced under interceptors (by default each LayerNorm's input gradient stored once
+    and each Dense layer's gradients in dense's layouts): the same maths."""
     plain = trainer.make_step(model, optimizer)
 
     def step(state, batch):
-        with nn.intercept_methods(store_norm_grads):  # active while the step is traced
+        with contextlib.ExitStack() as stack:  # active while the step is traced
+            for interceptor in interceptors:
+                stack.enter_context(nn.intercept_methods(interceptor))
             return plain(state, batch)
     return step
 

@@ -1,5 +1,6 @@
 """What was tried to make the Flax training loop faster, measured paired: each variant is the trainer's step
-(learngpt_flax.trainer.make_step, or learngpt_flax.fast.make_step with LayerNorm input gradients stored) fused
+(learngpt_flax.trainer.make_step, or learngpt_flax.fast.make_step with LayerNorm input gradients stored only,
+the step as it was before dense_grads; tools/flax_fast_attempts.py measures that) fused
 in one lax.scan of `steps` steps at the curriculum's config, compiled
 with the variant's dropout PRNG, XLA options, buffer donation and LayerNorm input gradients stored or not; the
 variants take turns in rotating rounds (stats.rotation) and each is reported as the median of its per-round
@@ -137,7 +138,8 @@ def run(names: list[str], steps: int, rounds: int, log=print) -> dict:
     built = []
     for name in names:
         v = VARIANTS[name]
-        maker = fast.make_step if v.store_norm_grads else trainer.make_step
+        stored = lambda m, o: fast.make_step(m, o, (fast.store_norm_grads,))  # noqa: E731
+        maker = stored if v.store_norm_grads else trainer.make_step
         step = maker(model, optimizer) if v.dropout else nodrop(model, v.store_norm_grads)
         scan = jax.jit(lambda s, a, b, step=step: jax.lax.scan(step, s, (a, b)),
                        donate_argnums=(0,) if v.donate else ())

@@ -2,7 +2,10 @@
 its key is still Bernoulli(1 - rate), rescaled, different per step and per layer; the scan-fused and the
 per-step loops give the same losses bit for bit, in the lesson's trainer and in fast.train; the fast step's
 gradients are the lesson's; and the compiled step is what we meant it to be (no YNNPACK library calls, no
-rolled RNG loops on CPU). Speed itself is never asserted here."""
+rolled RNG loops on CPU, no weight gradient in the slow dot layout). Speed itself is never asserted here."""
+import contextlib
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -124,7 +127,7 @@ def test_stored_grad_is_the_identity_forward_and_backward_bit_for_bit():
         assert (bits(y) == bits(x)).all() and (bits(gx) == bits(g)).all()
 
 
-def test_stored_layer_norm_grads_give_the_same_gradients():
+def test_the_fast_step_gives_the_same_gradients():
     model = components.build(learngpt_flax, "NanoGPT", TINY)
     params = model.init(jax.random.key(0), np.zeros((1, TINY.block_size), np.int32))["params"]
     x = jnp.asarray(np.random.default_rng(0).integers(0, TINY.vocab_size, (2, TINY.batch_size, TINY.block_size)))
@@ -146,7 +149,7 @@ def largest_kernel(cfg: Config, store_grads: bool) -> int:
     model = components.build(learngpt_flax, "NanoGPT", cfg)
     params = model.init(jax.random.key(0), np.zeros((1, cfg.block_size), np.int32))["params"]
     optimizer = optax.sgd(1.0)
-    step = (fast.make_step if store_grads else trainer.make_step)(model, optimizer)
+    step = fast.make_step(model, optimizer, fast.INTERCEPTORS if store_grads else (fast.dense_grads,))
     xs = jnp.zeros((cfg.batch_size, cfg.block_size), jnp.int32)
     state = (params, optimizer.init(params), fast.dropout_key(0))
     return fast.largest_kernels(fast.compile_program(jax.jit(step).lower(state, (xs, xs)), "cpu").as_text(), 1)[0]
@@ -162,3 +165,62 @@ def test_the_backward_kernels_do_not_grow_with_depth_on_cpu():
     recomputed = [largest_kernel(cfg, False) for cfg in (shallow, deep)]
     assert stored[1] == stored[0], stored
     assert recomputed[1] > recomputed[0] + 50, recomputed
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_dense_gives_nn_dense_output_and_gradients(bias):
+    """dense_grads swaps nn.Dense for dense: in float64 the output and all three gradients agree with
+    autodiff through nn.Dense to roundoff (1e-12 of the largest), on a 3-d input."""
+    with jax.enable_x64(True):
+        layer = nn.Dense(5, use_bias=bias, param_dtype=jnp.float64)
+        rng = np.random.default_rng(0)
+        x = jnp.asarray(rng.normal(size=(2, 3, 4)))
+        g = jnp.asarray(rng.normal(size=(2, 3, 5)))
+        params = layer.init(jax.random.key(0), x)
+        params = jax.tree_util.tree_map(lambda p: jnp.asarray(rng.normal(size=p.shape)), params)
+
+        def grads(intercept: bool):
+            def f(params, x):
+                with nn.intercept_methods(fast.dense_grads) if intercept else contextlib.nullcontext():
+                    return layer.apply(params, x)
+            y, vjp = jax.vjp(f, params, x)
+            return y, vjp(g)
+        for a, b in zip(jax.tree_util.tree_leaves(grads(True)), jax.tree_util.tree_leaves(grads(False))):
+            assert a.shape == b.shape and a.dtype == b.dtype
+            assert np.abs(np.asarray(a) - np.asarray(b)).max() <= 1e-12 * np.abs(np.asarray(b)).max()
+
+
+def test_dense_grads_leaves_a_dense_with_its_own_dtype_or_precision_alone():
+    seen = []
+    real = fast.dense
+
+    def spy(*args):
+        seen.append(len(args))
+        return real(*args)
+    x = jnp.ones((2, 4))
+    for layer, expect in ((nn.Dense(3), 1), (nn.Dense(3, dtype=jnp.bfloat16), 0),
+                          (nn.Dense(3, precision=jax.lax.Precision.HIGHEST), 0)):
+        params = layer.init(jax.random.key(0), x)
+        seen.clear()
+        fast.dense = spy
+        try:
+            with nn.intercept_methods(fast.dense_grads):
+                out = layer.apply(params, x)
+        finally:
+            fast.dense = real
+        assert len(seen) == expect and out.dtype == layer.apply(params, x).dtype
+
+
+def test_no_weight_gradient_dot_contracts_its_first_dimension_on_cpu():
+    """dense_grads: in the compiled fast step no dot contracts the left operand's first dimension (the slow
+    layout of XLA's CPU dot, autodiff's x^T g); the lesson's step has such dots."""
+    def contracting_first(make_step) -> int:
+        model = components.build(learngpt_flax, "NanoGPT", TINY.replace(dropout=0.0))
+        params = model.init(jax.random.key(0), np.zeros((1, TINY.block_size), np.int32))["params"]
+        optimizer = optax.sgd(1.0)
+        xs = jnp.zeros((TINY.batch_size, TINY.block_size), jnp.int32)
+        state = (params, optimizer.init(params), fast.dropout_key(0))
+        text = fast.compile_program(jax.jit(make_step(model, optimizer)).lower(state, (xs, xs)), "cpu").as_text()
+        return len(re.findall(r" dot\([^\n]*lhs_contracting_dims=\{0\}", text))
+    assert contracting_first(fast.make_step) == 0
+    assert contracting_first(trainer.make_step) > 0
