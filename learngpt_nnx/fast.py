@@ -1,6 +1,6 @@
 """Faster NNX training with the same maths: what the lesson (learngpt_nnx/trainer.py) leaves out.
 
-`fast.train` is `trainer.train` with four changes (tools/nnx_overhead.py measures the first):
+`fast.train` is `trainer.train` with five changes (tools/nnx_overhead.py measures the first):
 
 - a chunk's steps are one program: nnx.split turns the model and optimizer into a graphdef (the structure,
   static) and a State (a pytree of arrays), jax.jit compiles a lax.scan of trainer.step over that State
@@ -8,7 +8,8 @@
   writes the result back; the lesson calls nnx.jit once per step, and each call walks the object graph;
 - dropout draws from learngpt_flax.fast.DROPOUT_RNG and programs compile with its COMPILER_OPTIONS: the
   linen fast trainer's, for the same reasons (its docstring);
-- each LayerNorm's input gradient is stored once (store_norm_grads), as the linen fast trainer does;
+- each LayerNorm's input gradient is stored once and each Linear layer's gradients are computed by
+  learngpt_flax.fast.dense (fast_layers), as the linen fast trainer does;
 - compiled programs are kept for the process (another seed of the same architecture compiles nothing).
 
 `learngpt compare`, `learngpt train` and the questions train NNX with it.
@@ -24,31 +25,58 @@ from typing import Any, Callable, Iterator
 import jax
 import numpy as np
 from flax import nnx
+from flax.nnx.nn import dtypes
 
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.training import History
-from learngpt_flax.fast import compile_program, dropout_key, platform_of, stored_grad
+from learngpt_flax.fast import compile_program, dense, dropout_key, platform_of, stored_grad
 from learngpt_nnx import trainer
 from learngpt_nnx.layer_norm import LayerNorm
 
-__all__ = ["Scanned", "dropout_key", "make_step", "store_norm_grads", "train"]
+__all__ = ["Scanned", "dropout_key", "fast_layers", "make_step", "train"]
 
 LAYER_NORMS = (LayerNorm, nnx.LayerNorm)  # the curriculum's own and flax's (GPTVer4's ln_f)
 _PATCHING = threading.Lock()
 
 
+def _plain(layer: nnx.Linear, x, args, kwargs) -> bool:
+    """layer is a plain nnx.Linear (no dtype, precision, dot_general or promotion of its own) called on one
+    array of its kernel's dtype: dense computes what its __call__ would."""
+    kernel, bias = layer.kernel[...], None if layer.bias is None else layer.bias[...]
+    return (type(layer) is nnx.Linear and not args and not kwargs and isinstance(x, jax.Array)
+            and x.ndim >= 1 and layer.dtype is None and layer.precision is None
+            and layer.preferred_element_type is None and layer.dot_general is jax.lax.dot_general
+            and layer.promote_dtype is _PROMOTE and x.dtype == kernel.dtype
+            and (bias is None or bias.dtype == kernel.dtype))
+
+
+def _linear(call):
+    def linear(self, x, *args, **kwargs):
+        if _plain(self, x, args, kwargs):
+            return dense(x, self.kernel[...], None if self.bias is None else self.bias[...])
+        return call(self, x, *args, **kwargs)
+    return functools.wraps(call)(linear)
+
+
+def _norm(call):
+    return functools.wraps(call)(lambda self, x, *args, **kwargs: call(self, stored_grad(x), *args, **kwargs))
+
+
+_PROMOTE = dtypes.promote_dtype  # nnx.Linear's default promotion
+WRAPPERS = {**{cls: _norm for cls in LAYER_NORMS}, nnx.Linear: _linear}
+
+
 @contextlib.contextmanager
-def store_norm_grads() -> Iterator[None]:
-    """Within the block, the input of every LayerNorm goes through stored_grad (linen's fast trainer does this
-    with a method interceptor; NNX has none, so each class's __call__ is wrapped while a step is traced). In a
-    stack of pre-norm blocks the residual stream's gradient at a block is an elementwise sum over every block
-    above it, which XLA on CPU fuses into each of its consumers; stored once, no kernel recomputes it."""
+def fast_layers() -> Iterator[None]:
+    """Within the block, the input of every LayerNorm goes through stored_grad and every plain nnx.Linear is
+    computed by dense, as learngpt_flax.fast's interceptors do in linen (NNX has no interceptors: each class's
+    __call__ is wrapped while a step is traced). The same maths: stored_grad and dense give the same values
+    and gradients, in kernels XLA on CPU runs faster (learngpt_flax.fast's docstring)."""
     with _PATCHING:
-        calls = {cls: cls.__dict__["__call__"] for cls in LAYER_NORMS if "__call__" in cls.__dict__}
+        calls = {cls: cls.__dict__["__call__"] for cls in WRAPPERS if "__call__" in cls.__dict__}
         for cls, call in calls.items():
-            cls.__call__ = functools.wraps(call)(
-                lambda self, x, *args, call=call, **kwargs: call(self, stored_grad(x), *args, **kwargs))
+            cls.__call__ = WRAPPERS[cls](call)
         try:
             yield
         finally:
@@ -57,9 +85,9 @@ def store_norm_grads() -> Iterator[None]:
 
 
 def make_step(model: nnx.Module, optimizer: nnx.Optimizer) -> Callable:
-    """trainer.step with each LayerNorm's input gradient stored once: the same maths."""
+    """trainer.step traced under fast_layers: the same maths."""
     def step(model, optimizer, batch):
-        with store_norm_grads():  # active while the step is traced
+        with fast_layers():  # active while the step is traced
             return trainer.step(model, optimizer, batch)
     return step
 

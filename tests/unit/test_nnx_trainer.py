@@ -95,3 +95,44 @@ def test_a_model_that_ran_forward_first_trains_and_is_left_in_eval_mode(corpus, 
     from flax import nnx
     dropouts = [m for _, m in nnx.iter_modules(model.module) if hasattr(m, "deterministic")]
     assert len(dropouts) == 4 and all(m.deterministic for m in dropouts), "left in train mode"
+
+
+def test_fast_layers_wraps_while_tracing_and_puts_the_classes_back():
+    from flax import nnx
+
+    from learngpt_nnx import fast
+    before = {cls: cls.__dict__["__call__"] for cls in fast.WRAPPERS}
+    with fast.fast_layers():
+        assert all(cls.__dict__["__call__"] is not call for cls, call in before.items())
+    assert all(cls.__dict__["__call__"] is call for cls, call in before.items())
+    layer = nnx.Linear(3, 2, dtype=np.float16, rngs=nnx.Rngs(0))  # not plain: its own __call__ runs
+    x = np.ones((1, 3), np.float32)
+    with fast.fast_layers():
+        assert layer(x).dtype == np.float16
+
+
+def test_no_weight_gradient_dot_of_the_fast_step_contracts_its_first_dimension_on_cpu():
+    """fast_layers: as in linen's fast step (tests/unit/test_bench_flax_trainer.py), no dot of the compiled
+    NNX fast step contracts the left operand's first dimension; the lesson's step has such dots."""
+    import re
+
+    import jax
+    from flax import nnx
+
+    from learngpt_flax.fast import compile_program
+    from learngpt_nnx import fast, trainer
+    from learngpt_nnx.optim import make_optimizer
+
+    def contracting_first(step) -> int:
+        model = backends.get("nnx").create(NANOGPT.recipe(CFG), example=EXAMPLE).module
+        graphdef, state = nnx.split((model, make_optimizer(model, CFG)))
+
+        def pure(state, x):
+            model, optimizer = nnx.merge(graphdef, state)
+            loss = step(model, optimizer, (x, x))
+            return nnx.state((model, optimizer)), loss  # the update: the backward pass is not dead code
+        x = np.zeros((CFG.batch_size, CFG.block_size), np.int32)
+        return len(re.findall(r" dot\([^\n]*lhs_contracting_dims=\{0\}",
+                              compile_program(jax.jit(pure).lower(state, x), "cpu").as_text()))
+    assert contracting_first(fast.make_step(None, None)) == 0
+    assert contracting_first(trainer.step) > 0
