@@ -1,6 +1,6 @@
 """What was tried to bring the Flax fast step closer to the machine's matmul peak at a rung of the ladder (by
 default nanoGPT's laptop recipe), measured paired: each variant is the scan-fused training step of
-learngpt_flax.fast (the same maths) compiled with other XLA options or q/k/v as one matmul; the variants train
+learngpt_flax.fast (the same maths) with fewer of its interceptors, other XLA options or q/k/v as one matmul; the variants train
 segments of the same batch stream in rotating rounds (learngpt.stats.until_narrow) and each is reported as the
 median of its per-round speed ratios to the first (learngpt_flax/fast.py's step),
 with its 95 % interval, its steps/s and GFLOP/s against the matmul peak measured in the same process (tools/ladder.py, matmul_peak).
@@ -22,12 +22,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 YNN_OFF = {"xla_cpu_experimental_ynn_fusion_type": ""}  # learngpt_flax.fast.COMPILER_OPTIONS["cpu"]
-VARIANTS = {  # name -> (XLA compile options, LayerNorm input gradients stored, q/k/v as one matmul)
-    "fast.py's step (YNNPACK fusions off, LayerNorm gradients stored)": (YNN_OFF, True, False),
-    "YNNPACK fusions on (XLA's default)": ({}, True, False),
-    "LayerNorm gradients not stored": (YNN_OFF, False, False),
-    "q, k and v as one (C, 3C) matmul": (YNN_OFF, True, True),
-    "q, k, v as one matmul, YNNPACK on": ({}, True, True),
+BOTH = ("store_norm_grads", "dense_grads")  # learngpt_flax.fast.INTERCEPTORS, by name
+VARIANTS = {  # name -> (XLA compile options, learngpt_flax.fast's interceptors applied, q/k/v as one matmul)
+    "fast.py's step (YNNPACK fusions off, LayerNorm gradients stored, Dense gradients by fast.dense)":
+        (YNN_OFF, BOTH, False),
+    "Dense weight gradients as autodiff's dots (fast.py's step before dense_grads)":
+        (YNN_OFF, ("store_norm_grads",), False),
+    "YNNPACK fusions on (XLA's default)": ({}, BOTH, False),
+    "LayerNorm gradients not stored": (YNN_OFF, ("dense_grads",), False),
+    "q, k and v as one (C, 3C) matmul (its weight gradient autodiff's dot)": (YNN_OFF, BOTH, True),
 }
 
 
@@ -97,11 +100,13 @@ def main(argv=None) -> int:
     model = components.build(learngpt_flax, "NanoGPT", cfg)
     params0 = model.init(jax.random.key(cfg.seed), np.zeros((1, cfg.block_size), np.int32))["params"]
 
-    def variant(options: dict, store: bool, fused: bool):
+    def variant(options: dict, interceptors: tuple, fused: bool):
         sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
         evals = eval_data(sampler, cfg, 1)
         programs: dict = {}
         box = [params0]
+        chosen = tuple(getattr(fast, name) for name in interceptors)
+        make_step = lambda model, optimizer: fast.make_step(model, optimizer, chosen)  # noqa: E731
 
         def once(fn, *a):
             key = (str(jax.tree_util.tree_structure(a)), *((x.shape, str(x.dtype)) for x in jax.tree.leaves(a)))
@@ -113,8 +118,8 @@ def main(argv=None) -> int:
 
         def run():
             box[0], h = trainer.train(model, box[0], cfg, sampler, evals, max_iters=segment, eval_interval=segment,
-                                      key=fast.dropout_key(cfg.seed), make_step=fast.make_step if store else
-                                      trainer.make_step, make_run=trainer.scan_steps, compile=once)
+                                      key=fast.dropout_key(cfg.seed), make_step=make_step,
+                                      make_run=trainer.scan_steps, compile=once)
             return h
         return run
 
