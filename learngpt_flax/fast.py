@@ -5,8 +5,8 @@ where the compute is"):
 
 - dropout draws from DROPOUT_RNG, XLA's RngBitGenerator run as Threefry, where JAX's default threefry keys
   unroll into loops of small kernels; the masks are other masks, equally Bernoulli(1 - rate);
-- on CPU, programs are compiled with XLA's YNNPACK library fusions off (COMPILER_OPTIONS): at these sizes a
-  library call costs more than the work it replaces;
+- on CPU, programs of fewer than SMALL_FLOPS (a step at the curriculum's size) are compiled with XLA's YNNPACK
+  library fusions off (COMPILER_OPTIONS): there a library call costs more than the work it replaces;
 - each LayerNorm's input gradient is stored once (store_norm_grads), where XLA on CPU would recompute the
   residual stream's gradient chain inside every kernel that reads it;
 - each Dense layer's weight gradient is x^T g with x^T stored first (dense_grads), where autodiff's dot
@@ -60,8 +60,11 @@ DROPOUT_RNG = define_prng_impl(
     key_shape=(4,), seed=lambda seed: jax.random.key_data(jax.random.key(seed, impl="unsafe_rbg")),
     split=_split, fold_in=_fold_in, name="rbg_threefry", tag="rtf",
     random_bits=lambda key, width, shape: _bits(key, shape, jnp.dtype(f"uint{width}")))
-# per-program XLA options by platform; dropped where this jaxlib does not know an option
+# per-program XLA options by platform for small programs; dropped where this jaxlib does not know an option
 COMPILER_OPTIONS = {"cpu": {"xla_cpu_experimental_ynn_fusion_type": ""}}
+# floating-point operations (XLA's cost analysis; a scan's body counted once) below which a program is small:
+# between the ladder's curriculum and middle rungs, where YNNPACK's fusions turn from a loss to a gain
+SMALL_FLOPS = 2e8
 
 
 def dropout_key(seed: int) -> jax.Array:
@@ -69,11 +72,22 @@ def dropout_key(seed: int) -> jax.Array:
     return jax.random.key(seed, impl=DROPOUT_RNG)
 
 
+def flops(lowered) -> float | None:
+    """XLA's count of lowered's floating-point operations (a loop's body counted once); None if it has none."""
+    try:
+        cost = lowered.cost_analysis()
+    except Exception:  # a backend without a cost model
+        return None
+    cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost
+    return float(cost["flops"]) if isinstance(cost, dict) and "flops" in cost else None
+
+
 def compile_program(lowered, platform: str):
-    """lowered.compile() with COMPILER_OPTIONS for platform; without them if XLA refuses them (an option this
-    jaxlib does not have)."""
+    """lowered.compile() with COMPILER_OPTIONS for platform if the program is small (fewer than SMALL_FLOPS, or
+    of unknown cost); without them if XLA refuses them (an option this jaxlib does not have)."""
     options = COMPILER_OPTIONS.get(platform)
-    if options:
+    count = flops(lowered) if options else None
+    if options and (count is None or count < SMALL_FLOPS):
         try:
             return lowered.compile(compiler_options=options)
         except Exception as err:  # jax.errors.JaxRuntimeError: INVALID_ARGUMENT, no such option

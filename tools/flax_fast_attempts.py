@@ -1,6 +1,7 @@
 """What was tried to bring the Flax fast step closer to the machine's matmul peak at a rung of the ladder (by
 default nanoGPT's laptop recipe), measured paired: each variant is the scan-fused training step of
-learngpt_flax.fast (the same maths) with fewer of its interceptors, other XLA options or q/k/v as one matmul; the variants train
+learngpt_flax.fast (the same maths) with fewer of its interceptors, YNNPACK's fusions forced off or on, or q/k/v
+as one matmul; the variants train
 segments of the same batch stream in rotating rounds (learngpt.stats.until_narrow) and each is reported as the
 median of its per-round speed ratios to the first (learngpt_flax/fast.py's step),
 with its 95 % interval, its steps/s and GFLOP/s against the matmul peak measured in the same process (tools/ladder.py, matmul_peak).
@@ -23,14 +24,14 @@ sys.path.insert(0, str(ROOT))
 
 YNN_OFF = {"xla_cpu_experimental_ynn_fusion_type": ""}  # learngpt_flax.fast.COMPILER_OPTIONS["cpu"]
 BOTH = ("store_norm_grads", "dense_grads")  # learngpt_flax.fast.INTERCEPTORS, by name
-VARIANTS = {  # name -> (XLA compile options, learngpt_flax.fast's interceptors applied, q/k/v as one matmul)
-    "fast.py's step (YNNPACK fusions off, LayerNorm gradients stored, Dense gradients by fast.dense)":
-        (YNN_OFF, BOTH, False),
-    "Dense weight gradients as autodiff's dots (fast.py's step before dense_grads)":
-        (YNN_OFF, ("store_norm_grads",), False),
+VARIANTS = {  # name -> (XLA compile options, None: fast.compile_program's; fast's interceptors applied; q/k/v fused)
+    "fast.py's step (LayerNorm gradients stored, Dense gradients by fast.dense, YNNPACK by program size)":
+        (None, BOTH, False),
+    "Dense weight gradients as autodiff's dots (fast.py's step before dense_grads)": (None, ("store_norm_grads",), False),
+    "YNNPACK fusions off": (YNN_OFF, BOTH, False),
     "YNNPACK fusions on (XLA's default)": ({}, BOTH, False),
-    "LayerNorm gradients not stored": (YNN_OFF, ("dense_grads",), False),
-    "q, k and v as one (C, 3C) matmul (its weight gradient autodiff's dot)": (YNN_OFF, BOTH, True),
+    "LayerNorm gradients not stored": (None, ("dense_grads",), False),
+    "q, k and v as one (C, 3C) matmul (its weight gradient autodiff's dot)": (None, BOTH, True),
 }
 
 
@@ -113,7 +114,8 @@ def main(argv=None) -> int:
             if key not in programs:
                 with nn.intercept_methods(fused_qkv) if fused else contextlib.nullcontext():  # while it traces
                     lowered = fn.lower(*a)
-                programs[key] = lowered.compile(compiler_options=options) if options else lowered.compile()
+                programs[key] = (fast.compile_program(lowered, "cpu") if options is None else
+                                 lowered.compile(compiler_options=options) if options else lowered.compile())
             return programs[key]
 
         def run():

@@ -111,6 +111,32 @@ def test_an_option_xla_does_not_know_is_dropped():
     assert fast.compile_program(Lowered(), "gpu") == "compiled" and calls == [None]
 
 
+@pytest.mark.parametrize("flops, options", [(1e6, True), (fast.SMALL_FLOPS * 0.99, True), (fast.SMALL_FLOPS, False),
+                                            (4e9, False), (None, True)])
+def test_only_a_small_program_turns_ynnpack_off(flops, options):
+    """COMPILER_OPTIONS for a program under SMALL_FLOPS (or of unknown cost), XLA's defaults above it."""
+    calls = []
+
+    class Lowered:
+        def cost_analysis(self):
+            if flops is None:
+                raise NotImplementedError("no cost model")
+            return {"flops": flops}
+
+        def compile(self, compiler_options=None):
+            calls.append(compiler_options)
+            return "compiled"
+    fast.compile_program(Lowered(), "cpu")
+    assert calls == [fast.COMPILER_OPTIONS["cpu"] if options else None]
+
+
+def test_the_flops_rule_counts_one_step_of_a_scan():
+    x, w = jnp.ones((256, 64)), jnp.ones((64, 64))
+    one = fast.flops(jax.jit(lambda x, w: x @ w).lower(x, w))
+    scan = jax.jit(lambda x, w: jax.lax.scan(lambda c, _: (c @ w, None), x, None, length=10)[0])
+    assert one == 2 * 256 * 64 * 64 and abs(fast.flops(scan.lower(x, w)) - one) <= 16
+
+
 def bits(a) -> np.ndarray:
     return np.asarray(a).view(np.uint32)
 
