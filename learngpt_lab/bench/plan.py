@@ -102,7 +102,7 @@ QUICK = Plan(  # under 2 minutes on 2 cores from a cold start, inductor's C++ co
     sweep=sweep_points({}, (CURRICULUM, Size(32, 32, 64, 5))),
     sweep_compile_axes=(),
     sweep_modes=("forward",), sweep_impls=("torch", "jax.jit"),  # JAX without jit: in the component table
-    loop_steps=240, loop_rounds=6, repeats=7, warmup=1, min_repeat_seconds=0.05, max_calls=50, retries=1,
+    loop_steps=240, loop_rounds=6, repeats=7, warmup=3, min_repeat_seconds=0.05, max_calls=50, retries=1,
     budget_seconds=6.0, loop_budget_seconds=50.0)
 
 

@@ -3,6 +3,7 @@ the trainers' own step functions, so that what is timed is what trains), the tim
 from __future__ import annotations
 
 import os
+import gc
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
@@ -207,22 +208,33 @@ def make_runner(impl: str, component: str, mode: str, cfg: Config, device: Devic
 def _first_and_calls(call: Callable[[], None], warmup: int, min_repeat_seconds: float, max_calls: int
                      ) -> tuple[float, int]:
     """The first call alone (it compiles), then warm-up; returns its time and the calls per repeat (sized from
-    the last warm-up call so that one repeat lasts at least min_repeat_seconds)."""
+    the fastest warm-up call, so that one repeat lasts at least min_repeat_seconds: a call still warming up,
+    slower than the rest, does not shrink every repeat to one call)."""
     t0 = time.perf_counter()
     call()
     first = one = time.perf_counter() - t0
-    for _ in range(warmup):
+    for i in range(warmup):
         t0 = time.perf_counter()
         call()
-        one = time.perf_counter() - t0
+        one = time.perf_counter() - t0 if i == 0 else min(one, time.perf_counter() - t0)
     return first, int(max(1, min(max_calls, np.ceil(min_repeat_seconds / max(one, 1e-7)))))
 
 
 def _repeat(call: Callable[[], None], calls: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(calls):
-        call()  # each call synchronises before it returns
-    return (time.perf_counter() - t0) / calls
+    """Seconds per call over `calls` calls after one untimed call (the implementations take turns, and the first
+    call after another implementation's pays for the switch), Python's garbage collector off while they run
+    (as timeit does): the objects one implementation leaves behind are not collected inside another's timing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        call()
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            call()  # each call synchronises before it returns
+        return (time.perf_counter() - t0) / calls
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def measure_group(members: list[tuple[str, str]], component: str, mode: str, size: Size, base: Config,

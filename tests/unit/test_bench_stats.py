@@ -164,3 +164,17 @@ def test_load_meter_reads_the_machine():
     assert load.cores == stats.usable_cores() >= 1
     assert load.load_average is None or load.load_average >= 0
     assert load.cpu_wait is None or load.cpu_wait >= 0
+
+
+def test_calls_per_repeat_are_sized_from_the_fastest_warm_up_call(monkeypatch):
+    """A first warm-up call still slow (allocations, a lazy second compile) must not make every repeat a single
+    call of a few milliseconds."""
+    from learngpt_lab.bench import runners
+    durations = iter([0.5, 0.2, 0.001, 0.001])  # the compiling call, a slow warm-up call, two warm ones
+    clock = [0.0]
+
+    def call():
+        clock[0] += next(durations)
+    monkeypatch.setattr(runners.time, "perf_counter", lambda: clock[0])
+    first, calls = runners._first_and_calls(call, warmup=3, min_repeat_seconds=0.05, max_calls=200)
+    assert (first, calls) == (0.5, 50)
