@@ -25,6 +25,18 @@ def set_threads(n: int | None, xla: bool = True, torch: bool = True) -> None:
         torch_module.set_num_threads(n)
 
 
+def pin(n: int | None) -> None:
+    """This process (and the threads it starts from now on) on its first n usable cores, where the system allows
+    it (Linux): XLA's CPU runtime hands work to a thread pool of its own whatever --xla_cpu_multi_thread_eigen
+    says, so one thread means one core only where the process has one core. None, or n at least the cores
+    usable, changes nothing."""
+    if n is None or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    if n < len(cores):
+        os.sched_setaffinity(0, set(cores[:n]))
+
+
 def xla_flags(flags: str, name: str, value: str) -> str:
     """XLA_FLAGS with `name=value` set once (an earlier setting of name replaced). XLA reads the variable up to the
     first word that does not start with "--" and silently drops everything after it ("--a=1 stray

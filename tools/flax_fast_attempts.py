@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     if os.environ.get("OPENBLAS_NUM_THREADS") != str(args.threads):  # BLAS and XLA read them at start: again
         os.execve(sys.executable, [sys.executable, __file__] + list(sys.argv[1:] if argv is None else argv),
                   thread_env(args.threads))
-    from ladder import pin
+    from learngpt_lab.threads import pin
     pin(args.threads)  # one thread: one core (XLA's dots have a pool of their own)
     from learngpt_lab.threads import set_threads
     set_threads(args.threads)

@@ -52,14 +52,6 @@ def thread_env(threads: int) -> dict:
     return env
 
 
-def pin(threads: int) -> None:
-    """This process on its first `threads` usable cores: XLA's CPU dots run on a pool of their own whatever
-    --xla_cpu_multi_thread_eigen says, so one thread means one core only where the process has one core."""
-    if hasattr(os, "sched_setaffinity"):
-        cores = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, set(cores[:threads]))
-
-
 def matmul_peak(n: int = MATMUL, seconds: float = 2.0, device: str = "cpu") -> dict:
     """GFLOP/s of a float32 n x n matmul, the best repeat of numpy's (BLAS) and of XLA's (jax.jit, on JAX's
     default device), each repeated for about `seconds`: the machine's arithmetic limit at this process's
@@ -90,8 +82,8 @@ def matmul_peak(n: int = MATMUL, seconds: float = 2.0, device: str = "cpu") -> d
 def measure(threads: int, rungs: list[str], scale: float, budget: float, max_rounds: int, min_rounds: int,
             device_kind: str = "cpu") -> dict:
     """In this process (its threads set before JAX or torch started): the peak, then every rung's loops."""
+    from learngpt_lab.threads import pin, set_threads
     pin(threads)
-    from learngpt_lab.threads import set_threads
     set_threads(threads)
     from learngpt.config import Config
     from learngpt.data import load_corpus

@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="steps of each training loop's first rounds, more rounds added while a ratio is wide "
                              "(0 skips them; default 2000, quick 240)")
     parser.add_argument("--threads", type=positive_int, default=1,
-                        help="CPU threads for each framework (torch.set_num_threads; XLA's intra-op pool); "
-                             "default 1, as compare: at these sizes one thread is fastest, and with more, "
+                        help="CPU threads for each framework (torch.set_num_threads; XLA's intra-op pool), the "
+                             "process pinned to that many cores on a CPU; default 1, as compare: at these sizes one thread is fastest, and with more, "
                              "another process on a core makes torch's threads wait on each other")
     parser.add_argument("--label", default=None,
                         help="a note on the conditions, kept in the JSON (e.g. 'idle', 'under a CPU hog'; default none)")
@@ -53,13 +53,15 @@ def _subset(value: str | None, allowed: tuple[str, ...], what: str) -> tuple[str
 
 def run(args: argparse.Namespace) -> int:
     from learngpt.errors import UserError
-    from learngpt_lab.threads import set_threads
+    from learngpt_lab.threads import pin, set_threads
     t_start = time.perf_counter()
     if args.loop_steps is not None and args.loop_steps < 0:
         raise UserError(f"--loop-steps must be >= 0, got {args.loop_steps}")
     from learngpt import files
     out = files.output_dir(args.out)  # before any work
     set_threads(args.threads)  # before the bench imports JAX
+    if args.device == "cpu":
+        pin(args.threads)  # --threads 1: one core, XLA's own pool included
     from learngpt_lab.bench import plan as plans
     from learngpt_lab.bench import report
     from learngpt_lab.bench.run import run_bench

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -99,7 +100,8 @@ def worker(name: str, layout, cfg, corpus_path: str, init_weights: dict, outputs
     t0 = time.perf_counter()
     if got is None and layout is None:
         got = run_child(train_alone, name, cfg.to_dict(), corpus_path, init_weights, args.device,
-                        not args.no_progress, args.sample_tokens, args.threads, name=f"{name} worker")
+                        not args.no_progress, args.sample_tokens, args.threads, alone_core(args),
+                        name=f"{name} worker")
     elif got is None:
         got = parallel.train(layout, cfg, corpus_path, init_weights, shard_params=args.shard_params,
                              progress=not args.no_progress, sample_tokens=args.sample_tokens, threads=args.threads)
@@ -110,6 +112,15 @@ def worker(name: str, layout, cfg, corpus_path: str, init_weights: dict, outputs
     result = {"history": got.pop("history"), "checkpoint": str(outputs.final(f"{name}.safetensors")), **got}
     files.write_text(outputs.stage(f"history_{name}.json"), json.dumps(result, indent=1))
     return result
+
+
+def alone_core(args) -> int | None:
+    """The core a backend trained on its own with one CPU thread is pinned to (XLA's CPU runtime would hand its
+    work to threads on other cores): this process's first; None with more threads, on a GPU, or where the
+    system cannot pin."""
+    if args.threads != 1 or args.device != "cpu" or not hasattr(os, "sched_getaffinity"):
+        return None
+    return min(os.sched_getaffinity(0))
 
 
 def together(names, spread, args) -> list[int]:
@@ -231,12 +242,13 @@ def compare(names, spread, cfg, corpus, corpus_path, outputs, args) -> dict:
     torch_trainer = "torch.compile (learngpt_torch/fast.py)" if cfg.torch_compile else "eager (learngpt_torch/trainer.py)"
     print(f"trainers: torch {torch_trainer}; Flax jax.jit with learngpt_flax/fast.py's CPU "
           "tuning over the lesson's trainer (faster dropout keys, compiler options, stored LayerNorm "
-          "gradients: the same maths)", flush=True)
+          "gradients, Dense gradients in faster layouts: the same maths)", flush=True)
     for layout in (spread or {}).values():
         print(f"data parallel: {layout.describe(args.shard_params)}, {cfg.batch_size // layout.ways} rows of "
               f"each batch of {cfg.batch_size} per device", flush=True)
     cores = together(names, spread, args)
-    print(f"the backends train {f'at the same time, one core each ({cores})' if cores else 'one after the other'}"
+    alone = f"one after the other{f', each on core {alone_core(args)}' if alone_core(args) is not None else ''}"
+    print(f"the backends train {f'at the same time, one core each ({cores})' if cores else alone}"
           f"; steps/s of training alone, compile and evaluation excluded", flush=True)
     got = dict(zip(names, run_all([Job(train_alone, (n, cfg.to_dict(), str(corpus_path), init, args.device,
                                                      not args.no_progress, args.sample_tokens, 1, cpu),

@@ -42,3 +42,21 @@ def test_host_devices_added_after_set_threads_are_the_devices_jax_sees():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-1] == "2"
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this system")
+def test_pin_keeps_the_first_n_usable_cores_and_never_widens():
+    code = textwrap.dedent("""
+        import os
+        from learngpt_lab.threads import pin
+        cores = sorted(os.sched_getaffinity(0))
+        pin(None)
+        assert sorted(os.sched_getaffinity(0)) == cores
+        pin(len(cores) + 3)
+        assert sorted(os.sched_getaffinity(0)) == cores
+        pin(1)
+        assert sorted(os.sched_getaffinity(0)) == cores[:1]
+        print("ok")
+    """)
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0 and got.stdout.strip() == "ok", got.stderr
