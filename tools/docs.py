@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from learngpt_lab.bench.plan import CURRICULUM, IMPLS, Size
-from learngpt_lab.bench.report import _fmt_ms, _fmt_ratio, _num, format_table, xla_threads
+from learngpt_lab.bench.report import _fmt_ms, _fmt_ratio, _num, cores, format_table, xla_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -615,7 +615,7 @@ def conditions(result: dict) -> str:
     return (f"Measured {result['created'][:16].replace('T', ' ')}: `learngpt bench"
             f"{' --quick' if settings.get('quick') else ''}` ({settings.get('label') or 'as run'}), "
             f"threads torch {machine['torch_threads']} / XLA {xla_threads(machine)}, load average "
-            f"{start[0]:.1f} at start and {end[0]:.1f} at end on {machine['cpus_usable']} cores, "
+            f"{start[0]:.1f} at start and {end[0]:.1f} at end on {cores(machine)}, "
             f"{_num(settings.get('wall_seconds')):.0f} s; {summ.get('unstable_figures', 0)} of "
             f"{summ.get('figures', 0)} figures flagged unstable.")
 

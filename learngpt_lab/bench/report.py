@@ -65,12 +65,19 @@ def xla_threads(machine: dict) -> str:
     return "Eigen 1" if found and found[-1] == "false" else "default"
 
 
+def cores(machine: dict) -> str:
+    """'2 cores', or '2 cores, pinned to 1' for a run that used fewer cores than the machine has (the load
+    average counts the whole machine)."""
+    count, usable = machine.get("cpu_count") or machine["cpus_usable"], machine["cpus_usable"]
+    return f"{count} cores" + (f", pinned to {usable}" if usable < count else "")
+
+
 def header(result: dict) -> list[str]:
     """The table's first lines: the machine, the threads and the load; then how to read a cell."""
     machine, settings = result["machine"], result["settings"]
     start, end = machine.get("load_average_at_start"), machine.get("load_average_at_end")
     load = "load average " + (f"{start[0]:.1f} at start" if start else "unknown") + (
-        f", {end[0]:.1f} at end" if end else "") + f" on {machine['cpus_usable']} cores"
+        f", {end[0]:.1f} at end" if end else "") + f" on {cores(machine)}"
     limit = _num(settings.get("spread_limit", SPREAD_LIMIT))
     first = (f"learngpt bench on {machine['device']}: threads torch {machine['torch_threads']}, "
              f"XLA {xla_threads(machine)}; {load}; {machine['cpu_model']}"
@@ -302,7 +309,7 @@ def plot(result: dict, path: str) -> None:
     machine = result["machine"]
     start = machine.get("load_average_at_start")
     title = (f"learngpt bench, {machine['device']}: {machine.get('gpu_name') or machine['cpu_model']}, "
-             f"{machine['cpus_usable']} cores, threads torch {machine['torch_threads']} / XLA "
+             f"{cores(machine)}, threads torch {machine['torch_threads']} / XLA "
              f"{xla_threads(machine)}" + (f", load average {start[0]:.1f} at start" if start else "")
              + f"; other axes at {CURRICULUM.label}; median and interquartile range")
     fig.suptitle("\n".join(textwrap.wrap(title, width=int(width * 13))), fontsize=10)
