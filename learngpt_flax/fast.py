@@ -73,7 +73,7 @@ def dropout_key(seed: int) -> jax.Array:
 
 
 def flops(lowered) -> float | None:
-    """XLA's count of lowered's floating-point operations (a loop's body counted once); None if it has none."""
+    """XLA's count of lowered's floating-point operations (a loop's body counted once); None without one."""
     try:
         cost = lowered.cost_analysis()
     except Exception:  # a backend without a cost model
@@ -83,8 +83,8 @@ def flops(lowered) -> float | None:
 
 
 def compile_program(lowered, platform: str):
-    """lowered.compile() with COMPILER_OPTIONS for platform if the program is small (fewer than SMALL_FLOPS, or
-    of unknown cost); without them if XLA refuses them (an option this jaxlib does not have)."""
+    """lowered.compile() with COMPILER_OPTIONS for platform if the program is small (under SMALL_FLOPS, or of
+    unknown cost); without them if XLA refuses them (an option this jaxlib does not have)."""
     options = COMPILER_OPTIONS.get(platform)
     count = flops(lowered) if options else None
     if options and (count is None or count < SMALL_FLOPS):
@@ -160,7 +160,7 @@ dense.defvjp(_dense_fwd, _dense_bwd)
 
 def dense_grads(next_fun, args, kwargs, context):
     """A flax method interceptor: nn.Dense computed by dense (the same output and the same gradients), where
-    the layer is plain: inputs, kernel and bias of one dtype, no dtype, precision or dot_general of its own."""
+    the layer is plain: input, kernel and bias of one dtype; no dtype, precision or dot_general of its own."""
     mod = context.module
     if (context.method_name == "__call__" and type(mod) is nn.Dense and not mod.is_initializing() and args
             and not kwargs and mod.dtype is None and mod.precision is None and mod.dot_general is None
