@@ -137,8 +137,9 @@ def store_norm_grads(next_fun, args, kwargs, context):
 @jax.custom_vjp
 def dense(x: jax.Array, kernel: jax.Array, bias: jax.Array | None) -> jax.Array:
     """nn.Dense's output, x @ kernel (+ bias), with the gradients nn.Dense's autodiff gives, computed in other
-    layouts: the kernel's as (x^T) @ g with x^T made first (an optimization_barrier keeps XLA from folding the
-    transpose back into the dot), the input's as g contracted with the kernel's last dimension."""
+    layouts: the kernel's as (x^T) @ g with x^T made first, or as ((g^T) @ x)^T where g and the result are
+    smaller than x (optimization_barriers keep XLA from folding the transposes back into the dot), the input's
+    as g contracted with the kernel's last dimension."""
     y = jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
     return y if bias is None else y + bias
 
@@ -151,7 +152,11 @@ def _dense_bwd(res, g):
     x, kernel, no_bias = res
     rows, g_rows = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
     dx = jax.lax.dot_general(g, kernel, (((g.ndim - 1,), (1,)), ((), ())))
-    dkernel = jax.lax.optimization_barrier(rows.T) @ g_rows
+    (n, fan_in), fan_out = rows.shape, g_rows.shape[1]
+    if n * fan_in <= n * fan_out + fan_out * fan_in:  # transpose the fewer elements: x, or g and the result
+        dkernel = jax.lax.optimization_barrier(rows.T) @ g_rows
+    else:
+        dkernel = jax.lax.optimization_barrier(jax.lax.optimization_barrier(g_rows.T) @ rows).T
     return dx, dkernel, None if no_bias else g_rows.sum(0)
 
 

@@ -14,6 +14,7 @@ flax-attempts:flax-fast-attempts).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -28,11 +29,43 @@ VARIANTS = {  # name -> (XLA compile options, None: fast.compile_program's; fast
     "fast.py's step (LayerNorm gradients stored, Dense gradients by fast.dense, YNNPACK by program size)":
         (None, BOTH, False),
     "Dense weight gradients as autodiff's dots (fast.py's step before dense_grads)": (None, ("store_norm_grads",), False),
+    "Dense weight gradients always as (x^T) @ g (not ((g^T) @ x)^T where g is smaller than x)":
+        (None, ("store_norm_grads", "x_transposed_grads"), False),
     "YNNPACK fusions off": (YNN_OFF, BOTH, False),
     "YNNPACK fusions on (XLA's default)": ({}, BOTH, False),
     "LayerNorm gradients not stored": (None, ("dense_grads",), False),
     "q, k and v as one (C, 3C) matmul (its weight gradient autodiff's dot)": (None, BOTH, True),
 }
+
+
+@functools.cache
+def _x_transposed_dense():
+    """fast.dense with its kernel gradient always (x^T) @ g, x^T made first."""
+    import jax
+
+    @jax.custom_vjp
+    def dense(x, kernel, bias):
+        y = jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
+        return y if bias is None else y + bias
+
+    def bwd(res, g):
+        x, kernel, no_bias = res
+        rows, g_rows = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
+        dx = jax.lax.dot_general(g, kernel, (((g.ndim - 1,), (1,)), ((), ())))
+        return dx, jax.lax.optimization_barrier(rows.T) @ g_rows, None if no_bias else g_rows.sum(0)
+    dense.defvjp(lambda x, kernel, bias: (dense(x, kernel, bias), (x, kernel, bias is None)), bwd)
+    return dense
+
+
+def x_transposed_grads(next_fun, args, kwargs, context):
+    """fast.dense_grads with every kernel gradient taken as (x^T) @ g: learngpt_flax/fast.py's dense before
+    it chose the smaller of x and g to transpose."""
+    from learngpt_flax import fast
+    real, fast.dense = fast.dense, _x_transposed_dense()
+    try:
+        return fast.dense_grads(next_fun, args, kwargs, context)
+    finally:
+        fast.dense = real
 
 
 def fused_qkv(next_fun, args, kwargs, context):
@@ -106,7 +139,7 @@ def main(argv=None) -> int:
         evals = eval_data(sampler, cfg, 1)
         programs: dict = {}
         box = [params0]
-        chosen = tuple(getattr(fast, name) for name in interceptors)
+        chosen = tuple(getattr(fast, name, None) or globals()[name] for name in interceptors)
         make_step = lambda model, optimizer: fast.make_step(model, optimizer, chosen)  # noqa: E731
 
         def once(fn, *a):

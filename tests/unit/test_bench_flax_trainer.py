@@ -194,14 +194,16 @@ def test_the_backward_kernels_do_not_grow_with_depth_on_cpu():
 
 
 @pytest.mark.parametrize("bias", [True, False])
-def test_dense_gives_nn_dense_output_and_gradients(bias):
+@pytest.mark.parametrize("fan_in, fan_out", [(4, 5), (9, 2)])  # x^T made, or g^T and the result
+def test_dense_gives_nn_dense_output_and_gradients(bias, fan_in, fan_out):
     """dense_grads swaps nn.Dense for dense: in float64 the output and all three gradients agree with
-    autodiff through nn.Dense to roundoff (1e-12 of the largest), on a 3-d input."""
+    autodiff through nn.Dense to roundoff (1e-12 of the largest), on a 3-d input, in both of dense's
+    layouts of the kernel's gradient."""
     with jax.enable_x64(True):
-        layer = nn.Dense(5, use_bias=bias, param_dtype=jnp.float64)
+        layer = nn.Dense(fan_out, use_bias=bias, param_dtype=jnp.float64)
         rng = np.random.default_rng(0)
-        x = jnp.asarray(rng.normal(size=(2, 3, 4)))
-        g = jnp.asarray(rng.normal(size=(2, 3, 5)))
+        x = jnp.asarray(rng.normal(size=(2, 3, fan_in)))
+        g = jnp.asarray(rng.normal(size=(2, 3, fan_out)))
         params = layer.init(jax.random.key(0), x)
         params = jax.tree_util.tree_map(lambda p: jnp.asarray(rng.normal(size=p.shape)), params)
 
