@@ -9,8 +9,9 @@ where the compute is"):
   library fusions off (COMPILER_OPTIONS): there a library call costs more than the work it replaces;
 - each LayerNorm's input gradient is stored once (store_norm_grads), where XLA on CPU would recompute the
   residual stream's gradient chain inside every kernel that reads it;
-- each Dense layer's weight gradient is x^T g with x^T stored first (dense_grads), where autodiff's dot
-  contracts x's first dimension, a layout XLA's CPU dot runs well below its peak;
+- each Dense layer's weight gradient is x^T g with x^T stored first, or ((g^T) @ x)^T where that copies less
+  (dense_grads), where autodiff's dot contracts x's first dimension, a layout XLA's CPU dot runs well below
+  its peak;
 - compiled programs are kept for the process (another seed of the same architecture compiles nothing).
 
 `learngpt compare`, `learngpt train`, the questions and the bench train with it; the bench also measures the
