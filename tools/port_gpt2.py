@@ -43,7 +43,7 @@ def summary(report) -> dict:
            "gradients": len(grads), "gradients_ok": all(r.ok for r in grads),
            "layer_max": max(layer.rel for layer in compared), "layers_compared": len(compared),
            "layers": len(report.layers), "params": report.torch_params, "flax_params": report.flax_params,
-           "not_compared": [layer.name for layer in report.layers if not layer.compared]}
+           "not_compared": [layer.name for layer in report.layers if not layer.compared], "report": str(report)}
     first = report.first_divergence
     if first is not None:
         out["first"] = {"index": first.index, "name": first.name, "kind": first.kind, "rel": first.rel,

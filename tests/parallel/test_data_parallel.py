@@ -14,6 +14,7 @@ The parallel runs are started as the command starts them (learngpt_lab/parallel.
 jobs per start, since on a 2-core machine starting a process and compiling cost more than the 50 steps.
 """
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -46,6 +47,15 @@ LAYOUTS = {  # the three ways to run N-way data parallel, by the name the tests 
     "nnx-devices": lambda n: parallel.Layout("nnx", devices=n),  # NNX's State over one process's n devices
 }
 slow = pytest.mark.slow
+RECORD = "LEARNGPT_PARALLEL_RECORD"  # tools/parallel_roundoff.py: a file the measured figures are appended to
+
+
+def record(**row):
+    """row (a measured figure and what it is of) as one JSON line appended to $LEARNGPT_PARALLEL_RECORD, when
+    set: docs/parallel.md's tables are generated from what these tests measured (tools/parallel_roundoff.py)."""
+    if os.environ.get(RECORD):
+        with open(os.environ[RECORD], "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
 N_ALL = [pytest.param(2, marks=slow), pytest.param(4, marks=slow)]  # processes start, compile, train: slow
 
 
@@ -143,6 +153,8 @@ def check_same_training(runs, single, name: str, n: int, dtype: str, sharded: bo
     step, ev, param = diffs(trained[0], single((name.split("-")[0], dtype, rate)))
     what = f"{name} N={n} [{dtype}]" + (" sharded params" if sharded else "") + (f" dropout {rate}" if rate else "")
     print(f"{what}: max |diff| against one device: step loss {step:.1e}, evaluation {ev:.1e}, params {param:.1e}")
+    record(kind="single-device", layout=name, n=n, dtype=dtype, sharded=sharded, dropout=rate, step_loss=step,
+           evaluation=ev, params=param)
     assert step <= BOUND[dtype], f"{what}: step losses differ by {step:.3e} > {BOUND[dtype]:.0e}"
     assert ev <= BOUND[dtype], f"{what}: evaluation losses differ by {ev:.3e} > {BOUND[dtype]:.0e}"
     if dtype == "float64":  # float32 parameters drift by themselves (docs/compare.md): losses only
@@ -171,6 +183,7 @@ def test_sharded_params_are_the_single_device_training(runs, single, name, n):
     held = check_same_training(runs, single, name, n, "float64", sharded=True)[0]["held"]
     print(f"{name} N={n} sharded: a device holds {held['params']} of {held['total']} parameters, "
           f"{held['adamw']} of {2 * held['total']} AdamW moments")
+    record(kind="held", layout=name, n=n, **held)
     assert held["params"] <= held["total"] / n + 200 and held["adamw"] <= 2 * (held["total"] / n + 200), held
 
 
@@ -184,6 +197,7 @@ def test_torch_ddp_is_jax_data_parallel(runs, name, dtype, n):
                  f["weights"])
     step, ev, param = diffs(t, reference)
     print(f"torch DDP vs {name} N={n} [{dtype}]: step loss {step:.1e}, evaluation {ev:.1e}, params {param:.1e}")
+    record(kind="torch-vs-jax", layout=name, n=n, dtype=dtype, step_loss=step, evaluation=ev, params=param)
     assert max(step, ev) <= BOUND[dtype], f"torch DDP vs {name} [{dtype}]: losses differ by {max(step, ev):.3e}"
     if dtype == "float64":
         assert param <= BOUND[dtype], f"torch DDP vs {name} [{dtype}]: parameters differ by {param:.3e}"
@@ -363,6 +377,7 @@ def test_a_killed_rank_stops_the_run_naming_it(tmp_path, which):
     out, err = proc.communicate(timeout=60)
     stopped = time.perf_counter() - t0
     print(f"{which}: the command ended {stopped:.2f} s after rank 1 was killed: {err.strip()!r}")
+    record(kind="killed", backend=which, seconds=stopped)
     assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, (proc.returncode, err)
     assert "rank 1 of 2 died (killed by SIGKILL, exit code -9); the run was stopped, nothing was saved" in err
     assert stopped < 5, f"{stopped:.1f} s from the kill to the end of the command"

@@ -32,6 +32,7 @@ def test_the_check_passes_and_every_document_has_generated_numbers():
             "compare-runs:default", "flax-attempts:flax-fast-attempts"} <= set(names["docs/bench.md"])
     assert "trajectory:summary" in names["README.md"] and "trajectory:table" in names["docs/compare.md"]
     assert names["docs/parity.md"] == ["parity"]
+    assert {"parallel:table", "parallel:held", "parallel:killed"} <= set(names["docs/parallel.md"])
 
 
 @pytest.mark.parametrize("name, typed", [
