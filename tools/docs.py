@@ -375,7 +375,7 @@ def port_gpt2(kind: str) -> str:
                      f"before it: its input differs ({f['input_rel']:.2e}), {after}")
             lines.append(f"| {p['what']} | {outs} | layer {f['index']}, `{f['name']}` ({f['kind']}) | {where} |")
         return "\n".join(lines)
-    raise ValueError(f"unknown generated block 'port-gpt2:{kind}'; expected port-gpt2:table or :planted")
+    raise ValueError(f"unknown generated block 'port-gpt2:{kind}'; expected port-gpt2:table, :planted or :report:KEY")
 
 
 # The size ladder (tools/ladder.py -> docs/results/ladder.json) and the laptop preset's compare runs
@@ -568,7 +568,7 @@ PEAK_TARGET = 0.7  # issue 25's target: the Flax step at 70 % of the measured si
 
 def flax_profile(name: str) -> str:
     """tools/profile_step.py: the Flax fast step's kernels by kind (XLA's trace, one pinned core), and what the
-    matmuls leave of a step at PEAK_TARGET of the peak for everything else."""
+    matmuls leave of a step at PEAK_TARGET of the peak for everything else, against the core's copy rates."""
     r = load(f"{name}.json")
     kinds = sorted(r["kinds"].items(), key=lambda kv: -kv[1]["ms_per_step"])
     total = r["step_ms_traced"]
@@ -577,26 +577,31 @@ def flax_profile(name: str) -> str:
     for kind, k in kinds:
         lines.append(f"| {kind} | {k['ms_per_step']:.1f} | {k['ms_per_step'] / total:.0%} | {k['kernels_per_step']} "
                      f"| {k['gflop_per_step']:.2f} | {k['mb_per_step']:.0f} |")
-    mm = r["kinds"]["matmul"]
-    rest = {key: sum(k[key] for kind, k in kinds if kind != "matmul") for key in ("ms_per_step", "mb_per_step")}
-    peak = r["matmul"]["peak"]
-    budget = r["gflop_per_step"] / (PEAK_TARGET * peak) * 1e3
-    best_copy = max(r["copy_gb_per_s"].values())
-    lines += ["", f"Traced {r['created'][:16].replace('T', ' ')} at the {r['rung']} rung ({_size_label(r['size'])}, "
-              f"{r['gflop_per_step']:.2g} GFLOP a step), one thread pinned to one core: `{r['command']}`. The step: "
-              f"{total:.1f} ms traced, {r['step_ms_untraced']:.1f} ms untraced "
-              f"({r['gflop_per_step'] / r['step_ms_untraced'] * 1e3:.0f} GFLOP/s, "
-              f"{r['gflop_per_step'] / r['step_ms_untraced'] * 1e3 / peak:.0%} of the {peak:.0f} GFLOP/s matmul peak "
-              f"measured in the same process). Its matmuls run at {mm['gflop_per_step'] / mm['ms_per_step'] * 1e3:.0f} "
-              f"GFLOP/s ({mm['gflop_per_step'] / mm['ms_per_step'] * 1e3 / peak:.0%} of the peak; they are small, a "
-              f"few hundred rows and columns). At {PEAK_TARGET:.0%} of the peak a step has {budget:.1f} ms; the "
-              f"matmuls take {mm['ms_per_step']:.1f} ms of it, which leaves {budget - mm['ms_per_step']:.1f} ms for "
-              f"every other kernel: today they take {rest['ms_per_step']:.1f} ms and read and write "
-              f"{rest['mb_per_step']:.0f} MB, and at this core's best copy rate ({best_copy:.0f} GB/s, numpy's copy "
-              f"of arrays of " + ", ".join(r["copy_gb_per_s"]) + f") moving those bytes alone takes "
-              f"{rest['mb_per_step'] / best_copy:.1f} ms, "
-              f"{'more' if rest['mb_per_step'] / best_copy > budget - mm['ms_per_step'] else 'less'} than that."]
-    return "\n".join(lines)
+    peak, untraced = r["matmul"]["peak"], r["step_ms_untraced"]
+    rate = r["gflop_per_step"] / untraced * 1e3
+    text = (f"Traced {r['created'][:16].replace('T', ' ')} at the {r['rung']} rung ({_size_label(r['size'])}, "
+            f"{r['gflop_per_step']:.2g} GFLOP a step), {r['threads']} thread(s), pinned: `{r['command']}`. The step: "
+            f"{total:.1f} ms traced, {untraced:.1f} ms untraced ({rate:.0f} GFLOP/s, {rate / peak:.0%} of the "
+            f"{peak:.0f} GFLOP/s matmul peak measured in the same process).")
+    mm = r["kinds"].get("matmul")
+    if mm and mm["ms_per_step"] > 0:
+        rest = {key: sum(k[key] for kind, k in kinds if kind != "matmul") for key in ("ms_per_step", "mb_per_step")}
+        mm_rate = mm["gflop_per_step"] / mm["ms_per_step"] * 1e3
+        left = r["gflop_per_step"] / (PEAK_TARGET * peak) * 1e3 - mm["ms_per_step"]
+        copies = sorted(r["copy_gb_per_s"].items(), key=lambda kv: -kv[1])
+        fastest, slowest = copies[0], copies[-1]
+        t_fast, t_slow = rest["mb_per_step"] / fastest[1], rest["mb_per_step"] / slowest[1]
+        verdict = ("less than that even at the slowest" if t_slow < left else
+                   "more than that even at the fastest" if t_fast > left else
+                   "more than that at every rate but the fastest")
+        text += (f" Its matmuls run at {mm_rate:.0f} GFLOP/s ({mm_rate / peak:.0%} of the peak). At "
+                 f"{PEAK_TARGET:.0%} of the peak a step has {left + mm['ms_per_step']:.1f} ms; the matmuls take "
+                 f"{mm['ms_per_step']:.1f} ms of it, which leaves {left:.1f} ms for every other kernel: today they "
+                 f"take {rest['ms_per_step']:.1f} ms and read and write {rest['mb_per_step']:.0f} MB. At this core's "
+                 f"copy rates (numpy's copy of float32 arrays: {fastest[1]:.0f} GB/s for {fastest[0]}, down to "
+                 f"{slowest[1]:.0f} GB/s for {slowest[0]}) moving those bytes alone takes {t_fast:.1f} to "
+                 f"{t_slow:.1f} ms, {verdict}.")
+    return "\n".join(lines + ["", text])
 
 
 # docs/parallel.md: what tests/parallel measured (tools/parallel_roundoff.py -> docs/results/parallel.json)
@@ -653,7 +658,7 @@ def parallel(what: str) -> str:
         return "\n".join(lines + ["", when])
     if what == "killed":
         killed = sorted((row for row in rows if row["kind"] == "killed"), key=lambda row: row["backend"])
-        return ("  Measured from `kill -9` of rank 1 to the end of the command (one run each, "
+        return ("Measured from `kill -9` of rank 1 to the end of the command (one run each, "
                 "`test_a_killed_rank_stops_the_run_naming_it`): "
                 + ", ".join(f"{row['backend']} over 2 processes {row['seconds']:.2f} s" for row in killed) + "; the test's bound "
                 "is 5 s.")

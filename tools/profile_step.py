@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 TRACE_FLAG = "--xla_cpu_enable_xprof_traceme"  # XLA's CPU runtime records each kernel in jax.profiler's trace
-BYTES = {"f64": 8, "f32": 4, "s32": 4, "u32": 4, "bf16": 2, "f16": 2, "pred": 1, "s8": 1, "u8": 1}
+BYTES = {"f64": 8, "s64": 8, "u64": 8, "f32": 4, "s32": 4, "u32": 4, "bf16": 2, "f16": 2, "s16": 2, "u16": 2,
+         "f8e4m3fn": 1, "f8e5m2": 1, "pred": 1, "s8": 1, "u8": 1}
 ARRAY = re.compile(r"\b(" + "|".join(BYTES) + r")\[([\d,]*)\]")
 
 
@@ -43,19 +44,21 @@ def array_bytes(shape: str) -> int:
 def parse(hlo: str) -> tuple[dict, dict, dict, dict]:
     """A compiled program's text -> (instruction: its shape, instruction: its opcode, fusion: (shape, called
     computation, operands), computation: its body)."""
+    hlo = re.sub(r"/\*.*?\*/", "", hlo)  # XLA's comments inside long tuples (/*index=5*/)
     found = re.finditer(r"^\s+(?:ROOT )?%?([\w.\-]+) = (\([^=]*?\)|\w+\[[\d,]*\]\S*) ([\w\-]+)\(", hlo, re.M)
     shapes, opcodes = {}, {}
     for m in found:
         shapes[m[1]], opcodes[m[1]] = m[2], m[3]
     fusions = {m[1]: (m[2], m[4], [a.strip().split(" ")[-1].lstrip("%") for a in m[3].split(",") if a.strip()])
-               for m in re.finditer(r"^\s+%?([\w.\-]+) = (\S+) fusion\(([^)]*)\).*?calls=%?([\w.\-]+)", hlo, re.M)}
+               for m in re.finditer(r"^\s+%?([\w.\-]+) = (\(.*?\)|\S+) fusion\(([^)]*)\).*?calls=%?([\w.\-]+)", hlo, re.M)}
     bodies = {m[1]: m[2] for m in re.finditer(r"^%?([\w.\-]+) \([^\n]*\{\n(.*?)^\}", hlo, re.S | re.M)}
     return shapes, opcodes, fusions, bodies
 
 
-def dot_flops(body: str) -> int:
-    """Floating-point operations of the dots in a computation's body: 2 x output elements x contracted size."""
-    local = {m[1]: m[2] for m in re.finditer(r"^\s+(?:ROOT )?%?([\w.\-]+) = (\S+)", body, re.M)}
+def dot_flops(body: str, shapes: dict | None = None) -> int:
+    """Floating-point operations of the dots in a computation's body (or one instruction's line, its operands'
+    shapes from `shapes`): 2 x output elements x contracted size."""
+    local = {**(shapes or {}), **{m[1]: m[2] for m in re.finditer(r"^\s+(?:ROOT )?%?([\w.\-]+) = (\S+)", body, re.M)}}
     flops = 0
     for m in re.finditer(r"= (\w+\[[\d,]*\])\S* dot\(%?([\w.\-]+), %?[\w.\-]+\).*?lhs_contracting_dims=\{([\d,]*)\}",
                          body):
@@ -74,7 +77,7 @@ def dot_flops(body: str) -> int:
 def kind_of(body: str) -> str:
     if " dot(" in body:
         return "matmul"
-    if " transpose(" in body:
+    if " transpose(" in body or " copy(" in body:
         return "with a transpose, or a copy"
     if " reduce(" in body or " reduce-window(" in body:
         return "reduction"
@@ -166,15 +169,20 @@ def main(argv=None) -> int:
             continue  # the runtime's own events (the loop, its thunks), not a kernel of the program
         shape, called, operands = fusions.get(name, (shapes.get(name, ""), None, []))
         body = bodies.get(called, "") if called else ""
-        kind = kind_of(body) if called else ("with a transpose, or a copy" if opcodes.get(name) in ("transpose", "copy")
-                                             else "elementwise and other")
+        if not called:  # an instruction of its own, not a fusion: classed by its opcode, read as its own body
+            body = f" {opcodes.get(name)}("
+            body = next((line for line in hlo.splitlines() if re.match(rf"\s+(ROOT )?%?{re.escape(name)} = ", line)),
+                        body)
+        kind = kind_of(body)
         k = kinds.setdefault(kind, {"ms_per_step": 0.0, "kernels_per_step": 0, "gflop_per_step": 0.0,
                                     "mb_per_step": 0.0})
         k["ms_per_step"] += ns / 1e6 / steps
         k["kernels_per_step"] += 1
-        k["gflop_per_step"] += dot_flops(body) / 1e9
-        moved = (array_bytes(shape) + sum(array_bytes(shapes.get(o, "")) for o in operands) if called else
-                 2 * array_bytes(shape))  # a kernel that is not a fusion (a copy, a transpose): read and written
+        k["gflop_per_step"] += dot_flops(body, shapes) / 1e9
+        if not called:
+            found = re.search(r" [\w\-]+\(([^)]*)\)", body)
+            operands = [a.strip().split(" ")[-1].lstrip("%") for a in found[1].split(",")] if found else []
+        moved = array_bytes(shape) + sum(array_bytes(shapes.get(o, "")) for o in operands)
         k["mb_per_step"] += moved / 1e6
     peak = matmul_peak()
     bandwidth = {f"{mb:g} MB": copy_bandwidth(mb) for mb in (0.4, 0.8, 1.5)}  # the step's arrays: (BT, C), scores, (BT, 4C)
