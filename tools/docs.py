@@ -828,6 +828,135 @@ def nnx_overhead(_: str = "") -> str:
     return "\n".join(lines)
 
 
+# The GPU run (tools/gpu.sh -> tools/gpu_record.py -> docs/results/gpu-*.json)
+
+GPU_NONE = ("No GPU run recorded yet: `bash tools/gpu.sh OUT` on a machine with an NVIDIA GPU, then "
+            "`python tools/gpu_record.py OUT` (docs/bench.md, \"On an NVIDIA GPU\").")
+
+
+def _gpu_load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _gpu_conditions(run: dict, result: dict | None) -> str:
+    """One line: the GPU, the versions, the date, the run's time against its limit and how each part ended."""
+    m = (result or {}).get("machine") or {}
+    v = m.get("versions") or {}
+    parts = ", ".join(f"{p['part']} {p['status']} in {p['seconds']:.0f} s" for p in run["parts"])
+    return (f"Measured {run['created'][:16].replace('T', ' ')} on {m.get('gpu_name', 'a GPU')} "
+            f"({m.get('jax_device_kind', '')}): torch {v.get('torch')}, jax {v.get('jax')}, flax {v.get('flax')}; "
+            f"the run took {run['wall_seconds']:.0f} s of the {run['plan']['command_limit_seconds']} s limit "
+            f"({parts}).")
+
+
+def gpu_matrix(result: dict, run: dict) -> str:
+    """Every rung: each arm's steps/s, its paired speed-up over torch eager in fp32 with the 95 % interval, GFLOP/s
+    and the share of its own precision's measured matmul peak, compile time; then the fairness pairs."""
+    lines = [_gpu_conditions(run, result), ""]
+    peak = (result.get("peak") or {}).get("gflops") or {}
+    if peak:
+        lines += ["Measured matmul peak (" + f"{result['peak']['n']}², the better framework's): " + "; ".join(
+            f"{p} {_num(v['peak']):.0f} GFLOP/s (torch {_num(v['torch']):.0f}, JAX {_num(v['jax']):.0f})"
+            for p, v in peak.items()) + ".", ""]
+    lines += [f"- {p}: {text}" for p, text in result["precisions"].items()] + [""]
+    for name, r in result["rungs"].items():
+        if "size" not in r:
+            lines += [f"**{name}**: {r.get('skipped') or 'not measured'}.", ""]
+            continue
+        lines += [f"**{name}**, {_size_label(r['size'])} ({r['gflop_per_step']:.3g} GFLOP a step), dropout "
+                  f"{r['dropout']}, segments of {r['segment_steps']} steps, {r['rounds']} rounds"
+                  + (f" ({r['stopped']})" if r.get("stopped") else "") + ":", "",
+                  "| mode | precision | steps/s | vs torch eager, fp32 [95 % interval] | GFLOP/s | % of its peak "
+                  "| compile (s) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for key, a in r["arms"].items():
+            head = f"| {a['mode']} | {a['precision']} |"
+            if not a.get("steps_per_second"):
+                why = a.get("error") or a.get("skipped") or "no round finished"
+                lines.append(f"{head} {'error: ' if a.get('error') else ''}{why} | | | | |")
+                continue
+            ratio = ("the base" if key == result["reference"] else
+                     _ratio_cell(a.get("vs_reference"), a.get("interval")) + ("?" if a.get("flags") else ""))
+            share = f"{a['peak_share']:.0%}" if a.get("peak_share") is not None else "n/a"
+            lines.append(f"{head} {a['steps_per_second']:.1f} | {ratio} | {a['gflops_per_second']:.0f} | {share} | "
+                         f"{_num(a.get('compile_seconds')):.1f} |")
+        if r["pairs"]:
+            lines += ["", "| paired, round by round | a over b [95 % interval] | rounds |", "| --- | --- | --- |"]
+            lines += [f"| {pair.replace(' | ', ' ')} | {_ratio_cell(f['median'], f['interval'])}"
+                      f"{'?' if f['flags'] else ''} | {f['rounds']} |" for pair, f in r["pairs"].items()]
+        lines.append("")
+    lines.append(f"? = the 95 % interval spans more than {result['interval_limit']:.0%} of its median. Compile: "
+                 "JAX's ahead-of-time compilation plus the first segment's time beyond a steady segment's (where "
+                 "torch.compile compiles, in the first step). GFLOP a step: three times the forward's "
+                 "multiply-adds (learngpt_lab.bench.plan.Size.train_gflops).")
+    return "\n".join(lines)
+
+
+def gpu_parity(parity: dict | None, traj: dict | None) -> str:
+    """The components' parity on the GPU (torch and JAX both there, TF32 off) and the trajectories."""
+    lines = []
+    if parity is None:
+        lines.append("The components' parity wrote no file in the recorded run (gpu-run.json says how it ended).")
+    else:
+        b = parity["bounds"]
+        lines += [f"Every component, torch and JAX both on the GPU, TF32 off; bounds: " + "; ".join(
+            f"{d} output <= {v['output']:.0e}, gradient <= {v['gradient']:.0e}" for d, v in b.items())
+            + f". {sum(r['ok'] for r in parity['rows'])} of {len(parity['rows'])} pass"
+            + ("" if parity.get("complete", True) else " (the part was stopped at its cap after these rows)")
+            + ".", "",
+            "| component | dtype | max \\|Δ output\\| | max \\|Δ gradient\\| | result |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['component']} | {r['dtype']} | {r['output_max_diff']:.2e} | {r['grad_max_diff']:.2e} | "
+                  f"{'pass' if r['ok'] else 'FAIL'} |" for r in parity["rows"]]
+    lines.append("")
+    if traj is None:
+        lines.append("The trajectory wrote no file in the recorded run (gpu-run.json says how it ended).")
+    else:
+        lines += ["| trajectory, torch against | dtype | seed | max \\|Δ step loss\\| | max \\|Δ evaluation\\| | "
+                  "max \\|Δ parameter\\| | bound | result |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['side']} | {r['dtype']} | {r['seed']} | {r['step_loss_max']:.1e} | {r['eval_loss_max']:.1e} "
+                  f"| {r['param_max']:.1e} | {r['bound']:.0e} | {'pass' if r['ok'] else 'FAIL'} |"
+                  for r in traj["verdicts"]]
+    return "\n".join(lines)
+
+
+def gpu_summary(result: dict | None, parity: dict | None, traj: dict | None, run: dict) -> str:
+    """The README's line: at the GPU rung, Flax fast against torch.compile (plain and with CUDA graphs) in each
+    precision, and the parity counts."""
+    m = (result or {}).get("machine") or {}
+    said = []
+    r = (result or {}).get("rungs", {}).get("gpu")
+    if r:
+        for p in ("fp32", "tf32", "bf16"):
+            cells = [f"{_ratio_cell(f['median'], f['interval'])} {b.split(' | ')[0]}" for pair, f in r["pairs"].items()
+                     for a, b in [pair.split(" / ")] if a == f"Flax fast | {p}" and b.endswith(f"| {p}")
+                     and b.startswith("torch.compile")]
+            if cells:
+                said.append(f"{p}: Flax fast " + ", ".join(cells))
+    checks = []
+    if parity:
+        checks.append(f"parity {sum(x['ok'] for x in parity['rows'])}/{len(parity['rows'])}")
+    if traj:
+        checks.append(f"trajectories {sum(x['ok'] for x in traj['verdicts'])}/{len(traj['verdicts'])} within bounds")
+    return (f"GPU ({m.get('gpu_name', 'see docs/bench.md')}, {run['created'][:10]}; docs/bench.md): at nanoGPT's GPU "
+            f"recipe (B64 T256 C384 L6 H6) " + ("; ".join(said) or "no paired figure recorded")
+            + (f"; {', '.join(checks)}" if checks else "") + ".")
+
+
+def gpu_block(arg: str) -> str:
+    """gpu:matrix and gpu:parity (docs/bench.md), gpu:summary (the README): one line while no run is recorded."""
+    run = _gpu_load("gpu-run")
+    if run is None:
+        return GPU_NONE
+    result, parity, traj = _gpu_load("gpu-bench"), _gpu_load("gpu-parity"), _gpu_load("gpu-trajectory")
+    if arg == "matrix":
+        return gpu_matrix(result, run) if result else _gpu_conditions(run, None) + " The matrix wrote no file."
+    if arg == "parity":
+        return gpu_parity(parity, traj)
+    if arg == "summary":
+        return gpu_summary(result, parity, traj, run)
+    raise ValueError(f"unknown generated block 'gpu:{arg}'; expected gpu:matrix, gpu:parity or gpu:summary")
+
+
 BLOCKS: dict[str, Callable[[str], str]] = {
     # answers-week2:default -> the week-2 answers table of the default profile
     "answers-week1": lambda profile: answers_table(profile, ("test_1", "test_2", "test_3", "test_4", "test_5", "test_6")),
@@ -866,6 +995,8 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "parallel": parallel,
     # nnx-overhead: tools/nnx_overhead.py, NNX's Python cost against linen and jax.jit
     "nnx-overhead": nnx_overhead,
+    # gpu:matrix, gpu:parity, gpu:summary: the recorded GPU run (tools/gpu_record.py -> docs/results/gpu-*.json)
+    "gpu": gpu_block,
 }
 
 

@@ -15,7 +15,10 @@ import sys
 import time
 
 
-def run_check(device: str, names: list[str] | None = None, dtypes: tuple[str, ...] | None = None) -> dict:
+def run_check(device: str, names: list[str] | None = None, dtypes: tuple[str, ...] | None = None,
+              each=None) -> dict:
+    """Every component in every dtype; each(result so far) after each row, when given (a run stopped from
+    outside keeps the rows it finished)."""
     from learngpt_lab.bench.runners import describe_machine, setup_device
     dev = setup_device(device)  # raises the one-line UserError when a framework sees no GPU; TF32 off
     import torch
@@ -26,6 +29,16 @@ def run_check(device: str, names: list[str] | None = None, dtypes: tuple[str, ..
     names = list(components.REGISTRY) if names is None else names
     dtypes = DTYPES if dtypes is None else dtypes
     before = torch.get_default_device()
+    machine = describe_machine(dev)
+
+    def result(complete: bool) -> dict:
+        return {"schema": "learngpt-gpu-parity/1", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "device": device, "machine": machine,
+                "torch_tf32": {"matmul": torch.backends.cuda.matmul.allow_tf32,
+                               "cudnn": torch.backends.cudnn.allow_tf32},
+                "bounds": {d: {"output": OUTPUT_BOUND[d], "gradient": GRAD_BOUND[d], "relative": GRAD_RELATIVE[d]}
+                           for d in dtypes},
+                "rows": rows, "complete": complete, "ok": complete and all(r["ok"] for r in rows)}
     torch.set_default_device(dev.torch_device)
     rows = []
     try:
@@ -38,15 +51,11 @@ def run_check(device: str, names: list[str] | None = None, dtypes: tuple[str, ..
                              "output_max_diff": max((r.diff for r in outputs), default=0.0),
                              "grad_max_diff": max((r.diff for r in grads), default=0.0),
                              "failures": list(report.failures())})
+                if each is not None:
+                    each(result(False))
     finally:
         torch.set_default_device(before)
-    machine = describe_machine(dev)
-    return {"schema": "learngpt-gpu-parity/1", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "device": device, "machine": machine,
-            "torch_tf32": {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32},
-            "bounds": {d: {"output": OUTPUT_BOUND[d], "gradient": GRAD_BOUND[d], "relative": GRAD_RELATIVE[d]}
-                       for d in dtypes},
-            "rows": rows, "ok": all(r["ok"] for r in rows)}
+    return result(True)
 
 
 def format_rows(result: dict) -> str:
@@ -69,14 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="write the result as JSON here")
     parser.add_argument("--component", action="append", help="only this component (repeatable)")
     args = parser.parse_args(argv)
+    from learngpt_lab.bench.report import write_json
     try:
-        result = run_check(args.device, args.component)
+        result = run_check(args.device, args.component,
+                           each=(lambda partial: write_json(partial, args.out)) if args.out else None)
     except UserError as err:
         print(f"gpu_check: error: {err}", file=sys.stderr)
         return 2
     print(format_rows(result))
     if args.out:
-        from learngpt_lab.bench.report import write_json
         write_json(result, args.out)
     return 0 if result["ok"] else 1
 

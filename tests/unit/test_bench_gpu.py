@@ -1,7 +1,7 @@
 """What of the GPU path can be checked without a GPU: device selection, the TF32 switches (the frameworks are
-told they have a GPU), the one-line errors when one of them sees none, the script tools/gpu.sh
-(no GPU: one line, exit 2; with one: the commands it runs), and the both-on-one-device parity check, run on
-the CPU."""
+told they have a GPU), the one-line errors when one of them sees none, the script tools/gpu.sh (no GPU: one
+line, exit 2; its dry run; with one: the python it uses, the install without a registry, the one run; what the
+python lacks in one line), and the both-on-one-device parity check, run on the CPU."""
 import json
 import os
 import stat
@@ -89,15 +89,22 @@ def test_the_bench_command_without_a_gpu_is_one_line(capsys, tmp_path):
     assert len(err.splitlines()) == 1 and "torch sees no CUDA GPU" in err, err
 
 
-def run_script(tmp_path, with_gpu: bool, **env):
+def run_script(tmp_path, with_gpu: bool, *args, fake_python: str | None = None, **env):
+    """tools/gpu.sh with PATH holding only the system's tools (and, when with_gpu, a fake nvidia-smi that lists
+    one GPU); fake_python: a shell script standing in for the python, which logs its arguments."""
     path = tmp_path / "bin"
     path.mkdir(exist_ok=True)
-    if with_gpu:  # a fake nvidia-smi that lists one GPU
+    if with_gpu:
         fake = path / "nvidia-smi"
         fake.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA Fake (UUID: GPU-0)'\n")
         fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    if fake_python is not None:
+        py = path / "python3"
+        py.write_text(f"#!/bin/sh\necho \"$*\" >> {tmp_path / 'calls'}\n{fake_python}\n")
+        py.chmod(py.stat().st_mode | stat.S_IEXEC)
     full = {**os.environ, "PATH": f"{path}:/usr/bin:/bin", "VENV": str(tmp_path / "venv"), **env}
-    return subprocess.run(["bash", str(SCRIPT), str(tmp_path / "out")], env=full, capture_output=True,
+    full.pop("LEARNGPT_GPU_PYTHON", None)
+    return subprocess.run(["bash", str(SCRIPT), *args, str(tmp_path / "out")], env=full, capture_output=True,
                           text=True, timeout=60)
 
 
@@ -108,20 +115,59 @@ def test_gpu_script_without_a_gpu_says_so_in_one_line(tmp_path):
     assert not (tmp_path / "out").exists() and not (tmp_path / "venv").exists()  # nothing done
 
 
-def test_gpu_script_installs_and_runs_the_bench_and_parity_with_tf32_off(tmp_path):
-    got = run_script(tmp_path, with_gpu=True, LEARNGPT_GPU_DRY_RUN="1")
+def test_the_dry_run_prints_the_plan_without_a_gpu(tmp_path):
+    """The dry run, here on the CPU: the plan and its time, with the python given; nothing installed or run."""
+    import sys
+    got = run_script(tmp_path, False, "--dry-run", "--python", sys.executable)
     assert got.returncode == 0, got.stderr
-    out = got.stdout
+    lines = got.stdout.splitlines()
+    assert lines[0] == f"gpu.sh: python {sys.executable}"
+    assert f"+ {sys.executable} -m pip install -q --no-deps --no-build-isolation --no-index -e ." in got.stdout
+    assert any(line.startswith("GPU run plan: ") and "(limit 480 s" in line for line in lines)
+    assert "torch.compile reduce-overhead" in got.stdout and "pip install -q torch" not in got.stdout
+    assert not (tmp_path / "out").exists() and not (tmp_path / "venv").exists()
+
+
+def test_gpu_script_uses_the_python_there_and_reaches_no_registry(tmp_path):
+    """With a GPU: the python found on PATH checked, the project installed without dependencies or an index,
+    then the one run; no venv, no download."""
+    got = run_script(tmp_path, True, fake_python="exit 0")
+    assert got.returncode == 0, got.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[0] == "tools/gpu_run.py --check-env"
+    assert calls[1] == "-m pip install -q --no-deps --no-build-isolation --no-index -e ."
+    assert calls[2].startswith(f"tools/gpu_run.py --out {tmp_path / 'out'} --started-at ") and len(calls) == 3
+    assert not (tmp_path / "venv").exists()
+    # pip failing (no network, no setuptools): the tree is run through PYTHONPATH instead
+    (tmp_path / "calls").unlink()
+    got = run_script(tmp_path, True, fake_python='case "$*" in *pip*) echo "ERROR: offline" >&2; exit 1;; esac')
+    assert got.returncode == 0 and "running it from the tree (PYTHONPATH=" in got.stdout
+    assert (tmp_path / "calls").read_text().splitlines()[2].startswith("tools/gpu_run.py --out")
+
+
+def test_what_the_python_lacks_stops_the_script_in_one_line(tmp_path):
+    lacking = "gpu_run: error: /usr/bin/python3 lacks: flax (not installed); jax 0.11.2 sees no gpu device"
+    got = run_script(tmp_path, True, fake_python=f'echo "{lacking}" >&2; exit 2')
+    assert got.returncode == 2 and got.stderr.strip() == lacking
+    assert (tmp_path / "calls").read_text().splitlines() == ["tools/gpu_run.py --check-env"]  # nothing after
+
+
+def test_a_wrong_python_or_option_is_one_line(tmp_path):
+    for args, message in ((("--python", str(tmp_path / "nope")), "is not an executable python"),
+                          (("--bogus",), "unknown option --bogus")):
+        got = run_script(tmp_path, True, *args)
+        assert got.returncode == 2 and got.stderr.strip().splitlines() == [got.stderr.strip()], got.stderr
+        assert message in got.stderr
+
+
+def test_the_registry_path_stays_for_machines_that_have_one(tmp_path):
+    import sys
+    got = run_script(tmp_path, True, "--registry", "--dry-run", "--python", sys.executable)
+    assert got.returncode == 0, got.stderr
     for expected in ("-m venv", "pip install -q torch --index-url https://download.pytorch.org/whl/cu126",
-                     'pip install -q -U jax[cuda12]', 'pip install -q -e .[dev]',
-                     "learngpt bench --device gpu --out", "tools/gpu_check.py --device gpu --out",
-                     "pytest tests/parity", "tools/ladder.py --device gpu",
-                     "compare --preset laptop --torch-compile --device gpu"):
-        assert expected in out, (expected, out)
-    assert out.index("jax[cuda12]") < out.index("learngpt bench")  # installed before it is used
-    # TF32 off for every step: cuBLAS/cuDNN in both frameworks, JAX's float32 matmuls
-    script = SCRIPT.read_text()
-    assert "export NVIDIA_TF32_OVERRIDE=0" in script and "export JAX_DEFAULT_MATMUL_PRECISION=highest" in script
+                     "pip install -q -U jax[cuda12]", "pip install -q -e .[dev]", "tools/gpu_run.py --out"):
+        assert expected in got.stdout, (expected, got.stdout)
+    assert got.stdout.index("jax[cuda12]") < got.stdout.index("tools/gpu_run.py --out")
     assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
 
 
