@@ -9,15 +9,16 @@ non-persistent in torch, so they are never weights.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 from typing import Any, Mapping
 
 import numpy as np
 
-from parity.rules import DEFAULT_RULES, Rules, Transform, WeightMismatchError, flat_tree, shape_of
+from parity.rules import DEFAULT_RULES, Piece, Rules, permute, Transform, WeightMismatchError, flat_tree, shape_of
 
-__all__ = ["WeightMismatchError", "abstract_params", "check_weights", "flat_tree", "flax_to_torch",
+__all__ = ["WeightMismatchError", "abstract_params", "abstract_variables", "is_variables", "check_weights", "flat_tree", "flax_to_torch",
            "load_into_torch", "mapping", "torch_key", "torch_module_path", "torch_state", "torch_to_flax"]
 
 SHOWN = 5  # keys named per kind of problem in a mismatch message; the rest are counted
@@ -46,44 +47,126 @@ def _nest(flat: dict[tuple[str, ...], Any]) -> dict[str, Any]:
     return tree
 
 
+CARRIED = ("params", "batch_stats")  # the collections the rules carry: parameters, BatchNorm's statistics
+
+
 def _unwrap(params: Mapping[str, Any]) -> Mapping[str, Any]:
     """Accept either variables ({'params': ...}) or the params tree itself."""
     return params["params"] if set(params) == {"params"} else params
 
 
-def _plan(params: Mapping[str, Any], rules: Rules) -> dict[tuple[str, ...], tuple[str, Transform]]:
-    """Flax path -> (torch key, transform) for every leaf; two Flax leaves on one torch key are refused."""
-    plan, seen = {}, {}
-    for path in flat_tree(params):
-        key, transform = rules.torch_key(path)
-        if key in seen:
-            raise WeightMismatchError(f"the Flax parameters {'/'.join(seen[key])} and {'/'.join(path)} both map to "
-                                      f"the torch key {key!r}; add a rename or leaf rule that tells them apart")
-        seen[key] = path
-        plan[path] = (key, transform)
+def is_variables(tree: Mapping[str, Any]) -> bool:
+    """Whether tree is a variables dict ({'params': ..., 'batch_stats': ...}) rather than a params tree."""
+    return "params" in tree and set(tree) <= set(CARRIED) and all(isinstance(v, Mapping) for v in tree.values())
+
+
+def _collections(tree: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {c: tree[c] for c in CARRIED if c in tree} if is_variables(tree) else {"params": tree}
+
+
+def _plan(tree: Mapping[str, Any], rules: Rules) -> list[tuple[str, Piece]]:
+    """(collection, Piece) for every Flax leaf of every carried collection; two Flax leaves on one whole torch
+    key, or on overlapping rows of one, are refused."""
+    plan, seen = [], {}
+    for collection, sub in _collections(tree).items():
+        for piece in rules.pieces(sub):
+            plan.append((collection, piece))
+            if piece.path is None:
+                continue
+            rows = piece.rows or (0, -1)
+            for other, other_rows in seen.get(piece.key, []):
+                overlap = -1 in (rows[1], other_rows[1]) or (rows[0] < other_rows[1] and other_rows[0] < rows[1])
+                if overlap and piece.primary and other[1] != piece.path:
+                    raise WeightMismatchError(f"the Flax parameters {'/'.join(other[1])} and {'/'.join(piece.path)} "
+                                              f"both map to the torch key {piece.key!r}; add a rename or leaf rule "
+                                              f"that tells them apart")
+            if piece.primary:
+                seen.setdefault(piece.key, []).append(((collection, piece.path), rows))
     return plan
 
 
+def _slice(shape: tuple[int, ...], at: tuple[int, int] | None) -> tuple[int, ...]:
+    return shape if at is None else shape[:-1] + (at[1] - at[0],)
+
+
+def _torch_shapes(plan: list[tuple[str, Piece]], flat: Mapping[tuple[str, ...], Any]) -> dict[str, tuple[int, ...]]:
+    """The shape each torch key must have for the Flax leaves of plan (flat: (collection,) + path -> leaf)."""
+    out: dict[str, tuple[int, ...]] = {}
+    for collection, piece in plan:
+        if piece.path is None:
+            continue
+        shape = piece.transform.torch_shape(_slice(_shape(flat[(collection,) + piece.path]), piece.at))
+        if piece.rows is not None:
+            if shape[0] != piece.rows[1] - piece.rows[0]:
+                raise WeightMismatchError(f"the rule for {'/'.join(piece.path)} takes rows {piece.rows} of "
+                                          f"{piece.key!r}, but the Flax leaf holds {shape[0]}")
+            stop = max(piece.rows[1], out.get(piece.key, (0,))[0])
+            stop = max([stop] + [p.rows[1] for _, p in plan if p.key == piece.key and p.rows is not None])
+            shape = (stop,) + shape[1:]
+        out[piece.key] = shape
+    return out
+
+
+def _flat(tree: Mapping[str, Any]) -> dict[tuple[str, ...], Any]:
+    return {(c,) + path: v for c, sub in _collections(tree).items() for path, v in flat_tree(sub).items()}
+
+
+def _where(collection: str, piece: Piece) -> str:
+    path = "/".join(piece.path or ()) + (f"[..., {piece.at[0]}:{piece.at[1]}]" if piece.at else "")
+    return path if collection == "params" else f"{path} ({collection})"
+
+
 def mapping(template: Mapping[str, Any], rules: Rules = DEFAULT_RULES) -> list[tuple[str, str, str]]:
-    """(torch key, Flax path 'a/b/kernel', transform name) for every Flax parameter, in torch-key order: the
-    whole conversion, to read before any number. A Flax leaf no rule knows is listed with its error."""
+    """(torch key, Flax path 'a/b/kernel', transform) for every Flax leaf, in torch-key order: the whole
+    conversion, to read before any number. A torch key's rows read 'key[0:8]'; a torch slice summed into a
+    Flax leaf, or held by none, says so. A Flax leaf no rule knows is listed with its error."""
     out = []
-    for path in flat_tree(_unwrap(template)):
+    for collection, sub in _collections(_unwrap(template) if not is_variables(template) else template).items():
+        flat = flat_tree(sub)
         try:
-            key, transform = rules.torch_key(path)
-            out.append((key, "/".join(path), transform.name))
+            pieces = rules.pieces(sub)
         except WeightMismatchError:
-            out.append(("(no rule)", "/".join(path), "-"))
+            pieces = []
+            for path in flat:
+                try:
+                    pieces.append(Piece(path, *rules.torch_key(path)))
+                except WeightMismatchError:
+                    out.append(("(no rule)", "/".join(path), "-"))
+        for piece in pieces:
+            key = piece.key + (f"[{piece.rows[0]}:{piece.rows[1]}]" if piece.rows else "")
+            if piece.path is None:
+                out.append((key, "(none: must be zero)", "-"))
+                continue
+            label = piece.transform.label(len(_slice(shape_of(flat[piece.path]), piece.at)))
+            out.append((key, _where(collection, piece), label + ("" if piece.primary else ", summed")))
     return sorted(out)
 
 
-def flax_to_torch(params: Mapping[str, Any], rules: Rules = DEFAULT_RULES, tied: bool = True) -> dict[str, np.ndarray]:
-    """Flax params (a pytree) -> a torch-layout state dict of numpy arrays (dtype kept). With tied, each tied
-    torch key (rules.tied) is rebuilt as a copy of the key it shares its tensor with."""
-    params = _unwrap(params)
+def flax_to_torch(params: Mapping[str, Any], rules: Rules = DEFAULT_RULES, tied: bool = True,
+                  gradients: bool = False) -> dict[str, np.ndarray]:
+    """Flax params or variables (a pytree) -> a torch-layout state dict of numpy arrays (dtype kept). With tied,
+    each tied torch key (rules.tied) is rebuilt as a copy of the key it shares its tensor with. A torch slice
+    summed into a Flax leaf (not `primary`) is carried back as zeros, the sum in the other summand; with
+    gradients (params is a gradient tree), each summand gets the leaf's gradient (the sum's adjoint), and a
+    torch slice no Flax leaf holds gets zeros."""
+    params = _unwrap(params) if not is_variables(params) else params
+    flat = _flat(params)
+    plan = _plan(params, rules)
+    shapes = _torch_shapes(plan, flat)
     out: dict[str, np.ndarray] = {}
-    for path, (key, transform) in _plan(params, rules).items():
-        out[key] = transform.to_torch(np.asarray(_get(params, path)))
+    for collection, piece in plan:
+        if piece.path is None:
+            continue
+        leaf = np.asarray(flat[(collection,) + piece.path])
+        if piece.key not in out:
+            out[piece.key] = np.zeros(shapes[piece.key], dtype=leaf.dtype)
+        if not (piece.primary or gradients):
+            continue
+        value = piece.transform.to_torch(leaf if piece.at is None else leaf[..., piece.at[0]:piece.at[1]])
+        if piece.rows is None:
+            out[piece.key] = np.ascontiguousarray(value)
+        else:
+            out[piece.key][piece.rows[0]:piece.rows[1]] = value
     if tied:
         for key, source in rules.tied:
             if source in out and key not in out:
@@ -146,6 +229,16 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
 
     def hint_wrong(k):
         got, want = shapes[k], tuple(expected[k])
+        if plan and k in plan and len(plan[k]) > 2 and len(got) == len(plan[k][2]) > 2:
+            import itertools
+
+            fits = [axes for axes in itertools.permutations(range(len(got)))
+                    if permute(*axes).torch_shape(plan[k][2]) == got]
+            if fits:
+                module = re.escape(k.rsplit(".", 1)[0]) if "." in k else ""
+                return (f": the Flax leaf {plan[k][0]!r} {tuple(plan[k][2])} is this tensor's axes in another order: "
+                        f"try leaf({plan[k][0].rsplit('/', 1)[-1]!r}, {k.rsplit('.', 1)[-1]!r}, "
+                        f"permute{fits[0]}" + (f", under=r'{module}$')" if module else ")"))
         if len(want) < 2 or got != want[::-1]:
             return ""
         if plan and k in plan and plan[k][1].name != "none":
@@ -153,10 +246,20 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
                     f"make it leaf(..., 'none') for this tensor")
         return f": looks transposed: add a transpose rule for {flax_name(k)}"
 
-    problems = _listed([f"missing key {k!r} (expected shape {tuple(expected[k])}){hint_missing(k)}" for k in missing],
+    def hint_bias(k):
+        if not k.endswith("bias") or hint_missing(k):
+            return hint_missing(k)
+        return ": torch's layer has no bias (bias=False): give the Flax layer use_bias=False"
+
+    problems = _listed([f"missing key {k!r} (expected shape {tuple(expected[k])}){hint_bias(k)}" for k in missing],
                        "missing keys")
     def hint_unexpected(k):
         """A tensor equal to an expected key's: the two are tied (one tensor under two names)."""
+        if k.endswith((".running_mean", ".running_var")) or k in ("running_mean", "running_var"):
+            return (": a BatchNorm statistic, and the Flax template holds no batch_stats: carry the variables "
+                    "({'params': ..., 'batch_stats': ...}, e.g. parity.bridge.abstract_variables)")
+        if k.endswith("bias") and plan and any(e.rsplit(".", 1)[0] == k.rsplit(".", 1)[0] for e in expected):
+            return ": the Flax layer has no bias (use_bias=False): give it use_bias=True, as torch's has one"
         value = _numpy(weights[k])
         twin = next((e for e in expected if e in weights and shapes[e] == shapes[k]
                      and np.array_equal(_numpy(weights[e]), value)), None)
@@ -206,18 +309,21 @@ def _numpy(value: Any) -> np.ndarray:
 
 def torch_to_flax(weights: Mapping[str, Any], template: Mapping[str, Any],
                   rules: Rules = DEFAULT_RULES) -> dict[str, Any]:
-    """A torch state dict (tensors or arrays) -> Flax params shaped like template (params or their shapes).
+    """A torch state dict (tensors or arrays) -> Flax params shaped like template (params or their shapes), or
+    variables ({'params': ..., 'batch_stats': ...}) where template is variables: torch's BatchNorm buffers
+    (running_mean, running_var) are the batch_stats.
 
     Every key and shape is checked before anything is built; arrays keep their dtype (numpy, so that
     float64 survives until it is used under x64). Tied keys (rules.tied) must equal the key they share with;
-    ignored keys (rules.ignored) are left out.
+    ignored keys (rules.ignored) are left out. A torch slice that no Flax leaf holds must be zero.
     """
-    template = _unwrap(template)
+    template = _unwrap(template) if not is_variables(template) else template
     rules = rules.bind(template, weights)
     plan = _plan(template, rules)
-    shapes = {path: _shape(value) for path, value in flat_tree(template).items()}
-    expected = {key: transform.torch_shape(shapes[path]) for path, (key, transform) in plan.items()}
-    by_key = {key: ("/".join(path), transform) for path, (key, transform) in plan.items()}
+    flat = _flat(template)
+    expected = _torch_shapes(plan, flat)
+    by_key = {piece.key: (_where(c, piece), piece.transform, _shape(flat[(c,) + piece.path])) for c, piece in plan
+              if piece.path is not None}
     tied = {k: s for k, s in rules.tied if k in weights and k not in expected}
     for key, source in tied.items():
         if source in weights and not np.array_equal(_numpy(weights[key]), _numpy(weights[source])):
@@ -225,16 +331,50 @@ def torch_to_flax(weights: Mapping[str, Any], template: Mapping[str, Any],
                                       f"share; nothing was loaded")
     check_weights({k: v for k, v in weights.items() if k not in tied and not rules.is_ignored(k)}, expected,
                   "Flax model", by_key)
-    out = {path: transform.to_flax(_numpy(weights[key]), shapes[path]) for path, (key, transform) in plan.items()}
-    return _nest(out)
+    built: dict[tuple[str, ...], np.ndarray] = {}
+    for collection, piece in plan:
+        part = _numpy(weights[piece.key])
+        part = part if piece.rows is None else part[piece.rows[0]:piece.rows[1]]
+        if piece.path is None:
+            if np.any(part != 0):
+                raise WeightMismatchError(f"{piece.key}[{piece.rows[0]}:{piece.rows[1]}] is not zero, and the Flax "
+                                          f"module has no parameter that holds it; nothing was loaded")
+            continue
+        where = (collection,) + piece.path
+        shape = _shape(flat[where])
+        value = piece.transform.to_flax(part, _slice(shape, piece.at))
+        if where not in built:
+            built[where] = np.zeros(shape, dtype=value.dtype)
+        if piece.at is None:
+            built[where] = built[where] + value  # one piece: the value itself; several: their sum
+        else:
+            built[where][..., piece.at[0]:piece.at[1]] += value
+    out = {c: _nest({path[1:]: v for path, v in built.items() if path[0] == c}) for c in _collections(template)}
+    return out if is_variables(template) else out["params"]
 
 
 def abstract_params(model, *inputs, **kwargs) -> dict[str, Any]:
     """The shapes of a Flax model's params (jax.ShapeDtypeStruct leaves), without computing any."""
+    return abstract_variables(model, *inputs, **kwargs).get("params", {})  # week 1's averaging heads have none
+
+
+def abstract_variables(model, *inputs, order: list | None = None, **kwargs) -> dict[str, Any]:
+    """The shapes of a linen model's carried variables ({'params': ..., 'batch_stats': ...} where it has
+    statistics), without computing any. order, if given, receives each module's path in the order its first
+    call began (what the code did: how unnamed modules are paired with their torch twins)."""
+    import flax.linen as nn
     import jax
 
-    variables = jax.eval_shape(lambda: model.init(jax.random.key(0), *inputs, **kwargs))
-    return variables.get("params", {})  # a module without parameters (week 1's averaging heads) has none
+    def record(next_fun, args, kw, context):
+        if context.method_name == "__call__" and context.module.path not in seen:
+            seen.add(context.module.path)
+            order.append(tuple(context.module.path))
+        return next_fun(*args, **kw)
+
+    seen: set = set()
+    with nn.intercept_methods(record) if order is not None else contextlib.nullcontext():
+        variables = jax.eval_shape(lambda: model.init(jax.random.key(0), *inputs, **kwargs))
+    return {c: variables[c] for c in CARRIED if c in variables}
 
 
 def torch_state(module) -> dict[str, np.ndarray]:

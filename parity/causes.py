@@ -141,26 +141,163 @@ def tf32(devices: Sequence[str]) -> list[str]:
     return out
 
 
+def _torch_layout(value, how) -> np.ndarray:
+    """A Flax array in torch's layout (channels first where the layer's arrays lie MOVED)."""
+    from parity.check import MOVED
+
+    value = _f64(value)
+    return np.moveaxis(value, -1, 1) if how == MOVED and value.ndim >= 3 else value
+
+
+def _conv(module, x, flax_y, torch_y, label) -> list[str]:
+    import torch
+    import torch.nn.functional as F
+
+    w, b = _param(module, "weight"), _param(module, "bias")
+    dims = w.ndim - 2
+    conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[dims]
+
+    def run(weight, x_in, padding):
+        return conv(torch.as_tensor(x_in), torch.as_tensor(weight), None if b is None else torch.as_tensor(b),
+                    module.stride, padding, module.dilation, module.groups).numpy()
+
+    out = []
+    if isinstance(module.padding, str):
+        return out
+    if dims == 2 and w.shape[2] == w.shape[3] and _fits(run(w.transpose(0, 1, 3, 2), x, module.padding), flax_y,
+                                                        torch_y):
+        out.append(f"kernel axes at {label}: the Flax kernel holds torch's window axes swapped (kh, kw): carry it "
+                   f"with permute(2, 3, 1, 0), parity's default for a Conv2d weight (a rule reversing every axis "
+                   f"swaps them)")
+    size = x.shape[2:]
+    for pad in range(0, max(w.shape[2:]) + 1):
+        if (pad,) * dims == tuple(module.padding):
+            continue
+        if np.shape(flax_y) == np.shape(torch_y) and _fits(run(w, x, pad), flax_y, torch_y):
+            out.append(f"padding at {label}: the Flax output is this convolution's with padding {pad} on every "
+                       f"side, torch's is {tuple(module.padding)}: give Flax's Conv padding={tuple(module.padding)}")
+            break
+    else:  # 'SAME' as XLA pads it: the odd one low, for a stride that does not divide the input
+        pads = []
+        for n, k, s, d in zip(size, w.shape[2:], module.stride, module.dilation):
+            total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+            pads = [total // 2, total - total // 2] + pads
+        same = run(w, np.pad(x, [(0, 0), (0, 0)] + [(pads[-2 - 2 * i], pads[-1 - 2 * i]) for i in range(dims)]), 0)
+        if same.shape == np.shape(torch_y) and _fits(same, flax_y, torch_y):
+            out.append(f"padding at {label}: the Flax output is this convolution's with padding 'SAME' (uneven: "
+                       f"{pads[:2]}), torch's is {tuple(module.padding)} on both sides: give Flax's Conv padding="
+                       f"{[(p, p) for p in module.padding]}")
+    if b is not None and np.any(b != 0):
+        shaped = b.reshape((1, -1) + (1,) * dims)
+        if _fits(_f64(torch_y) - shaped, flax_y, torch_y):
+            out.append(f"a missing or zero bias at {label}: the Flax output is this convolution's without its bias "
+                       f"(use_bias=False, or a bias not carried over)")
+    return out
+
+
+def _batch_norm(module, x, flax_y, torch_y, label) -> list[str]:
+    w, b = _param(module, "weight"), _param(module, "bias")
+    mean, var = _param(module, "running_mean"), _param(module, "running_var")
+    if x is None or mean is None or x.ndim < 2:
+        return []
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+
+    def norm(m, v, eps):
+        y = (x - m.reshape(shape)) / np.sqrt(v.reshape(shape) + eps)
+        return y * (1.0 if w is None else w.reshape(shape)) + (0.0 if b is None else b.reshape(shape))
+
+    out = []
+    for alt in EPSILONS:
+        if not math.isclose(alt, module.eps) and _fits(norm(mean, var, alt), flax_y, torch_y):
+            out.append(f"BatchNorm epsilon at {label}: the Flax output is this BatchNorm's with epsilon {alt:g}, "
+                       f"torch's is {module.eps:g}: give the Flax BatchNorm epsilon={module.eps:g}")
+            return out
+    if _fits(norm(np.zeros_like(mean), np.ones_like(var), module.eps), flax_y, torch_y):
+        out.append(f"missing statistics at {label}: the Flax BatchNorm normalised with its initial mean 0 and "
+                   f"variance 1: carry torch's running_mean/running_var into its batch_stats")
+    elif _fits(norm(x.mean(axes), x.var(axes), module.eps), flax_y, torch_y):
+        out.append(f"train mode at {label}: the Flax BatchNorm normalised with the batch's own statistics in eval "
+                   f"mode: give it use_running_average=True (or its eval flag)")
+    return out
+
+
+def _flatten(calls_before, flax_in, torch_in, label) -> list[str]:
+    """The input of a layer after a flatten is torch's (C, H, W) order read channels last."""
+    if torch_in is None or flax_in is None or torch_in.ndim != 2 or np.shape(flax_in) != torch_in.shape:
+        return []
+    for call in reversed(calls_before):
+        shape = None if call.output is None else call.output.shape
+        if shape is not None and len(shape) >= 3 and shape[0] == torch_in.shape[0] and \
+                int(np.prod(shape[1:])) == torch_in.shape[1]:
+            alt = np.moveaxis(torch_in.reshape(shape), 1, -1).reshape(torch_in.shape)
+            if _fits(alt, flax_in, torch_in):
+                return [f"flatten order before {label}: the Flax input is torch's {tuple(shape[1:])} flattened "
+                        f"channels last: move the channels first before the reshape (or permute the Linear's "
+                        f"input rows)"]
+            return []
+    return []
+
+
+def _pooling(module, x, flax_next_in, torch_next_in, label) -> list[str]:
+    """A torch pooling layer that ran without a Flax twin (Flax pools with a function) and that fits the Flax
+    value with count_include_pad flipped."""
+    import torch
+
+    if x is None or not hasattr(module, "count_include_pad") or flax_next_in is None:
+        return []
+    flipped = type(module)(module.kernel_size, module.stride, module.padding, module.ceil_mode,
+                           not module.count_include_pad)
+    alt = flipped(torch.as_tensor(x)).numpy()
+    if alt.shape == np.shape(flax_next_in) and _fits(alt, flax_next_in, torch_next_in):
+        return [f"count_include_pad at {label}: the Flax value is this average pool's with count_include_pad="
+                f"{not module.count_include_pad} (torch's is {module.count_include_pad}; Flax's avg_pool counts "
+                f"the padding unless count_include_pad=False)"]
+    return []
+
+
+def momentum_convention(key, old, torch_new, flax_new, momentum, n) -> list[str]:
+    """The Flax statistic is the one Flax's BatchNorm gives with torch's momentum copied (Flax weighs the old
+    statistics by momentum, torch the new batch): named as the momentum convention."""
+    batch = (torch_new - (1 - momentum) * old) / momentum
+    if n:
+        batch = batch * (n - 1) / n  # Flax's update uses the biased batch variance
+    alt = momentum * old + (1 - momentum) * batch
+    if _fits(alt, flax_new, (1 - momentum) * old + momentum * batch):
+        return [f"BatchNorm momentum convention at {key}: the Flax statistic is Flax's update with momentum="
+                f"{momentum:g}, torch's value for the new batch; Flax's momentum weighs the old statistics: give "
+                f"Flax momentum={1 - momentum:g}"]
+    return []
+
+
 def likely_causes(first, layers: Sequence[Any], calls: Sequence[Any], twins: Mapping[str, Any], torch_module,
-                  dtype: str) -> list[str]:
+                  dtype: str, layouts=None) -> list[str]:
     """What fits the first divergent layer, from the checklist (module docstring); [] when nothing does."""
+    import torch
+
     by_name = {c.name: c for c in calls}
     call, twin = by_name.get(first.name), twins.get(first.name) or {}
     out: list[str] = []
     if call is None:
         return out
-    try:
-        module = torch_module.get_submodule(first.name.split("#")[0]) if first.name else torch_module
-    except AttributeError:
-        module = None
+    modules = dict(torch_module.named_modules())
+    module = modules.get(first.name.split("#")[0])
+
+    def how(name, value):
+        return None if layouts is None or value is None else layouts.of(name.split("#")[0], np.ndim(value))
+
     index = layers.index(first)
     before = next((by_name.get(layer.name) for layer in reversed(layers[:index]) if layer.compared and layer.ok),
                   None)
     x = _float_input(call)
     if not first.output_ok and twin.get("output") is not None and call.output is not None:
-        flax_y, torch_y = _f64(twin["output"]), _f64(call.output)
+        flax_y, torch_y = _torch_layout(twin["output"], how(first.name, twin["output"])), _f64(call.output)
         if module is not None and flax_y.shape == torch_y.shape:
-            if hasattr(module, "normalized_shape") or "Norm" in type(module).__name__:
+            if isinstance(module, torch.nn.modules.conv._ConvNd):
+                out += _conv(module, x, flax_y, torch_y, first.label)
+            elif isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                out += _batch_norm(module, x, flax_y, torch_y, first.label)
+            elif hasattr(module, "normalized_shape") or "Norm" in type(module).__name__:
                 out += _layer_norm(module, x, flax_y, torch_y, first.label)
             else:
                 out += _linear(module, x, flax_y, torch_y, first.label)
@@ -168,8 +305,15 @@ def likely_causes(first, layers: Sequence[Any], calls: Sequence[Any], twins: Map
             out += _activation(before, flax_y, torch_y, first.label, "inside")
     if not first.input_ok:
         flax_in = next((v for k, v in (twin.get("inputs") or {}).items() if v.dtype.kind == "f"), None)
+        flax_in = None if flax_in is None else _torch_layout(flax_in, how(first.name, flax_in))
         if flax_in is not None and x is not None and np.shape(flax_in) == x.shape:
-            out += _activation(before, _f64(flax_in), x, first.label, "before")
+            start = calls.index(before) + 1 if before in calls else 0
+            between = [c for c in calls[start:calls.index(call)] if c.name and not twins.get(c.name)]
+            for c in between:
+                out += _pooling(modules.get(c.name.split("#")[0]), _float_input(c), flax_in, x, c.name)
+            out += _flatten(calls[:calls.index(call)], flax_in, x, first.label)
+            if not out:
+                out += _activation(before, flax_in, x, first.label, "before")
     devices = [str(p.device) for p in list(torch_module.parameters())[:1]]
     try:
         import jax

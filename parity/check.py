@@ -18,9 +18,12 @@ Bounds (the project's): outputs and layers max |diff| <= 1e-5 in float32, 1e-10 
 <= 1e-4 relative in float32 (max |diff| / max |torch gradient| of that tensor), 1e-10 absolute in float64.
 
 Absolute floors beside the relative bounds (GRAD_FLOOR_EPS): a gradient also passes when max |diff| <= eps *
-G, eps the dtype's machine epsilon and G the largest |torch gradient| of any tensor in the model: a difference
-below one unit of roundoff of the model's gradient scale cannot be told from roundoff. A gradient that is zero
+sqrt(m) * G, eps the dtype's machine epsilon, G the largest |torch gradient| of any tensor in the model and m
+the positions the tensor is shared over (each element of its gradient is a sum of m terms: the batch's rows of
+a Linear, N*H*W of a convolution; 1 where no call was recorded): a difference below the roundoff of such a sum
+at the model's gradient scale cannot be told from roundoff (rounding errors of m terms grow as sqrt(m)). A gradient that is zero
 analytically (a key bias under softmax: softmax is invariant to it) is computed as roundoff on both sides,
+(so is a bias before BatchNorm in train mode: the batch mean removes it),
 and relative to itself that is a difference of order 1; against the floor it passes, while a tensor whose
 gradients are real (above eps * G) keeps the relative bound. A layer's output also passes when max |diff| <=
 eps * max |torch input| (an output that cancels to roundoff of what it received). Outputs are bounded
@@ -33,6 +36,9 @@ tree (parity.nnx), its layers recorded by wrapping each submodule's `__call__` (
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
+import itertools
 import re
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -41,9 +47,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from learngpt.errors import LearngptError
-from parity.bridge import abstract_params, flax_to_torch, mapping, torch_state, torch_to_flax
+from parity.bridge import (_plan, abstract_params, abstract_variables, flax_to_torch, is_variables, mapping, torch_state,
+                           torch_to_flax)
 from parity.rules import DEFAULT_RULES, Rules
-from parity.nnx import is_nnx, nnx_apply, nnx_params
+from parity.nnx import is_nnx, nnx_apply, nnx_params, nnx_variables
 from parity.trace import flax_calls, flax_inputs_sown, sown_values, torch_calls, to_numpy
 
 OUTPUT_BOUND = {"float32": 1e-5, "float64": 1e-10}
@@ -234,14 +241,15 @@ class Report:
         lines = [f"parity of {self.component} [{self.dtype}]: {'pass' if self.ok else 'FAIL'}"]
         grads = [r for r in self.rows if r.tensor.startswith("grad[")]
         outs = [r for r in self.rows if not r.tensor.startswith("grad[")]
+        g_floor = min((r.floor for r in grads), default=0.0)
         if outs or grads or self.layers:
             bounds = [f"outputs max abs diff <= {outs[0].bound:.0e}"] if outs else []
             if self.layers:
                 bounds.append(f"layers max abs diff / max abs torch output <= {self.layers[0].bound:.0e}")
             bounds += [f"gradients <= {grads[0].bound:.0e} " + ("relative (max abs diff / max abs torch gradient)"
                                                                if grads[0].relative else "max abs")
-                       + (f", or max abs diff <= {grads[0].floor:.2e} (eps * largest torch gradient)"
-                          if grads[0].floor > 0 else "")] if grads else []
+                       + (f", or max abs diff <= {g_floor:.2e} (eps * largest torch gradient) * sqrt(positions "
+                          f"the tensor is shared over)" if g_floor > 0 else "")] if grads else []
             lines.append("bounds: " + "; ".join(bounds))
         shown = list(outs)
         if grads:  # the largest gradient difference judged by the bound, every one above it, every floored one
@@ -312,7 +320,8 @@ def _dtype_of(torch_module, arrays: Sequence[np.ndarray]) -> str:
 
 def _leaves(value, names: Sequence[str] | None = None) -> dict[str, Any]:
     """Every array in a module's output, by name: a lone array is 'output', a tuple's items 'output[i]' (or
-    names[i]), a dict's or ModelOutput's by key ('hidden_states[0]' inside); None and other objects are left out."""
+    names[i]), a dict's, ModelOutput's, dataclass's or named tuple's by key or field ('hidden_states[0]'
+    inside); None and other objects are left out."""
     out: dict[str, Any] = {}
 
     def walk(v, prefix):
@@ -320,6 +329,12 @@ def _leaves(value, names: Sequence[str] | None = None) -> dict[str, Any]:
             return
         if hasattr(v, "shape") and hasattr(v, "dtype"):
             out[prefix] = v
+        elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+            for f in dataclasses.fields(v):
+                walk(getattr(v, f.name), f"{prefix}.{f.name}" if prefix else f.name)
+        elif isinstance(v, tuple) and hasattr(v, "_fields"):  # a named tuple: by field name
+            for k in v._fields:
+                walk(getattr(v, k), f"{prefix}.{k}" if prefix else k)
         elif isinstance(v, Mapping):
             for k, item in v.items():
                 walk(item, f"{prefix}.{k}" if prefix else str(k))
@@ -352,14 +367,89 @@ def _cross_entropy_flax(logits, targets):
 LOSSES = {"cross_entropy": (_cross_entropy_torch, _cross_entropy_flax)}
 
 
-def _fit(want: np.ndarray, got: np.ndarray) -> tuple[np.ndarray, np.ndarray, str] | None:
-    """(torch's array, its Flax twin's) in one layout, and how: as is, channels last (a convolution's
-    (N, C, ...) is Flax's (N, ..., C)), or broadcast (a position table (1, T, C) that one side broadcasts to
-    the batch: the smaller compared after broadcasting); None where the shapes do not fit."""
-    if want.shape == got.shape:
-        return want, got, ""
-    if want.ndim >= 3 and np.moveaxis(want, 1, -1).shape == got.shape:
-        return np.moveaxis(want, 1, -1), got, "channels last"
+# Torch modules whose arrays are channels first (N, C, *spatial); Flax's twins are channels last (N, *spatial, C).
+CHANNELS_FIRST = re.compile(r"(Lazy)?(Conv|ConvTranspose)[123]d|(Lazy|Sync)?BatchNorm[123]?d?|InstanceNorm[123]d|"
+                            r"GroupNorm|\w*Pool[123]d|Dropout[123]d|Upsample\w*|Pixel(Un)?[Ss]huffle|"
+                            r"LocalResponseNorm|\w+Pad[123]d")
+SAME, MOVED = "same", "channels last"
+
+
+@dataclass
+class Layouts:
+    """How each compared array of rank >= 3 lies in Flax against torch: SAME, or MOVED (torch's (N, C, ...) is
+    Flax's (N, ..., C)), by what was declared (compare's `layout` for the model's inputs and outputs, `layouts`
+    per module) or derived from what the bridge carried: a convolution kernel (its window first) and the
+    channels-first torch layers (Conv, BatchNorm, pooling: CHANNELS_FIRST) lie MOVED at their rank, a Linear
+    SAME; a module without its own evidence takes its submodules' when they agree. Never from the shapes alone:
+    where nothing decides and both layouts fit, the array is not compared, and the row says so."""
+    evidence: dict[str, dict[int, str]] = field(default_factory=dict)  # torch module -> {rank: layout}
+    declared: dict[str, str] = field(default_factory=dict)  # pattern of torch module names -> layout
+    model: tuple[str, str] | None = None  # compare's `layout`, e.g. ('NCHW', 'NHWC'): the inputs and outputs
+
+    def add(self, module: str, rank: int, how: str) -> None:
+        if rank >= 3:
+            self.evidence.setdefault(module, {}).setdefault(rank, how)
+
+    def io(self, rank: int) -> str:
+        """The model's own inputs and outputs: as given to both, unless `layout` declares their ranks."""
+        return MOVED if self.model and rank == len(self.model[0]) and self.model[0] != self.model[1] else SAME
+
+    def of(self, module: str, rank: int) -> str | None:
+        if rank < 3:
+            return SAME
+        for pattern, how in self.declared.items():
+            if re.fullmatch(pattern, module):
+                return how
+        if rank in self.evidence.get(module, {}):
+            return self.evidence[module][rank]
+        inside = {e[rank] for name, e in self.evidence.items() if rank in e
+                  and (not module or name.startswith(module + "."))}
+        if len(inside) == 1:
+            return inside.pop()
+        if self.model and rank == len(self.model[0]):
+            return self.io(rank)
+        if not any(MOVED in e.values() for e in self.evidence.values()):
+            return SAME  # no channels-first layer anywhere: every array lies alike
+        return None
+
+
+def _layouts(torch_module, plan, calls, layout, layouts) -> Layouts:
+    out = Layouts(declared={k: (MOVED if v in ("channels_last", MOVED) else SAME) for k, v in (layouts or {}).items()},
+                  model=layout)
+    for _, piece in plan:
+        if piece.path is None or piece.path[-1] != "kernel":
+            continue
+        module = piece.key.rsplit(".", 1)[0] if "." in piece.key else ""
+        if piece.transform.axes == () and piece.transform.permuted is None:
+            rank = len(dict(torch_module.named_parameters()).get(piece.key, np.zeros((1, 1))).shape)
+            if rank >= 3:
+                out.add(module, rank, MOVED)
+    for call in calls:
+        name = call.name.split("#")[0]
+        ranks = {a.ndim for a in [call.input, call.output] + list((call.inputs or {}).values()) if a is not None}
+        if CHANNELS_FIRST.fullmatch(call.kind):
+            for rank in ranks:
+                out.add(name, rank, MOVED)
+        elif call.kind in ("Linear", "LayerNorm", "Embedding", "RMSNorm", "MultiheadAttention"):
+            for rank in ranks:
+                out.add(name, rank, SAME)
+    return out
+
+
+def _fit(want: np.ndarray, got: np.ndarray, how: str | None = SAME) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """(torch's array, its Flax twin's) in one layout, and how it was found: the layout given (SAME, MOVED),
+    the one that fits the shapes where the layout given does not (said: 'by shape'), or broadcast (a position
+    table (1, T, C) that one side broadcasts to the batch); None where nothing fits, or where both layouts
+    fit and none was given (the caller says why)."""
+    moved = np.moveaxis(want, 1, -1) if want.ndim >= 3 else None
+    fits = {SAME: want.shape == got.shape, MOVED: moved is not None and moved.shape == got.shape}
+    if how is not None and fits[how]:
+        return (want if how == SAME else moved), got, ("" if how == SAME else MOVED)
+    if sum(fits.values()) == 1:
+        chosen = SAME if fits[SAME] else MOVED
+        return (want if chosen == SAME else moved), got, f"{chosen}, by shape"
+    if all(fits.values()):
+        return None
     if want.ndim == got.ndim:
         try:
             shape = np.broadcast_shapes(want.shape, got.shape)
@@ -370,6 +460,13 @@ def _fit(want: np.ndarray, got: np.ndarray) -> tuple[np.ndarray, np.ndarray, str
         if shape == want.shape:
             return want, np.broadcast_to(got, shape), f"Flax's {tuple(got.shape)} broadcast"
     return None
+
+
+def _not_fitted(want, got, how) -> str:
+    if how is None and want.ndim >= 3 and want.shape == got.shape == np.moveaxis(want, 1, -1).shape:
+        return (f"not compared: its layout is undecided (shape {tuple(want.shape)} fits channels first and last; "
+                f"declare it: layouts={{name: 'channels_last' or 'same'}})")
+    return f"not compared: shapes {tuple(want.shape)} vs Flax {tuple(got.shape)}"
 
 
 def _finite_scale(arrays) -> float:
@@ -387,7 +484,7 @@ def _skipped_input(name: str, value: np.ndarray) -> bool:
     return value.dtype.kind not in "fc" or "mask" in name.lower()
 
 
-def _compare_inputs(layer: Layer, call, twin: Mapping[str, Any]) -> float | None:
+def _compare_inputs(layer: Layer, call, twin: Mapping[str, Any], layouts: Layouts) -> float | None:
     """The largest relative difference over the float inputs the two calls share (by argument name, else by
     position); None when none is shared. Records in layer.inputs what was compared and what skipped."""
     t_all, f_all = call.inputs or {}, twin.get("inputs") or {}
@@ -402,21 +499,22 @@ def _compare_inputs(layer: Layer, call, twin: Mapping[str, Any]) -> float | None
     skipped = sorted({k for k in t_all if k not in t_in} | {k for k in f_all if k not in f_in})
     rels, words = [], []
     for name, want, got in shared:
-        fitted = _fit(want, got)
+        how = layouts.io(want.ndim) if not call.name else layouts.of(call.name.split("#")[0], want.ndim)
+        fitted = _fit(want, got, how)
         if fitted is None:
-            words.append(f"{name} not compared (shapes {tuple(want.shape)} vs Flax {tuple(got.shape)})")
+            words.append(f"{name} {_not_fitted(want, got, how)}")
             continue
-        want, got, how = fitted
+        want, got, note = fitted
         scale = _scale(want)
         diff = max_abs_diff(got, want)
         rels.append(diff / scale if scale > 0 else diff)
-        words.append(name + (f" ({how})" if how else ""))
+        words.append(name + (f" ({note})" if note else ""))
     layer.inputs = "; ".join(part for part in (", ".join(words), "skipped " + ", ".join(skipped) if skipped else "")
                              if part)
     return max(rels, key=lambda r: r if np.isfinite(r) else np.inf) if rels else None
 
 
-def _layer(index: int, call, twin: dict | None, bound: float, eps: float = 0.0) -> Layer:
+def _layer(index: int, call, twin: dict | None, bound: float, eps: float, layouts: Layouts) -> Layer:
     layer = Layer(index, call.name, call.kind, bound, shape=None if call.output is None else tuple(call.output.shape))
     if twin is None:
         layer.note = "no Flax twin"
@@ -426,17 +524,84 @@ def _layer(index: int, call, twin: dict | None, bound: float, eps: float = 0.0) 
     if got is None or want is None:
         layer.note = "no output array"
         return layer
-    fitted = _fit(want, got)
+    how = layouts.io(want.ndim) if not call.name else layouts.of(call.name.split("#")[0], want.ndim)
+    fitted = _fit(want, got, how)
     if fitted is None:
-        layer.note = f"not compared: shapes {tuple(want.shape)} vs Flax {tuple(got.shape)}"
+        layer.note = _not_fitted(want, got, how)
         return layer
     want, got, layer.note = fitted
     layer.diff = max_abs_diff(got, want)
     scale = _scale(want)
     layer.rel = layer.diff / scale if scale > 0 else layer.diff
-    layer.input_rel = _compare_inputs(layer, call, twin)
+    layer.input_rel = _compare_inputs(layer, call, twin, layouts)
     layer.floor = eps * _finite_scale(v for k, v in (call.inputs or {}).items() if not _skipped_input(k, v))
     return layer
+
+
+def _check_modules(torch_module, flax_module, inputs) -> None:
+    """compare's arguments, each refused in one line where it is not what compare takes."""
+    import torch
+
+    def what(m):
+        return f"the class {m.__name__}" if isinstance(m, type) else f"a {type(m).__name__}"
+
+    linen = any(c.__module__.startswith("flax.linen") and c.__name__ == "Module" for c in type(flax_module).__mro__)
+    if isinstance(flax_module, torch.nn.Module) and (is_nnx(torch_module) or hasattr(torch_module, "apply")):
+        raise ParityInputError("the modules are swapped: the torch module comes first, then the Flax one")
+    if not isinstance(torch_module, torch.nn.Module):
+        raise ParityInputError(f"the first module is {what(torch_module)}; expected a torch.nn.Module instance"
+                               + (" (call the class to build one)" if isinstance(torch_module, type) else ""))
+    if not (linen or is_nnx(flax_module)):
+        raise ParityInputError(f"the second module is {what(flax_module)}; expected a flax.linen.Module or "
+                               f"flax.nnx.Module instance" + (" (call the class to build one)"
+                                                              if isinstance(flax_module, type) else ""))
+    values = inputs.values() if isinstance(inputs, Mapping) else inputs if isinstance(inputs, (tuple, list)) else [inputs]
+    for value in values:
+        if value is None or isinstance(value, (str, bytes)) or np.asarray(value).dtype == object:
+            raise ParityInputError(f"an input is {what(value) if value is not None else 'None'}; expected arrays "
+                                   f"(one, a tuple, or a dict of keyword arguments)")
+
+
+def _state_rows(report, t_before, t_after, f_after, calls, torch_module, bounds, out_bound) -> None:
+    """Train mode: the statistics each side updated (torch's buffers, Flax's batch_stats), in torch's layout.
+    torch updates BatchNorm's running variance with the unbiased batch variance, Flax with the biased: the
+    Flax value is compared with torch's update redone with the biased one (n the values per channel)."""
+    import torch
+
+    sizes = {}
+    for call in calls:
+        if call.input is not None and call.input.ndim >= 2:
+            sizes.setdefault(call.name.split("#")[0], call.input.size // call.input.shape[1])
+    modules = dict(torch_module.named_modules())
+    changed = False
+    for key in sorted(k for k in f_after if k in t_after and k in t_before):
+        module_name, _, leaf_name = key.rpartition(".")
+        want, got, old = (np.asarray(t_after[key], np.float64), np.asarray(f_after[key], np.float64),
+                          np.asarray(t_before[key], np.float64))
+        changed = changed or not np.array_equal(want, old)
+        module, n = modules.get(module_name), sizes.get(module_name)
+        momentum = getattr(module, "momentum", None)
+        if leaf_name == "running_var" and isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and n and n > 1 \
+                and momentum:
+            batch = (want - (1 - momentum) * old) / momentum * (n - 1) / n
+            want = (1 - momentum) * old + momentum * batch
+            if not any("unbiased" in note for note in report.notes):
+                report.notes.append("running_var compared with torch's update redone with the biased batch variance, "
+                                    "Flax's convention (torch updates with the unbiased: n / (n - 1) larger)")
+        scale = _scale(want)
+        bound, floor = bounds(f"state[{key}]", out_bound, 0.0)
+        report.rows.append(Row(report.component, report.dtype, f"state[{key}]", max_abs_diff(got, want) /
+                               (scale or 1.0), bound, True, floor, max_abs_diff(got, want)))
+        if not report.rows[-1].ok and momentum and leaf_name in ("running_mean", "running_var") and not any(
+                f"convention at {module_name}." in c for c in report.causes):
+            from parity.causes import momentum_convention
+            report.causes += momentum_convention(key, old, np.asarray(t_after[key], np.float64), got, momentum,
+                                                 n if leaf_name == "running_var" else None)
+    if changed and all(np.array_equal(np.asarray(f_after[k]), np.asarray(t_before[k])) for k in f_after
+                       if k in t_before):
+        report.problems.append("in train mode torch updated its running statistics and the Flax module did not: "
+                               "call it in train mode (flax_kwargs={'use_running_average': False}, or its own "
+                               "train flag)")
 
 
 def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] | None = None,
@@ -447,31 +612,60 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
             output_bound: float | None = None, grad_bound: float | None = None, layer_bound: float | None = None,
             layers: bool = True, name: str | None = None,
             overrides: Mapping[str, float | tuple[float, float]] | None = None,
-            exclude_layers: Sequence[str] = (), pair_layers: Mapping[str, str] | None = None) -> Report:
+            exclude_layers: Sequence[str] = (), pair_layers: Mapping[str, str] | None = None,
+            layout: tuple[str, str] | None = None, layouts: Mapping[str, str] | None = None,
+            train: bool = False, train_steps: int = 0, **training) -> Report:
     """Run torch_module and flax_module on the same inputs and compare everything (module docstring).
 
-    inputs: one array or a tuple of arrays (numpy; float ones are cast to dtype, integer ones stay tokens),
-    passed positionally to both; torch_kwargs / flax_kwargs go to one side only (a Flax model's
-    attention_mask). variables: the Flax params (or variables); None carries torch's state_dict over by
-    `rules`, which is what a port check wants. loss: 'cross_entropy' (of the first output against targets)
-    or a pair (torch_fn, flax_fn), each (first output, targets) -> scalar. weights: output name -> weight of
-    that output in the gradient scalar (default: seeded standard normal). dtype: default the torch module's.
+    inputs: one array, a tuple of arrays (passed positionally) or a dict (passed by keyword), numpy; float
+    ones are cast to dtype, integer ones stay tokens; torch_kwargs / flax_kwargs go to one side only (a Flax
+    model's attention_mask). variables: the Flax variables (or params); None carries torch's state_dict over by
+    `rules` (BatchNorm's buffers into batch_stats), which is what a port check wants. loss: 'cross_entropy'
+    (of the first output against targets) or a pair (torch_fn, flax_fn), each (first output, targets) ->
+    scalar. weights: output name -> weight of that output in the gradient scalar (default: seeded standard
+    normal). dtype: default the torch module's (a module of another dtype runs as a converted copy).
     Bounds default to the dtype's (OUTPUT_BOUND, GRAD_BOUND); layer_bound, relative, to the output bound;
     gradients and layers have their absolute floors (module docstring). overrides: {pattern: bound or (bound,
     floor)} for the rows whose name (`logits`, `grad[KEY]`) the pattern matches whole. layers=False skips the
     layer table (no hooks, no captured intermediates); exclude_layers: patterns of torch module names left out
     of it; pair_layers: {torch module name: Flax module path 'a/b'} for twins the rules do not pair.
+    layout: the model's inputs' and outputs' layouts, torch's then Flax's, e.g. ('NCHW', 'NHWC'): the Flax side
+    is given the inputs moved so; layouts: {pattern of torch module names: 'channels_last' or 'same'} where what
+    was carried does not decide (class Layouts). train: both in train mode (torch .train(), NNX .train(), linen
+    with its batch_stats mutable: pass its train flag in flax_kwargs), the updated statistics compared too;
+    refused where dropout is active. train_steps > 0: a training trajectory instead (parity.train).
     """
+    if train_steps:
+        from parity.train import compare_training
+
+        return compare_training(torch_module, flax_module, inputs, steps=train_steps, rules=rules, dtype=dtype,
+                                **training)
+    if training:
+        raise ParityInputError(f"unknown keyword{'s' if len(training) > 1 else ''} {', '.join(sorted(training))}")
     import jax
     import jax.numpy as jnp
     import torch
 
-    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
-    arrays = [np.asarray(x) for x in inputs]
+    _check_modules(torch_module, flax_module, inputs)
+    if not isinstance(rules, Rules):
+        raise ParityInputError(f"rules is {type(rules).__name__} {rules!r}; expected a parity.rules.Rules "
+                               f"(e.g. DEFAULT_RULES.extend(...))")
+    if layout is not None and (len(layout) != 2 or sorted(layout[0]) != sorted(layout[1]) or len(set(layout[0])) !=
+                               len(layout[0]) or layout[0][:1] != layout[1][:1]):
+        raise ParityInputError(f"layout {layout!r}: expected torch's and Flax's layouts of the same axes, batch "
+                               f"first, e.g. ('NCHW', 'NHWC')")
+    names = list(inputs) if isinstance(inputs, Mapping) else None
+    values = list(inputs.values()) if names else list(inputs) if isinstance(inputs, (tuple, list)) else [inputs]
+    arrays = [np.asarray(x) for x in values]
     dtype = dtype or _dtype_of(torch_module, arrays)
     if dtype not in OUTPUT_BOUND and (output_bound is None or grad_bound is None):
         raise ValueError(f"no default bounds for dtype {dtype!r}; expected one of {DTYPES}, or pass output_bound "
                          f"and grad_bound")
+    report = Report(name or f"{type(torch_module).__name__} vs {type(flax_module).__name__}", dtype)
+    own = _dtype_of(torch_module, [])
+    if any(p.dtype.is_floating_point for p in torch_module.parameters()) and own != dtype:
+        torch_module = copy.deepcopy(torch_module).to(getattr(torch, dtype))
+        report.notes.append(f"the torch module ({own}) ran as a {dtype} copy")
     arrays = [a.astype(dtype) if a.dtype.kind == "f" else a for a in arrays]
     floats = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]  # inputs whose gradient is compared
     out_bound = OUTPUT_BOUND[dtype] if output_bound is None else output_bound
@@ -485,12 +679,20 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
     if loss is not None and targets is None:
         raise ValueError("a loss needs targets")
     overrides = dict(overrides or {})
-    for pattern in list(overrides) + list(exclude_layers):
+    for pattern in list(overrides) + list(exclude_layers) + list(layouts or {}):
         try:
             re.compile(pattern)
         except re.error as err:
             raise ValueError(f"pattern {pattern!r} is not a regular expression ({err})") from None
-    report = Report(name or f"{type(torch_module).__name__} vs {type(flax_module).__name__}", dtype)
+    if train:
+        active = [f"{n} (p={m.p})" for n, m in torch_module.named_modules()
+                  if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0]
+        if active:
+            raise ParityInputError(f"train mode cannot be compared with dropout active ({', '.join(active[:3])}): "
+                                   f"the frameworks draw different masks; set p=0 for the check, or compare eval mode")
+    elif any(isinstance(m, (torch.nn.modules.dropout._DropoutNd, torch.nn.modules.batchnorm._BatchNorm))
+             and m.training for m in torch_module.modules()) or (is_nnx(flax_module) and _nnx_training(flax_module)):
+        report.notes.append("compared in eval mode (torch .eval(), NNX .eval()); train=True compares train mode")
     rng = np.random.default_rng(seed)
     drawn: dict[str, np.ndarray] = {}
 
@@ -501,13 +703,19 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
             drawn[key] = np.asarray(rng.standard_normal(shape) if w is None else w).astype(dtype)
         return drawn[key]
 
+    def call(module, args, kwargs):
+        return module(**dict(zip(names, args)), **kwargs) if names else module(*args, **kwargs)
+
     # torch: forward with every submodule call recorded, then the gradient of the scalar
     was_training = torch_module.training
-    torch_module.eval()
+    state = torch_state(torch_module)  # before the forward: train mode updates the statistics
+    torch_module.train(train)
+    torch_order: list[str] = []
     try:
         t_inputs = [torch.tensor(a, requires_grad=i in floats) for i, a in enumerate(arrays)]
-        with torch_calls(torch_module) if layers else nullcontext([]) as calls:
-            t_out = _leaves(torch_module(*t_inputs, **torch_kwargs), output_names)
+        with torch_calls(torch_module, torch_order) if layers or train else nullcontext([]) as calls:
+            t_out = _leaves(call(torch_module, t_inputs, torch_kwargs), output_names)
+        t_after = torch_state(torch_module)
         terms = [(v * torch.as_tensor(weight(k, tuple(v.shape)))).sum() for k, v in t_out.items()
                  if v.dtype.is_floating_point]
         if loss is not None:
@@ -525,45 +733,64 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
             grads = [torch.zeros_like(x) if g is None else g for g, x in zip(grads, wrt)]
             t_grads = {k: to_numpy(g) for (k, _), g in zip(named, grads)}
             for n, i in enumerate(floats):
-                t_grads["input" if len(floats) == 1 else f"input[{i}]"] = to_numpy(grads[len(named) + n])
+                t_grads[_input_name(names, floats, i)] = to_numpy(grads[len(named) + n])
         else:
             report.notes.append("gradients not compared: " + ("no float output and no loss" if not terms else
                                                               "no parameter and no float input"))
         report.torch_params = sum(p.numel() for p in torch_module.parameters())
     finally:
+        if train:
+            torch_module.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()}, strict=False)
         torch_module.train(was_training)
+    dropped = sorted(k for k in state if rules.is_ignored(k))
+    if dropped and variables is None:
+        report.notes.append(f"not carried (no Flax twin, by the rules): {', '.join(_listed(dropped))}")
 
     # Flax: the same, in one pass (op by op: at these sizes dispatch is cheaper than compiling)
     with jax.enable_x64(dtype == "float64"):
-        f_inputs = [jnp.asarray(a) for a in arrays]
+        f_arrays = [np.moveaxis(a, 1, -1) if layout and a.ndim == len(layout[0]) and layout[0] != layout[1]
+                    and a.dtype.kind == "f" else a for a in arrays]
+        f_inputs = [jnp.asarray(a) for a in f_arrays]
+        plan: list = []
         if variables is None:
-            with _rng_explained():
-                template = (nnx_params(flax_module) if is_nnx(flax_module) else
-                            abstract_params(flax_module, *f_inputs, **flax_kwargs))
-            state = torch_state(torch_module)
-            rules = rules.bind(template, state)
+            flax_order: list = []
+            with _rng_explained(), _flax_explained(train):
+                template = (nnx_variables(flax_module) if is_nnx(flax_module) else
+                            abstract_variables(flax_module, *([] if names else f_inputs), order=flax_order,
+                                               **(dict(zip(names, f_inputs)) if names else {}), **flax_kwargs))
+            rules = rules.bind(template, state, flax_order, torch_order)
             report.mapping = mapping(template, rules)
-            variables = {"params": torch_to_flax(state, template, rules)}
+            report.notes += [f"paired: {line}" for line in rules.said]
+            variables = torch_to_flax(state, template if is_variables(template) else {"params": template}, rules)
+            plan = _plan(variables, rules)
         elif "params" not in variables:
             variables = {"params": variables}
         variables = jax.tree_util.tree_map(jnp.asarray, dict(variables))
         report.flax_params = sum(int(np.size(p)) for p in jax.tree_util.tree_leaves(variables["params"]))
+        mutable = ["intermediates"] + (["batch_stats"] if train and "batch_stats" in variables else [])
 
-        def run(params, args):
+        def run(params, args, layers=layers):
             if is_nnx(flax_module):
-                return nnx_apply(flax_module, params, args, flax_kwargs, layers)
-            with flax_inputs_sown() if layers else nullcontext():
-                return flax_module.apply({**variables, "params": params}, *args, **flax_kwargs,
-                                         capture_intermediates=layers, mutable=["intermediates"])
+                return nnx_apply(flax_module, {**variables, "params": params},
+                                 tuple(args) if not names else (), {**flax_kwargs, **dict(zip(names or [], args))},
+                                 layers, train)
+            with flax_inputs_sown() if layers else nullcontext(), _flax_explained(train):
+                return flax_module.apply({**variables, "params": params}, *([] if names else args),
+                                         **dict(zip(names or [], args)), **flax_kwargs,
+                                         capture_intermediates=layers, mutable=mutable)
+
+        if rules.ambiguous and plan:
+            variables, rules, plan = _try_pairings(report, rules, state, variables, run, f_inputs, t_out,
+                                                   output_names, out_bound, layout)
 
         def scalar_fn(params, *float_inputs):
             args = list(f_inputs)
             for i, x in zip(floats, float_inputs):
                 args[i] = x
-            raw, state = run(params, args)
+            raw, new_state = run(params, args)
             out = _leaves(raw, output_names)
-            terms = [(v * jnp.asarray(weight(k, tuple(v.shape)))).sum() for k, v in out.items()
-                     if jnp.issubdtype(v.dtype, jnp.floating)]
+            terms = [(_as_torch_jnp(v, layout) * jnp.asarray(weight(k, tuple(_as_torch_jnp(v, layout).shape)))).sum()
+                     for k, v in out.items() if jnp.issubdtype(v.dtype, jnp.floating)]
             f_loss = None
             if loss is not None:
                 f_loss = loss[1](next(iter(out.values())), jnp.asarray(np.asarray(targets)))
@@ -571,23 +798,24 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
             total = terms[0] if terms else jnp.zeros(())
             for term in terms[1:]:
                 total = total + term
-            return total, (out, f_loss, state)
+            return total, (out, f_loss, new_state)
 
         args = (variables["params"], *[f_inputs[i] for i in floats])
         g = {}
-        if differentiate:
-            argnums = tuple(range(len(args)))
-            with _rng_explained():
-                (_, (f_out, f_loss, state)), f_grads = jax.value_and_grad(scalar_fn, argnums, has_aux=True)(*args)
-            g = flax_to_torch(f_grads[0], rules, tied=False)
-            for n, i in enumerate(floats):
-                g["input" if len(floats) == 1 else f"input[{i}]"] = np.asarray(f_grads[1 + n])
-        else:
-            with _rng_explained():
-                _, (f_out, f_loss, state) = scalar_fn(*args)
+        with _rng_explained():
+            if differentiate:
+                argnums = tuple(range(len(args)))
+                (_, (f_out, f_loss, f_state)), f_grads = jax.value_and_grad(scalar_fn, argnums, has_aux=True)(*args)
+                g = flax_to_torch(f_grads[0], rules, tied=False, gradients=True)
+                for n, i in enumerate(floats):
+                    grad = np.asarray(f_grads[1 + n])
+                    g[_input_name(names, floats, i)] = grad if f_arrays[i] is arrays[i] else np.moveaxis(grad, -1, 1)
+            else:
+                _, (f_out, f_loss, f_state) = scalar_fn(*args)
         f_out = {k: np.asarray(v) for k, v in f_out.items()}
         f_loss = None if f_loss is None else np.asarray(f_loss)
-        inter = jax.tree_util.tree_map(np.asarray, state.get("intermediates", {}))
+        inter = jax.tree_util.tree_map(np.asarray, f_state.get("intermediates", {}))
+        f_stats = jax.tree_util.tree_map(np.asarray, f_state.get("batch_stats", {}))
 
     def bounds(row: str, bound: float, floor: float) -> tuple[float, float]:
         for pattern, given in overrides.items():
@@ -597,23 +825,58 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
 
     # outputs, the loss, gradients
     for key, value in t_out.items():
-        if key in f_out:
-            report.add(key, f_out[key], to_numpy(value), *bounds(key, out_bound, 0.0))
-        else:
+        if key not in f_out:
             report.notes.append(f"output {key!r} exists in torch only (Flax gave {sorted(f_out)}): not compared")
+            continue
+        want = to_numpy(value)
+        fitted = _fit(want, f_out[key], _io_layout(layout, want.ndim))
+        if fitted is None:
+            report.problems.append(f"output {key!r}: torch's has shape {tuple(want.shape)}, Flax's "
+                                   f"{tuple(f_out[key].shape)}: the outputs differ in shape")
+            continue
+        report.add(key, fitted[1], fitted[0], *bounds(key, out_bound, 0.0))
     report.notes += [f"output {k!r} exists in Flax only: not compared" for k in f_out if k not in t_out]
-    if not report.rows:
-        report.problems.append(f"no output was compared: torch gave {sorted(t_out)}, Flax gave {sorted(f_out)}")
+    if not t_out and not f_out:
+        report.problems.append("no output was compared: neither module returned an array (in a tuple, dict, "
+                               "dataclass or named tuple)")
+    elif not report.rows and not any("differ in shape" in p for p in report.problems):
+        report.problems.append(f"no output was compared: torch gave {sorted(t_out)}, Flax gave {sorted(f_out)}: "
+                               f"name them alike (output_names=...)")
     if loss is not None:
         report.add("loss", f_loss, to_numpy(t_loss), *bounds("loss", out_bound, 0.0))
     # the floor: one unit of roundoff of the model's gradient scale (module docstring)
     g_floor = GRAD_FLOOR_EPS.get(dtype, 0.0) * _finite_scale(t_grads.values())
+    positions = {}  # torch module -> the positions its weights are shared over (batch rows, pixels)
+    for c in calls:
+        if c.output is not None and c.output.ndim >= 2:
+            axis = 1 if CHANNELS_FIRST.fullmatch(c.kind) and c.output.ndim >= 3 else -1
+            positions.setdefault(c.name.split("#")[0], c.output.size // max(c.output.shape[axis], 1))
+    untwinned = {p.key: p.rows for _, p in plan if p.path is None}
     for key in sorted(set(t_grads) | set(g)):
         if key not in t_grads or key not in g:
             report.problems.append(f"gradient {key!r} exists in {'torch' if key in t_grads else 'Flax'} only")
             continue
-        bound, floor = bounds(f"grad[{key}]", g_bound, g_floor)
-        report.add(f"grad[{key}]", g[key], t_grads[key], bound, relative, floor)
+        want, got = t_grads[key], g[key]
+        if key in untwinned:  # rows no Flax leaf holds: no gradient to compare
+            keep = np.ones(len(want), bool)
+            keep[untwinned[key][0]:untwinned[key][1]] = False
+            want, got = want[keep], got[keep]
+            report.notes.append(f"grad[{key}] rows {untwinned[key][0]}:{untwinned[key][1]}: no Flax twin, not compared")
+        shared = positions.get(key.rsplit(".", 1)[0] if "." in key else "", 1) if key in state else 1
+        bound, floor = bounds(f"grad[{key}]", g_bound, g_floor * float(np.sqrt(shared)))
+        report.add(f"grad[{key}]", got, want, bound, relative, floor)
+    merged = sum(int(np.prod((p.rows[1] - p.rows[0],) + np.shape(state[p.key])[1:])) for _, p in plan
+                 if (not p.primary or p.path is None) and p.key in state and p.rows is not None)
+    merged += sum(int(np.size(state[p.key])) for _, p in plan if not p.primary and p.rows is None and p.key in state)
+    if merged and report.torch_params - merged == report.flax_params:
+        report.notes.append(f"parameters: {merged:,} torch values are summed into Flax's or held by none "
+                            f"(packed rules), so the counts differ by them")
+        report.flax_params += merged
+    if train and f_stats:
+        f_torch = flax_to_torch({"params": jax.tree_util.tree_map(np.asarray, variables["params"]),
+                                 "batch_stats": f_stats}, rules, tied=False)
+        _state_rows(report, state, t_after, {k: v for k, v in f_torch.items() if k not in t_grads},
+                    calls, torch_module, bounds, out_bound)
 
     # every value a Flax module sowed, against the attribute of the same name on its torch twin
     for module_name, attr, value in sown_values(inter, rules):
@@ -634,21 +897,139 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         twins = flax_calls(inter, rules, {path: name for name, path in (pair_layers or {}).items()})
         l_bound = out_bound if layer_bound is None else layer_bound
         eps = float(np.finfo(dtype).eps) if dtype in DTYPES else 0.0
+        found = _layouts(torch_module, plan, calls, layout, layouts)
         report.layers = []
-        for i, call in enumerate(calls, 1):
-            if any(re.fullmatch(p, call.name.split("#")[0]) for p in exclude_layers):
-                report.layers.append(Layer(i, call.name, call.kind, l_bound, note="excluded by hand"))
+        for i, c in enumerate(calls, 1):
+            if any(re.fullmatch(p, c.name.split("#")[0]) for p in exclude_layers):
+                report.layers.append(Layer(i, c.name, c.kind, l_bound, note="excluded by hand"))
                 continue
-            report.layers.append(_layer(i, call, twins.get(call.name), *bounds(call.name, l_bound, 0.0)[:1], eps))
-        seen = {call.name for call in calls}
+            report.layers.append(_layer(i, c, twins.get(c.name), *bounds(c.name, l_bound, 0.0)[:1], eps, found))
+        seen = {c.name for c in calls}
         flax_only = sorted({twins[k]["path"] for k in twins if k not in seen and "#" not in k})
         if flax_only:
-            report.notes.append(f"Flax modules without a torch twin: {', '.join(flax_only)}")
+            report.notes.append(f"Flax modules without a torch twin: {', '.join(_listed(flax_only))}")
         first = report.first_divergence
         if first is not None:
             from parity.causes import likely_causes
-            report.causes = likely_causes(first, report.layers, calls, twins, torch_module, dtype)
+            report.causes = likely_causes(first, report.layers, calls, twins, torch_module, dtype, found)
     return report
+
+
+def _listed(items: Sequence[str], shown: int = 8) -> list[str]:
+    return list(items[:shown]) + ([f"... and {len(items) - shown} more"] if len(items) > shown else [])
+
+
+def _input_name(names, floats, i) -> str:
+    if names:
+        return f"input[{names[i]}]"
+    return "input" if len(floats) == 1 else f"input[{i}]"
+
+
+def _io_layout(layout, rank: int) -> str:
+    return Layouts(model=layout).io(rank)
+
+
+def _as_torch_jnp(value, layout):
+    """A Flax output in torch's layout (the model's declared output layout), for the gradient scalar's weights."""
+    import jax.numpy as jnp
+
+    return jnp.moveaxis(value, -1, 1) if _io_layout(layout, value.ndim) == MOVED else value
+
+
+def _nnx_training(module) -> bool:
+    from flax import nnx
+
+    return any(not getattr(m, "deterministic", True) or not getattr(m, "use_running_average", True)
+               for _, m in nnx.iter_modules(module) if isinstance(m, (nnx.Dropout, nnx.BatchNorm)))
+
+
+def _try_pairings(report, rules, state, variables, run, f_inputs, t_out, output_names, out_bound, layout):
+    """Unnamed Flax modules that fit their torch twins in more than one way: the pairing by call order is kept
+    when the outputs agree; else each other pairing is tried (at most MAX_PAIRINGS), and the first under which
+    every output agrees is kept, and said. Where none does, the call order is kept, and that is said."""
+    import jax.numpy as jnp
+
+    def agree(candidate):
+        try:
+            carried = torch_to_flax(state, {k: v for k, v in variables.items()}, candidate)
+        except Exception:
+            return None
+        carried = {k: jax_tree(jnp.asarray, v) for k, v in carried.items()}
+        raw, _ = _run_with(run, carried, variables, f_inputs)
+        out = {k: np.asarray(v) for k, v in _leaves(raw, output_names).items()}
+        for key, value in t_out.items():
+            fitted = _fit(to_numpy(value), out[key], _io_layout(layout, value.ndim)) if key in out else None
+            if fitted is None or max_abs_diff(fitted[1], fitted[0]) > out_bound:
+                return None
+        return carried
+
+    if agree(rules) is not None:
+        return variables, rules, _plan(variables, rules)
+    fixed = dict(rules.paths)
+    options = [list(itertools.permutations(names)) for _, names in rules.ambiguous]
+    for n, choice in enumerate(itertools.product(*options)):
+        if n >= MAX_PAIRINGS:
+            break
+        trial = dict(fixed)
+        for (modules, _), names in zip(rules.ambiguous, choice):
+            trial.update(zip(modules, names))
+        candidate = rules._with(paths=tuple(trial.items()))
+        carried = agree(candidate)
+        if carried is not None:
+            pairs = ", ".join(f"{'/'.join(m)} = {trial[m]}" for modules, _ in rules.ambiguous for m in modules)
+            report.notes.append(f"paired by the outputs: the call order's pairing did not agree, this one does "
+                                f"({pairs})")
+            report.mapping = mapping(variables, candidate)
+            return carried, candidate, _plan(carried, candidate)
+    report.notes.append("the pairing of " + "; ".join(", ".join("/".join(m) for m in modules)
+                                                      for modules, _ in rules.ambiguous)
+                        + " could not be decided: the shapes fit several ways and no pairing makes the outputs agree; "
+                          "kept the call order (name the layers, or pass pair_layers)")
+    return variables, rules, _plan(variables, rules)
+
+
+MAX_PAIRINGS = 24  # pairings tried for unnamed modules whose shapes fit several ways
+
+
+def jax_tree(fn, tree):
+    import jax
+
+    return jax.tree_util.tree_map(fn, tree)
+
+
+def _run_with(run, carried, variables, f_inputs):
+    saved = dict(variables)
+    variables.clear()
+    variables.update(carried)
+    try:
+        return run(carried["params"], list(f_inputs), layers=False)
+    finally:
+        variables.clear()
+        variables.update(saved)
+
+
+@contextmanager
+def _flax_explained(train: bool):
+    """flax's own errors for a module run in the wrong mode or without its statistics, as one line."""
+    from flax import errors
+
+    try:
+        yield
+    except errors.ModifyScopeVariableError as err:
+        raise ParityInputError(
+            f"the Flax module updates a collection in {'train' if train else 'eval'} mode ({_first(err)}): "
+            + ("pass its train flag in flax_kwargs (e.g. {'use_running_average': False})" if train else
+               "pass its eval flag in flax_kwargs (e.g. {'use_running_average': True}), or compare train mode "
+               "(train=True)")) from None
+    except errors.ScopeCollectionNotFound as err:
+        raise ParityInputError(f"the Flax module needs a collection the variables do not hold ({_first(err)}): "
+                               f"carry them (variables=None carries torch's buffers into batch_stats), or give "
+                               f"{{'params': ..., 'batch_stats': ...}}") from None
+
+
+def _first(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else type(err).__name__
 
 
 @contextmanager

@@ -13,10 +13,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from parity.bridge import _unwrap, check_weights, flax_to_torch, torch_to_flax
+from parity.bridge import _collections, _nest, _unwrap, check_weights, flax_to_torch, is_variables, torch_to_flax
 from parity.rules import DEFAULT_RULES, Rules, WeightMismatchError, flat_tree, shape_of
 
-__all__ = ["is_nnx", "linen_path", "load_nnx", "nnx_params", "nnx_paths", "nnx_to_torch", "torch_to_nnx"]
+__all__ = ["is_nnx", "linen_path", "load_nnx", "nnx_params", "nnx_paths", "nnx_to_torch", "nnx_variables",
+           "torch_to_nnx"]
 
 
 def is_nnx(module: Any) -> bool:
@@ -51,16 +52,6 @@ def nnx_paths(model, variable=None) -> dict[tuple[str, ...], tuple]:
     return out
 
 
-def _nest(flat: Mapping[tuple[str, ...], Any]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    for path, value in flat.items():
-        node = tree
-        for name in path[:-1]:
-            node = node.setdefault(name, {})
-        node[path[-1]] = value
-    return tree
-
-
 def nnx_params(model, variable=None) -> dict[str, Any]:
     """The model's parameters (or variables of another type) as linen's nested params tree: the arrays
     themselves (jax arrays, dtype kept), under linen's names."""
@@ -71,34 +62,50 @@ def nnx_params(model, variable=None) -> dict[str, Any]:
     return _nest(flat)
 
 
+def _variable_type(collection: str):
+    from flax import nnx
+
+    return {"params": nnx.Param, "batch_stats": nnx.BatchStat}[collection]
+
+
+def nnx_variables(model) -> dict[str, Any]:
+    """The model's parameters, and its BatchNorm statistics where it has any, as linen's variables:
+    {'params': ..., 'batch_stats': ...} (nnx.Param and nnx.BatchStat, under linen's names)."""
+    out = {"params": nnx_params(model)}
+    stats = nnx_params(model, _variable_type("batch_stats"))
+    return out | ({"batch_stats": stats} if stats else {})
+
+
 def load_nnx(model, params: Mapping[str, Any]) -> None:
-    """Set model's parameters from a linen-style params tree (or variables {'params': ...}), all or nothing:
-    every path and shape is checked first. Values become jax arrays in their own dtype (float64 needs
-    jax.enable_x64)."""
+    """Set model's parameters (and, from variables {'params': ..., 'batch_stats': ...}, its BatchNorm
+    statistics) from a linen-style tree, all or nothing: every path and shape is checked first. Values become
+    jax arrays in their own dtype (float64 needs jax.enable_x64)."""
     import jax.numpy as jnp
     from flax import nnx
 
-    params = _unwrap(params)
-    paths = nnx_paths(model)
-    state = nnx.state(model, nnx.Param)
-    current = dict(nnx.to_flat_state(state))
-    given = flat_tree(params)
-    expected = {"/".join(k): shape_of(current[v].get_value()) for k, v in paths.items()}
-    check_weights({"/".join(k): v for k, v in given.items()}, expected, f"NNX {type(model).__name__}")
-    flat = [(paths[k], current[paths[k]].replace(jnp.asarray(np.asarray(v)))) for k, v in given.items()]
-    nnx.update(model, nnx.from_flat_state(flat))
+    trees = _collections(params) if is_variables(params) else {"params": _unwrap(params)}
+    updates = []
+    for collection, tree in trees.items():
+        paths = nnx_paths(model, _variable_type(collection))
+        current = dict(nnx.to_flat_state(nnx.state(model, _variable_type(collection))))
+        given = flat_tree(tree)
+        expected = {"/".join(k): shape_of(current[v].get_value()) for k, v in paths.items()}
+        check_weights({"/".join(k): v for k, v in given.items()}, expected,
+                      f"NNX {type(model).__name__}" + ("" if collection == "params" else f" ({collection})"))
+        updates += [(paths[k], current[paths[k]].replace(jnp.asarray(np.asarray(v)))) for k, v in given.items()]
+    nnx.update(model, nnx.from_flat_state(updates))
 
 
 def torch_to_nnx(weights: Mapping[str, Any], model, rules: Rules = DEFAULT_RULES) -> None:
     """Load a torch state dict (tensors or arrays) into an NNX model by the torch <-> linen rules: every key
     and shape checked before anything is set (WeightMismatchError names each problem), tied and ignored keys
-    as for linen."""
-    load_nnx(model, torch_to_flax(weights, nnx_params(model), rules))
+    as for linen; torch's BatchNorm buffers become the model's nnx.BatchStat."""
+    load_nnx(model, torch_to_flax(weights, nnx_variables(model), rules))
 
 
 def nnx_to_torch(model, rules: Rules = DEFAULT_RULES, tied: bool = True) -> dict[str, np.ndarray]:
-    """An NNX model's parameters as a torch-layout state dict of numpy arrays (dtype kept)."""
-    return flax_to_torch(nnx_params(model), rules, tied)
+    """An NNX model's parameters (and BatchNorm statistics) as a torch-layout state dict of numpy arrays."""
+    return flax_to_torch(nnx_variables(model), rules, tied)
 
 
 def _merged(into: dict[str, Any], tree: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,24 +117,36 @@ def _merged(into: dict[str, Any], tree: Mapping[str, Any]) -> dict[str, Any]:
     return into
 
 
-def nnx_apply(model, params: Mapping[str, Any], args: tuple, kwargs: Mapping[str, Any], layers: bool = True):
-    """model(*args, **kwargs) in eval mode with params (a linen-style tree, possibly of tracers) in place of
-    its own, on a copy built inside the caller's trace (model itself, its mode and state, are left as they
-    are): (output, {'intermediates': every submodule call and every nnx.Intermediate, in linen's layout}),
-    what linen's apply(..., capture_intermediates=True, mutable=['intermediates']) gives."""
+def nnx_apply(model, variables: Mapping[str, Any], args: tuple, kwargs: Mapping[str, Any], layers: bool = True,
+              train: bool = False):
+    """model(*args, **kwargs) in eval mode (train: train mode) with variables (a linen-style params tree or
+    {'params': ..., 'batch_stats': ...}, possibly of tracers) in place of its own, on a copy built inside the
+    caller's trace (model itself, its mode and state, are left as they are): (output, {'intermediates': every
+    submodule call and every nnx.Intermediate, in linen's layout, 'batch_stats': the copy's statistics after
+    the call, where it has any}), what linen's apply(..., capture_intermediates=True, mutable=[...]) gives."""
     from flax import nnx
 
     from parity.trace import nnx_calls, nnx_sown
 
-    paths = nnx_paths(model)
-    graphdef, own, rest = nnx.split(model, nnx.Param, ...)
-    current = dict(nnx.to_flat_state(own))
-    given = nnx.from_flat_state([(paths[k], current[paths[k]].replace(v))
-                                 for k, v in flat_tree(_unwrap(params)).items()])
-    copy = nnx.merge(graphdef, given, rest, copy=True)  # new objects, of this trace: free to set attributes
-    copy.eval()
+    trees = _collections(variables) if is_variables(variables) else {"params": _unwrap(variables)}
+    graphdef, own, stats, rest = nnx.split(model, nnx.Param, nnx.BatchStat, ...)
+    given = []
+    for collection, state in (("params", own), ("batch_stats", stats)):
+        if collection not in trees:
+            continue
+        paths = nnx_paths(model, _variable_type(collection))
+        current = dict(nnx.to_flat_state(state))
+        given.append(nnx.from_flat_state([(paths[k], current[paths[k]].replace(v))
+                                          for k, v in flat_tree(trees[collection]).items()]))
+    if "batch_stats" not in trees:
+        given.append(stats)
+    copy = nnx.merge(graphdef, *given, rest, copy=True)  # new objects, of this trace: free to set attributes
+    copy.train() if train else copy.eval()
     if not layers:
-        return copy(*args, **kwargs), {"intermediates": nnx_sown(copy)}
-    with nnx_calls(copy) as calls:
-        out = copy(*args, **kwargs)
-    return out, {"intermediates": _merged(calls, nnx_sown(copy))}
+        out, tree = copy(*args, **kwargs), {"intermediates": nnx_sown(copy)}
+    else:
+        with nnx_calls(copy) as calls:
+            out = copy(*args, **kwargs)
+        tree = {"intermediates": _merged(calls, nnx_sown(copy))}
+    stats = nnx_params(copy, nnx.BatchStat)
+    return out, tree | ({"batch_stats": stats} if stats else {})

@@ -25,6 +25,7 @@ result as exact Flax-path -> torch-name pairs (`paths`), consulted before the re
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -43,7 +44,8 @@ class WeightMismatchError(LearngptError, ValueError):
 @dataclass(frozen=True)
 class Transform:
     """How one tensor's layout differs between the frameworks: the torch array's axes are permuted
-    (`axes`; None keeps them, () reverses them all, i.e. `.T`), then, for a reshape, the result is reshaped
+    (`axes`; None keeps them; () is a kernel's layout: `.T` of a Linear weight (out, in), and of a convolution
+    weight (out, in, *window) the Flax kernel (*window, in, out) of every rank), then, for a reshape, the result is reshaped
     to the Flax shape. `permuted(flax_shape)` gives the shape between the two steps, so that the way back
     needs nothing but the Flax array."""
     name: str
@@ -53,7 +55,16 @@ class Transform:
     def _forward(self, ndim: int) -> tuple[int, ...] | None:
         if self.axes is None:
             return None
-        return tuple(range(ndim))[::-1] if self.axes == () else self.axes
+        if self.axes == ():  # a kernel: (out, in) -> (in, out); (out, in, *window) -> (*window, in, out)
+            return (1, 0) if ndim <= 2 else tuple(range(2, ndim)) + (1, 0)
+        return self.axes
+
+    def label(self, ndim: int) -> str:
+        """The transform as applied to a tensor of ndim axes: 'transpose' of a Linear weight is
+        'permute(2, 3, 1, 0)' of a Conv2d weight."""
+        if self.axes == () and ndim > 2 and self.permuted is None:
+            return f"permute{self._forward(ndim)}"
+        return self.name
 
     def torch_shape(self, flax_shape: Sequence[int]) -> Shape:
         """The shape the torch tensor must have for a Flax tensor of flax_shape."""
@@ -82,7 +93,7 @@ class Transform:
 
 
 NONE = Transform("none")
-TRANSPOSE = Transform("transpose", axes=())
+TRANSPOSE = Transform("transpose", axes=())  # a Dense kernel's transpose, a Conv kernel's (*window, in, out)
 
 
 def permute(*axes: int) -> Transform:
@@ -145,6 +156,36 @@ def leaf(pattern: str, torch_name: str, transform: str | Transform = "none", und
 
 
 @dataclass(frozen=True)
+class Piece:
+    """One torch tensor (or its rows [start, stop) on axis 0) carried into one Flax leaf (or its slice
+    [start, stop) on the leaf's last axis) by `transform`. Several pieces may fill one Flax leaf: its slices
+    (a packed torch tensor split into gates), or a sum (torch's two LSTM biases are one Flax bias: the summand
+    that is not `primary` is carried back as zeros, and its gradient is the leaf's). A piece without a Flax
+    leaf (path None) is a torch slice the Flax module cannot hold: it must be zero, and its gradient has no
+    twin."""
+    path: tuple[str, ...] | None
+    key: str
+    transform: Transform = NONE
+    rows: tuple[int, int] | None = None
+    at: tuple[int, int] | None = None
+    primary: bool = True
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A ready rule for a torch module whose tensors pack what its Flax twin holds apart (or the reverse).
+
+    `torch_units(keys)` lists the torch units, (module name, layer), from the state dict's keys; `flax_match`
+    tells whether a Flax module's leaves (relative paths) are this rule's; `pieces(module path, leaf shapes,
+    torch module, layer)` gives every Piece, or raises WeightMismatchError in one line (a torch option the
+    Flax module cannot express)."""
+    kind: str
+    torch_units: Callable[[Sequence[str]], list[tuple[str, int]]]
+    flax_match: Callable[[Mapping[tuple[str, ...], Shape]], bool]
+    pieces: Callable[[tuple[str, ...], Mapping[tuple[str, ...], Shape], str, int], list[Piece]]
+
+
+@dataclass(frozen=True)
 class Rules:
     """An ordered set of conversion rules (module docstring). Immutable: `extend` returns new rules."""
     renames: tuple[Rename, ...] = ()
@@ -152,23 +193,31 @@ class Rules:
     tied: tuple[tuple[str, str], ...] = ()  # (torch key, the torch key whose tensor it shares)
     ignored: tuple[str, ...] = ()  # patterns of torch keys that have no Flax twin
     paths: tuple[tuple[tuple[str, ...], str], ...] = ()  # exact Flax module path -> torch module name (bind)
+    packed: tuple[Packed, ...] = ()  # ready rules for packed weights (LSTM, GRU, MultiheadAttention)
+    packs: tuple[tuple[tuple[str, ...], str, int, str], ...] = ()  # bound: (Flax module, torch module, layer, kind)
+    ambiguous: tuple[tuple[tuple[tuple[str, ...], ...], tuple[str, ...]], ...] = ()  # bound: fits several ways
+    said: tuple[str, ...] = ()  # bound: how pairs were found where no name gave them (by order, by shape)
 
-    def extend(self, *rules: Rename | Leaf, tied: Mapping[str, str] | None = None,
+    def _with(self, **changes) -> "Rules":
+        return dataclasses.replace(self, **changes)
+
+    def extend(self, *rules: Rename | Leaf | Packed, tied: Mapping[str, str] | None = None,
                ignored: Sequence[str] = ()) -> "Rules":
         """These rules first, then self's: `DEFAULT_RULES.extend(rename(r"ln_(\\d+)", r"ln_\\1"),
         tied={"lm_head.weight": "transformer.wte.weight"})`."""
-        unknown = [r for r in rules if not isinstance(r, (Rename, Leaf))]
+        unknown = [r for r in rules if not isinstance(r, (Rename, Leaf, Packed))]
         if unknown:
-            raise TypeError(f"expected rename(...) or leaf(...) rules, got {unknown!r}")
-        return Rules(renames=tuple(r for r in rules if isinstance(r, Rename)) + self.renames,
-                     leaves=tuple(r for r in rules if isinstance(r, Leaf)) + self.leaves,
-                     tied=tuple((tied or {}).items()) + self.tied, ignored=tuple(ignored) + self.ignored,
-                     paths=self.paths)
+            raise TypeError(f"expected rename(...), leaf(...) or packed rules, got {unknown!r}")
+        return self._with(renames=tuple(r for r in rules if isinstance(r, Rename)) + self.renames,
+                          leaves=tuple(r for r in rules if isinstance(r, Leaf)) + self.leaves,
+                          packed=tuple(r for r in rules if isinstance(r, Packed)) + self.packed,
+                          tied=tuple((tied or {}).items()) + self.tied, ignored=tuple(ignored) + self.ignored)
 
     def __add__(self, other: "Rules") -> "Rules":
         """self's rules first, then other's."""
         return Rules(self.renames + other.renames, self.leaves + other.leaves, self.tied + other.tied,
-                     self.ignored + other.ignored, self.paths + other.paths)
+                     self.ignored + other.ignored, self.paths + other.paths, self.packed + other.packed,
+                     self.packs + other.packs)
 
     def module_name(self, path: Sequence[str]) -> str:
         """The torch submodule name of a Flax module path: ('contextualizer', 'layers_0', 'head') ->
@@ -184,9 +233,15 @@ class Rules:
                 parts.append(new)
         return ".".join(parts)
 
-    def bind(self, template: Mapping[str, Any], weights: Mapping[str, Any]) -> "Rules":
+    def bind(self, template: Mapping[str, Any], weights: Mapping[str, Any],
+             flax_order: Sequence[tuple[str, ...]] = (), torch_order: Sequence[str] = ()) -> "Rules":
         """These rules with the Flax modules they leave without a torch twin resolved against weights' keys
-        (module docstring); rules that already fit come back unchanged."""
+        (module docstring); rules that already fit come back unchanged.
+
+        flax_order / torch_order: the Flax module paths and torch module names in the order their calls began
+        (what the code did). Unnamed modules are paired in that order where it is known, and in the order of
+        their creation and registration where it is not; where several pairings fit the shapes, the modules
+        are listed in `ambiguous` (parity.check tries the others against the outputs)."""
         flat = flat_tree(template.get("params", template) if set(template) == {"params"} else template)
         shapes = {k: shape_of(v) for k, v in weights.items()}
         leaves: dict[tuple[str, ...], list[str]] = {}
@@ -195,10 +250,21 @@ class Rules:
                 leaves.setdefault(tuple(path[:i]), [])
             leaves[tuple(path[:-1])].append(path[-1])
         fixed: dict[tuple[str, ...], str] = dict(self.paths)
+        packs = list(self.packs) or self._bind_packed(flat, list(weights), flax_order)
+        claimed = {p for p, *_ in packs}
+        said, ambiguous = list(self.said), []
+        if packs and not self.packs:
+            said += [f"{'/'.join(p)} holds the {kind} {m}" + (f" layer {k}" if k else "") + " (its packed rule)"
+                     for p, m, k, kind in packs]
         order = list(dict.fromkeys(k.rsplit(".", 1)[0] for k in weights))  # torch modules, registration order
+        f_rank = {tuple(p): i for i, p in enumerate(flax_order)}
+        t_rank = {n: i for i, n in enumerate(torch_order)}
+
+        def inside_pack(module):
+            return any(module[:len(p)] == p for p in claimed)
 
         def rules_with(extra):
-            return Rules(self.renames, self.leaves, self.tied, self.ignored, tuple({**fixed, **extra}.items()))
+            return self._with(paths=tuple({**fixed, **extra}.items()), packs=tuple(packs))
 
         def fits(module: tuple[str, ...], name: str) -> bool:
             trial = rules_with({module: name} if module else {})
@@ -211,7 +277,7 @@ class Rules:
                     return False
             return bool(leaves[module]) or any(m == name or m.startswith(name + ".") for m in order)
 
-        for module in sorted((m for m in leaves if m), key=len):
+        for module in sorted((m for m in leaves if m and not inside_pack(m)), key=len):
             if module in fixed or fits(module, rules_with({}).module_name(module)):
                 continue
             parent = rules_with({}).module_name(module[:-1])
@@ -219,24 +285,89 @@ class Rules:
             if fits(module, kept):
                 fixed[module] = kept
         for parent_path in sorted({m[:-1] for m in leaves if m}, key=len):
-            unnamed = sorted((m for m in leaves if m and m[:-1] == parent_path and m not in fixed
-                              and re.fullmatch(r"[A-Z]\w*_\d+", m[-1])
-                              and not fits(m, rules_with({}).module_name(m))),
-                             key=lambda m: (m[-1].rsplit("_", 1)[0], int(m[-1].rsplit("_", 1)[1])))
+            unnamed = [m for m in leaves if m and m[:-1] == parent_path and m not in fixed and not inside_pack(m)
+                       and re.fullmatch(r"[A-Z]\w*_\d+", m[-1]) and not fits(m, rules_with({}).module_name(m))]
             if not unnamed:
                 continue
+            created = sorted(unnamed, key=lambda m: (m[-1].rsplit("_", 1)[0], int(m[-1].rsplit("_", 1)[1])))
+            unnamed = sorted(created, key=lambda m: f_rank.get(m, len(f_rank) + created.index(m)))
             parent = rules_with({}).module_name(parent_path)
             prefix = parent + "." if parent else ""
-            claimed = {rules_with({}).module_name(m) for m in leaves
-                       if m and m[:-1] == parent_path and m not in unnamed}
+            claimed_names = {rules_with({}).module_name(m) for m in leaves
+                             if m and m[:-1] == parent_path and m not in unnamed}
             children = list(dict.fromkeys(prefix + m[len(prefix):].split(".")[0] for m in order
                                           if m.startswith(prefix) and m != parent))
+            registered = list(children)
+            children.sort(key=lambda c: t_rank.get(c, len(t_rank) + registered.index(c)))
+            candidates = {m: [c for c in children if c not in claimed_names and fits(m, c)] for m in unnamed}
             for module in unnamed:
-                match = next((c for c in children if c not in claimed and fits(module, c)), None)
+                match = next((c for c in candidates[module] if c not in claimed_names), None)
                 if match is not None:
                     fixed[module] = match
-                    claimed.add(match)
-        return self if tuple(fixed.items()) == self.paths else rules_with({})
+                    claimed_names.add(match)
+            several = [m for m in unnamed if len(candidates[m]) > 1 and m in fixed]
+            if len(several) > 1:
+                ambiguous.append((tuple(several), tuple(fixed[m] for m in several)))
+                how = "the order of their calls" if f_rank and t_rank else "the order of creation and registration"
+                said.append(f"{', '.join('/'.join(m) for m in several)} fit {', '.join(fixed[m] for m in several)} "
+                            f"by shape in more than one way: paired by {how}")
+        bound = rules_with({})._with(ambiguous=tuple(ambiguous), said=tuple(said))
+        return self if bound == self else bound
+
+    def _bind_packed(self, flat: Mapping[tuple[str, ...], Any], keys: Sequence[str],
+                     flax_order: Sequence[tuple[str, ...]]) -> list[tuple[tuple[str, ...], str, int, str]]:
+        """(Flax module, torch module, layer, kind) for each packed rule's units: by name (the Flax module or
+        its parent named as the torch module, or as its layer 'name.k'), else in order (of their calls where
+        known, else of their paths against the torch registration order), when the counts agree."""
+        out = []
+        modules: dict[tuple[str, ...], dict[tuple[str, ...], Shape]] = {}
+        for path, value in flat.items():
+            for i in range(len(path)):
+                modules.setdefault(tuple(path[:i]), {})[tuple(path[i:])] = shape_of(value)
+        f_rank = {tuple(p): i for i, p in enumerate(flax_order)}
+        taken: set[tuple[str, ...]] = set()
+        for rule in self.packed:
+            units = rule.torch_units(keys)
+            if not units:
+                continue
+            found = sorted((m for m, leaves in modules.items() if m and rule.flax_match(leaves)),
+                           key=lambda m: (f_rank.get(m, len(f_rank)), m))
+            found = [m for m in found if not any(m[:len(t)] == t for t in taken)]
+            unpaired = []
+            for module in found:
+                names = {self.module_name(module), self.module_name(module[:-1])}
+                unit = next((u for u in units if (u[0] in names and sum(v[0] == u[0] for v in units) == 1)
+                             or f"{u[0]}.{u[1]}" in names), None)
+                if unit is None:
+                    unpaired.append(module)
+                    continue
+                units.remove(unit)
+                out.append((module, unit[0], unit[1], rule.kind))
+            if unpaired and len(unpaired) == len(units):
+                out += [(m, u[0], u[1], rule.kind) for m, u in zip(unpaired, units)]
+            taken |= {m for m, *_ in out}
+        return out
+
+    def pieces(self, template: Mapping[str, Any]) -> list[Piece]:
+        """Every Flax leaf of template (a params tree, or variables: each collection's leaves by the same
+        rules) as the torch tensors it is made of: the bound packed units first, then one whole tensor per
+        leaf by the renames and leaf rules."""
+        out: list[Piece] = []
+        flat = {path: shape_of(v) for path, v in flat_tree(template).items()}
+        done: set[tuple[str, ...]] = set()
+        rule_of = {r.kind: r for r in self.packed}
+        for module, name, layer, kind in self.packs:
+            leaves = {p[len(module):]: s for p, s in flat.items() if p[:len(module)] == module}
+            if not leaves:
+                continue
+            made = rule_of[kind].pieces(module, leaves, name, layer)
+            out += made
+            done |= {p.path for p in made if p.path is not None}
+        for path in flat:
+            if path not in done:
+                key, transform = self.torch_key(path)
+                out.append(Piece(path, key, transform))
+        return out
 
     def torch_key(self, path: Sequence[str]) -> tuple[str, Transform]:
         """The torch state_dict key of a Flax parameter path, and the transform between their layouts."""
@@ -254,6 +385,97 @@ class Rules:
         return any(re.fullmatch(p, key) for p in self.ignored)
 
 
+def _units(pattern: str) -> Callable[[Sequence[str]], list[tuple[str, int]]]:
+    """torch_units for keys 'module.<pattern with the layer as group 1>' (registration order)."""
+    def units(keys: Sequence[str]) -> list[tuple[str, int]]:
+        found = [(m[1], int(m[2]) if m.lastindex and m.lastindex >= 2 and m[2] else 0)
+                 for m in (re.fullmatch(r"(?:(.*)\.)?" + pattern, k) for k in keys) if m]
+        return list(dict.fromkeys((name or "", layer) for name, layer in found))
+    return units
+
+
+def _key(module: str, name: str) -> str:
+    return f"{module}.{name}" if module else name
+
+
+def _gates(cell, leaves, module, layer, names, gate_leaf, summed) -> list[Piece]:
+    """A recurrent cell whose gates are separate Dense layers: torch's weight_ih/hh_l{layer} rows, gate by gate,
+    transposed into 'i<gate>'/'h<gate>' kernels; biases by `summed` (gate -> the (primary, summed) torch biases)."""
+    hidden = leaves[(gate_leaf("h", names[0]), "kernel")][-1]
+    suffix = f"_l{layer}"
+    out = []
+    for j, gate in enumerate(names):
+        rows = (j * hidden, (j + 1) * hidden)
+        for side in ("i", "h"):
+            out.append(Piece(cell + (gate_leaf(side, gate), "kernel"), _key(module, f"weight_{side}h{suffix}"),
+                             TRANSPOSE, rows))
+        for n, (side, key) in enumerate(summed(gate)):
+            out.append(Piece(cell + (gate_leaf(side, gate), "bias"), _key(module, f"bias_{key}h{suffix}"), NONE,
+                             rows, primary=n == 0))
+    return out
+
+
+def _lstm_leaf(side: str, gate: str) -> str:
+    return f"{side}{gate}"
+
+
+def _lstm_pieces(cell, leaves, module, layer) -> list[Piece]:
+    gate_leaf = (lambda side, gate: "if_" if side + gate == "if" else side + gate) if ("if_", "kernel") in leaves \
+        else _lstm_leaf
+    if not any(p[-1] == "bias" for p in leaves):
+        raise WeightMismatchError(f"the Flax cell {'/'.join(cell)} has no biases; torch's LSTM {module!r} has two")
+    return _gates(cell, leaves, module, layer, "ifgo", gate_leaf, lambda gate: (("h", "h"), ("h", "i")))
+
+
+def _gru_pieces(cell, leaves, module, layer) -> list[Piece]:
+    suffix = f"_l{layer}"
+    if ("dense_i", "kernel") in leaves:  # flax.nnx.GRUCell: the gates r, z, n side by side, as torch packs them
+        hidden = leaves[("dense_h", "kernel")][-1]
+        return [Piece(cell + ("dense_i", "kernel"), _key(module, f"weight_ih{suffix}"), TRANSPOSE),
+                Piece(cell + ("dense_h", "kernel"), _key(module, f"weight_hh{suffix}"), TRANSPOSE),
+                Piece(cell + ("dense_i", "bias"), _key(module, f"bias_ih{suffix}"), NONE),
+                Piece(cell + ("dense_i", "bias"), _key(module, f"bias_hh{suffix}"), NONE, (0, 2 * hidden),
+                      (0, 2 * hidden), primary=False),
+                Piece(None, _key(module, f"bias_hh{suffix}"), NONE, (2 * hidden, 3 * hidden))]
+    return _gates(cell, leaves, module, layer, "rzn", _lstm_leaf,
+                  lambda gate: (("i", "i"), ("h", "h")) if gate == "n" else (("i", "i"), ("i", "h")))
+
+
+def _mha_pieces(module_path, leaves, module, layer) -> list[Piece]:
+    embed, heads, head_size = leaves[("query", "kernel")]
+    to_kernel = reshape(lambda s: (s[0], s[1] * s[2]), then="transpose")  # (E, H, D) <- (H*D, E)
+    to_bias = reshape(lambda s: (s[0] * s[1],))  # (H, D) <- (H*D,)
+    out = []
+    for j, name in enumerate(("query", "key", "value")):
+        rows = (j * heads * head_size, (j + 1) * heads * head_size)
+        out.append(Piece(module_path + (name, "kernel"), _key(module, "in_proj_weight"), to_kernel, rows))
+        if (name, "bias") in leaves:
+            out.append(Piece(module_path + (name, "bias"), _key(module, "in_proj_bias"), to_bias, rows))
+    out.append(Piece(module_path + ("out", "kernel"), _key(module, "out_proj.weight"),
+                     reshape(lambda s: (s[0] * s[1], s[2]), then="transpose")))  # (H, D, E) <- (E, H*D)
+    if ("out", "bias") in leaves:
+        out.append(Piece(module_path + ("out", "bias"), _key(module, "out_proj.bias")))
+    return out
+
+
+def _leafset(*names: str) -> Callable[[Mapping[tuple[str, ...], Shape]], bool]:
+    want = {tuple(n.split("/")) for n in names}
+    return lambda leaves: {p for p in leaves if len(p) == 2 and p[-1] == "kernel"} == want
+
+
+LSTM = Packed("LSTM", _units(r"weight_ih_l(\d+)"),
+              lambda lv: _leafset(*(f"{s}{g}/kernel" for s in "ih" for g in "ifgo"))(lv)
+              or _leafset(*(f"{s}{g}/kernel".replace("if/", "if_/") for s in "ih" for g in "ifgo"))(lv),
+              _lstm_pieces)
+GRU = Packed("GRU", _units(r"weight_ih_l(\d+)"),
+             lambda lv: _leafset(*(f"{s}{g}/kernel" for s in "ih" for g in "rzn"))(lv)
+             or _leafset("dense_i/kernel", "dense_h/kernel")(lv), _gru_pieces)
+MULTIHEAD_ATTENTION = Packed(
+    "MultiheadAttention", _units(r"in_proj_weight()"),
+    lambda lv: _leafset("query/kernel", "key/kernel", "value/kernel", "out/kernel")(lv)
+    and len(lv[("query", "kernel")]) == 3, _mha_pieces)
+
+
 # Today's behaviour, the rules of every curriculum module (and of most linen/nn pairs):
 DEFAULT_RULES = Rules(
     renames=(rename(r"layers_(\d+)", r"\1"),  # a Sequential's layer (ours and flax's): torch index 3
@@ -261,7 +483,10 @@ DEFAULT_RULES = Rules(
     leaves=(leaf("kernel", "weight", "transpose"),  # Dense (in, out) <-> Linear (out, in)
             leaf("embedding", "weight"),  # Embed <-> Embedding
             leaf("scale", "weight"),  # library LayerNorm
-            leaf("bias", "bias"), leaf("gamma", "gamma"), leaf("beta", "beta")),  # the curriculum LayerNorm
+            leaf("bias", "bias"), leaf("gamma", "gamma"), leaf("beta", "beta"),  # the curriculum LayerNorm
+            leaf("mean", "running_mean"), leaf("var", "running_var")),  # BatchNorm's batch_stats: torch buffers
+    ignored=(r"(.*\.)?num_batches_tracked",),  # torch's BatchNorm step counter: Flax keeps none
+    packed=(LSTM, GRU, MULTIHEAD_ATTENTION),  # torch's packed gates and projections, when both sides have them
 )
 
 

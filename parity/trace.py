@@ -105,10 +105,17 @@ def call_label(name: str, count: int) -> str:
 
 
 @contextmanager
-def torch_calls(module) -> Iterator[list[Call]]:
-    """Record every submodule call of module (the root included) while the block runs."""
+def torch_calls(module, order: list[str] | None = None) -> Iterator[list[Call]]:
+    """Record every submodule call of module (the root included) while the block runs; order, if given,
+    receives each module's name in the order its first call began."""
     calls: list[Call] = []
     counts: Counter = Counter()
+
+    def began(name):
+        def hook(mod, args):
+            if order is not None and name not in order:
+                order.append(name)
+        return hook
 
     def hook_for(name):
         def hook(mod, args, kwargs, output):
@@ -119,6 +126,7 @@ def torch_calls(module) -> Iterator[list[Call]]:
         return hook
 
     handles = [m.register_forward_hook(hook_for(name), with_kwargs=True) for name, m in module.named_modules()]
+    handles += [m.register_forward_pre_hook(began(name)) for name, m in module.named_modules()]
     try:
         yield calls
     finally:
