@@ -30,6 +30,7 @@ def config(saved: Any, corpus: Corpus, path: str, **schedule: int) -> Config:
         raise InputError(f"a resumed run keeps the checkpoint's {', '.join(unknown)}; it may change only "
                          f"{', '.join(SCHEDULE)}")
     check_vocab(saved.vocab, corpus, path)
+    check_step(saved.step, schedule.get("max_iters", 0), path)
     cfg = dataclasses.replace(saved.config, **schedule)
     check_block(corpus, cfg.block_size)
     memory.check(cfg)
@@ -43,11 +44,24 @@ def check_vocab(saved: str, corpus: Corpus, path: str) -> None:
                          f"corpus's ({corpus.tokenizer.vocab_size}); resume on the corpus it was trained on")
 
 
+def check_step(done: Any, more: int, path: str) -> None:
+    """InputError unless the checkpoint's step is a whole number >= 0 and the run's last step, done + more, is at
+    most parity.checkpoint.MAX_STEP (what a checkpoint may record): bounded before the batches are skipped."""
+    from parity.checkpoint import MAX_STEP
+    if isinstance(done, bool) or not isinstance(done, (int, np.integer)) or not 0 <= done <= MAX_STEP:
+        raise InputError(f"--resume {path}: its step {str(done)[:24]} is not a whole number in [0, {MAX_STEP}]")
+    if done + more > MAX_STEP:
+        raise InputError(f"--resume {path}: step {done} + --iters {more} passes {MAX_STEP}, the most steps a "
+                         f"checkpoint records")
+
+
 def sampler(corpus: Corpus, cfg: Config, done: int) -> BatchSampler:
-    """The seed's batch stream after `done` steps: what an uninterrupted run would draw next."""
+    """The seed's batch stream after `done` steps: what an uninterrupted run would draw next (each skipped
+    batch's starting offsets drawn as sample draws them, the batch itself never gathered)."""
     s = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
+    high = len(corpus.split("train")) - cfg.block_size
     for _ in range(done):
-        s.sample("train")
+        s.rng.integers(0, high, size=cfg.batch_size)  # BatchSampler.sample's draw
     return s
 
 

@@ -24,14 +24,20 @@ import numpy as np
 
 from learngpt.components import NANOGPT, Architecture
 from learngpt.config import Config
-from learngpt.errors import UserError
+from learngpt.errors import DivergedError, UserError
 from learngpt.runtime import DEVICES, DTYPES, SURFACE, Model
 from parity import checkpoint as checkpoints
 
 NAMES = ("torch", "flax", "nnx")  # nnx: Flax NNX (learngpt_nnx), beside linen (learngpt_flax)
 ENV_VAR = "LEARNGPT_BACKEND"  # narrows the tests and commands to some backends: torch, flax, nnx (commas)
 
-__all__ = ["Backend", "Model", "NAMES", "DTYPES", "DEVICES", "ENV_VAR", "get", "check_device", "selected"]
+__all__ = ["Backend", "Model", "NAMES", "DTYPES", "DEVICES", "ENV_VAR", "get", "check_device", "selected", "parse",
+           "spelled"]
+
+
+def spelled(conjunction: str = "or") -> str:
+    """The backends' names as help text says them: 'torch, flax or nnx'."""
+    return f"{', '.join(NAMES[:-1])} {conjunction} {NAMES[-1]}" if len(NAMES) > 1 else NAMES[0]
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,21 @@ class Backend:
         ckpt.architecture.check_weights(cfg, ckpt.weights, str(path))  # before building what it describes
         model = self.create(ckpt.architecture.recipe(cfg), example=np.zeros((1, cfg.block_size), np.int64),
                             weights=ckpt.weights)  # WeightMismatchError before anything is loaded
+        probe = (np.arange(cfg.block_size) % cfg.vocab_size)[None, :].astype(np.int64)  # (1, T): every position
+        self.check_logits(model, probe, str(path), ckpt.weights)
         return model, ckpt
+
+    def check_logits(self, model: Model, idx: np.ndarray, what: str, weights: dict | None = None) -> None:
+        """DivergedError in one line if the model's logits on idx (B, T) are not all finite: finite weights can
+        still overflow (a crafted or diverged checkpoint, its digest recomputed), and sampling or drawing from
+        NaN would give garbage or a framework's own error."""
+        logits = self.forward(model, idx)  # (B, T, V)
+        if np.isfinite(logits).all():
+            return
+        largest = max((float(np.abs(w).max()) for w in (weights or {}).values() if np.size(w)), default=None)
+        size = f" (its largest weight is {largest:.1e} in magnitude)" if largest is not None else ""
+        raise DivergedError(f"{what}: the model's forward gives non-finite logits (NaN or infinity) on "
+                            f"{idx.shape[1]} tokens{size}; refused before sampling or drawing")
 
 
 def get(name: str, dtype: str = "float32") -> Backend:
@@ -108,4 +128,16 @@ def selected(requested: str | None = None) -> tuple[str, ...]:
     for n in names:
         if n not in NAMES:
             raise UserError(f"unknown backend {n!r}; expected one of {', '.join(NAMES)}")
+    return names
+
+
+def parse(text: str, flag: str = "--backends") -> tuple[str, ...]:
+    """Backends named on the command line (commas between): each known, none twice, at least one."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise UserError(f"{flag} is empty; expected comma-separated names of {', '.join(NAMES)}")
+    for n in names:
+        get(n)
+    if len(set(names)) != len(names):
+        raise UserError(f"{flag} names a backend twice: {text!r}")
     return names

@@ -1,15 +1,35 @@
 """The `learngpt` command: one subcommand per module of learngpt_lab/commands/, imported only when it runs."""
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
-import re
+import signal
 import sys
-from importlib import metadata
 
-from learngpt import signals
-from learngpt.errors import LearngptError
+
+def _stopped_early(signum: int, frame) -> None:
+    """Ctrl-C or SIGTERM while the command starts (its imports) or after its work (teardown): the one line and
+    the status learngpt/signals.py gives, at once (nothing is being written then)."""
+    what = "interrupted" if signum == signal.SIGINT else f"terminated ({signal.Signals(signum).name})"
+    os.write(2, f"learngpt: {what}\n".encode())
+    os._exit(128 + signum)
+
+
+# The process's own entry (the console script, python -m): from its first instruction here to its last, a signal
+# is one line; the imports below take a few tenths of a second. Imported by other code, nothing is installed.
+# (A worker process that multiprocessing spawns re-imports the console script, with its argv: not an entry.)
+ENTRY = (__name__ == "__main__" or os.path.basename(sys.argv[0] if sys.argv else "") == "learngpt") and \
+    "multiprocessing.spawn" not in sys.modules
+if ENTRY:
+    for _s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_s, _stopped_early)
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import re  # noqa: E402
+from importlib import metadata  # noqa: E402
+
+from learngpt import signals  # noqa: E402
+from learngpt.errors import LearngptError  # noqa: E402
 
 # name -> one-line help; the module learngpt_lab.commands.<name> does the work
 COMMANDS = {
@@ -21,6 +41,7 @@ COMMANDS = {
     "bench": "measure what jit buys: torch eager, torch.compile, jax.jit and JAX without jit",
     "lesson": "show a component's torch and Flax files side by side, annotated, with its parity numbers (--html)",
     "attention": "draw each attention head of a checkpoint, torch beside Flax, for a prompt (a PNG)",
+    "exercise": "each TODO of the curriculum as an exercise in torch, linen or NNX, graded against the torch reference",
 }
 
 
@@ -81,11 +102,53 @@ def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, dict]:
     return parser, modules
 
 
+def debugging() -> bool:
+    """$LEARNGPT_DEBUG set to a true value (1, true, yes, on): the project's errors show their traceback."""
+    return os.environ.get("LEARNGPT_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def main(argv: list[str] | None = None) -> int:
     """The one entry point: Ctrl-C (or SIGTERM) at any moment is one line and exit 130 (143), the run stopped
     at once (learngpt/signals.py); a closed pipe (`| head`) ends the output quietly, exit 141 as a shell reports
-    SIGPIPE; the project's own errors are one line and exit 2."""
-    argv = sys.argv[1:] if argv is None else argv
+    SIGPIPE; the project's own errors are one line and exit 2. As the process's entry (argv None, ENTRY), the
+    process ends here (finish): no interpreter teardown after the work, where a signal would kill it raw."""
+    if argv is None and ENTRY:
+        try:
+            status = run_command(sys.argv[1:])
+        except SystemExit as done:  # --help, --version, argparse's own refusal: their status, then finish
+            status = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+            if done.code is not None and not isinstance(done.code, int):
+                print(done.code, file=sys.stderr)
+        finish(status)
+    return run_command(sys.argv[1:] if argv is None else argv)
+
+
+def finish(status: int) -> None:
+    """End the process with status after what the interpreter's exit would run (threads joined, atexit), a
+    signal meanwhile the one line (_stopped_early); the interpreter's own teardown, which resets the signal
+    handlers to the system's defaults, never runs."""
+    import atexit
+    import threading
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, _stopped_early)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    shutdown = getattr(threading, "_shutdown", None)  # what the interpreter's exit does first: join the threads
+    if shutdown is not None:
+        shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
+def run_command(argv: list[str]) -> int:
     command = argv[0] if argv else "learngpt"
     try:
         with signals.stopping():
@@ -104,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # nothing more reaches the closed pipe, at exit either
         return 141
     except LearngptError as err:  # the project's own errors are mistakes in what was asked; the rest are bugs
-        if os.environ.get("LEARNGPT_DEBUG"):
+        if debugging():
             raise
         print(f"learngpt {command}: error: {err}", file=sys.stderr)
         return 2

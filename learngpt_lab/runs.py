@@ -9,7 +9,7 @@ from learngpt import memory
 from learngpt.components import NANOGPT, Architecture
 from learngpt.config import MAX_SEED, PRESETS, Config, preset_action
 from learngpt.data import BatchSampler, CharTokenizer, Corpus, check_block
-from learngpt.errors import InputError
+from learngpt.errors import InputError, UserError
 from learngpt_lab import backends
 
 
@@ -82,6 +82,23 @@ def add_parallel_arguments(parser: argparse.ArgumentParser, compare: bool = Fals
 
 def parallel_requested(args: argparse.Namespace) -> bool:
     return args.nproc > 1 or args.devices > 1 or args.shard_params
+
+
+def check_torch_compile(args: argparse.Namespace, names: tuple[str, ...], flag: str) -> None:
+    """--torch-compile changes only a torch model trained from scratch in one process: with anything else it
+    would be dropped silently, so it is refused in one line."""
+    if not getattr(args, "torch_compile", False):
+        return
+    from learngpt.parallel import World
+    if "torch" not in names:
+        raise UserError(f"--torch-compile compiles torch's training; {flag} {','.join(names)} trains no torch "
+                         f"model (leave it out)")
+    if parallel_requested(args) or World.from_env():
+        raise UserError("--torch-compile trains torch in one process; data parallel (--nproc, --devices, "
+                         "--shard-params, torchrun) trains eager torch (leave one out)")
+    if getattr(args, "resume", None):
+        raise UserError("--torch-compile with --resume: a resumed run trains with the lesson's eager trainer "
+                         "(leave it out)")
 
 
 def config_from(args: argparse.Namespace, corpus: Corpus) -> Config:

@@ -13,7 +13,8 @@ run that made it:
                   and of every tensor        not loaded
 
 Loading checks, in order: the file (missing, truncated, corrupt header), the metadata (format, version), the
-digest, the metadata's values (config, architecture, a vocabulary of distinct characters), every tensor
+digest, the metadata's values (config, architecture, each JSON nested at most learngpt.files.MAX_JSON_DEPTH deep,
+a step in [0, MAX_STEP], a vocabulary of distinct characters), every tensor
 floating-point and finite, then every key and shape against the model the metadata describes. Nothing is
 loaded into a model until all of these pass.
 """
@@ -31,11 +32,13 @@ import numpy as np
 from learngpt.components import NANOGPT, Architecture
 from learngpt.config import Config
 from learngpt.errors import DivergedError, InputError
+from learngpt.files import loads_json
 from parity.weights import WeightsFileError, read_weights, write_weights
 
 FORMAT = "learngpt-checkpoint"
 VERSION = "2"  # 2: the digest covers the metadata
 COVERED = ("format", "version", "config", "architecture", "vocab", "backend", "step")  # what sha256 vouches for
+MAX_STEP = 10**7  # a checkpoint's step count at most: a resumed run draws (skips) that many batches first
 
 
 @dataclass
@@ -83,9 +86,18 @@ def save(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         "format": FORMAT, "version": VERSION,
         "config": json.dumps(checkpoint.config.to_dict()),
         "architecture": json.dumps(checkpoint.architecture.to_dict()),
-        "vocab": checkpoint.vocab, "backend": checkpoint.backend, "step": str(int(checkpoint.step)),
+        "vocab": checkpoint.vocab, "backend": checkpoint.backend, "step": str(check_step(int(checkpoint.step))),
     }
     return write_weights(path, weights, {**metadata, "sha256": digest(weights, metadata)})
+
+
+def check_step(text: Any) -> int:
+    """A step count: a whole number in [0, MAX_STEP] (ValueError naming it otherwise), bounded before any work."""
+    value = str(text).strip()
+    if not (value.isascii() and value.isdigit() and len(value) <= len(str(MAX_STEP)) and int(value) <= MAX_STEP):
+        shown = repr(value[:24]) + ("..." if len(value) > 24 else "")
+        raise ValueError(f"step must be a whole number in [0, {MAX_STEP}], got {shown}")
+    return int(value)
 
 
 def check_vocab(vocab: str, context: str) -> None:
@@ -128,9 +140,9 @@ def load(path: str | os.PathLike) -> Checkpoint:
         raise WeightsFileError(f"{path} is corrupt: its sha256 is {found[:12]}..., the metadata promises "
                                f"{expected[:12]}...")
     try:
-        cfg = Config.from_dict(json.loads(_field(metadata, "config", path)))
-        arch = Architecture.from_dict(json.loads(_field(metadata, "architecture", path)))
-        step = int(metadata.get("step", "0"))
+        cfg = Config.from_dict(loads_json(_field(metadata, "config", path)))  # nesting bounded first
+        arch = Architecture.from_dict(loads_json(_field(metadata, "architecture", path)))
+        step = check_step(metadata.get("step", "0"))
     except (json.JSONDecodeError, TypeError, ValueError) as err:
         if isinstance(err, WeightsFileError):
             raise

@@ -11,7 +11,9 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save
 
 from learngpt.errors import LearngptError
-from learngpt.files import atomic_write
+from learngpt.files import MAX_JSON_DEPTH, atomic_write, loads_json
+
+MAX_HEADER_BYTES = 100_000_000  # safetensors' own bound on a header: a longer one is refused before it is read
 
 
 class WeightsFileError(LearngptError, ValueError):
@@ -57,12 +59,15 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         if len(raw) < 8:
             raise WeightsFileError(f"{path} is not a safetensors file: {size} bytes, too short for a header")
         n = int.from_bytes(raw, "little")
+        if n > MAX_HEADER_BYTES:
+            raise WeightsFileError(f"{path} is not a safetensors file: its header claims {n} bytes, more than the "
+                                   f"{MAX_HEADER_BYTES} safetensors allows")
         if n <= 0 or 8 + n > size:
             raise WeightsFileError(f"{path} is truncated or not a safetensors file: header of {n} bytes, "
                                    f"file of {size}")
         try:
-            header = json.loads(f.read(n))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            header = loads_json(f.read(n), MAX_JSON_DEPTH)  # nesting bounded before the parser recurses
+        except (UnicodeDecodeError, ValueError) as err:
             raise WeightsFileError(f"{path} has a corrupt safetensors header ({err})") from err
     end = max((v["data_offsets"][1] for v in _entries(header, path).values()), default=0)
     if 8 + n + end != size:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from learngpt.errors import DivergedError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="FILE",
@@ -19,13 +21,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from learngpt import attention_maps, files
+    from learngpt.data import CharTokenizer
     from learngpt_lab import backends
 
+    names = backends.parse(args.backends, "--backends")  # '' is refused, as compare refuses it
     target = files.output_file(args.out, "--out")
-    loaded = {name: (backends.get(name), *backends.get(name).load_checkpoint(args.checkpoint))
-              for name in backends.selected(args.backends)}
-    found = attention_maps.collect(loaded, args.prompt)
+    files.refuse_inputs(target, "--out", {"--checkpoint": args.checkpoint})  # the PNG never replaces its source
+    files.claim(target, "attention", "--out")
+    loaded = {}
+    for name in names:
+        backend = backends.get(name)
+        with backend.on("cpu"):  # JAX told of no CPU platform (JAX_PLATFORMS): one line, as train says it
+            loaded[name] = (backend, *backend.load_checkpoint(args.checkpoint))  # non-finite logits refused
+    found = attention_maps.collect(loaded, args.prompt)  # the prompt checked: empty, too long, unknown characters
+    for name, (backend, model, ckpt) in loaded.items():
+        idx = CharTokenizer(ckpt.vocab).encode(args.prompt)[None, :].astype(np.int64)  # (1, T)
+        with backend.on("cpu"):
+            backend.check_logits(model, idx, f"{args.checkpoint} on --prompt {args.prompt!r}")
+        bad = [path for path, a in found[name].items() if not np.isfinite(a).all()]
+        if bad:
+            raise DivergedError(f"{args.checkpoint}: {name}'s attention at {', '.join(bad)} is not finite (NaN or "
+                                f"infinity) on --prompt {args.prompt!r}; nothing drawn")
     ckpt = next(iter(loaded.values()))[2]
     title = (f"attention of {ckpt.architecture.describe(ckpt.config)} ({args.checkpoint}, step {ckpt.step}) on "
              f"{args.prompt!r}: each head torch beside Flax")

@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cpu (default), or gpu: an NVIDIA GPU through torch CUDA and jax[cuda12]; "
                              "TF32 is off in both frameworks")
     parser.add_argument("--out", default="bench-out",
-                        help="folder for bench-<device>.json and bench-<device>.png (default: bench-out)")
+                        help="folder for bench-<device>.json and bench-<device>.png, written together with "
+                             "bench-<device>.manifest.json (default: bench-out)")
     parser.add_argument("--impls", default=None,
                         help="comma-separated subset of torch,torch.compile,jax.jit,jax (default: all)")
     parser.add_argument("--components", default=None,
@@ -83,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
     plan = dataclasses.replace(plan, **changes)
 
     with files.RunLock(out):  # one run per folder: a second bench is refused, naming the first
+        stem = f"bench-{args.device}"
+        outputs = files.OutputSet(out, (stem + ".json", stem + ".png"), {"command": "bench", "device": args.device},
+                                  manifest=stem + ".manifest.json", adopt=(stem + ".json", stem + ".png"))
+        outputs.check()  # a folder or another command's file where a result goes: refused before the bench runs
         device = setup_device(args.device)
         corpus = None
         if plan.loop_steps > 0:
@@ -95,9 +100,10 @@ def run(args: argparse.Namespace) -> int:
         result["settings"]["quick"] = bool(args.quick)
         result["settings"]["label"] = args.label
         result["settings"]["wall_seconds"] = time.perf_counter() - t_start
-        stem = os.path.join(out, f"bench-{args.device}")
-        report.write_json(result, stem + ".json")
-        report.plot(result, stem + ".png")
+        with outputs:  # the JSON and the PNG appear together, or neither does
+            report.write_json(result, outputs.stage(stem + ".json"))
+            report.plot(result, outputs.stage(stem + ".png"))
     print(report.format_table(result))
-    print(f"\nwrote {stem}.json and {stem}.png in {result['settings']['wall_seconds']:.0f} s")
+    where = os.path.join(out, stem)
+    print(f"\nwrote {where}.json and {where}.png in {result['settings']['wall_seconds']:.0f} s")
     return 0

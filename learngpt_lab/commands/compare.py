@@ -10,7 +10,8 @@ run could replace), and draw the identical batch stream from the shared sampler.
 Outputs in --out, one run at a time per folder, one set (learngpt.files.OutputSet): init.safetensors,
 loss_curves.png, <backend>.safetensors, sample_<backend>.txt, history_<backend>.json, moved into place together
 once the run succeeded, and manifest.json (each file's sha256) last. A run that fails or is stopped leaves the
-folder's earlier set as it was.
+folder's earlier set as it was. A run replaces only its own earlier set's files (those its manifest lists) and
+keeps every other file of the folder; one of another command (train's checkpoint) in its way is refused first.
 """
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from pathlib import Path
 
 from learngpt.errors import UserError
 from learngpt_lab.processes import Job, run_all
-from learngpt_lab.runs import (add_model_arguments, add_parallel_arguments, config_from, parallel_requested,
-                               positive_int)
+from learngpt_lab.runs import (add_model_arguments, add_parallel_arguments, check_torch_compile, config_from,
+                               parallel_requested, positive_int)
 
 DEFAULT_ITERS = 2000
 DEFAULT_EVAL_INTERVAL = 250
@@ -47,15 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_backends(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
     from learngpt_lab import backends
-    if not names:
-        raise UserError(f"--backends is empty; expected comma-separated names of {', '.join(backends.NAMES)}")
-    for n in names:
-        backends.get(n)
-    if len(set(names)) != len(names):
-        raise UserError(f"--backends names a backend twice: {text!r}")
-    return names
+    return backends.parse(text, "--backends")
 
 
 def train_alone(name: str, cfg_dict: dict, corpus_path: str, init_weights: dict, device: str, progress: bool,
@@ -274,6 +268,7 @@ def run(args: argparse.Namespace) -> int:
 
     names = parse_backends(args.backends)
     backends.check_device(args.device)
+    check_torch_compile(args, names, "--backends")  # a flag that would do nothing here is refused, never dropped
     out = files.output_dir(args.out)  # before any work: an unwritable --out is one line, exit 2
     corpus_path = find_corpus(args.data)
     corpus = load_corpus(corpus_path)
@@ -285,15 +280,16 @@ def run(args: argparse.Namespace) -> int:
     for layout in (spread or {}).values():
         layout.check(cfg.batch_size)
     with files.RunLock(out):  # one run per folder: a second is refused, naming the first
-        earlier = [n for n in outputs_of(backends.NAMES) + (files.OutputSet.MANIFEST,) if (out / n).exists()]
-        if earlier:
-            print(f"learngpt compare: {out} holds an earlier run's files ({', '.join(earlier)}); this run's "
-                  f"replace them together when it finishes, and an interrupted run leaves them as they are",
-                  file=sys.stderr)
+        outputs = files.OutputSet(out, outputs_of(names), {"command": "compare", "backends": list(names),
+                                                           "config": cfg.to_dict()})
+        replaced, removed = outputs.check()  # another command's file in the way: one line, before any work
+        if replaced or removed:
+            said = [f"replaces {', '.join(replaced)}"] if replaced else []
+            said += [f"removes {', '.join(removed)} (of the earlier compare set)"] if removed else []
+            print(f"learngpt compare: {out} holds an earlier run's files; this run {' and '.join(said)} together "
+                  f"when it finishes, and an interrupted run leaves them as they are", file=sys.stderr)
         t0 = time.perf_counter()
-        every = outputs_of(backends.NAMES)  # an earlier run's files of a backend this run leaves out go too
-        with files.OutputSet(out, every, {"command": "compare", "backends": list(names),
-                                          "config": cfg.to_dict()}) as outputs:
+        with outputs:
             results = compare(names, spread, cfg, corpus, corpus_path, outputs, args)
         print(f"\nwrote in {out}: " + ", ".join(outputs_of(names) + (files.OutputSet.MANIFEST,))
               + f"  ({time.perf_counter() - t0:.0f} s)")

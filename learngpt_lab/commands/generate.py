@@ -1,4 +1,4 @@
-"""`learngpt generate --checkpoint FILE --backend {torch,flax} --prompt TEXT`: text from any checkpoint (any of the
+"""`learngpt generate --checkpoint FILE --backend {torch,flax,nnx} --prompt TEXT`: text from any checkpoint (any of the
 curriculum's language models), greedy or sampled with a temperature and top-k (learngpt/sampling.py)."""
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def positive_float(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="FILE",
                         help="a .safetensors checkpoint from either backend's train or compare (required)")
-    parser.add_argument("--backend", default="torch", help="torch or flax (default torch)")
+    from learngpt_lab.backends import spelled
+    parser.add_argument("--backend", default="torch", help=f"{spelled()} (default torch)")
     parser.add_argument("--prompt", default="\n",
                         help="text to continue; its characters must be in the vocabulary (default a newline)")
     parser.add_argument("--tokens", type=positive_int, default=300, help="characters to generate (default 300)")
@@ -36,11 +37,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from learngpt import sampling
+    from learngpt.data import CharTokenizer
+    from learngpt.errors import InputError
     from learngpt_lab import backends
 
     backend = backends.get(args.backend)
-    model, ckpt = backend.load_checkpoint(args.checkpoint)
-    print(sampling.text(backend, model, ckpt.vocab, args.tokens, args.prompt, args.seed, args.greedy,
-                        args.temperature, args.top_k))
+    with backend.on("cpu"):  # JAX told of no CPU platform (JAX_PLATFORMS): one line, as train says it
+        model, ckpt = backend.load_checkpoint(args.checkpoint)  # a model with non-finite logits: refused
+        try:
+            idx = CharTokenizer(ckpt.vocab).encode(args.prompt)[None, -ckpt.config.block_size:]  # (1, T)
+        except InputError:
+            idx = None  # sampling.text names the characters outside the vocabulary
+        if idx is not None and idx.shape[1]:
+            backend.check_logits(model, idx.astype(np.int64), f"{args.checkpoint} on --prompt {args.prompt!r}")
+        print(sampling.text(backend, model, ckpt.vocab, args.tokens, args.prompt, args.seed, args.greedy,
+                            args.temperature, args.top_k))
     return 0

@@ -32,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
 
     sides = ("torch", "flax") + ((args.also,) if args.also else ())
     found = lesson.build(args.component, sides)
-    target = files.output_file(args.html, "--html") if args.html else None
+    target = None
+    if args.html is not None:  # '' is refused (files.output_file), never taken for "no page"
+        target = files.claim(files.output_file(args.html, "--html"), "lesson", "--html")
     if found.parity_component is not None:
         found.recorded, found.recorded_when = lesson.recorded(found.parity_component)
         if not args.no_live:

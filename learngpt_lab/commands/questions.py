@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.json is not None:
         from learngpt import files
-        files.output_file(args.json, "--json")  # before any work: '', a folder, an unwritable place
+        files.claim(files.output_file(args.json, "--json"), "questions", "--json")  # before any work: '', a
+        # folder, an unwritable place, a file of another command's set
     corpus = load_corpus(args.data) if any(q.trains for q in chosen) else None
     chosen_backends = [backends.get(n) for n in names]
     print(f"learngpt questions: profile {prof.name} (seeds {list(prof.seeds)}), backends {', '.join(names)}")

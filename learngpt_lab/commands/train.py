@@ -1,4 +1,4 @@
-"""`learngpt train --backend {torch,flax} [--model NAME] [--resume FILE]`: train one of the curriculum's language
+"""`learngpt train --backend {torch,flax,nnx} [--model NAME] [--resume FILE]`: train one of the curriculum's language
 models in one backend and save a checkpoint; --resume continues one (learngpt/resume.py says what it keeps)."""
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import time
 
 from learngpt.errors import UserError
 from learngpt.parallel import World
-from learngpt_lab.runs import add_model_arguments, add_parallel_arguments, config_from, parallel_requested
+from learngpt_lab.runs import (add_model_arguments, add_parallel_arguments, check_torch_compile, config_from,
+                               parallel_requested)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from learngpt.components import LANGUAGE_MODELS
     from learngpt.resume import KEPT
-    parser.add_argument("--backend", required=True, help="torch or flax (required)")
+    from learngpt_lab.backends import spelled
+    parser.add_argument("--backend", required=True, help=f"{spelled()} (required)")
     parser.add_argument("--model", metavar="NAME", default=None,
                         help=f"the curriculum stage to train: {', '.join(LANGUAGE_MODELS)} (default NanoGPT; with "
                              f"--resume, the checkpoint's)")
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     backends.get(args.backend)  # an unknown backend or device, or an unwritable --out, is refused before any work
     backends.check_device(args.device)
+    check_torch_compile(args, (args.backend,), "--backend")  # a flag that would do nothing here is refused, never dropped
     arch = components.language_model(args.model or "NanoGPT")
     if (args.model not in (None, "NanoGPT") or args.resume) and (parallel_requested(args) or World.from_env()):
         raise UserError("--model and --resume train in one process; data parallel (--nproc, --devices, "
@@ -63,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     arch = arch if saved is None else saved.architecture
     cfg = config_from(args, corpus) if saved is None else resume.config(
         saved, corpus, args.resume, max_iters=args.iters, eval_interval=args.eval_interval, eval_iters=args.eval_iters)
+    from parity.checkpoint import MAX_STEP
+    if saved is None and cfg.max_iters > MAX_STEP:  # (resumed: resume.config bounds step + --iters)
+        raise UserError(f"--iters {cfg.max_iters}: a checkpoint records at most {MAX_STEP} steps")
     layout = parallel.Layout(args.backend, args.nproc, args.devices, args.device) if parallel_requested(args) \
         else None
     if layout is not None:
@@ -73,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         target = out / f"{args.backend}.safetensors"
         if target.is_dir():  # found before the training, not after it
             raise UserError(f"--out {out}: {target.name} is a folder; the checkpoint cannot replace it")
+        files.claim(target, "train", "--out")  # a file of compare's set is compare's: kept
         if target.exists():
             print(f"learngpt train: {target} exists; the new checkpoint will replace it when training succeeds",
                   file=sys.stderr)

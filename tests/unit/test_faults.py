@@ -363,9 +363,11 @@ def test_a_corpus_that_is_not_text_is_named(capsys, tmp_path):
 def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    stale = tmp_path / f"{files.TEMP_PREFIX}{dead}.w.safetensors.abc123"
-    stale.write_bytes(b"half a file")
-    mine = tmp_path / f"{files.TEMP_PREFIX}{os.getpid()}.other.xyz"  # a live writer's (this process): left alone
+    killed = ("import os, sys; from learngpt import files; "  # a writer killed mid-write (issue 41: a real one's
+              "files.atomic_write(sys.argv[1], lambda tmp: os._exit(0))")  # temporary, not a hand-made name)
+    subprocess.run([sys.executable, "-c", killed, str(tmp_path / "w.safetensors")], check=True, timeout=60)
+    (stale,) = tmp_path.iterdir()
+    mine = tmp_path / files.temp_name("other")  # a live writer's (this process): left alone
     mine.write_bytes(b"in progress")
     users = [tmp_path / f".draft.{dead}.v2.tmp", tmp_path / ".draft.999999.v2.tmp"]  # the user's own files
     for f in users:
@@ -572,12 +574,15 @@ def compare_proc(out, *flags, **kw):
 
 
 def earlier_set(out: Path) -> dict[str, bytes]:
-    """An earlier run's files in out (no manifest: made by a learngpt before it wrote one)."""
+    """An earlier compare run's files in out, with the manifest that makes them compare's (issue 41: a compare
+    replaces only its own earlier set)."""
     from learngpt_lab.commands.compare import OUTPUTS
     out.mkdir()
     for name in OUTPUTS:
         (out / name).write_bytes(f"the earlier run's {name}".encode())
-    return {name: (out / name).read_bytes() for name in OUTPUTS}
+    (out / files.OutputSet.MANIFEST).write_text(json.dumps({"command": "compare", "files": {
+        name: files.sha256(out / name) for name in OUTPUTS}}))
+    return {name: (out / name).read_bytes() for name in OUTPUTS + (files.OutputSet.MANIFEST,)}
 
 
 def workers_of(pid: int) -> set[int]:
