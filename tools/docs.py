@@ -844,8 +844,10 @@ def _gpu_conditions(run: dict, result: dict | None) -> str:
     m = (result or {}).get("machine") or {}
     v = m.get("versions") or {}
     parts = ", ".join(f"{p['part']} {p['status']} in {p['seconds']:.0f} s" for p in run["parts"])
-    return (f"Measured {run['created'][:16].replace('T', ' ')} on {m.get('gpu_name', 'a GPU')} "
-            f"({m.get('jax_device_kind', '')}): torch {v.get('torch')}, jax {v.get('jax')}, flax {v.get('flax')}; "
+    where = m.get("gpu_name") or m.get("cpu_model") or "a device not recorded"
+    return (f"Measured {run['created'][:16].replace('T', ' ')} on {where}"
+            + (f" (JAX: {m['jax_device_kind']})" if m.get("jax_device_kind") else "")
+            + f": torch {v.get('torch')}, jax {v.get('jax')}, flax {v.get('flax')}; "
             f"the run took {run['wall_seconds']:.0f} s of the {run['plan']['command_limit_seconds']} s limit "
             f"({parts}).")
 
@@ -877,8 +879,10 @@ def gpu_matrix(result: dict, run: dict) -> str:
                 continue
             ratio = ("the base" if key == result["reference"] else
                      _ratio_cell(a.get("vs_reference"), a.get("interval")) + ("?" if a.get("flags") else ""))
-            share = f"{a['peak_share']:.0%}" if a.get("peak_share") is not None else "n/a"
-            lines.append(f"{head} {a['steps_per_second']:.1f} | {ratio} | {a['gflops_per_second']:.0f} | {share} | "
+            share = a.get("peak_share")
+            share = "n/a" if share is None else f"{share:.0%}" if share >= 0.1 else f"{share:.1%}"
+            gflops = f"{a['gflops_per_second']:.0f}" if a["gflops_per_second"] >= 100 else f"{a['gflops_per_second']:.3g}"
+            lines.append(f"{head} {a['steps_per_second']:.1f} | {ratio} | {gflops} | {share} | "
                          f"{_num(a.get('compile_seconds')):.1f} |")
         if r["pairs"]:
             lines += ["", "| paired, round by round | a over b [95 % interval] | rounds |", "| --- | --- | --- |"]
@@ -937,7 +941,7 @@ def gpu_summary(result: dict | None, parity: dict | None, traj: dict | None, run
         checks.append(f"parity {sum(x['ok'] for x in parity['rows'])}/{len(parity['rows'])}")
     if traj:
         checks.append(f"trajectories {sum(x['ok'] for x in traj['verdicts'])}/{len(traj['verdicts'])} within bounds")
-    return (f"GPU ({m.get('gpu_name', 'see docs/bench.md')}, {run['created'][:10]}; docs/bench.md): at nanoGPT's GPU "
+    return (f"GPU ({m.get('gpu_name') or 'the device in docs/bench.md'}, {run['created'][:10]}; docs/bench.md): at nanoGPT's GPU "
             f"recipe (B64 T256 C384 L6 H6) " + ("; ".join(said) or "no paired figure recorded")
             + (f"; {', '.join(checks)}" if checks else "") + ".")
 

@@ -43,6 +43,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 OUTDIR="${OUTDIR:-${OUT:-gpu-out}}"
+case "$OUTDIR" in /*) ;; *) OUTDIR="$PWD/$OUTDIR" ;; esac  # as given, from where the script was started
 VENV="${VENV:-.venv-gpu}"
 TORCH_INDEX="${TORCH_INDEX:-https://download.pytorch.org/whl/cu126}"
 export LEARNGPT_DATA="${LEARNGPT_DATA:-$ROOT/../shared/data/tinyshakespeare.txt}"
@@ -92,13 +93,15 @@ if [ -n "$DRY" ]; then
 fi
 
 "$PY" tools/gpu_run.py --check-env  # one line and exit 2 when something is missing (set -e stops here)
+mkdir -p "$OUTDIR"
 if [ -z "$REGISTRY" ]; then
-    if timeout 90 "$PY" -m pip install -q --no-deps --no-build-isolation --no-index -e . >/tmp/gpu-sh-pip.log 2>&1
-    then
+    LOG="$OUTDIR/gpu-install.txt"
+    if timeout 40 "$PY" -m pip install -q --no-deps --no-build-isolation --no-index -e . >"$LOG" 2>&1; then
         echo "gpu.sh: the project installed into $PY without dependencies"
     else
-        echo "gpu.sh: pip could not install the project here ($(tail -n 1 /tmp/gpu-sh-pip.log)); running it from" \
-             "the tree (PYTHONPATH=$ROOT)"
+        why="$(grep -m 1 -iE "error:|invalid" "$LOG" | sed 's/^ *//' || true)"
+        echo "gpu.sh: pip could not install the project here (${why:-see $LOG}); running it from the tree" \
+             "(PYTHONPATH=$ROOT)"
     fi
 fi
 exec "$PY" tools/gpu_run.py --out "$OUTDIR" --started-at "$START"

@@ -72,11 +72,12 @@ def arm_name(mode: str, precision: str) -> str:
 
 
 def arms_of(precisions: tuple[str, ...], modes: tuple[str, ...] = MODES) -> list[tuple[str, str]]:
-    """The arms of one rung in the order they are built and warmed: precision by precision, the reference (torch
-    eager) first, then the cheap compilers (JAX) before torch.compile's: a rung cut short keeps whole columns."""
+    """The arms of one rung in the order they are built and warmed: mode by mode, each in every precision, from
+    the cheapest warm-up to the dearest (torch eager, the reference, first; then JAX's; torch.compile's last): a
+    rung cut short loses its dearest mode's arms, and every mode it keeps is there in every precision."""
     order = [m for m in ("torch eager", "Flax fast", "jax.jit", "torch.compile", "torch.compile reduce-overhead")
              if m in modes]
-    return [(m, p) for p in precisions for m in order]
+    return [(m, p) for m in order for p in precisions]
 
 
 # The measuring side: runs in the process that holds the GPU.
@@ -273,8 +274,9 @@ def measure_rung(name: str, precisions: tuple[str, ...], modes: tuple[str, ...],
            "gflop_per_step": size.train_gflops(cfg.vocab_size), "arms": {}, "times": {}, "rounds": 0}
     live = {}
     planned = arms_of(precisions, modes)
-    # the rounds' share: what the plan leaves after the warm-ups, at least 3 s (or 30 % of a shorter rung)
-    round_reserve = max(min(3.0, 0.3 * seconds), seconds - sum(WARMUP_ESTIMATE[m] for m, _ in planned))
+    # kept for the rounds: half of what the plan leaves after the warm-ups (a missing arm costs more than a wider
+    # interval), at least 3 s (or 30 % of a shorter rung)
+    round_reserve = max(min(3.0, 0.3 * seconds), 0.5 * (seconds - sum(WARMUP_ESTIMATE[m] for m, _ in planned)))
     for mode, precision in planned:
         arm = raw["arms"].setdefault(arm_name(mode, precision), {"mode": mode, "precision": precision})
         left = end - round_reserve - time.perf_counter()
@@ -305,7 +307,11 @@ def measure_rung(name: str, precisions: tuple[str, ...], modes: tuple[str, ...],
             raise OutOfTime
         got = {}
         for i in stats.rotation(len(names), r):
-            h = live[names[i]]()
+            try:
+                h = live[names[i]]()
+            except Exception as err:  # the rounds end here (pairing needs every arm in every round); kept so far
+                raw["arms"][names[i]]["error"] = f"round {r + 1}: {type(err).__name__}: {str(err)[:200]}"
+                raise
             got[names[i]] = h.train_seconds / h.steps
         for n, t in got.items():
             raw["times"].setdefault(n, []).append(t)

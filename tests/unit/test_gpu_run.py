@@ -139,11 +139,10 @@ def test_the_figures_are_the_paired_statistics_of_the_raw_times():
 def test_a_warm_up_past_its_cap_is_stopped_and_the_rung_goes_on(monkeypatch):
     monkeypatch.setattr(gpu_bench, "WARMUP_ESTIMATE", {m: 0.2 for m in gpu_bench.MODES})
     fake_arms(monkeypatch, {(m, "fp32"): 1e-3 for m in gpu_bench.MODES}, {"jax.jit": 5.0})
-    t0 = time.perf_counter()
     raw = gpu_bench.measure_rung("curriculum", ("fp32",), gpu_bench.MODES, 3.0, SimpleNamespace(kind="cpu"),
                                  corpus(), lambda r: None, warmup_cap=2.0)
-    assert time.perf_counter() - t0 < 4.0
-    assert raw["arms"]["jax.jit | fp32"]["error"].startswith("ArmTimeout: warm-up stopped at its cap")
+    jit = raw["arms"]["jax.jit | fp32"]
+    assert jit["error"].startswith("ArmTimeout: warm-up stopped at its cap") and jit["warmup_seconds"] < 5.0
     assert len(raw["times"]) == 4 and raw["rounds"] >= 1  # the other four arms paired
 
 
@@ -224,7 +223,7 @@ def test_a_recorded_run_renders_into_the_tables(monkeypatch, tmp_path, capsys):
                                                              "gpu-trajectory.json"]
     monkeypatch.setattr(docs, "RESULTS", results)
     matrix = docs.render("gpu:matrix")
-    assert matrix.startswith("Measured 2026-12-07 01:00 on NVIDIA H100 80GB HBM3 (NVIDIA H100 80GB HBM3): torch "
+    assert matrix.startswith("Measured 2026-12-07 01:00 on NVIDIA H100 80GB HBM3 (JAX: NVIDIA H100 80GB HBM3): torch "
                              "2.11.0+cu130, jax 0.11.2, flax 0.12.0; the run took 431 s of the 600 s limit "
                              "(matrix done in 300 s).")
     assert "fp32 50000 GFLOP/s (torch 50000, JAX 48000)" in matrix
