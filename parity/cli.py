@@ -15,6 +15,7 @@ Any factory is called with no arguments, or with dtype='float32'/'float64' where
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import importlib
 import importlib.util
@@ -26,10 +27,12 @@ from typing import Any
 
 from learngpt.errors import LearngptError, UserError
 
-PAIR_FLAGS = ("torch", "flax", "pair", "input", "vocab", "rules", "dtype", "loss", "deterministic", "layers")
+PAIR_FLAGS = ("torch", "flax", "pair", "input", "vocab", "rules", "dtype", "loss", "deterministic", "layers", "layout",
+              "train")
 INPUT_MEMORY_SHARE = 64  # the input may take at most 1/64 of the machine's memory: the model's activations are larger
 PAIR_KEYS = ("torch", "flax", "inputs", "flax_kwargs", "torch_kwargs", "targets", "loss", "rules", "variables",
-             "overrides", "exclude_layers", "pair_layers")
+             "overrides", "exclude_layers", "pair_layers", "layout", "layouts", "train", "output_names",
+             "train_steps", "optimizer", "batches")
 
 
 def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +55,10 @@ def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
                       help="call the Flax module with deterministic=True (a port whose dropout needs an rng)")
     pair.add_argument("--rules", metavar="MODULE:NAME", help="a parity.rules.Rules (default: parity's DEFAULT_RULES)")
     pair.add_argument("--dtype", choices=("float32", "float64", "both"), help="default float32")
+    pair.add_argument("--layout", metavar="TORCH:FLAX", help="the model's inputs and outputs lie so, e.g. NCHW:NHWC "
+                      "(the Flax side is given the inputs moved); inside, layouts follow what was carried")
+    pair.add_argument("--train", action="store_true", help="compare train mode: outputs, gradients and the updated "
+                      "BatchNorm statistics (refused with dropout active)")
     pair.add_argument("--layers", action="store_true",
                       help="also print, per layer, its Flax twin and the inputs compared (by name or position)")
 
@@ -72,12 +79,36 @@ def _from_file(path: str, flag: str, spec: str):
         raise UserError(f"{flag} {spec!r}: {path!r} cannot be loaded as Python")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module
+    folder = str(file.resolve().parent)
+    if folder not in sys.path:  # a module beside the file imports as it would beside a script
+        sys.path.append(folder)
     try:
-        module_spec.loader.exec_module(module)
-    except Exception as err:  # the user's file: any failure is theirs to fix, named in one line
+        with _theirs(f"{flag} {spec!r}: running {path}"):
+            module_spec.loader.exec_module(module)
+    except UserError:
         del sys.modules[name]
-        raise UserError(f"{flag} {spec!r}: running {path} raised {type(err).__name__}: {_first_line(err)}") from err
+        raise
     return module
+
+
+@contextlib.contextmanager
+def _theirs(what: str):
+    """The user's code runs here: its failure, and its own exit (sys.exit, a KeyboardInterrupt it raises),
+    are one line naming it, never the tool's own result."""
+    from learngpt import signals
+
+    try:
+        yield
+    except LearngptError:
+        raise
+    except signals.Stopped:
+        raise
+    except SystemExit as err:
+        raise UserError(f"{what} called sys.exit({err.code!r}); a factory returns its modules") from None
+    except KeyboardInterrupt as err:
+        raise UserError(f"{what} raised KeyboardInterrupt{': ' + _first_line(err) if str(err) else ''}") from None
+    except Exception as err:  # the user's code: any failure is theirs to fix, named in one line
+        raise UserError(f"{what} raised {type(err).__name__}: {_first_line(err)}") from err
 
 
 def load(spec: str, flag: str):
@@ -92,13 +123,13 @@ def load(spec: str, flag: str):
         if os.getcwd() not in sys.path:
             sys.path.append(os.getcwd())
         try:
-            module = importlib.import_module(module_name)
-        except ImportError as err:
-            raise UserError(f"{flag} {spec!r}: cannot import {module_name!r} ({err}; a file is given as "
-                            f"path/to/file.py:NAME)") from None
-        except Exception as err:
-            raise UserError(f"{flag} {spec!r}: importing {module_name} raised {type(err).__name__}: "
-                            f"{_first_line(err)}") from err
+            with _theirs(f"{flag} {spec!r}: importing {module_name}"):
+                module = importlib.import_module(module_name)
+        except UserError as err:
+            if isinstance(err.__cause__, ImportError):
+                raise UserError(f"{flag} {spec!r}: cannot import {module_name!r} ({err.__cause__}; a file is given "
+                                f"as path/to/file.py:NAME)") from None
+            raise
     try:
         return functools.reduce(getattr, attr.split("."), module)
     except AttributeError:
@@ -113,6 +144,15 @@ def parse_shape(text: str) -> tuple[int, ...]:
     if not shape or any(d <= 0 for d in shape):
         raise UserError(f"--input {text!r}: expected comma-separated positive sizes, e.g. 4,16 or 2,8,16")
     return shape
+
+
+def parse_layout(text: str) -> tuple[str, str]:
+    torch_side, sep, flax_side = text.partition(":")
+    if not sep or sorted(torch_side) != sorted(flax_side) or not torch_side.isalpha() or \
+            torch_side[:2] != torch_side[:1] + "C" or flax_side[-1:] != "C":
+        raise UserError(f"--layout {text!r}: expected TORCH:FLAX, the same axes batch first, torch's channels "
+                        f"second and Flax's last, e.g. NCHW:NHWC")
+    return torch_side.upper(), flax_side.upper()
 
 
 def machine_memory() -> int:
@@ -154,12 +194,8 @@ def build(factory, dtype: str, flag: str, spec: str):
     if required:
         raise UserError(f"{flag} {spec!r} needs the argument{'s' if len(required) > 1 else ''} "
                         f"{', '.join(required)}; expected a factory callable with no arguments (or dtype=)")
-    try:
+    with _theirs(f"{flag} {spec!r}"):
         return factory(dtype=dtype) if "dtype" in params else factory()
-    except LearngptError:
-        raise
-    except Exception as err:  # the user's factory: its failure is named in one line
-        raise UserError(f"{flag} {spec!r} raised {type(err).__name__}: {_first_line(err)}") from err
 
 
 def _pair_from(value, spec: str) -> dict[str, Any]:
@@ -195,7 +231,7 @@ def _run_compare(compare, tmod, fmod, inputs, what: str, vocab: int | None, **kw
             raise UserError(f"--vocab {vocab}: token ids up to {vocab - 1} do not fit the model ({_first_line(err)}); "
                             f"its embeddings have rows: {', '.join(rows) or 'none'}") from err
         raise UserError(f"{what}: the models cannot run on it: IndexError: {_first_line(err)}") from err
-    except (RuntimeError, ValueError, TypeError) as err:
+    except Exception as err:  # the user's models, on the user's inputs (LEARNGPT_DEBUG=1 shows where)
         raise UserError(f"{what}: the models cannot run on it: {type(err).__name__}: {_first_line(err)}") from err
 
 
@@ -267,6 +303,10 @@ def run_pair(args: argparse.Namespace) -> int:
         if args.deterministic and not is_nnx(fmod):  # an NNX module runs in eval mode anyway
             flax_kwargs["deterministic"] = True
         keywords.setdefault("rules", rules or DEFAULT_RULES)
+        if args.layout:
+            keywords["layout"] = parse_layout(args.layout)
+        if args.train:
+            keywords["train"] = True
         report = _run_compare(compare, tmod, fmod, inputs, what, args.vocab, flax_kwargs=flax_kwargs, dtype=dtype,
                               seed=args.seed + 2, name=name, **keywords)
         if report.mapping:
