@@ -37,8 +37,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(1, str(ROOT / "tools"))
+sys.path += [str(p) for p in (ROOT, ROOT / "tools") if str(p) not in sys.path]  # the checkout, and tools/
 
 from ladder import RUNGS as CPU_RUNGS  # noqa: E402  the CPU ladder's rungs, one definition
 

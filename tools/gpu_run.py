@@ -25,8 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tools"
-sys.path.insert(0, str(ROOT))
-sys.path.insert(1, str(TOOLS))
+sys.path += [str(p) for p in (ROOT, ROOT / "tools") if str(p) not in sys.path]  # the checkout, and tools/
 
 import gpu_bench  # noqa: E402  (imports neither torch nor JAX)
 
@@ -190,6 +189,11 @@ def wait_part(proc: subprocess.Popen) -> dict:
             os.killpg(proc.pid, signal.SIGKILL)
             rc = proc.wait()
         info["status"] = "stopped at its cap"
+    try:  # what the part left behind (compile workers, a child's child): gone before the next part starts
+        if proc.pid > 0:  # its own session's group (start_new_session), never this one's
+            os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
     info["returncode"] = rc
     info["seconds"] = time.perf_counter() - info.pop("started")
     info.pop("stop_at")

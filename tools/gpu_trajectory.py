@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(1, str(ROOT / "tools"))
+sys.path += [str(p) for p in (ROOT, ROOT / "tools") if str(p) not in sys.path]  # the checkout, and tools/
 
 # tests/parity/test_trajectory.py's bounds: |delta| of every step loss, evaluation and parameter after training
 BOUND = {"float64": 1e-9, "float32": 1e-4}

@@ -3,6 +3,7 @@ matrix keeps to its caps and pairs its figures round by round (fake arms, no fra
 their TF32 settings and caps, and the recorder and the docs generator render a small synthetic run."""
 import importlib.util
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from learngpt import stats
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path += [] if str(ROOT / "tools") in sys.path else [str(ROOT / "tools")]  # for gpu_run's imports
 
 
 def load(name):
@@ -151,7 +152,7 @@ def test_the_run_gives_parity_tf32_off_and_the_matrix_its_own_settings(monkeypat
 
     class Proc:
         def __init__(self, cmd, stdout, stderr, env, start_new_session):
-            self.cmd, self.env, self.pid = cmd, env, 0
+            self.cmd, self.env, self.pid = cmd, env, 0  # no process: nothing to stop
             started.append(self)
             if "gpu_bench.py" in cmd[1]:  # the matrix leaves its raw times, as a stopped run would
                 out = Path(cmd[cmd.index("--out") + 1])
@@ -266,3 +267,16 @@ def test_the_check_names_what_this_python_lacks_in_one_line(monkeypatch, capsys)
     for what in ("optax 0.1 (needs >=0.2.2)", "safetensors (not installed)", f"torch {torch.__version__} sees no "
                  "CUDA GPU", "sees no gpu device"):
         assert what in err, what
+
+
+def test_a_part_past_its_cap_is_stopped_with_its_process_group(monkeypatch, tmp_path):
+    monkeypatch.setattr(gpu_run, "GRACE", 0.0)
+    proc = gpu_run.run_part("sleeper", ["sh", "-c", "sleep 30 & sleep 30"], tmp_path / "log.txt", {}, 0.2,
+                            time.perf_counter() + 60)
+    info = gpu_run.wait_part(proc)
+    assert info["status"] == "stopped at its cap" and info["seconds"] < 30 and info["cap_seconds"] == 0.2
+    for _ in range(50):  # none left of its group once the kill has landed
+        if subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).stdout == b"":
+            break
+        time.sleep(0.05)
+    assert subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).stdout == b""
