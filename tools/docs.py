@@ -861,7 +861,10 @@ def gpu_matrix(result: dict, run: dict) -> str:
         lines += ["Measured matmul peak (" + f"{result['peak']['n']}², the better framework's): " + "; ".join(
             f"{p} {_num(v['peak']):.0f} GFLOP/s (torch {_num(v['torch']):.0f}, JAX {_num(v['jax']):.0f})"
             for p, v in peak.items()) + ".", ""]
-    lines += [f"- {p}: {text}" for p, text in result["precisions"].items()] + [""]
+    read = next((r["settings"] for r in result["rungs"].values() if len(r.get("settings") or {}) > 1), {})
+    lines += [f"- {p}: {text}" + (f" (read back in the run: torch `{read[p].get('torch_float32_matmul_precision')}`, "
+                                  f"JAX `{read[p].get('jax_default_matmul_precision')}`)" if p in read else "")
+              for p, text in result["precisions"].items()] + [""]
     for name, r in result["rungs"].items():
         if "size" not in r:
             lines += [f"**{name}**: {r.get('skipped') or 'not measured'}.", ""]

@@ -136,6 +136,22 @@ class Compute:
         return f"Compute[{self.precision}]({self.model!r})"
 
 
+def precision_settings(precision: str) -> dict:
+    """What each framework reports under this precision's settings: the record that both ran alike."""
+    out = {}
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        with torch_precision(precision):
+            out["torch_float32_matmul_precision"] = torch.get_float32_matmul_precision()
+            out["torch_allow_tf32"] = torch.backends.cuda.matmul.allow_tf32
+    if "jax" in sys.modules:
+        jax = sys.modules["jax"]
+        with jax.default_matmul_precision(JAX_PRECISION[precision]):
+            out["jax_default_matmul_precision"] = jax.config.jax_default_matmul_precision
+    out["compute"] = "bfloat16" if precision == "bf16" else "float32"
+    return out
+
+
 def torch_arm(mode: str, precision: str, cfg, corpus, segment: int, device):
     """One segment of torch training per call (learngpt_torch.trainer.train, its step in this mode and precision);
     returns the History."""
@@ -297,6 +313,7 @@ def measure_rung(name: str, precisions: tuple[str, ...], modes: tuple[str, ...],
         arm["warmup_seconds"] = time.perf_counter() - t0
         record(raw)
     names = list(live)
+    raw["settings"] = {p: precision_settings(p) for p in precisions}
 
     class OutOfTime(Exception):
         pass

@@ -106,6 +106,7 @@ def test_a_rung_pairs_every_arm_and_skips_what_does_not_fit(monkeypatch):
     assert {s for *_, s in built} == {gpu_bench.SEGMENT["curriculum"]}
     assert raw["rounds"] == gpu_bench.MIN_ROUNDS  # the paired ratios are exact: narrow after the first rounds
     assert records[-1] == raw["rounds"] and len(records) > raw["rounds"]  # written after every round
+    assert {p: v["compute"] for p, v in raw["settings"].items()} == {"fp32": "float32", "bf16": "bfloat16"}
     result = gpu_bench.summarise({"rungs": {"curriculum": raw},
                                   "peak": {"gflops": {"fp32": {"peak": 10.0}, "bf16": {"peak": 20.0}}}})
     r = result["rungs"]["curriculum"]
@@ -188,6 +189,10 @@ def synthetic_run(folder: Path) -> None:
                        "versions": {"torch": "2.11.0+cu130", "jax": "0.11.2", "flax": "0.12.0"}},
            "peak": {"n": 8192, "gflops": {"fp32": {"torch": 50000.0, "jax": 48000.0, "peak": 50000.0}}},
            "rungs": {"gpu": {"size": [64, 256, 384, 6, 6], "dropout": 0.2, "segment_steps": 10, "rounds": 6,
+                             "settings": {"fp32": {"torch_float32_matmul_precision": "highest",
+                                                   "jax_default_matmul_precision": "highest"},
+                                          "tf32": {"torch_float32_matmul_precision": "high",
+                                                   "jax_default_matmul_precision": "tensorfloat32"}},
                              "gflop_per_step": 1000.0, "times": times,
                              "arms": {**{k: dict(zip(("mode", "precision"), k.split(" | ")), compile_seconds=12.5)
                                          for k in times},
@@ -228,6 +233,8 @@ def test_a_recorded_run_renders_into_the_tables(monkeypatch, tmp_path, capsys):
                              "2.11.0+cu130, jax 0.11.2, flax 0.12.0; the run took 431 s of the 600 s limit "
                              "(matrix done in 300 s).")
     assert "fp32 50000 GFLOP/s (torch 50000, JAX 48000)" in matrix
+    assert "'highest') (read back in the run: torch `highest`, JAX `highest`)" in matrix
+    assert "(read back in the run: torch `high`, JAX `tensorfloat32`)" in matrix
     assert "| torch eager | fp32 | 25.0 | the base | 25000 | 50% | 12.5 |" in matrix
     assert "| Flax fast | fp32 | 50.0 | 2.00× [2.00, 2.00] | 50000 | 100% | 12.5 |" in matrix
     assert "| torch.compile reduce-overhead | fp32 | not started: no time left | | | | |" in matrix
