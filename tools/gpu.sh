@@ -47,6 +47,7 @@ case "$OUTDIR" in /*) ;; *) OUTDIR="$PWD/$OUTDIR" ;; esac  # as given, from wher
 VENV="${VENV:-.venv-gpu}"
 TORCH_INDEX="${TORCH_INDEX:-https://download.pytorch.org/whl/cu126}"
 export LEARNGPT_DATA="${LEARNGPT_DATA:-$ROOT/../shared/data/tinyshakespeare.txt}"
+case "$LEARNGPT_DATA" in /*) ;; *) LEARNGPT_DATA="$PWD/$LEARNGPT_DATA" ;; esac
 [ -f "$LEARNGPT_DATA" ] || unset LEARNGPT_DATA  # then the corpus is found as `learngpt` finds it
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
