@@ -336,7 +336,8 @@ class OutputSet:
     def __init__(self, folder: str | os.PathLike, names: tuple[str, ...], about: dict | None = None,
                  manifest: str = MANIFEST, adopt: tuple[str, ...] = (), flag: str = "--out"):
         self.folder, self.names, self.about, self.staging = Path(folder), tuple(names), about or {}, None
-        self.command, self.manifest, self.adopt, self.flag = self.about.get("command", "learngpt"), manifest, adopt, flag
+        self.command, self.manifest = self.about.get("command", "learngpt"), manifest
+        self.adopt, self.flag = adopt, flag
         if not is_manifest_name(manifest):
             raise ValueError(f"a manifest's name ends in {self.MANIFEST}, got {manifest!r}")
 

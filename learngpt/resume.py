@@ -20,6 +20,7 @@ from learngpt.errors import InputError
 
 KEPT = "the weights, the model and its sizes, the vocabulary and the step count (no AdamW moments: they restart)"
 SCHEDULE = ("max_iters", "eval_interval", "eval_iters")  # what a resumed run may change: its own length
+MAX_STEP = 10**7  # the most steps a checkpoint records: a resumed run skips (draws) that many batches first
 
 
 def config(saved: Any, corpus: Corpus, path: str, **schedule: int) -> Config:
@@ -46,8 +47,7 @@ def check_vocab(saved: str, corpus: Corpus, path: str) -> None:
 
 def check_step(done: Any, more: int, path: str) -> None:
     """InputError unless the checkpoint's step is a whole number >= 0 and the run's last step, done + more, is at
-    most parity.checkpoint.MAX_STEP (what a checkpoint may record): bounded before the batches are skipped."""
-    from parity.checkpoint import MAX_STEP
+    most MAX_STEP (what a checkpoint may record): bounded before the batches are skipped."""
     if isinstance(done, bool) or not isinstance(done, (int, np.integer)) or not 0 <= done <= MAX_STEP:
         raise InputError(f"--resume {path}: its step {str(done)[:24]} is not a whole number in [0, {MAX_STEP}]")
     if done + more > MAX_STEP:

@@ -29,8 +29,8 @@ def device_scope(device: str) -> Iterator[None]:
         import os
         told = os.environ.get("JAX_PLATFORMS")
         if told:  # the environment, not a flag, ruled the device out
-            raise UserError(f"JAX sees no {device} device: JAX_PLATFORMS is {told!r} (the platforms JAX may use); "
-                            f"unset it or name {device} in it") from None
+            raise UserError(f"JAX sees no {device} device: JAX_PLATFORMS is {told!r} (the platforms JAX may "
+                            f"use); unset it or name {device} in it") from None
         raise UserError(f"--device {device}: JAX sees no {device} device") from None
     with jax.default_device(found[0]):
         yield

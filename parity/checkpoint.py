@@ -33,12 +33,12 @@ from learngpt.components import NANOGPT, Architecture
 from learngpt.config import Config
 from learngpt.errors import DivergedError, InputError
 from learngpt.files import loads_json
+from learngpt.resume import MAX_STEP  # a checkpoint's step count at most: a resumed run skips that many batches
 from parity.weights import WeightsFileError, read_weights, write_weights
 
 FORMAT = "learngpt-checkpoint"
 VERSION = "2"  # 2: the digest covers the metadata
 COVERED = ("format", "version", "config", "architecture", "vocab", "backend", "step")  # what sha256 vouches for
-MAX_STEP = 10**7  # a checkpoint's step count at most: a resumed run draws (skips) that many batches first
 
 
 @dataclass

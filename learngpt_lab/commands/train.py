@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     backends.get(args.backend)  # an unknown backend or device, or an unwritable --out, is refused before any work
     backends.check_device(args.device)
-    check_torch_compile(args, (args.backend,), "--backend")  # a flag that would do nothing here is refused, never dropped
+    check_torch_compile(args, (args.backend,), "--backend")  # a flag that would do nothing is refused, never dropped
     arch = components.language_model(args.model or "NanoGPT")
     if (args.model not in (None, "NanoGPT") or args.resume) and (parallel_requested(args) or World.from_env()):
         raise UserError("--model and --resume train in one process; data parallel (--nproc, --devices, "

@@ -289,7 +289,8 @@ def test_a_signal_during_teardown_after_a_successful_run_is_one_line(signum, sta
 # 6. JAX told of no CPU platform: one line on every command that runs JAX.
 
 @pytest.mark.parametrize("argv", [["generate", "--backend", "flax", "--tokens", "2"],
-                                  ["attention", "--prompt", "ab", "--backends", "torch,nnx"]], ids=["generate", "attention"])
+                                  ["attention", "--prompt", "ab", "--backends", "torch,nnx"]],
+                         ids=["generate", "attention"])
 def test_jax_platforms_naming_no_platform_is_one_line(tmp_path, argv):
     ckpt = tiny_checkpoint(tmp_path / "c.safetensors")
     out = ["--out", str(tmp_path / "a.png")] if argv[0] == "attention" else []
