@@ -296,20 +296,20 @@ def check_optimizer(optimizer, where: str = "compare_training") -> None:
 def _batch_arrays(batch, step: int) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
         what = f"a {type(batch).__name__}" + (f" of {len(batch)} items" if isinstance(batch, (tuple, list)) else "")
-        raise ParityInputError(f"batch for step {step} is {what}; expected a pair (inputs, targets) of numpy "
+        raise ParityInputError(f"compare_training: batch for step {step} is {what}; expected a pair (inputs, targets) of numpy "
                                f"arrays (inputs may be a tuple of arrays)")
     inputs, targets = batch
-    inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
     out = []
     for i, x in enumerate(inputs):
         a = _array(x)
         if a is None:
-            raise ParityInputError(f"batch for step {step}: input {i} is a {type(x).__name__}; expected a numpy "
+            raise ParityInputError(f"compare_training: batch for step {step}: input {i} is a {type(x).__name__}; expected a numpy "
                                    f"array")
         out.append(a)
     t = _array(targets)
     if t is None:
-        raise ParityInputError(f"batch for step {step}: targets are a {type(targets).__name__}; expected a numpy "
+        raise ParityInputError(f"compare_training: batch for step {step}: targets are a {type(targets).__name__}; expected a numpy "
                                f"array")
     return tuple(out), t
 
@@ -331,6 +331,9 @@ def _dropout(torch_module, flax_module) -> str | None:
     for name, m in torch_module.named_modules():
         if any(c.__name__ == "_DropoutNd" for c in type(m).__mro__) and getattr(m, "p", 0) > 0:
             return f"torch's {name or '(model)'} ({type(m).__name__}, p={m.p})"
+        rate = getattr(m, "dropout", None)  # nn.MultiheadAttention keeps its rate as a number
+        if isinstance(rate, float) and rate > 0:
+            return f"torch's {name or '(model)'} ({type(m).__name__}, dropout={rate})"
     if _kind(flax_module) == "nnx":
         from flax import nnx
         for path, m in nnx.iter_graph(flax_module):
@@ -394,7 +397,7 @@ def _alternatives(groups: list[dict], names: Mapping[int, str]) -> list[tuple[st
         skipped = sorted(names.get(id(g["param"]), "?") for g in groups if not g["weight_decay"])
         out.append((f"weight decay on every parameter: the Flax side also decays the tensors torch leaves undecayed "
                     f"({', '.join(skipped[:4])}{', ...' if len(skipped) > 4 else ''}) by {wd:g}: give both sides "
-                    f"the same mask", lambda g: {**g, "weight_decay": wd}))
+                    f"the same mask", lambda g, wd=wd: {**g, "weight_decay": wd}))
     if eps:
         out.append((f"epsilon inside the square root: the Flax update divides by sqrt(v_hat + {eps:g}) (optax's "
                     f"eps_root, eps=0), torch's by sqrt(v_hat) + {eps:g}: on the Flax side eps={eps:g}, eps_root=0",
@@ -447,7 +450,8 @@ def compare_training(torch_module, flax_module, batches, *, steps: int = 20, opt
     step (module docstring).
 
     batches: a list of (inputs, targets) numpy pairs (inputs one array or a tuple, passed positionally; step i
-    takes batches[i % len(batches)]) or a callable step -> (inputs, targets), steps counted from 0. optimizer:
+    takes batches[i % len(batches)]) or a callable step -> (inputs, targets), steps counted from 0, called once
+    per step. optimizer:
     a name in RECIPES (lr stated on both sides) or (torch factory, optax transformation). loss: 'cross_entropy'
     (the first output's logits against integer targets), 'mse', or (torch_fn, flax_fn), each (first output,
     targets) -> scalar. dtype: 'float32' or 'float64' (default the torch module's); both sides train in it,
@@ -512,7 +516,11 @@ def compare_training(torch_module, flax_module, batches, *, steps: int = 20, opt
     tdtype = getattr(torch, dtype)
     torch_kwargs, flax_kwargs = dict(torch_kwargs or {}), dict(flax_kwargs or {})
 
+    fetched: dict[int, tuple] = {}  # each step's batch, fetched once: a stateful callable gives the same stream
+
     def batch(i):
+        if i in fetched:
+            return fetched[i]
         try:
             raw = get_batch(i)
         except ParityInputError:
@@ -522,7 +530,8 @@ def compare_training(torch_module, flax_module, batches, *, steps: int = 20, opt
                                    f"({_one_line(err)})") from None
         inputs, targets = _batch_arrays(raw, i)
         cast = lambda a: a.astype(dtype) if a.dtype.kind == "f" else a  # noqa: E731
-        return tuple(cast(a) for a in inputs), cast(targets)
+        fetched[i] = tuple(cast(a) for a in inputs), cast(targets)
+        return fetched[i]
 
     batch(0)  # a batch of the wrong form is refused before any work
     # torch: a copy of the module, in its own training mode, in dtype
