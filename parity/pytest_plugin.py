@@ -44,31 +44,33 @@ def _is_array(x) -> bool:
 
 
 def _check_inputs(fixture: str, inputs) -> None:
-    """An array or a tuple of arrays (numbers and nested lists become arrays); a mapping only where compare
-    declares that it takes one (parity.check.ACCEPTS_MAPPING_INPUTS)."""
+    """An array, a tuple of arrays (passed positionally) or a dict of arrays by name (passed by keyword);
+    numbers and nested lists of numbers count as arrays."""
     import numpy as np
 
-    from parity import check
-
     def one(x, where):
-        if isinstance(x, dict) or hasattr(x, "keys"):
-            if getattr(check, "ACCEPTS_MAPPING_INPUTS", False):
-                return
-            _refuse(fixture, f"{where} is a {type(x).__name__}; compare takes an array or a tuple of arrays, passed "
-                             f"positionally to both modules (keyword inputs: torch_kwargs= and flax_kwargs=)")
-        if x is None or isinstance(x, (str, bytes)) or isinstance(x, type) or callable(x) and not _is_array(x):
+        if x is None or isinstance(x, (str, bytes, type)) or callable(x) and not _is_array(x):
             _refuse(fixture, f"{where} is {'None' if x is None else 'a ' + type(x).__name__}; expected an array "
-                             f"(numpy, torch or jax) or a tuple of arrays")
+                             f"(numpy, torch or jax)")
+        if isinstance(x, dict) or hasattr(x, "keys") and not _is_array(x):
+            _refuse(fixture, f"{where} is a {type(x).__name__}; expected an array: inputs are an array, a tuple of "
+                             f"arrays or a dict of arrays by argument name, one level deep")
         if not _is_array(x):
             try:
                 kind = np.asarray(x).dtype.kind
             except Exception:  # ragged lists and other objects numpy cannot hold
                 kind = "O"
             if kind not in "biuf":
-                _refuse(fixture, f"{where} is a {type(x).__name__} that is no array of numbers; expected an array "
-                                 f"or a tuple of arrays")
+                _refuse(fixture, f"{where} is a {type(x).__name__} that is no array of numbers; expected an array")
 
-    if isinstance(inputs, tuple):
+    if isinstance(inputs, dict) or hasattr(inputs, "keys") and not _is_array(inputs):
+        if not inputs:
+            _refuse(fixture, "inputs is an empty dict; expected arrays by argument name")
+        for name, x in inputs.items():
+            if not isinstance(name, str):
+                _refuse(fixture, f"inputs has the key {name!r}; a dict of inputs is keyed by argument name")
+            one(x, f"inputs[{name!r}]")
+    elif isinstance(inputs, tuple):
         if not inputs:
             _refuse(fixture, "inputs is an empty tuple; expected an array or a tuple of arrays")
         for i, x in enumerate(inputs):
@@ -98,13 +100,20 @@ def _check_rules(fixture: str, kwargs) -> None:
 
 
 def _train(fixture: str, torch_module, flax_module, batches, steps, kwargs):
-    """compare_training, its report printed; a ParityInputError is the test's one-line failure, a step out of
-    bound a TrainingParityError (an AssertionError whose message is the report)."""
-    from parity.check import ParityInputError
+    """The training trajectory (compare(..., train_steps=N), which pairs the modules as compare does, then
+    parity.train.compare_training; compare_training itself where compare takes no train_steps), its report
+    printed; a ParityInputError is the test's one-line failure, a step out of bound a TrainingParityError (an
+    AssertionError whose message is the report)."""
+    import inspect
+
+    from parity.check import ParityInputError, compare
     from parity.train import TrainingParityError, compare_training
 
     try:
-        report = compare_training(torch_module, flax_module, batches, steps=steps, **kwargs)
+        if "train_steps" in inspect.signature(compare).parameters:
+            report = compare(torch_module, flax_module, batches, train_steps=steps, **kwargs)
+        else:
+            report = compare_training(torch_module, flax_module, batches, steps=steps, **kwargs)
     except ParityInputError as err:
         message = str(err).replace("compare_training:", f"{fixture}:", 1)
         pytest.fail(message if message.startswith(fixture) else f"{fixture}: {message}", pytrace=False)
