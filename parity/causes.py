@@ -270,6 +270,55 @@ def momentum_convention(key, old, torch_new, flax_new, momentum, n) -> list[str]
     return []
 
 
+def _recurrent(module, x, flax_y, torch_y, label) -> list[str]:
+    """A torch LSTM/GRU whose Flax twin holds one of torch's two biases, not their sum."""
+    import copy
+
+    import torch
+
+    out = []
+    for kept, dropped in (("bias_hh", "bias_ih"), ("bias_ih", "bias_hh")):
+        names = [n for n, _ in module.named_parameters() if n.startswith(dropped)]
+        if not names or x is None:
+            continue
+        alt = copy.deepcopy(module).double()
+        with torch.no_grad():
+            for n in names:
+                getattr(alt, n).zero_()
+        with torch.no_grad():
+            y = alt(torch.as_tensor(x))[0].numpy()
+        if _fits(y, flax_y, torch_y):
+            out.append(f"one bias where torch adds two at {label}: the Flax output is this {type(module).__name__}'s "
+                       f"with {dropped} left out; torch adds bias_ih and bias_hh, a Flax cell holds their sum "
+                       f"(parity's {type(module).__name__} rule carries it)")
+    return out
+
+
+def _attention(module, x, flax_y, torch_y, label) -> list[str]:
+    """nn.MultiheadAttention with another scale of its scores (none, or 1/d instead of 1/sqrt(d))."""
+    import torch
+    import torch.nn.functional as F
+
+    if x is None or not getattr(module, "batch_first", False) or module.in_proj_weight is None:
+        return []
+    heads, width = module.num_heads, module.embed_dim
+    d = width // heads
+    q, k, v = F.linear(torch.as_tensor(x), module.in_proj_weight.double(),
+                       None if module.in_proj_bias is None else module.in_proj_bias.double()).chunk(3, -1)
+    split = [t.reshape(t.shape[0], t.shape[1], heads, d).transpose(1, 2) for t in (q, k, v)]
+    for name, scale in (("no scale", 1.0), ("1/d", 1.0 / d), ("1/sqrt(embed size)", width ** -0.5)):
+        if math.isclose(scale, d ** -0.5):
+            continue
+        w = torch.softmax(split[0] @ split[1].transpose(-2, -1) * scale, -1)
+        o = (w @ split[2]).transpose(1, 2).reshape(x.shape[0], x.shape[1], width)
+        y = F.linear(o, module.out_proj.weight.double(), None if module.out_proj.bias is None else
+                     module.out_proj.bias.double()).detach().numpy()
+        if _fits(y, flax_y, torch_y):
+            return [f"the attention scale at {label}: the Flax output is this attention's with {name} on its "
+                    f"scores; torch's scales by 1/sqrt(head size) = 1/sqrt({d})"]
+    return []
+
+
 def likely_causes(first, layers: Sequence[Any], calls: Sequence[Any], twins: Mapping[str, Any], torch_module,
                   dtype: str, layouts=None) -> list[str]:
     """What fits the first divergent layer, from the checklist (module docstring); [] when nothing does."""
@@ -297,6 +346,10 @@ def likely_causes(first, layers: Sequence[Any], calls: Sequence[Any], twins: Map
                 out += _conv(module, x, flax_y, torch_y, first.label)
             elif isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 out += _batch_norm(module, x, flax_y, torch_y, first.label)
+            elif isinstance(module, torch.nn.RNNBase):
+                out += _recurrent(module, x, flax_y, torch_y, first.label)
+            elif isinstance(module, torch.nn.MultiheadAttention):
+                out += _attention(module, x, flax_y, torch_y, first.label)
             elif hasattr(module, "normalized_shape") or "Norm" in type(module).__name__:
                 out += _layer_norm(module, x, flax_y, torch_y, first.label)
             else:
@@ -314,6 +367,12 @@ def likely_causes(first, layers: Sequence[Any], calls: Sequence[Any], twins: Map
             out += _flatten(calls[:calls.index(call)], flax_in, x, first.label)
             if not out:
                 out += _activation(before, flax_in, x, first.label, "before")
+    if dtype == "float64" and not out and first.compared and first.rel is not None and \
+            1e-9 < first.rel < 1e-5 and (first.input_rel or 0.0) < 1e-12:
+        out.append(f"float32 arithmetic inside a float64 run at {first.label}: its difference is of float32's "
+                   f"roundoff ({first.rel:.1e} relative); a Flax module built without x64, or with dtype float32, "
+                   f"computes so (as jax.nn.dot_product_attention's XLA path does: NNX's MultiHeadAttention calls it "
+                   f"unless sow_weights=True or dropout is on)")
     devices = [str(p.device) for p in list(torch_module.parameters())[:1]]
     try:
         import jax

@@ -166,6 +166,8 @@ class Report:
     notes: list[str] = field(default_factory=list)  # what was not compared, and why
     causes: list[str] = field(default_factory=list)  # known mismatches that fit the first divergence
     mapping: list[tuple[str, str, str]] = field(default_factory=list)  # (torch key, Flax path, transform)
+    rules: Any = None  # the rules as bound for this pair (the pairing found), to reuse
+    plan: list = field(default_factory=list, repr=False)  # (collection, Piece) of every carried tensor
 
     def add(self, tensor: str, got, want, bound: float, relative: bool = False, floor: float = 0.0) -> None:
         abs_diff = max_abs_diff(got, want)
@@ -384,15 +386,17 @@ class Layouts:
     where nothing decides and both layouts fit, the array is not compared, and the row says so."""
     evidence: dict[str, dict[int, str]] = field(default_factory=dict)  # torch module -> {rank: layout}
     declared: dict[str, str] = field(default_factory=dict)  # pattern of torch module names -> layout
-    model: tuple[str, str] | None = None  # compare's `layout`, e.g. ('NCHW', 'NHWC'): the inputs and outputs
+    model: tuple[str, str] | None = None  # compare's `layout` of the inputs, e.g. ('NCHW', 'NHWC')
+    model_out: tuple[str, str] | None = None  # ... and of the outputs
 
     def add(self, module: str, rank: int, how: str) -> None:
         if rank >= 3:
             self.evidence.setdefault(module, {}).setdefault(rank, how)
 
-    def io(self, rank: int) -> str:
+    def io(self, rank: int, output: bool = False) -> str:
         """The model's own inputs and outputs: as given to both, unless `layout` declares their ranks."""
-        return MOVED if self.model and rank == len(self.model[0]) and self.model[0] != self.model[1] else SAME
+        pair = self.model_out if output else self.model
+        return MOVED if pair and rank == len(pair[0]) and pair[0] != pair[1] else SAME
 
     def of(self, module: str, rank: int) -> str | None:
         if rank < 3:
@@ -415,7 +419,7 @@ class Layouts:
 
 def _layouts(torch_module, plan, calls, layout, layouts) -> Layouts:
     out = Layouts(declared={k: (MOVED if v in ("channels_last", MOVED) else SAME) for k, v in (layouts or {}).items()},
-                  model=layout)
+                  model=layout["inputs"], model_out=layout["outputs"])
     for _, piece in plan:
         if piece.path is None or piece.path[-1] != "kernel":
             continue
@@ -524,7 +528,7 @@ def _layer(index: int, call, twin: dict | None, bound: float, eps: float, layout
     if got is None or want is None:
         layer.note = "no output array"
         return layer
-    how = layouts.io(want.ndim) if not call.name else layouts.of(call.name.split("#")[0], want.ndim)
+    how = layouts.io(want.ndim, True) if not call.name else layouts.of(call.name.split("#")[0], want.ndim)
     fitted = _fit(want, got, how)
     if fitted is None:
         layer.note = _not_fitted(want, got, how)
@@ -636,10 +640,8 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
     refused where dropout is active. train_steps > 0: a training trajectory instead (parity.train).
     """
     if train_steps:
-        from parity.train import compare_training
-
-        return compare_training(torch_module, flax_module, inputs, steps=train_steps, rules=rules, dtype=dtype,
-                                **training)
+        return _trajectory(torch_module, flax_module, inputs, train_steps, rules, dtype, variables,
+                           {**training, **({"loss": loss} if loss is not None else {})})
     if training:
         raise ParityInputError(f"unknown keyword{'s' if len(training) > 1 else ''} {', '.join(sorted(training))}")
     import jax
@@ -650,10 +652,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
     if not isinstance(rules, Rules):
         raise ParityInputError(f"rules is {type(rules).__name__} {rules!r}; expected a parity.rules.Rules "
                                f"(e.g. DEFAULT_RULES.extend(...))")
-    if layout is not None and (len(layout) != 2 or sorted(layout[0]) != sorted(layout[1]) or len(set(layout[0])) !=
-                               len(layout[0]) or layout[0][:1] != layout[1][:1]):
-        raise ParityInputError(f"layout {layout!r}: expected torch's and Flax's layouts of the same axes, batch "
-                               f"first, e.g. ('NCHW', 'NHWC')")
+    layout = _layout_pairs(layout)
     names = list(inputs) if isinstance(inputs, Mapping) else None
     values = list(inputs.values()) if names else list(inputs) if isinstance(inputs, (tuple, list)) else [inputs]
     arrays = [np.asarray(x) for x in values]
@@ -748,8 +747,8 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
 
     # Flax: the same, in one pass (op by op: at these sizes dispatch is cheaper than compiling)
     with jax.enable_x64(dtype == "float64"):
-        f_arrays = [np.moveaxis(a, 1, -1) if layout and a.ndim == len(layout[0]) and layout[0] != layout[1]
-                    and a.dtype.kind == "f" else a for a in arrays]
+        f_arrays = [np.moveaxis(a, 1, -1) if _io_layout(layout, a.ndim, False) == MOVED and a.dtype.kind == "f"
+                    else a for a in arrays]
         f_inputs = [jnp.asarray(a) for a in f_arrays]
         plan: list = []
         if variables is None:
@@ -892,6 +891,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
             continue
         report.add(label, value, to_numpy(want), *bounds(label, out_bound, 0.0))
 
+    report.rules, report.plan = rules, plan
     # the layer table: every torch call, in execution order, against its Flax twin's
     if layers:
         twins = flax_calls(inter, rules, {path: name for name, path in (pair_layers or {}).items()})
@@ -915,6 +915,29 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
     return report
 
 
+def _trajectory(torch_module, flax_module, batches, steps, rules, dtype, variables, training):
+    """compare(..., train_steps=N): the pairing compare finds on the first batch (call order, the outputs), then
+    parity.train.compare_training with those rules. Refused where the rules sum torch tensors into one Flax
+    leaf: an optimizer steps each summand, so torch's sum moves by two steps where Flax's leaf moves by one."""
+    from parity.train import compare_training
+
+    if variables is not None:
+        raise ParityInputError("train_steps starts both sides from torch's weights: leave variables out")
+    first = batches(0) if callable(batches) else list(batches)[0] if len(batches) else None
+    if not (isinstance(first, (tuple, list)) and len(first) == 2):
+        raise ParityInputError("train_steps: batches are (inputs, targets) pairs (a list, or a function of the step)")
+    keep = {k: training[k] for k in ("torch_kwargs", "flax_kwargs") if k in training}
+    keep["flax_kwargs"] = keep.get("flax_kwargs") or {}
+    check = compare(torch_module, flax_module, first[0], rules=rules, dtype=dtype, layers=False, **keep)
+    summed = sorted({p.key for _, p in check.plan if not p.primary})
+    if summed:
+        raise ParityInputError(f"a training trajectory cannot agree here: the rules sum torch tensors into one Flax "
+                               f"leaf ({', '.join(summed[:3])}), and an optimizer steps each summand, moving torch's "
+                               f"sum twice as far; compare the forward and the gradients (train_steps=0)")
+    return compare_training(torch_module, flax_module, batches, steps=steps, rules=check.rules, dtype=dtype,
+                            **training)
+
+
 def _listed(items: Sequence[str], shown: int = 8) -> list[str]:
     return list(items[:shown]) + ([f"... and {len(items) - shown} more"] if len(items) > shown else [])
 
@@ -925,8 +948,25 @@ def _input_name(names, floats, i) -> str:
     return "input" if len(floats) == 1 else f"input[{i}]"
 
 
-def _io_layout(layout, rank: int) -> str:
-    return Layouts(model=layout).io(rank)
+def _io_layout(layout, rank: int, output: bool = True) -> str:
+    return Layouts(model=layout["inputs"], model_out=layout["outputs"]).io(rank, output)
+
+
+def _layout_pairs(layout) -> dict[str, tuple[str, str] | None]:
+    """compare's `layout`: one (torch, Flax) pair for the inputs and outputs, or {'inputs': pair, 'outputs':
+    pair}; each pair the same axes in two orders, batch first."""
+    given = layout if isinstance(layout, Mapping) else {"inputs": layout, "outputs": layout}
+    if set(given) - {"inputs", "outputs"}:
+        raise ParityInputError(f"layout {layout!r}: expected a (torch, Flax) pair or {{'inputs': pair, 'outputs': "
+                               f"pair}}")
+    for pair in given.values():
+        if pair is not None and (len(pair) != 2 or sorted(pair[0]) != sorted(pair[1]) or
+                                 len(set(pair[0])) != len(pair[0]) or pair[0][:2] != pair[0][:1] + "C"
+                                 or (pair[1][-1:] != "C" and pair[1] != pair[0]) or pair[0][:1] != pair[1][:1]):
+            raise ParityInputError(f"layout {layout!r}: expected torch's channels-first and Flax's layout of the same "
+                                   f"axes, batch first, e.g. ('NCHW', 'NHWC')")
+    return {"inputs": given.get("inputs"), "outputs": given.get("outputs", given.get("inputs"))
+            if "outputs" in given or not isinstance(layout, Mapping) else None}
 
 
 def _as_torch_jnp(value, layout):
