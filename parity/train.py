@@ -41,7 +41,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from parity.check import ParityInputError
+from parity.check import LOSSES as CHECK_LOSSES, ParityError, ParityInputError
 
 BOUNDS = {"float64": 1e-9, "float32": 1e-5}
 SCALED = {"float64": False, "float32": True}  # diff / max(1, max |torch value|)
@@ -101,29 +101,12 @@ def _recipe(name: str, lr: float):
     return (lambda p: torch.optim.SGD(p, lr=lr), optax.sgd(lr))  # "sgd": plain, no momentum
 
 
-# --- losses: (first output, targets) -> scalar, on each side ---
-
-def _ce_torch(logits, targets):
-    import torch.nn.functional as F
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-
-
-def _ce_flax(logits, targets):
-    import jax
-    import jax.numpy as jnp
-    logp = jax.nn.log_softmax(logits.reshape(-1, logits.shape[-1]), axis=-1)  # (N, V)
-    return -jnp.mean(jnp.take_along_axis(logp, targets.reshape(-1, 1), axis=-1))  # (N, 1) -> ()
-
-
-def _mse_torch(out, targets):
+def _mse(out, targets):  # the same expression on torch tensors and jax arrays
     return ((out - targets) ** 2).mean()
 
 
-def _mse_flax(out, targets):
-    return ((out - targets) ** 2).mean()
-
-
-LOSSES = {"cross_entropy": (_ce_torch, _ce_flax), "mse": (_mse_torch, _mse_flax)}
+# (first output, targets) -> scalar, on each side
+LOSSES = {"cross_entropy": CHECK_LOSSES["cross_entropy"], "mse": (_mse, _mse)}
 
 
 @dataclass
@@ -228,15 +211,7 @@ class TrainingReport:
         return self.table()
 
 
-class TrainingParityError(AssertionError):
-    """A training comparison above its bound; the message is the report."""
-
-    def __init__(self, report: TrainingReport):
-        super().__init__("\n" + report.table())
-        self.report = report
-
-    def __reduce__(self):
-        return AssertionError, self.args
+TrainingParityError = ParityError  # a comparison above its bound, an AssertionError whose message is the report
 
 
 # --- input checks: every mistake one line ---
@@ -294,24 +269,20 @@ def check_optimizer(optimizer, where: str = "compare_training") -> None:
 
 
 def _batch_arrays(batch, step: int) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    where = f"compare_training: batch for step {step}"
     if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
         what = f"a {type(batch).__name__}" + (f" of {len(batch)} items" if isinstance(batch, (tuple, list)) else "")
-        raise ParityInputError(f"compare_training: batch for step {step} is {what}; expected a pair (inputs, targets) of numpy "
-                               f"arrays (inputs may be a tuple of arrays)")
+        raise ParityInputError(f"{where} is {what}; expected a pair (inputs, targets) of numpy arrays (inputs may "
+                               f"be a tuple of arrays)")
     inputs, targets = batch
-    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
     out = []
-    for i, x in enumerate(inputs):
-        a = _array(x)
-        if a is None:
-            raise ParityInputError(f"compare_training: batch for step {step}: input {i} is a {type(x).__name__}; expected a numpy "
-                                   f"array")
-        out.append(a)
-    t = _array(targets)
-    if t is None:
-        raise ParityInputError(f"compare_training: batch for step {step}: targets are a {type(targets).__name__}; expected a numpy "
-                               f"array")
-    return tuple(out), t
+    for i, x in enumerate(inputs if isinstance(inputs, tuple) else (inputs,)):
+        if _array(x) is None:
+            raise ParityInputError(f"{where}: input {i} is a {type(x).__name__}; expected a numpy array")
+        out.append(_array(x))
+    if _array(targets) is None:
+        raise ParityInputError(f"{where}: targets are a {type(targets).__name__}; expected a numpy array")
+    return tuple(out), _array(targets)
 
 
 def _array(x) -> np.ndarray | None:

@@ -113,3 +113,12 @@ def test_a_users_test_file_fails_with_the_one_line_and_no_traceback(pytester):
         in out
     assert "parity_check: torch_module is the class Linear, not an instance: pass Linear(...)" in out
     assert "pytest_plugin.py" not in out and "Traceback" not in out
+
+
+def test_parity_train_check_takes_a_loss_by_name(parity_train_check):
+    """mse of the first output against float targets, 3 steps, and a planted weight decay found at step 1."""
+    targets = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
+    assert parity_train_check(net(), FlaxNet(), [(X, targets)], steps=3, loss="mse", dtype="float64").ok
+    with pytest.raises(AssertionError, match="first divergence: step 1"):
+        parity_train_check(net(), FlaxNet(), [(X, targets)], steps=3, loss="mse", dtype="float64",
+                           optimizer=(lambda p: torch.optim.AdamW(p, lr=1e-3), optax.adamw(1e-3)))
