@@ -109,6 +109,8 @@ def _train(fixture: str, torch_module, flax_module, batches, steps, kwargs):
     from parity.check import ParityInputError, compare
     from parity.train import TrainingParityError, compare_training
 
+    if kwargs.get("rules", 0) is None:  # None: the default rules, which compare names otherwise
+        kwargs = {k: v for k, v in kwargs.items() if k != "rules"}
     try:
         if "train_steps" in inspect.signature(compare).parameters:
             report = compare(torch_module, flax_module, batches, train_steps=steps, **kwargs)
