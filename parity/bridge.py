@@ -95,7 +95,7 @@ def _torch_shapes(plan: list[tuple[str, Piece]], flat: Mapping[tuple[str, ...], 
     for collection, piece in plan:
         if piece.path is None:
             continue
-        shape = piece.transform.torch_shape(_slice(_shape(flat[(collection,) + piece.path]), piece.at))
+        shape = piece.transform.torch_shape(_slice(_layer_shape(flat[(collection,) + piece.path], piece), piece.at))
         if piece.rows is not None:
             if shape[0] != piece.rows[1] - piece.rows[0]:
                 raise WeightMismatchError(f"the rule for {'/'.join(piece.path)} takes rows {piece.rows} of "
@@ -105,6 +105,12 @@ def _torch_shapes(plan: list[tuple[str, Piece]], flat: Mapping[tuple[str, ...], 
             shape = (stop,) + shape[1:]
         out[piece.key] = shape
     return out
+
+
+def _layer_shape(leaf: Any, piece: Piece) -> tuple[int, ...]:
+    """A Flax leaf's shape, or its one layer's where the piece is a scanned stack's entry."""
+    shape = _shape(leaf)
+    return shape if piece.index is None else shape[1:]
 
 
 def _flat(tree: Mapping[str, Any]) -> dict[tuple[str, ...], Any]:
@@ -137,8 +143,9 @@ def mapping(template: Mapping[str, Any], rules: Rules = DEFAULT_RULES) -> list[t
             if piece.path is None:
                 out.append((key, "(none: must be zero)", "-"))
                 continue
-            label = piece.transform.label(len(_slice(shape_of(flat[piece.path]), piece.at)))
-            out.append((key, _where(collection, piece), label + ("" if piece.primary else ", summed")))
+            label = piece.transform.label(len(_slice(_layer_shape(flat[piece.path], piece), piece.at)))
+            where = _where(collection, piece) + ("" if piece.index is None else f"[{piece.index}]")
+            out.append((key, where, label + ("" if piece.primary else ", summed")))
     return sorted(out)
 
 
@@ -162,6 +169,7 @@ def flax_to_torch(params: Mapping[str, Any], rules: Rules = DEFAULT_RULES, tied:
             out[piece.key] = np.zeros(shapes[piece.key], dtype=leaf.dtype)
         if not (piece.primary or gradients):
             continue
+        leaf = leaf if piece.index is None else leaf[piece.index]
         value = piece.transform.to_torch(leaf if piece.at is None else leaf[..., piece.at[0]:piece.at[1]])
         if piece.rows is None:
             out[piece.key] = np.ascontiguousarray(value)
@@ -255,7 +263,8 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
                        "missing keys")
     def hint_unexpected(k):
         """A tensor equal to an expected key's: the two are tied (one tensor under two names)."""
-        if k.endswith((".running_mean", ".running_var")) or k in ("running_mean", "running_var"):
+        if (k.endswith((".running_mean", ".running_var")) or k in ("running_mean", "running_var")) and \
+                not any(e.endswith(("running_mean", "running_var")) for e in expected):
             return (": a BatchNorm statistic, and the Flax template holds no batch_stats: carry the variables "
                     "({'params': ..., 'batch_stats': ...}, e.g. parity.bridge.abstract_variables)")
         if k.endswith("bias") and plan and any(e.rsplit(".", 1)[0] == k.rsplit(".", 1)[0] for e in expected):
@@ -342,10 +351,12 @@ def torch_to_flax(weights: Mapping[str, Any], template: Mapping[str, Any],
             continue
         where = (collection,) + piece.path
         shape = _shape(flat[where])
-        value = piece.transform.to_flax(part, _slice(shape, piece.at))
+        value = piece.transform.to_flax(part, _slice(_layer_shape(flat[where], piece), piece.at))
         if where not in built:
             built[where] = np.zeros(shape, dtype=value.dtype)
-        if piece.at is None:
+        if piece.index is not None:
+            built[where][piece.index] = value
+        elif piece.at is None:
             built[where] = built[where] + value  # one piece: the value itself; several: their sum
         else:
             built[where][..., piece.at[0]:piece.at[1]] += value

@@ -49,9 +49,9 @@ import numpy as np
 from learngpt.errors import LearngptError
 from parity.bridge import (_plan, abstract_params, abstract_variables, flax_to_torch, is_variables, mapping, torch_state,
                            torch_to_flax)
-from parity.rules import DEFAULT_RULES, Rules
+from parity.rules import DEFAULT_RULES, STACKED, Rules, WeightMismatchError
 from parity.nnx import is_nnx, nnx_apply, nnx_params, nnx_variables
-from parity.trace import flax_calls, flax_inputs_sown, sown_values, torch_calls, to_numpy
+from parity.trace import bound_arrays, first_array, flax_calls, flax_inputs_sown, sown_values, torch_calls, to_numpy
 
 OUTPUT_BOUND = {"float32": 1e-5, "float64": 1e-10}
 GRAD_BOUND = {"float32": 1e-4, "float64": 1e-10}  # float32 relative, float64 absolute
@@ -166,7 +166,7 @@ class Report:
     notes: list[str] = field(default_factory=list)  # what was not compared, and why
     causes: list[str] = field(default_factory=list)  # known mismatches that fit the first divergence
     mapping: list[tuple[str, str, str]] = field(default_factory=list)  # (torch key, Flax path, transform)
-    rules: Any = None  # the rules as bound for this pair (the pairing found), to reuse
+    rules: Any = field(default=None, repr=False)  # the rules as bound for this pair (the pairing found), to reuse
     plan: list = field(default_factory=list, repr=False)  # (collection, Piece) of every carried tensor
 
     def add(self, tensor: str, got, want, bound: float, relative: bool = False, floor: float = 0.0) -> None:
@@ -751,19 +751,24 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
                     else a for a in arrays]
         f_inputs = [jnp.asarray(a) for a in f_arrays]
         plan: list = []
-        if variables is None:
-            flax_order: list = []
-            with _rng_explained(), _flax_explained(train):
-                template = (nnx_variables(flax_module) if is_nnx(flax_module) else
-                            abstract_variables(flax_module, *([] if names else f_inputs), order=flax_order,
-                                               **(dict(zip(names, f_inputs)) if names else {}), **flax_kwargs))
-            rules = rules.bind(template, state, flax_order, torch_order)
+        if variables is not None and "params" not in variables:
+            variables = {"params": variables}
+        flax_order: list = []
+        with _rng_explained(), _flax_explained(train):
+            template = (nnx_variables(flax_module) if is_nnx(flax_module) else
+                        abstract_variables(flax_module, *([] if names else f_inputs), order=flax_order,
+                                           **(dict(zip(names, f_inputs)) if names else {}), **flax_kwargs))
+        given = variables is not None
+        try:
+            rules = rules.bind(variables or template, state, flax_order, torch_order)
+        except WeightMismatchError:
+            if not given:
+                raise
+        if not given:  # carry torch's weights: what a port check wants
             report.mapping = mapping(template, rules)
             report.notes += [f"paired: {line}" for line in rules.said]
             variables = torch_to_flax(state, template if is_variables(template) else {"params": template}, rules)
             plan = _plan(variables, rules)
-        elif "params" not in variables:
-            variables = {"params": variables}
         variables = jax.tree_util.tree_map(jnp.asarray, dict(variables))
         report.flax_params = sum(int(np.size(p)) for p in jax.tree_util.tree_leaves(variables["params"]))
         mutable = ["intermediates"] + (["batch_stats"] if train and "batch_stats" in variables else [])
@@ -895,6 +900,8 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
     # the layer table: every torch call, in execution order, against its Flax twin's
     if layers:
         twins = flax_calls(inter, rules, {path: name for name, path in (pair_layers or {}).items()})
+        with jax.enable_x64(dtype == "float64"):
+            report.notes += _stacked_layers(flax_module, variables, rules, twins, f_inputs, names, flax_kwargs)
         l_bound = out_bound if layer_bound is None else layer_bound
         eps = float(np.finfo(dtype).eps) if dtype in DTYPES else 0.0
         found = _layouts(torch_module, plan, calls, layout, layouts)
@@ -913,6 +920,49 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
             from parity.causes import likely_causes
             report.causes = likely_causes(first, report.layers, calls, twins, torch_module, dtype, found)
     return report
+
+
+def _stacked_layers(flax_module, variables, rules, twins, f_inputs, names, flax_kwargs) -> list[str]:
+    """Twins for each layer of a scanned linen stack (a pack of kind STACKED): the stack's body module run
+    layer by layer on its own input with the stacked params sliced, every call inside recorded, so that torch's
+    list name.i and what runs in it are compared one by one (layer i named). [] or the one line saying why not."""
+    import flax.linen as nn
+    import jax
+
+    stacks = {module: (name, count) for module, name, count, kind in rules.packs if kind == STACKED}
+    if not stacks or is_nnx(flax_module):
+        return []
+    records: dict[tuple[str, ...], list] = {}
+
+    def grab(next_fun, args, kwargs, context):  # every call inside a stack, concrete: scan runs as a loop here
+        out = next_fun(*args, **kwargs)
+        path, module = tuple(context.module.path), context.module
+        if context.method_name == "__call__" and any(path[:len(m)] == m for m in stacks) and \
+                not type(module).__module__.startswith("flax.linen.transforms") and \
+                not isinstance(first_array(out), jax.core.Tracer):  # (a trace of the body for its shapes)
+            named = bound_arrays(type(module).__call__, args, kwargs, skip_first=True)
+            records.setdefault(path, []).append((first_array((args, kwargs)), named, first_array(out)))
+        return out
+
+    with nn.intercept_methods(grab), jax.disable_jit():
+        flax_module.apply(variables, *([] if names else f_inputs), **dict(zip(names or [], f_inputs)),
+                          **flax_kwargs, mutable=True)
+    notes, plain = [], rules._with(paths=(), packs=())
+    for module, (name, count) in stacks.items():
+        if len(records.get(module, [])) != count:
+            notes.append(f"the layers of {'/'.join(module)} were not compared one by one: its body ran "
+                         f"{len(records.get(module, []))} times, not {count}")
+            continue
+        for path, calls in records.items():
+            if path[:len(module)] != module or len(calls) != count:
+                continue
+            inner = plain.module_name(path[len(module):])
+            for i, (x, named, out) in enumerate(calls):
+                twins[f"{name}.{i}" + (f".{inner}" if inner else "")] = {
+                    "path": f"{'/'.join(module)}[{i}]" + "".join(f"/{p}" for p in path[len(module):]),
+                    "input": to_numpy(x), "inputs": {k: to_numpy(v) for k, v in named.items()},
+                    "output": to_numpy(out)}
+    return notes
 
 
 def _trajectory(torch_module, flax_module, batches, steps, rules, dtype, variables, training):

@@ -162,13 +162,17 @@ class Piece:
     (a packed torch tensor split into gates), or a sum (torch's two LSTM biases are one Flax bias: the summand
     that is not `primary` is carried back as zeros, and its gradient is the leaf's). A piece without a Flax
     leaf (path None) is a torch slice the Flax module cannot hold: it must be zero, and its gradient has no
-    twin."""
+    twin. `index`: the piece is the Flax leaf's entry on its leading axis (a scanned stack's layer)."""
     path: tuple[str, ...] | None
     key: str
     transform: Transform = NONE
     rows: tuple[int, int] | None = None
     at: tuple[int, int] | None = None
     primary: bool = True
+    index: int | None = None
+
+
+STACKED = "stacked"  # the kind of a bound pack that is a scanned Flax stack of torch's list
 
 
 @dataclass(frozen=True)
@@ -254,7 +258,8 @@ class Rules:
         claimed = {p for p, *_ in packs}
         said, ambiguous = list(self.said), []
         if packs and not self.packs:
-            said += [f"{'/'.join(p)} holds the {kind} {m}" + (f" layer {k}" if k else "") + " (its packed rule)"
+            said += [f"{'/'.join(p)} holds torch's list {m}.0 .. {m}.{k - 1} (a stacked Flax module)" if kind == STACKED
+                     else f"{'/'.join(p)} holds the {kind} {m}" + (f" layer {k}" if k else "") + " (its packed rule)"
                      for p, m, k, kind in packs]
         order = list(dict.fromkeys(k.rsplit(".", 1)[0] for k in weights))  # torch modules, registration order
         f_rank = {tuple(p): i for i, p in enumerate(flax_order)}
@@ -346,6 +351,27 @@ class Rules:
             if unpaired and len(unpaired) == len(units):
                 out += [(m, u[0], u[1], rule.kind) for m, u in zip(unpaired, units)]
             taken |= {m for m, *_ in out}
+        for module, leaves in modules.items():  # scanned stacks: torch's list name.0 .. name.(L-1)
+            name = self.module_name(module)
+            if not module or not leaves or any(module[:len(t)] == t or t[:len(module)] == module for t in taken):
+                continue
+            depth = {s[0] if s else None for s in leaves.values()}
+            count = len({k[len(name) + 1:].split(".")[0] for k in keys if k.startswith(name + ".")
+                         and k[len(name) + 1:].split(".")[0].isdigit()})
+            if len(depth) == 1 and count > 1 and depth == {count} and not any(
+                    k.startswith(name + ".") and not k[len(name) + 1:].split(".")[0].isdigit() for k in keys):
+                out.append((module, name, count, STACKED))
+                taken.add(module)
+        return out
+
+    def _stacked(self, module, leaves, name, count) -> list[Piece]:
+        """A scanned (or vmapped) Flax stack: each leaf's entry i on the leading axis is torch's layer
+        name.i's tensor, by the renames and leaf rules below the stack."""
+        out = []
+        for rel in leaves:
+            for i in range(count):
+                key, transform = self._with(paths=(), packs=()).torch_key((f"_stack{i}",) + rel)
+                out.append(Piece(module + rel, f"{name}.{i}" + key[len(f"_stack{i}"):], transform, index=i))
         return out
 
     def pieces(self, template: Mapping[str, Any]) -> list[Piece]:
@@ -360,7 +386,8 @@ class Rules:
             leaves = {p[len(module):]: s for p, s in flat.items() if p[:len(module)] == module}
             if not leaves:
                 continue
-            made = rule_of[kind].pieces(module, leaves, name, layer)
+            made = (self._stacked(module, leaves, name, layer) if kind == STACKED else
+                    rule_of[kind].pieces(module, leaves, name, layer))
             out += made
             done |= {p.path for p in made if p.path is not None}
         for path in flat:
@@ -409,9 +436,10 @@ def _gates(cell, leaves, module, layer, names, gate_leaf, summed) -> list[Piece]
         for side in ("i", "h"):
             out.append(Piece(cell + (gate_leaf(side, gate), "kernel"), _key(module, f"weight_{side}h{suffix}"),
                              TRANSPOSE, rows))
-        for n, (side, key) in enumerate(summed(gate)):
-            out.append(Piece(cell + (gate_leaf(side, gate), "bias"), _key(module, f"bias_{key}h{suffix}"), NONE,
-                             rows, primary=n == 0))
+        for side, key in summed(gate):
+            path = cell + (gate_leaf(side, gate), "bias")
+            out.append(Piece(path, _key(module, f"bias_{key}h{suffix}"), NONE, rows,
+                             primary=not any(p.path == path for p in out)))
     return out
 
 
@@ -430,7 +458,7 @@ def _lstm_pieces(cell, leaves, module, layer) -> list[Piece]:
 def _gru_pieces(cell, leaves, module, layer) -> list[Piece]:
     suffix = f"_l{layer}"
     if ("dense_i", "kernel") in leaves:  # flax.nnx.GRUCell: the gates r, z, n side by side, as torch packs them
-        hidden = leaves[("dense_h", "kernel")][-1]
+        hidden = leaves[("dense_h", "kernel")][-1] // 3  # (H, 3H): r, z, n
         return [Piece(cell + ("dense_i", "kernel"), _key(module, f"weight_ih{suffix}"), TRANSPOSE),
                 Piece(cell + ("dense_h", "kernel"), _key(module, f"weight_hh{suffix}"), TRANSPOSE),
                 Piece(cell + ("dense_i", "bias"), _key(module, f"bias_ih{suffix}"), NONE),

@@ -515,6 +515,88 @@ def test_nnx_attention_in_float64_without_its_float64_path_is_named():
     assert any("float32 arithmetic inside a float64 run at attn" in c for c in report.causes), report.causes
 
 
+# --- a scanned stack (MaxText-style) against torch's ModuleList -------------------------------------------------
+
+WIDTH, DEPTH = 8, 3
+
+
+class TorchBlock(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ln = torch.nn.LayerNorm(WIDTH)
+        self.fc = torch.nn.Linear(WIDTH, WIDTH)
+
+    def forward(self, x):
+        return x + self.fc(self.ln(x))
+
+
+class TorchStack(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = torch.nn.ModuleList(TorchBlock() for _ in range(DEPTH))
+        self.head = torch.nn.Linear(WIDTH, 4)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+class ScanBody(nn.Module):
+    epsilon: float = 1e-5
+    dtype: str = "float32"
+
+    @nn.compact
+    def __call__(self, x, _):
+        h = nn.LayerNorm(epsilon=self.epsilon, name="ln", param_dtype=self.dtype)(x)
+        return x + nn.Dense(WIDTH, name="fc", param_dtype=self.dtype)(h), None
+
+
+class ScannedStack(nn.Module):
+    epsilon: float = 1e-5
+    dtype: str = "float32"
+
+    @nn.compact
+    def __call__(self, x):
+        stack = nn.scan(ScanBody, variable_axes={"params": 0}, split_rngs={"params": True}, length=DEPTH)
+        x, _ = stack(self.epsilon, self.dtype, name="blocks")(x, None)  # params (DEPTH, ...) under blocks
+        return nn.Dense(4, name="head", param_dtype=self.dtype)(x)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_scanned_stack_is_compared_layer_by_layer(dtype):
+    """The stacked params are torch's blocks.0 .. blocks.2 sliced, and each layer of the scan (and each call
+    inside it) is the twin of torch's blocks.i."""
+    torch.manual_seed(0)
+    with x64(dtype):
+        fmod = ScannedStack(dtype=dtype)
+    x = np.random.default_rng(0).standard_normal((B, 5, WIDTH))
+    report = compare(TorchStack(), fmod, x, dtype=dtype)
+    assert report.ok, report
+    assert ("blocks.1.fc.weight", "blocks/fc/kernel[1]", "transpose") in report.mapping
+    assert {f"blocks.{i}{s}" for i in range(DEPTH) for s in ("", ".ln", ".fc")} <= {
+        layer.name for layer in report.layers if layer.compared}
+    record("scanned-stack transformer (nn.scan over 3 blocks)", "linen", dtype, "eval", report)
+
+
+def test_a_planted_bug_in_one_layer_of_a_stack_is_named_at_that_layer():
+    torch.manual_seed(0)
+    tmod, fmod = TorchStack(), ScannedStack()
+    x = np.random.default_rng(0).standard_normal((B, 5, WIDTH)).astype(np.float32)
+    from parity.bridge import abstract_variables, torch_state, torch_to_flax
+
+    variables = torch_to_flax(torch_state(tmod), abstract_variables(fmod, x))
+    variables["params"]["blocks"]["fc"]["kernel"][1] = variables["params"]["blocks"]["fc"]["kernel"][1].T
+    report = compare(tmod, fmod, x, variables=variables)
+    assert report.first_divergence.name == "blocks.1.fc", report
+    assert any("transposed square kernel at blocks.1.fc" in c for c in report.causes), report.causes
+    record("scanned stack, planted: layer 1's kernel transposed", "linen", "float32", "eval", report, "fail",
+           glue=["variables=(layer 1 altered)"], layer="blocks.1.fc", cause="transposed square kernel")
+    eps = compare(tmod, ScannedStack(epsilon=1e-6), x)
+    assert eps.first_divergence.name == "blocks.0.ln" and any("LayerNorm epsilon at blocks.0.ln" in c
+                                                                for c in eps.causes), eps
+
+
 # --- training trajectories for any pair -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("model", ["idiomatic HeadVer4", "nn.MultiheadAttention block"])
