@@ -147,7 +147,8 @@ def do_solution(args, ws) -> int:
     exercise, framework = _exercise(args.name, args.framework)
     ref = solution_path(exercise, framework)
     mine = ws.path(exercise, framework)
-    mine_lines = (mine.read_text(encoding="utf-8") if mine.is_file() else generate(exercise, framework).text).splitlines()
+    mine_text = mine.read_text(encoding="utf-8") if mine.is_file() else generate(exercise, framework).text
+    mine_lines = mine_text.splitlines()
     rows = lesson.align(mine_lines, ref.read_text(encoding="utf-8").splitlines(), f"{framework}-{framework}")
     width = args.width or max(100, shutil.get_terminal_size((200, 40)).columns)
     col = max(30, (width - 14) // 2)

@@ -124,7 +124,8 @@ VARIANTS: dict[str, list[Variant]] = {
                 "(x[:, :t + 1])", lambda m, x: _heads_mean(x, causal=False)),
         Variant("a running sum, not a mean: divide by the number of positions averaged (t + 1)",
                 lambda m, x: _heads_mean(x, normalise=False)),
-        Variant("the mean runs over the future (positions t..T-1), not the past", lambda m, x: _heads_mean(x, future=True)),
+        Variant("the mean runs over the future (positions t..T-1), not the past",
+                lambda m, x: _heads_mean(x, future=True)),
     ],
     "HeadVer4": [
         Variant("the 1/sqrt scale is missing: the scores q @ k^T are multiplied by embed_size ** -0.5",
@@ -163,7 +164,8 @@ VARIANTS: dict[str, list[Variant]] = {
     ],
     "BlockVer1": [
         Variant("residual connections added: BlockVer1 has none (that is BlockVer2)", lambda m, x: _block(m, x, "v2")),
-        Variant("feed-forward first: attention comes first, then the feed-forward", lambda m, x: _block(m, x, "swapped")),
+        Variant("feed-forward first: attention comes first, then the feed-forward",
+                lambda m, x: _block(m, x, "swapped")),
     ],
     "BlockVer2": [
         Variant(RESIDUAL + " (both are missing)", lambda m, x: _block(m, x, "v1")),
@@ -188,13 +190,15 @@ VARIANTS: dict[str, list[Variant]] = {
                 lambda m, x: _gpt(m, x, positions=False, contextualizer=False)),
     ],
     "GPTVer3": [
-        Variant("the positions are missing: x = tok_emb + the position table", lambda m, x: _gpt(m, x, positions=False)),
+        Variant("the positions are missing: x = tok_emb + the position table",
+                lambda m, x: _gpt(m, x, positions=False)),
         Variant("the contextualizer is skipped: the embeddings go through it before lm_head",
                 lambda m, x: _gpt(m, x, contextualizer=False)),
     ],
     "GPTVer1": [
         Variant("the logits are softmax probabilities; the model returns the table's rows as they are (the loss "
-                "applies its own log-softmax)", lambda m, x: __import__("torch").softmax(m.token_embedding_table(x), -1)),
+                "applies its own log-softmax)",
+                lambda m, x: __import__("torch").softmax(m.token_embedding_table(x), -1)),
     ],
 }
 VARIANTS["HeadVer2"] = VARIANTS["HeadVer1"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import functools
 import io
-import re
 import textwrap
 import tokenize
 from dataclasses import dataclass, field

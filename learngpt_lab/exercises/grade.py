@@ -283,7 +283,8 @@ def _names_stage(mine: dict, ref: dict, exercise: Exercise | None = None, framew
         if same:
             detail.append(f"hint: your {same[0]} has the shape of the reference's {k}: name it as the reference "
                           f"does (the weights are carried by name)")
-    if any(k.endswith(("weight", "scale", "bias")) for k in extra) and any(k.endswith(("gamma", "beta")) for k in missing):
+    if any(k.endswith(("weight", "scale", "bias")) for k in extra) and \
+            any(k.endswith(("gamma", "beta")) for k in missing):
         detail.append("hint: a library LayerNorm (weight/bias or scale/bias) where the curriculum's own LayerNorm "
                       "(gamma, beta; unbiased std, eps outside the root) is asked for")
     if wrong and framework == "flax" and exercise is not None and exercise.name in causes.SHAPES:
@@ -475,6 +476,10 @@ def _numbers_stages(exercise: Exercise, framework: str, mine, cls: type, result:
                     pass
             if report.first_divergence is not None:
                 detail.append(report.verdict())
+            uncalled = [layer.label for layer in report.layers if not layer.compared
+                        and layer.note in ("no Flax twin", "not called in yours") and layer.name]
+            if uncalled:
+                detail.append("the reference calls these sub-layers, yours does not: " + ", ".join(uncalled))
             learner_terms = []
             try:
                 f64 = inputs(exercise, shape, "float64", seed + 1)
@@ -600,7 +605,7 @@ def _dropped(module, framework: str, attr: str, rate: float) -> tuple[float, flo
     return float(np.mean(out == 0)), float(np.max(np.abs(kept - 1 / (1 - rate)))) if kept.size else 0.0
 
 
-def _dropout_stage(exercise: Exercise, framework: str, mine) -> Stage:
+def _dropout_stage(exercise: Exercise, framework: str, mine, path: Path | None = None) -> Stage:
     rate = _cfg(exercise).dropout
     x = inputs(exercise, (4, None), "float32", 11)[0]
     try:
@@ -609,7 +614,7 @@ def _dropout_stage(exercise: Exercise, framework: str, mine) -> Stage:
     except Exception as err:
         if _not_implemented(err):
             raise _NotImplemented(str(err)) from None
-        return Stage(6, False, f"train mode raised {type(err).__name__}", _trimmed(err, None))
+        return Stage(6, False, f"train mode raised {type(err).__name__}", _trimmed(err, path))
     detail = []
     if not np.array_equal(evals[0], evals[1]):
         detail.append("in eval mode two calls differ: dropout is active in eval")
@@ -667,7 +672,7 @@ def short_profile():
                    layer_norm_depth_max_iters=300, dropout_max_iters=300, week1_max_iters=300)
 
 
-def _question_stage(exercise: Exercise, framework: str, cls: type, full: bool) -> Stage:
+def _question_stage(exercise: Exercise, framework: str, cls: type, full: bool, path: Path | None = None) -> Stage:
     from learngpt_lab import backends, questions
 
     q = questions.load()[exercise.question]
@@ -686,7 +691,7 @@ def _question_stage(exercise: Exercise, framework: str, cls: type, full: bool) -
     except Exception as err:
         if _not_implemented(err):
             raise _NotImplemented(str(err)) from None
-        return Stage(7, False, f"{q.id} raised {type(err).__name__}", _trimmed(err, None))
+        return Stage(7, False, f"{q.id} raised {type(err).__name__}", _trimmed(err, path))
     seconds = time.perf_counter() - t0
     graded = full or not q.trains
     broken = [text for ok, text in res.guards if not ok]
@@ -710,10 +715,17 @@ def grade(name: str, framework: str, path: str | Path | None = None, cls: type |
     question: True asks the step's question, False skips it, "quick" asks it only where it trains nothing."""
     exercise = get(name)
     check_framework(framework)
+    _variables_cache.clear()  # keyed by id(): never carried from one grading to the next
     result = Result(name, framework)
     file = Path(path) if path is not None else None
-    if file is not None:
-        _learner_path[id(result)] = file
+    where = file
+    if where is None and cls is not None:
+        try:
+            where = Path(inspect.getfile(cls))  # a notebook cell's file: its frames are the learner's
+        except (TypeError, OSError):
+            where = None
+    if where is not None:
+        _learner_path[id(result)] = where
     try:
         _grade(exercise, framework, file, cls, question, full, seed, result)
     except _NotImplemented as err:
@@ -744,7 +756,8 @@ def _grade(exercise, framework, file, cls, question, full, seed, result) -> None
                                        [f"{err.filename}, line {err.lineno}", f"    {(err.text or '').rstrip()}"]))
             raise _Stop from None
         except LookupError as err:
-            result.stages.append(Stage(1, False, str(err).strip("'\""), [f"the file must define class {exercise.name}"]))
+            result.stages.append(Stage(1, False, str(err).strip("'\""),
+                                       [f"the file must define class {exercise.name}"]))
             raise _Stop from None
         except Exception as err:
             if _not_implemented(err):
@@ -774,7 +787,8 @@ def _grade(exercise, framework, file, cls, question, full, seed, result) -> None
         raise _Stop from None
     args = {"block_size": cfg.block_size, "embed_size": cfg.embed_size, "n_heads": cfg.n_heads,
             "vocab_size": cfg.vocab_size}
-    result.stages.append(Stage(2, True, f"builds as {exercise.component} ({', '.join(f'{k}={v}' for k, v in args.items())}"
+    built = ", ".join(f"{k}={v}" for k, v in args.items())
+    result.stages.append(Stage(2, True, f"builds as {exercise.component} ({built}"
                                         f"{f', dropout={cfg.dropout}' if exercise.dropout else ''})"))
 
     # 3: parameter names and shapes
@@ -791,7 +805,7 @@ def _grade(exercise, framework, file, cls, question, full, seed, result) -> None
 
     # 6: dropout
     if exercise.dropout:
-        stage = _dropout_stage(exercise, framework, mine)
+        stage = _dropout_stage(exercise, framework, mine, _learner_path.get(id(result)))
         result.stages.append(stage)
         if not stage.ok:
             raise _Stop
@@ -805,4 +819,4 @@ def _grade(exercise, framework, file, cls, question, full, seed, result) -> None
         result.stages.append(Stage(7, None, f"{q.id} not asked here (`learngpt exercise check {exercise.name} "
                                             f"--framework {framework}` asks it)"))
         return
-    result.stages.append(_question_stage(exercise, framework, cls, full))
+    result.stages.append(_question_stage(exercise, framework, cls, full, _learner_path.get(id(result))))
