@@ -37,7 +37,7 @@ import copy
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -513,7 +513,6 @@ def compare_training(torch_module, flax_module, batches, *, steps: int = 20, opt
     if not hasattr(t_opt, "step") or not hasattr(t_opt, "zero_grad"):
         raise ParityInputError(f"compare_training: the torch factory returned a {type(t_opt).__name__}; expected "
                                f"a torch.optim.Optimizer")
-    names = {id(p): k for k, p in tmod.named_parameters()}
     keys = [k for k, p in tmod.named_parameters() if p.requires_grad]
 
     def torch_step(module, i, inputs, targets, step_fn):
@@ -554,8 +553,7 @@ def compare_training(torch_module, flax_module, batches, *, steps: int = 20, opt
         if snapshot is None and report.first_divergence is not None:
             snapshot = (i + 1, {k: v.copy() for k, v in want.items()}, {k: got[k] for k in want})
     if snapshot is not None and causes:
-        report.causes, note = _causes(snapshot, start, t_opt, torch_factory, names, keys, batch, torch_step,
-                                      report)
+        report.causes, note = _causes(snapshot, start, t_opt, torch_factory, batch, torch_step, report)
         report.notes += note
     return report
 
@@ -729,7 +727,7 @@ def _flax_error(err: BaseException, i: int, inputs) -> ParityInputError:
                             f"{', '.join(str(np.shape(a)) for a in inputs)}): {_one_line(err)}")
 
 
-def _causes(snapshot, start, t_opt, torch_factory, names, keys, batch, torch_step, report):
+def _causes(snapshot, start, t_opt, torch_factory, batch, torch_step, report):
     """Likely causes of the first divergence: the torch side trained again, up to the diverging step, with
     each alternative; those whose parameters the Flax ones are (CLOSER) are named, best first."""
     import torch
