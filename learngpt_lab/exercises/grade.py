@@ -44,9 +44,8 @@ PACKAGES = {"torch": "learngpt_torch", "flax": "learngpt_flax", "nnx": "learngpt
 SHAPES_F32 = ((4, None), (2, 5))  # (B, T) of the inputs; None: block_size
 SHAPES_F64 = ((4, None),)
 SEED = 0
-DROPOUT_RATE = 0.25  # the rate the dropout stage builds with (the curriculum's 0.05 drops too few to count)
-DROPOUT_SAMPLES = 40_000
-DROPOUT_SLACK = 0.02  # the measured fraction dropped may differ from the rate by this (binomial sd 0.002)
+DROPOUT_SAMPLES = 40_000  # ones through each dropout layer in train mode: the fraction dropped is measured
+DROPOUT_SIGMAS = 6  # it may differ from the rate by this many binomial standard deviations (0.0065 at 0.05)
 _counter = itertools.count()
 
 
@@ -201,7 +200,7 @@ class _Swapped:
 
 
 def _cfg(exercise: Exercise) -> Config:
-    return Config(dropout=DROPOUT_RATE) if exercise.dropout else Config()
+    return Config()  # the curriculum's arguments (dropout 0.05)
 
 
 def build(exercise: Exercise, framework: str, cls: type | None, seed: int = SEED):
@@ -607,6 +606,7 @@ def _dropped(module, framework: str, attr: str, rate: float) -> tuple[float, flo
 
 def _dropout_stage(exercise: Exercise, framework: str, mine, path: Path | None = None) -> Stage:
     rate = _cfg(exercise).dropout
+    slack = DROPOUT_SIGMAS * (rate * (1 - rate) / DROPOUT_SAMPLES) ** 0.5
     x = inputs(exercise, (4, None), "float32", 11)[0]
     try:
         evals = [_call(mine, framework, x, train=False, key=k) for k in (1, 2)]
@@ -629,18 +629,18 @@ def _dropout_stage(exercise: Exercise, framework: str, mine, path: Path | None =
                           f"{'attention' if attr == 'drop1' else 'feed-forward'} branch)")
             continue
         fraction, survivors = found
-        measured.append(f"{attr} drops {fraction:.3f}")
-        if abs(fraction - rate) > DROPOUT_SLACK:
+        measured.append(f"{attr} drops {fraction:.4f}")
+        if abs(fraction - rate) > slack:
             hint = (f" (1 - rate: the argument is the fraction dropped, not kept)" if abs(fraction - (1 - rate))
-                    <= DROPOUT_SLACK else " (the rate must be the constructor's dropout argument)")
-            detail.append(f"{attr} drops {fraction:.3f} of its input in train mode; built with dropout={rate} it "
-                          f"must drop {rate} (+-{DROPOUT_SLACK}){hint}")
+                    <= slack else " (the rate must be the constructor's dropout argument)")
+            detail.append(f"{attr} drops {fraction:.4f} of its input in train mode; built with dropout={rate} it "
+                          f"must drop {rate} (+-{slack:.4f}){hint}")
         elif survivors > 1e-5:
             detail.append(f"{attr}: the values kept are not scaled by 1 / (1 - rate) (off by {survivors:.2e})")
     if detail:
         return Stage(6, False, detail[0].split(":")[0] if len(detail) == 1 else "dropout misbehaves", detail)
     return Stage(6, True, f"eval deterministic, train random; built with dropout={rate}: {', '.join(measured)} "
-                          f"(+-{DROPOUT_SLACK})")
+                          f"(+-{slack:.4f})")
 
 
 # ---------------------------------------------------------------------------------------------------------------
