@@ -1,6 +1,6 @@
 """Continuing a run from a checkpoint: what a resumed run keeps, and the batches it draws next.
 
-A checkpoint (parity/checkpoint.py) keeps the weights, the Config, the Architecture, the vocabulary and the
+A checkpoint (learngpt_lab/checkpoints.py) keeps the weights, the Config, the Architecture, the vocabulary and the
 step count; it keeps no optimizer state. A resumed run therefore starts AdamW's moments (and their bias
 correction) afresh, from the checkpoint's weights; its batches continue the stream the first run drew (the
 first `step` batches of the seed's sampler are skipped), its evaluation batches are the first run's, and its

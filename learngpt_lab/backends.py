@@ -26,7 +26,7 @@ from learngpt.components import NANOGPT, Architecture
 from learngpt.config import Config
 from learngpt.errors import DivergedError, UserError
 from learngpt.runtime import DEVICES, DTYPES, SURFACE, Model
-from parity import checkpoint as checkpoints
+from learngpt_lab import checkpoints
 
 NAMES = ("torch", "flax", "nnx")  # nnx: Flax NNX (learngpt_nnx), beside linen (learngpt_flax)
 ENV_VAR = "LEARNGPT_BACKEND"  # narrows the tests and commands to some backends: torch, flax, nnx (commas)
@@ -77,7 +77,7 @@ class Backend:
 
     def save_checkpoint(self, path: str | os.PathLike, model: Model, cfg: Config, vocab: str,
                         architecture: Architecture = NANOGPT, step: int = 0):
-        """A checkpoint file (parity.checkpoint) of this model, in the torch layout either backend reads."""
+        """A checkpoint file (learngpt_lab.checkpoints) of this model, in the torch layout either backend reads."""
         return checkpoints.save(path, checkpoints.Checkpoint(self.get_weights(model), cfg, architecture, vocab,
                                                              self.name, step))
 

@@ -17,6 +17,7 @@ _EXPORTS = {
     "rename": "parity.rules", "reshape": "parity.rules",
     "ParityError": "parity.check", "Report": "parity.check", "assert_parity": "parity.check",
     "compare": "parity.check",
+    "compare_training": "parity.train", "TrainingReport": "parity.train",
     "load_nnx": "parity.nnx", "nnx_params": "parity.nnx", "nnx_to_torch": "parity.nnx", "torch_to_nnx": "parity.nnx",
 }
 

@@ -767,7 +767,15 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         if not given:  # carry torch's weights: what a port check wants
             report.mapping = mapping(template, rules)
             report.notes += [f"paired: {line}" for line in rules.said]
-            variables = torch_to_flax(state, template if is_variables(template) else {"params": template}, rules)
+            try:
+                variables = torch_to_flax(state, template if is_variables(template) else {"params": template}, rules)
+            except WeightMismatchError as err:
+                if layout["inputs"] is None and any(isinstance(m, torch.nn.modules.conv._ConvNd)
+                                                    for m in torch_module.modules()):
+                    raise WeightMismatchError(f"{err}; the Flax model was built on the inputs as given, channels "
+                                              f"first: a port that takes channels last needs the layouts declared "
+                                              f"(layout=('NCHW', 'NHWC'), --layout NCHW:NHWC)") from None
+                raise
             plan = _plan(variables, rules)
         variables = jax.tree_util.tree_map(jnp.asarray, dict(variables))
         report.flax_params = sum(int(np.size(p)) for p in jax.tree_util.tree_leaves(variables["params"]))

@@ -32,7 +32,7 @@ PAIR_FLAGS = ("torch", "flax", "pair", "input", "vocab", "rules", "dtype", "loss
 INPUT_MEMORY_SHARE = 64  # the input may take at most 1/64 of the machine's memory: the model's activations are larger
 PAIR_KEYS = ("torch", "flax", "inputs", "flax_kwargs", "torch_kwargs", "targets", "loss", "rules", "variables",
              "overrides", "exclude_layers", "pair_layers", "layout", "layouts", "train", "output_names",
-             "train_steps", "optimizer", "batches")
+             "train_steps", "optimizer", "batches", "lr", "bound")
 
 
 def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
@@ -292,6 +292,10 @@ def run_pair(args: argparse.Namespace) -> int:
             inputs = keywords.pop("inputs")
             inputs = tuple(np.asarray(x) for x in inputs) if isinstance(inputs, (tuple, list)) else np.asarray(inputs)
             what = f"--pair {args.pair!r}'s inputs"
+            if keywords.get("train_steps"):  # a trajectory: the batches are its inputs
+                if "batches" not in keywords:
+                    raise UserError(f"--pair {args.pair!r} gave train_steps without batches ((inputs, targets) pairs)")
+                inputs, what = keywords.pop("batches"), f"--pair {args.pair!r}'s batches"
         else:
             rng = np.random.default_rng(args.seed + 1)
             inputs = (rng.integers(0, args.vocab, size=shape) if args.vocab else
@@ -309,10 +313,10 @@ def run_pair(args: argparse.Namespace) -> int:
             keywords["train"] = True
         report = _run_compare(compare, tmod, fmod, inputs, what, args.vocab, flax_kwargs=flax_kwargs, dtype=dtype,
                               seed=args.seed + 2, name=name, **keywords)
-        if report.mapping:
+        if getattr(report, "mapping", None):
             print(report.mapping_table())
         print(report, flush=True)
-        if args.layers and report.layers:
+        if args.layers and getattr(report, "layers", None):
             print("layers, their Flax twins and the inputs compared:\n" + report.layer_detail(), flush=True)
         failed = failed or not report.ok
     return 1 if failed else 0

@@ -287,6 +287,39 @@ def port_models(kind: str) -> str:
     raise ValueError(f"unknown generated block 'port-models:{kind}'; expected port-models:tables or :planted")
 
 
+def port_zoo(kind: str) -> str:
+    """docs/port.md's models beyond transformers (tools/port_zoo.py): `cases` every correct port, `planted` each
+    planted bug with the layer and cause the report named, `hour:N` the N-th command of the first hour and what
+    it printed."""
+    run = load("port-zoo.json")
+    if kind == "cases":
+        lines = ["| model | Flax | dtype | mode | outputs (max abs diff) | layers compared | rule lines | glue | result |",
+                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in (r for r in run["cases"] if r["expected"] == "pass"):
+            diff = "-" if r["output_diff"] is None else f"{r['output_diff']:.2e}"
+            glue = "; ".join(f"`{g}`" for g in r["glue_lines"]) or "none"
+            lines.append(f"| {r['case']} | {r['framework']} | {r['dtype']} | {r['mode']} | {diff} | "
+                         f"{r['layers_compared'] or '-'} | {len(r['rule_lines'])} | {glue} | "
+                         f"{'pass' if r['ok'] else 'FAIL'} |")
+        v = run["versions"]
+        lines += ["", f"Recorded {run['created'][:16].replace('T', ' ')} UTC by `python tools/port_zoo.py`: torch "
+                      f"{v['torch']}, jax {v['jax']}, flax {v['flax']}, transformers {v['transformers']}."]
+        return "\n".join(lines)
+    if kind == "planted":
+        lines = ["| model and planted bug | Flax | mode | outputs (max abs diff) | first divergence named | likely cause "
+                 "(the report's) |", "| --- | --- | --- | --- | --- | --- |"]
+        for r in (r for r in run["cases"] if r["expected"] == "fail"):
+            diff = "-" if r["output_diff"] is None else f"{r['output_diff']:.2e}"
+            named = r["first_divergence"] or ("the statistics (state rows)" if r["expected_layer"] == "state" else "-")
+            lines.append(f"| {r['case']} | {r['framework']} | {r['mode']} | {diff} | `{named}` | "
+                         f"{r['cause'] or '-'} |")
+        return "\n".join(lines)
+    if kind.startswith("hour:"):
+        step = run["first_hour"][int(kind.split(":")[1])]
+        return f"```\n$ {step['command']}\n{step['output']}\n(exit {step['exit']})\n```"
+    raise ValueError(f"unknown generated block 'port-zoo:{kind}'; expected port-zoo:cases, :planted or :hour:N")
+
+
 def attention_scale() -> str:
     """tools/attention_scale.py: validation loss of NanoGPT with the curriculum's attention scale and with the
     paper's, per evaluation (mean over seeds) and per seed at the end."""
@@ -996,6 +1029,8 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "port-gpt2": port_gpt2,
     # port-models:tables, port-models:planted: docs/port.md's BERT and OPT results (tools/port_models.py)
     "port-models": port_models,
+    # port-zoo:cases, port-zoo:planted, port-zoo:hour:N: docs/port.md's models beyond transformers (tools/port_zoo.py)
+    "port-zoo": port_zoo,
     # flax-profile:RESULT -> tools/profile_step.py's kernels of the Flax fast step
     "flax-profile": flax_profile,
     # parallel:table, parallel:held, parallel:killed: docs/parallel.md, from what tests/parallel measured

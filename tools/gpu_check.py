@@ -1,5 +1,5 @@
 """Parity on one device, both frameworks on it: every component built in torch and carried to Flax by the
-bridge (parity.numerics.component_report), compared in float32 and float64 with the parity bounds, torch and
+bridge (learngpt_lab.parity_table.component_report), compared in float32 and float64 with the parity bounds, torch and
 JAX both on the GPU with TF32 off (`--device cpu` runs the same code on the CPU, as the unit tests do).
 
     python tools/gpu_check.py --device gpu --out gpu-out/gpu-parity.json
@@ -24,7 +24,7 @@ def run_check(device: str, names: list[str] | None = None, dtypes: tuple[str, ..
     import torch
 
     from learngpt import components
-    from parity.numerics import DTYPES, GRAD_BOUND, GRAD_RELATIVE, OUTPUT_BOUND, component_report
+    from learngpt_lab.parity_table import DTYPES, GRAD_BOUND, GRAD_RELATIVE, OUTPUT_BOUND, component_report
 
     names = list(components.REGISTRY) if names is None else names
     dtypes = DTYPES if dtypes is None else dtypes

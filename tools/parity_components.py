@@ -2,7 +2,7 @@
 
     python tools/parity_components.py --out docs/results/parity.json
 
-The same table the command prints (parity.numerics.components_table, seed 0: every component for each pair,
+The same table the command prints (learngpt_lab.parity_table.components_table, seed 0: every component for each pair,
 torch-linen, torch-NNX and linen-NNX, float32 and float64), measured with the threads pinned
 before either framework starts (torch one intra-op thread, XLA's Eigen single-threaded): a float32 difference
 at roundoff depends on the summation order, which the thread count moves.
@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     import torch
 
     from learngpt import components, files, stats
-    from parity.numerics import components_table
+    from learngpt_lab.parity_table import components_table
     lines, failed = components_table(list(components.REGISTRY), seed=0,
                                      each=lambda line: print(line, file=sys.stderr, flush=True))
     machine = stats.machine()

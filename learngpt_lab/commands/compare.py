@@ -89,7 +89,7 @@ def worker(name: str, layout, cfg, corpus_path: str, init_weights: dict, outputs
     from learngpt.components import NANOGPT
     from learngpt_lab import parallel
     from learngpt_lab.processes import run_child
-    from parity.checkpoint import Checkpoint, save
+    from learngpt_lab.checkpoints import Checkpoint, save
 
     t0 = time.perf_counter()
     if got is None and layout is None:
@@ -224,7 +224,7 @@ def compare(names, spread, cfg, corpus, corpus_path, outputs, args) -> dict:
     """The comparison itself: the shared initial weights, each backend trained from them, the table, the plot
     and the samples; every file staged in outputs. Returns each backend's result."""
     from learngpt.components import NANOGPT
-    from parity.checkpoint import Checkpoint, save
+    from learngpt_lab.checkpoints import Checkpoint, save
 
     init = initial_weights(cfg)
     init_path = save(outputs.stage("init.safetensors"), Checkpoint(init, cfg, NANOGPT, vocab=corpus.tokenizer.chars,

@@ -51,7 +51,7 @@ def live(found, jax_sides: tuple[str, ...], seed: int) -> None:
     """The live check `learngpt parity --component` runs, with its per-layer table, for each JAX side."""
     from tqdm import tqdm
 
-    from parity.numerics import DTYPES, component_report
+    from learngpt_lab.parity_table import DTYPES, component_report
 
     with tqdm(total=len(jax_sides) * len(DTYPES), desc="live parity", leave=False) as bar:
         for side in jax_sides:

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_components(args: argparse.Namespace) -> int:
     from learngpt import components
-    from parity.numerics import components_table
+    from learngpt_lab.parity_table import components_table
 
     names = args.component or list(components.REGISTRY)
     for n in names:

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
                         "--shard-params, torchrun) trains NanoGPT from scratch")
     saved = None
     if args.resume:
-        from parity.checkpoint import load
+        from learngpt_lab.checkpoints import load
         saved = load(args.resume)
         resume.check_flags(saved, args.resume, arch if args.model else None,
                            {d: (getattr(args, d), v) for d, v in args.model_defaults.items()})
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     arch = arch if saved is None else saved.architecture
     cfg = config_from(args, corpus) if saved is None else resume.config(
         saved, corpus, args.resume, max_iters=args.iters, eval_interval=args.eval_interval, eval_iters=args.eval_iters)
-    from parity.checkpoint import MAX_STEP
+    from learngpt_lab.checkpoints import MAX_STEP
     if saved is None and cfg.max_iters > MAX_STEP:  # (resumed: resume.config bounds step + --iters)
         raise UserError(f"--iters {cfg.max_iters}: a checkpoint records at most {MAX_STEP} steps")
     layout = parallel.Layout(args.backend, args.nproc, args.devices, args.device) if parallel_requested(args) \
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
 def save(target, weights: dict, cfg, vocab: str, backend: str, step: int, arch=None):
     from learngpt.components import NANOGPT
-    from parity.checkpoint import Checkpoint, save as save_checkpoint
+    from learngpt_lab.checkpoints import Checkpoint, save as save_checkpoint
     return save_checkpoint(target, Checkpoint(weights, cfg, arch or NANOGPT, vocab, backend, step))
 
 

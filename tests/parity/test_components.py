@@ -1,12 +1,12 @@
 """Every component of the registry (learngpt/components.py): torch weights carried to Flax (linen and NNX),
 then outputs, gradients (every parameter and the input), every sown intermediate (attention weights,
 HeadVer4's score variance), every submodule's input and output (the layer table) and parameter counts compared
-at the bounds of parity.numerics (1e-5 / 1e-10 outputs, 1e-4 rel / 1e-10 gradients), by the one engine,
+at the bounds of learngpt_lab.parity_table (1e-5 / 1e-10 outputs, 1e-4 rel / 1e-10 gradients), by the one engine,
 parity.check.compare; and linen against NNX, the same weights carried to both, at the same bounds."""
 import pytest
 
 from learngpt import components
-from parity.numerics import DTYPES, GRAD_BOUND, JAX_SIDES, OUTPUT_BOUND, PAIRS, component_report, pair_report
+from learngpt_lab.parity_table import DTYPES, GRAD_BOUND, JAX_SIDES, OUTPUT_BOUND, PAIRS, component_report, pair_report
 
 PAIR_IDS = [f"{a}-{b}" for a, b in PAIRS]
 
@@ -76,7 +76,7 @@ def test_a_planted_difference_in_a_component_is_named_at_its_layer(jax_side):
     (torch's nn.LayerNorm keeps it as an attribute) is named at ln_f, made inside it."""
     from learngpt.config import Config
     from parity.check import compare
-    from parity.numerics import build_jax, build_torch, make_inputs
+    from learngpt_lab.parity_table import build_jax, build_torch, make_inputs
 
     cfg = Config()
     name = "GPTVer4(2xBlockVer4)"

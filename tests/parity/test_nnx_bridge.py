@@ -14,11 +14,11 @@ import learngpt_nnx
 import learngpt_torch
 from learngpt import components
 from learngpt.config import Config
-from parity import checkpoint
+from learngpt_lab import checkpoints as checkpoint
 from parity.bridge import WeightMismatchError, abstract_params, flax_to_torch, torch_state, torch_to_flax
 from parity.check import compare
 from parity.nnx import linen_path, load_nnx, nnx_params, nnx_to_torch, torch_to_nnx
-from parity.numerics import DTYPES, _Seeded, build_jax, build_torch
+from learngpt_lab.parity_table import DTYPES, _Seeded, build_jax, build_torch
 from parity.rules import flat_tree
 
 CFG = Config()

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from learngpt.config import Config
-from parity.numerics import JAX_SIDES, component_report
+from learngpt_lab.parity_table import JAX_SIDES, component_report
 
 
 @st.composite

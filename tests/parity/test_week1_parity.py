@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from learngpt import components
 from learngpt.config import Config
 from learngpt_lab import backends
-from parity.numerics import DTYPES, JAX_SIDES, OUTPUT_BOUND, component_report
+from learngpt_lab.parity_table import DTYPES, JAX_SIDES, OUTPUT_BOUND, component_report
 
 CFG = Config()
 WEEK1 = ("HeadVer1", "HeadVer2", "HeadVer3", "PositionalEncoding(v1)", "PositionalEncoding(v2)",

@@ -7,7 +7,7 @@ import pytest
 
 from learngpt.components import NANOGPT
 from learngpt.config import Config
-from parity import checkpoint
+from learngpt_lab import checkpoints as checkpoint
 from parity.bridge import WeightMismatchError
 from parity.weights import WeightsFileError, read_weights, write_weights
 

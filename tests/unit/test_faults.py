@@ -22,7 +22,7 @@ from learngpt.config import Config
 from learngpt.errors import DivergedError, InputError, UserError, WriteError
 from learngpt_lab import backends
 from learngpt_lab.cli import main
-from parity.checkpoint import digest
+from learngpt_lab.checkpoints import digest
 from parity.weights import WeightsFileError, read_weights, write_weights
 
 QUICK = ["--iters", "1", "--eval-iters", "1", "--eval-interval", "1", "--no-progress"]

@@ -18,7 +18,7 @@ from learngpt.config import Config
 from learngpt.errors import UserError, WriteError
 from learngpt_lab import backends
 from learngpt_lab.cli import main
-from parity import checkpoint
+from learngpt_lab import checkpoints as checkpoint
 from parity.weights import WeightsFileError, read_weights, write_weights
 
 TINY = ["--iters", "1", "--eval-iters", "1", "--eval-interval", "1", "--no-progress", "--n-layers", "1",

@@ -108,7 +108,7 @@ def frameworks_after_import(module: str) -> list[str]:
     return [m for m in out.stdout.strip().split(",") if m]
 
 
-@pytest.mark.parametrize("module", ["learngpt"] + CORE_MODULES + ["parity", "parity.weights", "parity.checkpoint"])
+@pytest.mark.parametrize("module", ["learngpt"] + CORE_MODULES + ["parity", "parity.weights", "learngpt_lab.checkpoints"])
 def test_the_core_and_the_bridge_package_import_no_framework(module):
     """Each core module, and `import parity` (its names load lazily), in a fresh interpreter."""
     loaded = frameworks_after_import(module)

@@ -9,7 +9,7 @@ from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.errors import ConfigError
 from learngpt_lab.cli import main
-from parity.checkpoint import load
+from learngpt_lab.checkpoints import load
 
 TINY = ["--iters", "4", "--eval-interval", "2", "--eval-iters", "2", "--batch-size", "4", "--n-layers", "1",
         "--embed-size", "8", "--n-heads", "2", "--no-progress"]
