@@ -1,27 +1,16 @@
-"""Conversion rules between a torch state_dict and a Flax parameter tree, for any pair of modules.
+"""Conversion rules between a torch state_dict and a Flax parameter tree, for any pair of modules (numpy only).
 
-A Flax parameter path, ('contextualizer', 'layers_0', 'sa', 'heads_3', 'key', 'kernel'), becomes a torch key
-in two steps, and nothing is listed per class:
-
-1. each module segment (every segment but the last) is rewritten by the first `rename` rule whose pattern
-   matches it whole: `layers_0` -> `0` (a Sequential's layer), `heads_3` -> `heads.3` (a list attribute is
-   torch's nn.ModuleList); a segment no rule matches is kept; one rewritten to '' is dropped;
-2. the leaf (the last segment) by the first `leaf` rule whose pattern matches it whole and whose `under`
-   pattern, if it has one, is found in the torch module name: it gives the torch name and the layout
-   `Transform` (Dense `kernel` (in, out) is Linear `weight` (out, in): "transpose").
-
-The same renames pair a Flax module with its torch twin (`module_name`), which is how the layer-by-layer
-comparison (parity.trace) finds twins. Rules given to `extend` are tried before the ones they extend, so a
-user's rule overrides a default. Torch keys without a Flax twin are declared: `tied` (the same tensor as
-another key, e.g. an output layer sharing the token embedding; rebuilt from it on the way back) or `ignored`
-(e.g. BatchNorm's `num_batches_tracked`). Imports numpy only.
+A Flax path ('contextualizer', 'layers_0', 'heads_3', 'key', 'kernel') becomes a torch key in two steps:
+each module segment by the first `rename` whose pattern matches it whole (`layers_0` -> `0`, a Sequential's
+layer; `heads_3` -> `heads.3`, a ModuleList; '' drops the segment), then the leaf by the first `leaf` rule
+that matches it (and whose `under` pattern is found in the torch module name), which gives the torch name and
+the layout `Transform` (Dense `kernel` (in, out) is Linear `weight` (out, in): "transpose"). The same renames
+pair a Flax module with its torch twin (`module_name`). Rules given to `extend` come first. Torch keys without
+a Flax twin are declared `tied` (rebuilt from the key they share) or `ignored`.
 
 `bind(template, weights)` resolves, against the torch keys at hand, the Flax modules the renames leave without
-a torch twin: a segment that carries a digit as part of its name (`ln_1`, `fc_1`) is kept when the rename's
-list reading (`ln.1`) names no torch module, and Flax's unnamed submodules (`Dense_0`, `LayerNorm_1`, the
-names `nn.compact` gives) are paired, in the order of their class and index, with the parent's torch
-children whose tensors fit their shapes, in the torch module's registration order. Bound rules carry the
-result as exact Flax-path -> torch-name pairs (`paths`), consulted before the renames.
+a twin (a digit kept in a name, `ln_1`; Flax's unnamed `Dense_0` paired in order with the torch children whose
+shapes fit) and the packed rules' units, as exact Flax-path -> torch-name pairs (`paths`).
 """
 from __future__ import annotations
 
@@ -43,11 +32,9 @@ class WeightMismatchError(LearngptError, ValueError):
 
 @dataclass(frozen=True)
 class Transform:
-    """How one tensor's layout differs between the frameworks: the torch array's axes are permuted
-    (`axes`; None keeps them; () is a kernel's layout: `.T` of a Linear weight (out, in), and of a convolution
-    weight (out, in, *window) the Flax kernel (*window, in, out) of every rank), then, for a reshape, the result is reshaped
-    to the Flax shape. `permuted(flax_shape)` gives the shape between the two steps, so that the way back
-    needs nothing but the Flax array."""
+    """How one tensor's layout differs: the torch array's axes permuted (`axes`; None keeps them; () is a
+    kernel's: (out, in, *window) -> (*window, in, out)), then reshaped to the Flax shape where `permuted`
+    (flax shape -> the shape between the two steps) is given."""
     name: str
     axes: tuple[int, ...] | None = None
     permuted: Callable[[Shape], Shape] | None = None
@@ -60,8 +47,7 @@ class Transform:
         return self.axes
 
     def label(self, ndim: int) -> str:
-        """The transform as applied to a tensor of ndim axes: 'transpose' of a Linear weight is
-        'permute(2, 3, 1, 0)' of a Conv2d weight."""
+        """The transform as applied to ndim axes: a Conv2d weight's 'transpose' is 'permute(2, 3, 1, 0)'."""
         if self.axes == () and ndim > 2 and self.permuted is None:
             return f"permute{self._forward(ndim)}"
         return self.name
@@ -97,15 +83,13 @@ TRANSPOSE = Transform("transpose", axes=())  # a Dense kernel's transpose, a Con
 
 
 def permute(*axes: int) -> Transform:
-    """The Flax tensor is the torch tensor with its axes in this order: a torch Conv2d weight
-    (out, in, kh, kw) is a Flax Conv kernel (kh, kw, in, out) by permute(2, 3, 1, 0)."""
+    """The Flax tensor is the torch tensor with its axes in this order, e.g. permute(2, 3, 1, 0)."""
     return Transform(f"permute{axes}", axes=tuple(axes))
 
 
 def reshape(permuted: Callable[[Shape], Shape], then: str | Transform = "none") -> Transform:
-    """`then` (a transpose or a permutation) on the torch tensor, followed by a reshape to the Flax shape.
-    `permuted` gives, for a Flax shape, the shape after `then`: a torch Linear (H*hs, C) that is a Flax
-    DenseGeneral kernel (C, H, hs) is reshape(lambda s: (s[0], s[1] * s[2]), then="transpose")."""
+    """`then` on the torch tensor, then a reshape to the Flax shape; `permuted`: Flax shape -> the shape after
+    `then`, e.g. reshape(lambda s: (s[0], s[1] * s[2]), then="transpose") for a DenseGeneral kernel (C, H, hs)."""
     base = as_transform(then)
     return Transform(f"reshape+{base.name}", axes=base.axes, permuted=permuted)
 
@@ -121,8 +105,7 @@ def as_transform(value: str | Transform) -> Transform:
 
 @dataclass(frozen=True)
 class Rename:
-    """A Flax module-path segment matching `pattern` whole becomes `replacement` (re's \\1 groups; a '.'
-    in it makes two torch segments; '' drops the segment)."""
+    """A Flax module segment matching `pattern` whole becomes `replacement` ('' drops it)."""
     pattern: str
     replacement: str
 
@@ -133,8 +116,8 @@ class Rename:
 
 @dataclass(frozen=True)
 class Leaf:
-    """A Flax leaf matching `pattern` whole is the torch tensor `torch_name` (re's \\1 groups allowed), laid out
-    by `transform`; with `under`, only in torch modules whose name contains a match of that pattern."""
+    """A Flax leaf matching `pattern` whole is the torch tensor `torch_name`, laid out by `transform`; with
+    `under`, only in torch modules whose name contains a match of it."""
     pattern: str
     torch_name: str
     transform: Transform = NONE
@@ -157,12 +140,9 @@ def leaf(pattern: str, torch_name: str, transform: str | Transform = "none", und
 
 @dataclass(frozen=True)
 class Piece:
-    """One torch tensor (or its rows [start, stop) on axis 0) carried into one Flax leaf (or its slice
-    [start, stop) on the leaf's last axis) by `transform`. Several pieces may fill one Flax leaf: its slices
-    (a packed torch tensor split into gates), or a sum (torch's two LSTM biases are one Flax bias: the summand
-    that is not `primary` is carried back as zeros, and its gradient is the leaf's). A piece without a Flax
-    leaf (path None) is a torch slice the Flax module cannot hold: it must be zero, and its gradient has no
-    twin. `index`: the piece is the Flax leaf's entry on its leading axis (a scanned stack's layer)."""
+    """One torch tensor (or its `rows`) carried into one Flax leaf (or its slice `at` on the last axis) by
+    `transform`. Pieces on one leaf are its slices or a sum (the summand not `primary` goes back as zeros);
+    path None: a torch slice no Flax leaf holds (must be zero); `index`: the leaf's entry on its leading axis."""
     path: tuple[str, ...] | None
     key: str
     transform: Transform = NONE
@@ -177,12 +157,9 @@ STACKED = "stacked"  # the kind of a bound pack that is a scanned Flax stack of 
 
 @dataclass(frozen=True)
 class Packed:
-    """A ready rule for a torch module whose tensors pack what its Flax twin holds apart (or the reverse).
-
-    `torch_units(keys)` lists the torch units, (module name, layer), from the state dict's keys; `flax_match`
-    tells whether a Flax module's leaves (relative paths) are this rule's; `pieces(module path, leaf shapes,
-    torch module, layer)` gives every Piece, or raises WeightMismatchError in one line (a torch option the
-    Flax module cannot express)."""
+    """A ready rule for a torch module whose tensors pack what its Flax twin holds apart: `torch_units(keys)`
+    -> [(module name, layer)]; `flax_match(leaf shapes)`; `pieces(module path, leaf shapes, torch module,
+    layer)` -> [Piece], or WeightMismatchError where the Flax module cannot express a torch option."""
     kind: str
     torch_units: Callable[[Sequence[str]], list[tuple[str, int]]]
     flax_match: Callable[[Mapping[tuple[str, ...], Shape]], bool]
@@ -239,13 +216,9 @@ class Rules:
 
     def bind(self, template: Mapping[str, Any], weights: Mapping[str, Any],
              flax_order: Sequence[tuple[str, ...]] = (), torch_order: Sequence[str] = ()) -> "Rules":
-        """These rules with the Flax modules they leave without a torch twin resolved against weights' keys
-        (module docstring); rules that already fit come back unchanged.
-
-        flax_order / torch_order: the Flax module paths and torch module names in the order their calls began
-        (what the code did). Unnamed modules are paired in that order where it is known, and in the order of
-        their creation and registration where it is not; where several pairings fit the shapes, the modules
-        are listed in `ambiguous` (parity.check tries the others against the outputs)."""
+        """These rules with the Flax modules they leave without a torch twin resolved (module docstring); self
+        where nothing changes. Unnamed modules are paired in the order of their calls (flax_order, torch_order)
+        where known, else of creation and registration; several fitting pairings are listed in `ambiguous`."""
         flat = flat_tree(template.get("params", template) if set(template) == {"params"} else template)
         shapes = {k: shape_of(v) for k, v in weights.items()}
         leaves: dict[tuple[str, ...], list[str]] = {}
@@ -271,6 +244,9 @@ class Rules:
         def rules_with(extra):
             return self._with(paths=tuple({**fixed, **extra}.items()), packs=tuple(packs))
 
+        def name_of(module):
+            return rules_with({}).module_name(module)
+
         def fits(module: tuple[str, ...], name: str) -> bool:
             trial = rules_with({module: name} if module else {})
             for leaf_name in leaves[module]:
@@ -283,23 +259,22 @@ class Rules:
             return bool(leaves[module]) or any(m == name or m.startswith(name + ".") for m in order)
 
         for module in sorted((m for m in leaves if m and not inside_pack(m)), key=len):
-            if module in fixed or fits(module, rules_with({}).module_name(module)):
+            if module in fixed or fits(module, name_of(module)):
                 continue
-            parent = rules_with({}).module_name(module[:-1])
+            parent = name_of(module[:-1])
             kept = f"{parent}.{module[-1]}" if parent else module[-1]
             if fits(module, kept):
                 fixed[module] = kept
         for parent_path in sorted({m[:-1] for m in leaves if m}, key=len):
             unnamed = [m for m in leaves if m and m[:-1] == parent_path and m not in fixed and not inside_pack(m)
-                       and re.fullmatch(r"[A-Z]\w*_\d+", m[-1]) and not fits(m, rules_with({}).module_name(m))]
+                       and re.fullmatch(r"[A-Z]\w*_\d+", m[-1]) and not fits(m, name_of(m))]
             if not unnamed:
                 continue
             created = sorted(unnamed, key=lambda m: (m[-1].rsplit("_", 1)[0], int(m[-1].rsplit("_", 1)[1])))
             unnamed = sorted(created, key=lambda m: f_rank.get(m, len(f_rank) + created.index(m)))
-            parent = rules_with({}).module_name(parent_path)
+            parent = name_of(parent_path)
             prefix = parent + "." if parent else ""
-            claimed_names = {rules_with({}).module_name(m) for m in leaves
-                             if m and m[:-1] == parent_path and m not in unnamed}
+            claimed_names = {name_of(m) for m in leaves if m and m[:-1] == parent_path and m not in unnamed}
             children = list(dict.fromkeys(prefix + m[len(prefix):].split(".")[0] for m in order
                                           if m.startswith(prefix) and m != parent))
             registered = list(children)
@@ -321,9 +296,8 @@ class Rules:
 
     def _bind_packed(self, flat: Mapping[tuple[str, ...], Any], keys: Sequence[str],
                      flax_order: Sequence[tuple[str, ...]]) -> list[tuple[tuple[str, ...], str, int, str]]:
-        """(Flax module, torch module, layer, kind) for each packed rule's units: by name (the Flax module or
-        its parent named as the torch module, or as its layer 'name.k'), else in order (of their calls where
-        known, else of their paths against the torch registration order), when the counts agree."""
+        """(Flax module, torch module, layer, kind) for each packed unit, by name, else in order when the counts
+        agree; and each scanned stack of torch's list name.0 .. name.(L-1) (kind STACKED)."""
         out = []
         modules: dict[tuple[str, ...], dict[tuple[str, ...], Shape]] = {}
         for path, value in flat.items():
@@ -356,17 +330,15 @@ class Rules:
             if not module or not leaves or any(module[:len(t)] == t or t[:len(module)] == module for t in taken):
                 continue
             depth = {s[0] if s else None for s in leaves.values()}
-            count = len({k[len(name) + 1:].split(".")[0] for k in keys if k.startswith(name + ".")
-                         and k[len(name) + 1:].split(".")[0].isdigit()})
-            if len(depth) == 1 and count > 1 and depth == {count} and not any(
-                    k.startswith(name + ".") and not k[len(name) + 1:].split(".")[0].isdigit() for k in keys):
+            heads = [k[len(name) + 1:].split(".")[0] for k in keys if k.startswith(name + ".")]
+            count = len({h for h in heads if h.isdigit()})
+            if len(depth) == 1 and count > 1 and depth == {count} and all(h.isdigit() for h in heads):
                 out.append((module, name, count, STACKED))
                 taken.add(module)
         return out
 
     def _stacked(self, module, leaves, name, count) -> list[Piece]:
-        """A scanned (or vmapped) Flax stack: each leaf's entry i on the leading axis is torch's layer
-        name.i's tensor, by the renames and leaf rules below the stack."""
+        """A scanned Flax stack: each leaf's entry i on the leading axis is torch's name.i's tensor."""
         out = []
         for rel in leaves:
             for i in range(count):
@@ -375,9 +347,8 @@ class Rules:
         return out
 
     def pieces(self, template: Mapping[str, Any]) -> list[Piece]:
-        """Every Flax leaf of template (a params tree, or variables: each collection's leaves by the same
-        rules) as the torch tensors it is made of: the bound packed units first, then one whole tensor per
-        leaf by the renames and leaf rules."""
+        """Every Flax leaf of template as the torch tensors it is made of: the bound packs' first, then one
+        whole tensor per leaf."""
         out: list[Piece] = []
         flat = {path: shape_of(v) for path, v in flat_tree(template).items()}
         done: set[tuple[str, ...]] = set()
@@ -403,7 +374,7 @@ class Rules:
             found = rule.apply(path[-1], module)
             if found is not None:
                 name, transform = found
-                return (f"{module}.{name}" if module else name), transform
+                return _key(module, name), transform
         raise WeightMismatchError(f"no rule for the Flax parameter {'/'.join(path)}; known leaves: "
                                   f"{sorted({r.pattern for r in self.leaves})} (add one: leaf(pattern, torch_name, "
                                   f"transform))")
@@ -426,8 +397,8 @@ def _key(module: str, name: str) -> str:
 
 
 def _gates(cell, leaves, module, layer, names, gate_leaf, summed) -> list[Piece]:
-    """A recurrent cell whose gates are separate Dense layers: torch's weight_ih/hh_l{layer} rows, gate by gate,
-    transposed into 'i<gate>'/'h<gate>' kernels; biases by `summed` (gate -> the (primary, summed) torch biases)."""
+    """A recurrent cell of separate gate Dense layers: torch's weight_ih/hh_l{layer} rows, gate by gate, into
+    'i<gate>'/'h<gate>' kernels; biases by `summed` (gate -> the (side, torch bias) pairs summed)."""
     hidden = leaves[(gate_leaf("h", names[0]), "kernel")][-1]
     suffix = f"_l{layer}"
     out = []
