@@ -1,8 +1,8 @@
-"""The pytest plugin's fixtures (parity/pytest_plugin.py): a mistake in parity_check's arguments (swapped
+"""The pytest plugin's fixture (parity/pytest_plugin.py): a mistake in parity_check's arguments (swapped
 modules, a class, None, rules that are not Rules, a dict input) fails the test with one line naming the argument,
-before anything runs; train_steps= trains both sides through parity.train and fails with its report; and so
-does parity_train_check. Run as a user runs them: the fixtures come from the installed plugin, and pytester runs
-a test file of a user's in a pytest of its own.
+before anything runs; train_steps= trains both sides through parity.train (with inputs and targets, or batches
+alone) and fails with its report. Run as a user runs it: the fixture comes from the installed plugin, and
+pytester runs a test file of a user's in a pytest of its own.
 """
 import flax.linen as nn
 import jax.numpy as jnp
@@ -47,20 +47,21 @@ def one_line_failure(call):
 
 
 @pytest.mark.parametrize("args, kwargs, message", [
-    ((FlaxNet(), net(), X), {}, "parity_check: torch_module is a Flax module (FlaxNet): the arguments are "
-                                "(torch_module, flax_module, ...)"),
-    ((TorchNet, FlaxNet(), X), {}, "parity_check: torch_module is the class TorchNet, not an instance: pass "
-                                   "TorchNet(...)"),
-    ((net(), FlaxNet, X), {}, "parity_check: flax_module is the class FlaxNet, not an instance"),
-    ((None, FlaxNet(), X), {}, "parity_check: torch_module is None"),
-    ((net(), None, X), {}, "parity_check: flax_module is None"),
-    ((net(), FlaxNet(), X), {"rules": "x"}, "parity_check: rules is a str; expected parity.rules.Rules"),
-    ((net(), FlaxNet(), {"x": {"y": X}}), {}, "parity_check: inputs['x'] is a dict; expected an array: inputs are "
-                                              "an array, a tuple of arrays or a dict of arrays by argument name"),
-    ((net(), FlaxNet(), {"x": "text"}), {}, "parity_check: inputs['x'] is a str; expected an array"),
+    ((FlaxNet(), net(), X), {}, "parity_check: the modules are swapped: the torch module comes first, then the "
+                                "Flax one"),
+    ((TorchNet, FlaxNet(), X), {}, "parity_check: the first module is the class TorchNet; expected a "
+                                   "torch.nn.Module instance (call the class to build one)"),
+    ((net(), FlaxNet, X), {}, "parity_check: the second module is the class FlaxNet; expected a flax.linen.Module "
+                              "or flax.nnx.Module instance (call the class to build one)"),
+    ((None, FlaxNet(), X), {}, "parity_check: the first module is a NoneType; expected a torch.nn.Module"),
+    ((net(), None, X), {}, "parity_check: the second module is a NoneType; expected a flax.linen.Module"),
+    ((net(), FlaxNet(), X), {"rules": "x"}, "parity_check: rules is str 'x'; expected a parity.rules.Rules"),
+    ((net(), FlaxNet(), {"x": {"y": X}}), {}, "parity_check: an input is a dict; expected arrays (one, a tuple, or "
+                                              "a dict of keyword arguments)"),
+    ((net(), FlaxNet(), {"x": "text"}), {}, "parity_check: an input is a str; expected arrays"),
     ((net(), FlaxNet(), {0: X}), {}, "parity_check: inputs has the key 0; a dict of inputs is keyed by argument"),
-    ((net(), FlaxNet(), (X, "y")), {}, "parity_check: inputs[1] is a str; expected an array"),
-    ((net(), FlaxNet(), None), {}, "parity_check: inputs is None"),
+    ((net(), FlaxNet(), (X, "y")), {}, "parity_check: an input is a str; expected arrays"),
+    ((net(), FlaxNet(), None), {}, "parity_check: an input is None; expected arrays"),
     ((net(), FlaxNet(), X), {"optimizer": "adamw"}, "parity_check: optimizer given without train_steps"),
     ((net(), FlaxNet(), X), {"train_steps": 0}, "parity_check: train_steps=0; expected an integer >= 1"),
     ((net(), FlaxNet(), X), {"train_steps": 2}, "parity_check: train_steps needs batches="),
@@ -69,13 +70,13 @@ def test_a_mistake_in_parity_check_is_one_line_naming_the_argument(parity_check,
     assert message in one_line_failure(lambda: parity_check(*args, **kwargs))
 
 
-def test_a_mistake_found_by_training_is_one_line_naming_the_fixture(parity_check, parity_train_check):
+def test_a_mistake_found_by_training_is_one_line_naming_the_fixture(parity_check):
     text = one_line_failure(lambda: parity_check(net(), FlaxNet(), X, targets=Y, train_steps=3, optimizer="adam_w"))
     assert text.startswith("parity_check: unknown optimizer 'adam_w'")
-    text = one_line_failure(lambda: parity_train_check(net(), FlaxNet(), [X]))
-    assert text.startswith("parity_train_check: ") and "(inputs, targets)" in text
-    text = one_line_failure(lambda: parity_train_check(FlaxNet(), net(), [(X, Y)]))
-    assert text.startswith("parity_train_check: torch_module is a Flax module")
+    text = one_line_failure(lambda: parity_check(net(), FlaxNet(), None, batches=[X], train_steps=3))
+    assert text.startswith("parity_check: ") and "(inputs, targets)" in text
+    text = one_line_failure(lambda: parity_check(FlaxNet(), net(), None, batches=[(X, Y)], train_steps=3))
+    assert text.startswith("parity_check: the modules are swapped")
 
 
 def test_parity_check_trains_both_sides_and_fails_with_the_training_report(parity_check, capsys):
@@ -90,8 +91,8 @@ def test_parity_check_trains_both_sides_and_fails_with_the_training_report(parit
     assert "likely cause: weight decay: the Flax parameters are AdamW's with weight_decay=0.0001" in str(failed.value)
 
 
-def test_parity_train_check_takes_batches_and_a_step_count(parity_train_check):
-    report = parity_train_check(net(), FlaxNet(), [(X, Y)], steps=20, dtype="float64")
+def test_parity_check_trains_on_batches_alone(parity_check):
+    report = parity_check(net(), FlaxNet(), None, batches=[(X, Y)], train_steps=20, dtype="float64")
     assert report.ok and len(report.rows) == 20
 
 
@@ -109,16 +110,16 @@ def test_a_users_test_file_fails_with_the_one_line_and_no_traceback(pytester):
     result = pytester.runpytest("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
-    assert "parity_check: torch_module is a Flax module (Dense): the arguments are (torch_module, flax_module, ...)" \
-        in out
-    assert "parity_check: torch_module is the class Linear, not an instance: pass Linear(...)" in out
+    assert "parity_check: the modules are swapped: the torch module comes first, then the Flax one" in out
+    assert "parity_check: the first module is the class Linear; expected a torch.nn.Module instance (call the " \
+        "class to build one)" in out
     assert "pytest_plugin.py" not in out and "Traceback" not in out
 
 
-def test_parity_train_check_takes_a_loss_by_name(parity_train_check):
+def test_parity_check_trains_with_a_loss_by_name(parity_check):
     """mse of the first output against float targets, 3 steps, and a planted weight decay found at step 1."""
     targets = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
-    assert parity_train_check(net(), FlaxNet(), [(X, targets)], steps=3, loss="mse", dtype="float64").ok
+    assert parity_check(net(), FlaxNet(), None, batches=[(X, targets)], train_steps=3, loss="mse", dtype="float64").ok
     with pytest.raises(AssertionError, match="first divergence: step 1"):
-        parity_train_check(net(), FlaxNet(), [(X, targets)], steps=3, loss="mse", dtype="float64",
-                           optimizer=(lambda p: torch.optim.AdamW(p, lr=1e-3), optax.adamw(1e-3)))
+        parity_check(net(), FlaxNet(), None, batches=[(X, targets)], train_steps=3, loss="mse", dtype="float64",
+                     optimizer=(lambda p: torch.optim.AdamW(p, lr=1e-3), optax.adamw(1e-3)))

@@ -228,11 +228,12 @@ class Dropping(torch.nn.Module):
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda t, f, b: compare_training(f, t, b), "torch_module is a Flax module (LinenMLP): the arguments are "
-                                                "(torch_module, flax_module, ...)"),
-    (lambda t, f, b: compare_training(TorchMLP, f, b), "torch_module is the class TorchMLP, not an instance"),
-    (lambda t, f, b: compare_training(t, None, b), "flax_module is None"),
-    (lambda t, f, b: compare_training(t, "f", b), "flax_module is a str, not a flax.linen or flax.nnx Module"),
+    (lambda t, f, b: compare_training(f, t, b), "the modules are swapped: the torch module comes first"),
+    (lambda t, f, b: compare_training(TorchMLP, f, b), "the first module is the class TorchMLP; expected a "
+                                                       "torch.nn.Module instance (call the class to build one)"),
+    (lambda t, f, b: compare_training(t, None, b), "the second module is a NoneType; expected a flax.linen.Module"),
+    (lambda t, f, b: compare_training(t, "f", b), "the second module is a str; expected a flax.linen.Module or "
+                                                  "flax.nnx.Module instance"),
     (lambda t, f, b: compare_training(t, f, b, optimizer="adam_w"), "unknown optimizer 'adam_w'; expected one of"),
     (lambda t, f, b: compare_training(t, f, b, optimizer=(1, 2)), "optimizer is a tuple; expected one of"),
     (lambda t, f, b: compare_training(t, f, b, steps=0), "steps=0; expected an integer >= 1"),
