@@ -4,35 +4,20 @@ same weights.
     report = compare(torch_model, flax_model, x)   # torch's weights carried to Flax by the rules
     assert report.ok, report                       # str(report) is the table; assert_parity does both
 
-What is compared, each against its bound:
-- the outputs (every array in what the modules return, paired by name or position), and a loss if asked;
-- the gradient of one scalar with respect to every torch parameter (its Flax twin found by the same rules)
-  and every float input; the scalar weighs each output element by a fixed standard-normal weight (seeded),
-  so that no element's gradient can hide behind another's, and adds the loss;
-- every value a Flax module sows itself, against the torch twin's attribute of the same name (learngpt's
-  modules sow attention weights; torch sets `self.attentions`);
-- every submodule's output, in torch's execution order (parity.trace), with its first input: the first
-  layer above the bound is named, and its input tells whether the difference was made inside it or before it.
+Compared, each against its bound: every output array (paired by name or position) and a loss if asked; the
+gradient of one scalar (each output element weighed by a seeded standard-normal weight, plus the loss) with
+respect to every torch parameter and float input; every value a Flax module sows, against the torch twin's
+attribute of that name; every submodule's output and first input, in torch's execution order (parity.trace),
+the first layer above the bound named, inside it or before it.
 
-Bounds (the project's): outputs and layers max |diff| <= 1e-5 in float32, 1e-10 in float64; gradients
-<= 1e-4 relative in float32 (max |diff| / max |torch gradient| of that tensor), 1e-10 absolute in float64.
-
-Absolute floors beside the relative bounds (GRAD_FLOOR_EPS): a gradient also passes when max |diff| <= eps *
-sqrt(m) * G, eps the dtype's machine epsilon, G the largest |torch gradient| of any tensor in the model and m
-the positions the tensor is shared over (each element of its gradient is a sum of m terms: the batch's rows of
-a Linear, N*H*W of a convolution; 1 where no call was recorded): a difference below the roundoff of such a sum
-at the model's gradient scale cannot be told from roundoff (rounding errors of m terms grow as sqrt(m)). A gradient that is zero
-analytically (a key bias under softmax: softmax is invariant to it) is computed as roundoff on both sides,
-(so is a bias before BatchNorm in train mode: the batch mean removes it),
-and relative to itself that is a difference of order 1; against the floor it passes, while a tensor whose
-gradients are real (above eps * G) keeps the relative bound. A layer's output also passes when max |diff| <=
-eps * max |torch input| (an output that cancels to roundoff of what it received). Outputs are bounded
-absolutely, so their bound is their floor. `overrides` ({pattern: bound or (bound, floor)}, the pattern matched
-whole against a row's name, e.g. "grad\\[.*key\\.bias\\]") replaces both for the rows it names.
-The torch module runs in eval mode (its mode is restored after) and a linen module with its defaults (pass
-`flax_kwargs={"deterministic": True}` where it has no such default); an NNX module runs in eval mode on a copy
-(parity.nnx.nnx_apply: the module, its mode and state are left as they were), its parameters read as the linen
-tree (parity.nnx), its layers recorded by wrapping each submodule's `__call__` (parity.trace.nnx_calls).
+Bounds: outputs and layers max |diff| <= 1e-5 in float32, 1e-10 in float64 (layers relative to their own
+scale); gradients 1e-4 relative in float32, 1e-10 absolute in float64. Floors (GRAD_FLOOR_EPS): a gradient also
+passes when max |diff| <= eps * sqrt(m) * G (G the largest |torch gradient| in the model, m the positions the
+tensor is shared over: the roundoff of a sum of m terms), so a gradient that is zero analytically (a key bias
+under softmax) is not judged relative to its own roundoff; a layer's output also passes when max |diff| <= eps
+* max |torch input|. `overrides` ({pattern matched whole against a row's name: bound or (bound, floor)})
+replaces both. torch runs in eval mode (restored after), linen with its defaults, NNX in eval mode on a copy
+(parity.nnx.nnx_apply).
 """
 from __future__ import annotations
 
@@ -70,8 +55,11 @@ def max_abs_diff(a, b) -> float:
     return float(np.max(np.where(both_inf, 0.0, np.abs(a - b))))
 
 
-def _scale(reference) -> float:
-    return float(np.max(np.abs(np.asarray(reference, dtype=np.float64)))) if np.size(reference) else 0.0
+def _diffs(got, want) -> tuple[float, float]:
+    """max |got - want|, and that divided by max |want| (itself where want is all zeros)."""
+    diff = max_abs_diff(got, want)
+    scale = float(np.max(np.abs(np.asarray(want, dtype=np.float64)))) if np.size(want) else 0.0
+    return diff, diff / scale if scale > 0 else diff
 
 
 @dataclass
@@ -107,11 +95,9 @@ class Row:
 
 @dataclass
 class Layer:
-    """One submodule call, in torch's execution order: its output (and first input) against its Flax twin's.
-
-    Judged relative to the layer's own scale, max |diff| / max |torch output|, against the output bound: inside
-    a network the scales differ by orders of magnitude (GPT-2's residual branches are ~1e-2 at init, a deep
-    residual stream 1e2), so an absolute bound misses a bug in a small layer and flags roundoff in a large one."""
+    """One submodule call, in torch's execution order: its output (and first input) against its Flax twin's,
+    relative to the layer's own scale (max |diff| / max |torch output|): scales inside a network differ by
+    orders of magnitude, so an absolute bound would miss a bug in a small layer and flag roundoff in a large one."""
     index: int
     name: str  # the torch module name; '' is the whole model
     kind: str  # the torch class
@@ -142,10 +128,7 @@ class Layer:
 
     @property
     def ok(self) -> bool:
-        """Output and inputs within the bound. The inputs are those matched to the same argument of the twin
-        (by name, else by position) and floating-point: integer and mask arguments are never compared, so a
-        layer whose output agrees is a divergence only through a float input of its own that differs, i.e. a
-        difference made just before it, in code that is no module (an activation function)."""
+        """Output and float inputs (matched to the twin's by name, else by position) within the bound."""
         return self.output_ok and self.input_ok
 
     @property
@@ -170,12 +153,9 @@ class Report:
     plan: list = field(default_factory=list, repr=False)  # (collection, Piece) of every carried tensor
 
     def add(self, tensor: str, got, want, bound: float, relative: bool = False, floor: float = 0.0) -> None:
-        abs_diff = max_abs_diff(got, want)
-        diff = abs_diff
-        if relative:
-            scale = _scale(want)
-            diff = diff / scale if scale > 0 else diff
-        self.rows.append(Row(self.component, self.dtype, tensor, diff, bound, relative, floor, abs_diff))
+        abs_diff, rel = _diffs(got, want)
+        self.rows.append(Row(self.component, self.dtype, tensor, rel if relative else abs_diff, bound, relative, floor,
+                             abs_diff))
 
     def mapping_table(self) -> str:
         """Every torch key, the Flax path it was carried to and the transform between them."""
@@ -379,11 +359,9 @@ SAME, MOVED = "same", "channels last"
 @dataclass
 class Layouts:
     """How each compared array of rank >= 3 lies in Flax against torch: SAME, or MOVED (torch's (N, C, ...) is
-    Flax's (N, ..., C)), by what was declared (compare's `layout` for the model's inputs and outputs, `layouts`
-    per module) or derived from what the bridge carried: a convolution kernel (its window first) and the
-    channels-first torch layers (Conv, BatchNorm, pooling: CHANNELS_FIRST) lie MOVED at their rank, a Linear
-    SAME; a module without its own evidence takes its submodules' when they agree. Never from the shapes alone:
-    where nothing decides and both layouts fit, the array is not compared, and the row says so."""
+    Flax's (N, ..., C)), as declared (compare's `layout`, `layouts`) or as what was carried shows (a convolution
+    kernel, the CHANNELS_FIRST layers: MOVED; a Linear: SAME; else the submodules' when they agree). Never from
+    the shapes alone: where nothing decides and both layouts fit, the array is not compared, and the row says so."""
     evidence: dict[str, dict[int, str]] = field(default_factory=dict)  # torch module -> {rank: layout}
     declared: dict[str, str] = field(default_factory=dict)  # pattern of torch module names -> layout
     model: tuple[str, str] | None = None  # compare's `layout` of the inputs, e.g. ('NCHW', 'NHWC')
@@ -441,10 +419,9 @@ def _layouts(torch_module, plan, calls, layout, layouts) -> Layouts:
 
 
 def _fit(want: np.ndarray, got: np.ndarray, how: str | None = SAME) -> tuple[np.ndarray, np.ndarray, str] | None:
-    """(torch's array, its Flax twin's) in one layout, and how it was found: the layout given (SAME, MOVED),
-    the one that fits the shapes where the layout given does not (said: 'by shape'), or broadcast (a position
-    table (1, T, C) that one side broadcasts to the batch); None where nothing fits, or where both layouts
-    fit and none was given (the caller says why)."""
+    """(torch's array, its Flax twin's) in one layout, and how: the layout given, the one the shapes fit
+    ('by shape'), or one side broadcast (a position table (1, T, C)); None where nothing fits, or where both
+    layouts fit and none was given."""
     moved = np.moveaxis(want, 1, -1) if want.ndim >= 3 else None
     fits = {SAME: want.shape == got.shape, MOVED: moved is not None and moved.shape == got.shape}
     if how is not None and fits[how]:
@@ -509,9 +486,7 @@ def _compare_inputs(layer: Layer, call, twin: Mapping[str, Any], layouts: Layout
             words.append(f"{name} {_not_fitted(want, got, how)}")
             continue
         want, got, note = fitted
-        scale = _scale(want)
-        diff = max_abs_diff(got, want)
-        rels.append(diff / scale if scale > 0 else diff)
+        rels.append(_diffs(got, want)[1])
         words.append(name + (f" ({note})" if note else ""))
     layer.inputs = "; ".join(part for part in (", ".join(words), "skipped " + ", ".join(skipped) if skipped else "")
                              if part)
@@ -534,9 +509,7 @@ def _layer(index: int, call, twin: dict | None, bound: float, eps: float, layout
         layer.note = _not_fitted(want, got, how)
         return layer
     want, got, layer.note = fitted
-    layer.diff = max_abs_diff(got, want)
-    scale = _scale(want)
-    layer.rel = layer.diff / scale if scale > 0 else layer.diff
+    layer.diff, layer.rel = _diffs(got, want)
     layer.input_rel = _compare_inputs(layer, call, twin, layouts)
     layer.floor = eps * _finite_scale(v for k, v in (call.inputs or {}).items() if not _skipped_input(k, v))
     return layer
@@ -549,16 +522,17 @@ def _check_modules(torch_module, flax_module, inputs) -> None:
     def what(m):
         return f"the class {m.__name__}" if isinstance(m, type) else f"a {type(m).__name__}"
 
+    def refuse(which, m, expected):
+        raise ParityInputError(f"the {which} module is {what(m)}; expected a {expected} instance"
+                               + (" (call the class to build one)" if isinstance(m, type) else ""))
+
     linen = any(c.__module__.startswith("flax.linen") and c.__name__ == "Module" for c in type(flax_module).__mro__)
     if isinstance(flax_module, torch.nn.Module) and (is_nnx(torch_module) or hasattr(torch_module, "apply")):
         raise ParityInputError("the modules are swapped: the torch module comes first, then the Flax one")
     if not isinstance(torch_module, torch.nn.Module):
-        raise ParityInputError(f"the first module is {what(torch_module)}; expected a torch.nn.Module instance"
-                               + (" (call the class to build one)" if isinstance(torch_module, type) else ""))
+        refuse("first", torch_module, "torch.nn.Module")
     if not (linen or is_nnx(flax_module)):
-        raise ParityInputError(f"the second module is {what(flax_module)}; expected a flax.linen.Module or "
-                               f"flax.nnx.Module instance" + (" (call the class to build one)"
-                                                              if isinstance(flax_module, type) else ""))
+        refuse("second", flax_module, "flax.linen.Module or flax.nnx.Module")
     values = inputs.values() if isinstance(inputs, Mapping) else inputs if isinstance(inputs, (tuple, list)) else [inputs]
     for value in values:
         if value is None or isinstance(value, (str, bytes)) or np.asarray(value).dtype == object:
@@ -567,9 +541,8 @@ def _check_modules(torch_module, flax_module, inputs) -> None:
 
 
 def _state_rows(report, t_before, t_after, f_after, calls, torch_module, bounds, out_bound) -> None:
-    """Train mode: the statistics each side updated (torch's buffers, Flax's batch_stats), in torch's layout.
-    torch updates BatchNorm's running variance with the unbiased batch variance, Flax with the biased: the
-    Flax value is compared with torch's update redone with the biased one (n the values per channel)."""
+    """Train mode: the statistics each side updated, in torch's layout; torch's running variance update redone
+    with the biased batch variance, Flax's convention (n the values per channel)."""
     import torch
 
     sizes = {}
@@ -592,10 +565,8 @@ def _state_rows(report, t_before, t_after, f_after, calls, torch_module, bounds,
             if not any("unbiased" in note for note in report.notes):
                 report.notes.append("running_var compared with torch's update redone with the biased batch variance, "
                                     "Flax's convention (torch updates with the unbiased: n / (n - 1) larger)")
-        scale = _scale(want)
         bound, floor = bounds(f"state[{key}]", out_bound, 0.0)
-        report.rows.append(Row(report.component, report.dtype, f"state[{key}]", max_abs_diff(got, want) /
-                               (scale or 1.0), bound, True, floor, max_abs_diff(got, want)))
+        report.add(f"state[{key}]", got, want, bound, True, floor)
         if not report.rows[-1].ok and momentum and leaf_name in ("running_mean", "running_var") and not any(
                 f"convention at {module_name}." in c for c in report.causes):
             from parity.causes import momentum_convention
@@ -621,23 +592,15 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
             train: bool = False, train_steps: int = 0, **training) -> Report:
     """Run torch_module and flax_module on the same inputs and compare everything (module docstring).
 
-    inputs: one array, a tuple of arrays (passed positionally) or a dict (passed by keyword), numpy; float
-    ones are cast to dtype, integer ones stay tokens; torch_kwargs / flax_kwargs go to one side only (a Flax
-    model's attention_mask). variables: the Flax variables (or params); None carries torch's state_dict over by
-    `rules` (BatchNorm's buffers into batch_stats), which is what a port check wants. loss: 'cross_entropy'
-    (of the first output against targets) or a pair (torch_fn, flax_fn), each (first output, targets) ->
-    scalar. weights: output name -> weight of that output in the gradient scalar (default: seeded standard
-    normal). dtype: default the torch module's (a module of another dtype runs as a converted copy).
-    Bounds default to the dtype's (OUTPUT_BOUND, GRAD_BOUND); layer_bound, relative, to the output bound;
-    gradients and layers have their absolute floors (module docstring). overrides: {pattern: bound or (bound,
-    floor)} for the rows whose name (`logits`, `grad[KEY]`) the pattern matches whole. layers=False skips the
-    layer table (no hooks, no captured intermediates); exclude_layers: patterns of torch module names left out
-    of it; pair_layers: {torch module name: Flax module path 'a/b'} for twins the rules do not pair.
-    layout: the model's inputs' and outputs' layouts, torch's then Flax's, e.g. ('NCHW', 'NHWC'): the Flax side
-    is given the inputs moved so; layouts: {pattern of torch module names: 'channels_last' or 'same'} where what
-    was carried does not decide (class Layouts). train: both in train mode (torch .train(), NNX .train(), linen
-    with its batch_stats mutable: pass its train flag in flax_kwargs), the updated statistics compared too;
-    refused where dropout is active. train_steps > 0: a training trajectory instead (parity.train).
+    inputs: one numpy array, a tuple (positional) or a dict (keywords); floats cast to dtype (default the torch
+    module's), integers kept; torch_kwargs / flax_kwargs go to one side only. variables: the Flax variables (or
+    params); None carries torch's state_dict over by `rules`. loss: 'cross_entropy' or (torch_fn, flax_fn), each
+    (first output, targets) -> scalar. weights: output name -> its weight in the gradient scalar. Bounds default
+    to the dtype's; layer_bound to the output bound. layers=False skips the layer table; exclude_layers: patterns
+    of torch module names left out of it; pair_layers: {torch module name: Flax path 'a/b'}. layout: the model's
+    (torch, Flax) layouts, e.g. ('NCHW', 'NHWC'), the Flax side given the inputs moved; layouts: {pattern of torch
+    module names: 'channels_last' or 'same'} (class Layouts). train: both in train mode, the updated statistics
+    compared too (refused with dropout active). train_steps > 0: a training trajectory instead (parity.train).
     """
     if train_steps:
         return _trajectory(torch_module, flax_module, inputs, train_steps, rules, dtype, variables,
@@ -702,9 +665,6 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
             drawn[key] = np.asarray(rng.standard_normal(shape) if w is None else w).astype(dtype)
         return drawn[key]
 
-    def call(module, args, kwargs):
-        return module(**dict(zip(names, args)), **kwargs) if names else module(*args, **kwargs)
-
     # torch: forward with every submodule call recorded, then the gradient of the scalar
     was_training = torch_module.training
     state = torch_state(torch_module)  # before the forward: train mode updates the statistics
@@ -713,7 +673,9 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
     try:
         t_inputs = [torch.tensor(a, requires_grad=i in floats) for i, a in enumerate(arrays)]
         with torch_calls(torch_module, torch_order) if layers or train else nullcontext([]) as calls:
-            t_out = _leaves(call(torch_module, t_inputs, torch_kwargs), output_names)
+            raw = (torch_module(**dict(zip(names, t_inputs)), **torch_kwargs) if names else
+                   torch_module(*t_inputs, **torch_kwargs))
+            t_out = _leaves(raw, output_names)
         t_after = torch_state(torch_module)
         terms = [(v * torch.as_tensor(weight(k, tuple(v.shape)))).sum() for k, v in t_out.items()
                  if v.dtype.is_floating_point]
@@ -725,14 +687,10 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         differentiate = bool(terms and wrt)
         t_grads = {}
         if differentiate:
-            scalar = terms[0]
-            for term in terms[1:]:
-                scalar = scalar + term
-            grads = torch.autograd.grad(scalar, wrt, allow_unused=True)
+            grads = torch.autograd.grad(sum(terms[1:], terms[0]), wrt, allow_unused=True)
             grads = [torch.zeros_like(x) if g is None else g for g, x in zip(grads, wrt)]
-            t_grads = {k: to_numpy(g) for (k, _), g in zip(named, grads)}
-            for n, i in enumerate(floats):
-                t_grads[_input_name(names, floats, i)] = to_numpy(grads[len(named) + n])
+            keys = [k for k, _ in named] + [_input_name(names, floats, i) for i in floats]
+            t_grads = {k: to_numpy(grad) for k, grad in zip(keys, grads)}
         else:
             report.notes.append("gradients not compared: " + ("no float output and no loss" if not terms else
                                                               "no parameter and no float input"))
@@ -754,7 +712,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         if variables is not None and "params" not in variables:
             variables = {"params": variables}
         flax_order: list = []
-        with _rng_explained(), _flax_explained(train):
+        with _flax_explained(train):
             template = (nnx_variables(flax_module) if is_nnx(flax_module) else
                         abstract_variables(flax_module, *([] if names else f_inputs), order=flax_order,
                                            **(dict(zip(names, f_inputs)) if names else {}), **flax_kwargs))
@@ -781,13 +739,13 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         report.flax_params = sum(int(np.size(p)) for p in jax.tree_util.tree_leaves(variables["params"]))
         mutable = ["intermediates"] + (["batch_stats"] if train and "batch_stats" in variables else [])
 
-        def run(params, args, layers=layers):
+        def run(params, args, layers=layers, using=None):
             if is_nnx(flax_module):
-                return nnx_apply(flax_module, {**variables, "params": params},
+                return nnx_apply(flax_module, {**(using or variables), "params": params},
                                  tuple(args) if not names else (), {**flax_kwargs, **dict(zip(names or [], args))},
                                  layers, train)
             with flax_inputs_sown() if layers else nullcontext(), _flax_explained(train):
-                return flax_module.apply({**variables, "params": params}, *([] if names else args),
+                return flax_module.apply({**(using or variables), "params": params}, *([] if names else args),
                                          **dict(zip(names or [], args)), **flax_kwargs,
                                          capture_intermediates=layers, mutable=mutable)
 
@@ -801,23 +759,23 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
                 args[i] = x
             raw, new_state = run(params, args)
             out = _leaves(raw, output_names)
-            terms = [(_as_torch_jnp(v, layout) * jnp.asarray(weight(k, tuple(_as_torch_jnp(v, layout).shape)))).sum()
-                     for k, v in out.items() if jnp.issubdtype(v.dtype, jnp.floating)]
+            terms = []
+            for k, v in out.items():  # each output weighed in torch's layout
+                if jnp.issubdtype(v.dtype, jnp.floating):
+                    v = jnp.moveaxis(v, -1, 1) if _io_layout(layout, v.ndim) == MOVED else v
+                    terms.append((v * jnp.asarray(weight(k, tuple(v.shape)))).sum())
             f_loss = None
             if loss is not None:
                 f_loss = loss[1](next(iter(out.values())), jnp.asarray(np.asarray(targets)))
                 terms.append(f_loss)
-            total = terms[0] if terms else jnp.zeros(())
-            for term in terms[1:]:
-                total = total + term
-            return total, (out, f_loss, new_state)
+            return sum(terms[1:], terms[0]) if terms else jnp.zeros(()), (out, f_loss, new_state)
 
         args = (variables["params"], *[f_inputs[i] for i in floats])
         g = {}
-        with _rng_explained():
+        with _flax_explained(train):
             if differentiate:
-                argnums = tuple(range(len(args)))
-                (_, (f_out, f_loss, f_state)), f_grads = jax.value_and_grad(scalar_fn, argnums, has_aux=True)(*args)
+                grad_fn = jax.value_and_grad(scalar_fn, tuple(range(len(args))), has_aux=True)
+                (_, (f_out, f_loss, f_state)), f_grads = grad_fn(*args)
                 g = flax_to_torch(f_grads[0], rules, tied=False, gradients=True)
                 for n, i in enumerate(floats):
                     grad = np.asarray(f_grads[1 + n])
@@ -1027,13 +985,6 @@ def _layout_pairs(layout) -> dict[str, tuple[str, str] | None]:
             if "outputs" in given or not isinstance(layout, Mapping) else None}
 
 
-def _as_torch_jnp(value, layout):
-    """A Flax output in torch's layout (the model's declared output layout), for the gradient scalar's weights."""
-    import jax.numpy as jnp
-
-    return jnp.moveaxis(value, -1, 1) if _io_layout(layout, value.ndim) == MOVED else value
-
-
 def _nnx_training(module) -> bool:
     from flax import nnx
 
@@ -1045,15 +996,16 @@ def _try_pairings(report, rules, state, variables, run, f_inputs, t_out, output_
     """Unnamed Flax modules that fit their torch twins in more than one way: the pairing by call order is kept
     when the outputs agree; else each other pairing is tried (at most MAX_PAIRINGS), and the first under which
     every output agrees is kept, and said. Where none does, the call order is kept, and that is said."""
+    import jax
     import jax.numpy as jnp
 
     def agree(candidate):
         try:
-            carried = torch_to_flax(state, {k: v for k, v in variables.items()}, candidate)
+            carried = torch_to_flax(state, dict(variables), candidate)
         except Exception:
             return None
-        carried = {k: jax_tree(jnp.asarray, v) for k, v in carried.items()}
-        raw, _ = _run_with(run, carried, variables, f_inputs)
+        carried = jax.tree_util.tree_map(jnp.asarray, carried)
+        raw, _ = run(carried["params"], list(f_inputs), layers=False, using=carried)
         out = {k: np.asarray(v) for k, v in _leaves(raw, output_names).items()}
         for key, value in t_out.items():
             fitted = _fit(to_numpy(value), out[key], _io_layout(layout, value.ndim)) if key in out else None
@@ -1089,30 +1041,21 @@ def _try_pairings(report, rules, state, variables, run, f_inputs, t_out, output_
 MAX_PAIRINGS = 24  # pairings tried for unnamed modules whose shapes fit several ways
 
 
-def jax_tree(fn, tree):
-    import jax
-
-    return jax.tree_util.tree_map(fn, tree)
-
-
-def _run_with(run, carried, variables, f_inputs):
-    saved = dict(variables)
-    variables.clear()
-    variables.update(carried)
-    try:
-        return run(carried["params"], list(f_inputs), layers=False)
-    finally:
-        variables.clear()
-        variables.update(saved)
-
-
 @contextmanager
 def _flax_explained(train: bool):
-    """flax's own errors for a module run in the wrong mode or without its statistics, as one line."""
+    """flax's own errors for a module run in the wrong mode, without its statistics or without an rng it asks
+    for (dropout in training mode), as one line saying what to pass."""
     from flax import errors
 
     try:
         yield
+    except errors.InvalidRngError as err:
+        found = re.search(r'needs PRNG for "(\w+)"', str(err))
+        stream = found[1] if found else "dropout"
+        raise ParityInputError(
+            f"the Flax module asks for the rng {stream!r} (dropout in training mode): compare runs both sides "
+            f"deterministically; pass flax_kwargs={{'deterministic': True}} (learngpt parity: --deterministic) or "
+            f"build the module with deterministic=True") from None
     except errors.ModifyScopeVariableError as err:
         raise ParityInputError(
             f"the Flax module updates a collection in {'train' if train else 'eval'} mode ({_first(err)}): "
@@ -1128,23 +1071,6 @@ def _flax_explained(train: bool):
 def _first(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0][:200] if text else type(err).__name__
-
-
-@contextmanager
-def _rng_explained():
-    """A Flax module that asks for an rng it was not given (dropout, in training mode) is refused with what
-    to pass, instead of flax's InvalidRngError."""
-    from flax.errors import InvalidRngError
-
-    try:
-        yield
-    except InvalidRngError as err:
-        found = re.search(r'needs PRNG for "(\w+)"', str(err))
-        stream = found[1] if found else "dropout"
-        raise ParityInputError(
-            f"the Flax module asks for the rng {stream!r} (dropout in training mode): compare runs both sides "
-            f"deterministically; pass flax_kwargs={{'deterministic': True}} (learngpt parity: --deterministic) or "
-            f"build the module with deterministic=True") from None
 
 
 def assert_parity(torch_module, flax_module, inputs, **kwargs) -> Report:
