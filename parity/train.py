@@ -233,12 +233,14 @@ def _alternatives(groups: list[dict], names: Mapping[int, str]) -> list[tuple[st
         out.append((f"epsilon inside the square root: the Flax update divides by sqrt(v_hat + {eps:g}) (optax's "
                     f"eps_root, eps=0), torch's by sqrt(v_hat) + {eps:g}: on the Flax side eps={eps:g}, eps_root=0",
                     lambda g: {**g, "eps_root": g["eps"], "eps": 0.0}))
+    out.append(("no bias correction: the Flax update is lr * m / (sqrt(v) + eps), without Adam's 1 - b**t "
+                "corrections, which torch's AdamW applies", lambda g: {**g, "bias_correction": False}))
     return out
 
 
 def _adamw_step(settings: list[dict], states: list[dict]) -> None:
-    """One torch AdamW step (torch's single-tensor arithmetic, in its order); eps_root is added to v_hat under
-    the square root."""
+    """One torch AdamW step (torch's single-tensor arithmetic, in its order), with the settings' changes:
+    eps_root (added to v_hat under the square root) and bias_correction=False."""
     import torch
 
     with torch.no_grad():
@@ -250,7 +252,7 @@ def _adamw_step(settings: list[dict], states: list[dict]) -> None:
             p.mul_(1 - g["lr"] * g["weight_decay"])
             s["m"].lerp_(p.grad, 1 - b1)
             s["v"].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
-            bc1, bc2 = 1 - b1 ** s["step"], 1 - b2 ** s["step"]
+            bc1, bc2 = (1 - b1 ** s["step"], 1 - b2 ** s["step"]) if g.get("bias_correction", True) else (1.0, 1.0)
             if g.get("eps_root"):
                 denom = (s["v"] / bc2 + g["eps_root"]).sqrt().add_(g["eps"])
             else:
@@ -290,7 +292,7 @@ def _causes(snapshot, start, torch_factory, batch, torch_step, report) -> tuple[
             found.append((d, text + f" (trained so, torch's parameters at step {step} are {d:.1e} from Flax's, "
                                     f"against {to_torch:.1e})"))
     if not found:
-        return [], [f"no optimizer default fits (weight decay, its mask, epsilon's place): "
+        return [], [f"no optimizer default fits (weight decay, its mask, epsilon's place, bias correction): "
                     f"compare the gradients, compare(..., loss=..., targets=...) on batch {step - 1}"]
     best = min(d for d, _ in found)  # one that fits far better than another (by the same factor) is named alone
     return [text for d, text in sorted(found, key=lambda f: f[0]) if d * CLOSER <= best], []
