@@ -10,8 +10,8 @@ flax_model is a flax.linen.Module or a flax.nnx.Module. parity_check is parity.c
 rules=, flax_kwargs=, loss=, targets=, dtype=, ...) that prints the report (`pytest -s` shows the measured
 maxima) and fails the test with it when a bound is broken. train_steps=N then trains both sides N steps,
 compare(..., train_steps=N), on `batches` (default [(inputs, targets)]) with `optimizer` (default "adamw"), `lr`
-and `train_bound`. A mistake in the arguments (compare's ParityInputError) fails the test with one line, before
-anything runs. Importing this module imports no framework: pytest loads it in every run.
+and `train_bound`. A mistake in the arguments fails the test with one line, compare's ParityInputError, and no
+traceback. Importing this module imports no framework: pytest loads it in every run.
 """
 from __future__ import annotations
 
