@@ -1,11 +1,5 @@
-"""One rule-based converter between a torch state_dict and Flax params, for any composition of modules.
-
-The rules live in parity.rules (DEFAULT_RULES: the curriculum's, and most linen/nn pairs'): a Flax list
-attribute `heads_3` is torch's `heads.3` (nn.ModuleList), a Sequential's `layers_3` is torch's index `3`; Dense
-`kernel` (in, out) is Linear `weight` (out, in) transposed; Embed `embedding` and library LayerNorm `scale` are
-`weight`; `bias`, and the curriculum LayerNorm's `gamma`/`beta`, keep their names. Every function takes
-`rules=` for a model of your own (`DEFAULT_RULES.extend(...)`). Buffers (the causal mask) are registered
-non-persistent in torch, so they are never weights.
+"""One rule-based converter between a torch state_dict and Flax params or variables, for any composition of
+modules: the rules are parity.rules' (DEFAULT_RULES, or your own through every function's `rules=`).
 """
 from __future__ import annotations
 
@@ -18,21 +12,14 @@ import numpy as np
 
 from parity.rules import DEFAULT_RULES, Piece, Rules, permute, Transform, WeightMismatchError, flat_tree, shape_of
 
-__all__ = ["WeightMismatchError", "abstract_params", "abstract_variables", "is_variables", "check_weights", "flat_tree", "flax_to_torch",
-           "load_into_torch", "mapping", "torch_key", "torch_module_path", "torch_state", "torch_to_flax"]
+__all__ = ["WeightMismatchError", "abstract_params", "abstract_variables", "is_variables", "check_weights", "flat_tree",
+           "flax_to_torch", "load_into_torch", "mapping", "torch_key", "torch_state", "torch_to_flax"]
 
 SHOWN = 5  # keys named per kind of problem in a mismatch message; the rest are counted
 
 
-def torch_module_path(path: tuple[str, ...], rules: Rules = DEFAULT_RULES) -> str:
-    """The torch submodule name for a Flax module path:
-    ('contextualizer', 'layers_0', 'head') -> 'contextualizer.0.head'."""
-    return rules.module_name(path)
-
-
 def torch_key(path: tuple[str, ...], rules: Rules = DEFAULT_RULES) -> tuple[str, bool]:
-    """The torch state_dict key for a Flax parameter path, and whether the array is transposed between them
-    (rules.torch_key gives the Transform itself)."""
+    """The torch state_dict key for a Flax parameter path, and whether the array is transposed between them."""
     key, transform = rules.torch_key(path)
     return key, transform.name == "transpose"
 
@@ -50,18 +37,16 @@ def _nest(flat: dict[tuple[str, ...], Any]) -> dict[str, Any]:
 CARRIED = ("params", "batch_stats")  # the collections the rules carry: parameters, BatchNorm's statistics
 
 
-def _unwrap(params: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Accept either variables ({'params': ...}) or the params tree itself."""
-    return params["params"] if set(params) == {"params"} else params
-
-
 def is_variables(tree: Mapping[str, Any]) -> bool:
     """Whether tree is a variables dict ({'params': ..., 'batch_stats': ...}) rather than a params tree."""
     return "params" in tree and set(tree) <= set(CARRIED) and all(isinstance(v, Mapping) for v in tree.values())
 
 
 def _collections(tree: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    return {c: tree[c] for c in CARRIED if c in tree} if is_variables(tree) else {"params": tree}
+    """Each carried collection of variables, or {'params': tree} for a params tree (or {'params': tree})."""
+    if is_variables(tree):
+        return {c: tree[c] for c in CARRIED if c in tree}
+    return {"params": tree["params"] if set(tree) == {"params"} else tree}
 
 
 def _plan(tree: Mapping[str, Any], rules: Rules) -> list[tuple[str, Piece]]:
@@ -85,17 +70,13 @@ def _plan(tree: Mapping[str, Any], rules: Rules) -> list[tuple[str, Piece]]:
     return plan
 
 
-def _slice(shape: tuple[int, ...], at: tuple[int, int] | None) -> tuple[int, ...]:
-    return shape if at is None else shape[:-1] + (at[1] - at[0],)
-
-
 def _torch_shapes(plan: list[tuple[str, Piece]], flat: Mapping[tuple[str, ...], Any]) -> dict[str, tuple[int, ...]]:
     """The shape each torch key must have for the Flax leaves of plan (flat: (collection,) + path -> leaf)."""
     out: dict[str, tuple[int, ...]] = {}
     for collection, piece in plan:
         if piece.path is None:
             continue
-        shape = piece.transform.torch_shape(_slice(_layer_shape(flat[(collection,) + piece.path], piece), piece.at))
+        shape = piece.transform.torch_shape(_piece_shape(flat[(collection,) + piece.path], piece))
         if piece.rows is not None:
             if shape[0] != piece.rows[1] - piece.rows[0]:
                 raise WeightMismatchError(f"the rule for {'/'.join(piece.path)} takes rows {piece.rows} of "
@@ -107,10 +88,10 @@ def _torch_shapes(plan: list[tuple[str, Piece]], flat: Mapping[tuple[str, ...], 
     return out
 
 
-def _layer_shape(leaf: Any, piece: Piece) -> tuple[int, ...]:
-    """A Flax leaf's shape, or its one layer's where the piece is a scanned stack's entry."""
-    shape = _shape(leaf)
-    return shape if piece.index is None else shape[1:]
+def _piece_shape(leaf: Any, piece: Piece) -> tuple[int, ...]:
+    """The shape of the part of a Flax leaf the piece fills: its one layer (a stack's entry), its slice `at`."""
+    shape = shape_of(leaf)[0 if piece.index is None else 1:]
+    return shape if piece.at is None else shape[:-1] + (piece.at[1] - piece.at[0],)
 
 
 def _flat(tree: Mapping[str, Any]) -> dict[tuple[str, ...], Any]:
@@ -123,11 +104,10 @@ def _where(collection: str, piece: Piece) -> str:
 
 
 def mapping(template: Mapping[str, Any], rules: Rules = DEFAULT_RULES) -> list[tuple[str, str, str]]:
-    """(torch key, Flax path 'a/b/kernel', transform) for every Flax leaf, in torch-key order: the whole
-    conversion, to read before any number. A torch key's rows read 'key[0:8]'; a torch slice summed into a
-    Flax leaf, or held by none, says so. A Flax leaf no rule knows is listed with its error."""
+    """(torch key, Flax path 'a/b/kernel', transform) for every Flax leaf, in torch-key order, rows as
+    'key[0:8]'; a summed slice, one held by none and a leaf no rule knows say so."""
     out = []
-    for collection, sub in _collections(_unwrap(template) if not is_variables(template) else template).items():
+    for collection, sub in _collections(template).items():
         flat = flat_tree(sub)
         try:
             pieces = rules.pieces(sub)
@@ -143,7 +123,7 @@ def mapping(template: Mapping[str, Any], rules: Rules = DEFAULT_RULES) -> list[t
             if piece.path is None:
                 out.append((key, "(none: must be zero)", "-"))
                 continue
-            label = piece.transform.label(len(_slice(_layer_shape(flat[piece.path], piece), piece.at)))
+            label = piece.transform.label(len(_piece_shape(flat[piece.path], piece)))
             where = _where(collection, piece) + ("" if piece.index is None else f"[{piece.index}]")
             out.append((key, where, label + ("" if piece.primary else ", summed")))
     return sorted(out)
@@ -151,12 +131,9 @@ def mapping(template: Mapping[str, Any], rules: Rules = DEFAULT_RULES) -> list[t
 
 def flax_to_torch(params: Mapping[str, Any], rules: Rules = DEFAULT_RULES, tied: bool = True,
                   gradients: bool = False) -> dict[str, np.ndarray]:
-    """Flax params or variables (a pytree) -> a torch-layout state dict of numpy arrays (dtype kept). With tied,
-    each tied torch key (rules.tied) is rebuilt as a copy of the key it shares its tensor with. A torch slice
-    summed into a Flax leaf (not `primary`) is carried back as zeros, the sum in the other summand; with
-    gradients (params is a gradient tree), each summand gets the leaf's gradient (the sum's adjoint), and a
-    torch slice no Flax leaf holds gets zeros."""
-    params = _unwrap(params) if not is_variables(params) else params
+    """Flax params or variables -> a torch-layout state dict of numpy arrays (dtype kept); with tied, each tied
+    key rebuilt as a copy of its source. A summand not `primary` goes back as zeros; with gradients (a gradient
+    tree), each summand gets the leaf's gradient. A torch slice no Flax leaf holds gets zeros."""
     flat = _flat(params)
     plan = _plan(params, rules)
     shapes = _torch_shapes(plan, flat)
@@ -182,30 +159,17 @@ def flax_to_torch(params: Mapping[str, Any], rules: Rules = DEFAULT_RULES, tied:
     return out
 
 
-def _get(tree: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    for name in path:
-        tree = tree[name]
-    return tree
-
-
-def _shape(value: Any) -> tuple[int, ...]:
-    return shape_of(value)
-
-
-def _listed(items: list[str], what: str) -> list[str]:
-    """The first SHOWN items, then a count of the rest: a mismatch message stays readable."""
-    return items[:SHOWN] + ([f"... and {len(items) - SHOWN} more {what}"] if len(items) > SHOWN else [])
+def _listed(items: list[str], what: str = "", shown: int = SHOWN) -> list[str]:
+    """The first `shown` items, then a count of the rest: a message stays readable."""
+    rest = f"... and {len(items) - shown} more" + (f" {what}" if what else "")
+    return list(items[:shown]) + ([rest] if len(items) > shown else [])
 
 
 def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, ...]], target: str,
                   plan: Mapping[str, tuple[str, Transform]] | None = None) -> None:
-    """Raise WeightMismatchError naming every missing, unexpected or mis-shaped key with both shapes.
-
-    plan (torch key -> (Flax path, transform)) lets the message suggest a rule: a tensor whose shape is the
-    transpose of the expected one looks transposed, and a missing key whose shape an unexpected key has
-    looks renamed.
-    """
-    shapes = {k: _shape(v) for k, v in weights.items()}
+    """Raise WeightMismatchError naming every missing, unexpected or mis-shaped key with both shapes; plan
+    (torch key -> (Flax path, transform[, Flax shape])) lets the message suggest the rule to add."""
+    shapes = {k: shape_of(v) for k, v in weights.items()}
     missing = [k for k in expected if k not in weights]
     unexpected = [k for k in weights if k not in expected]
     wrong = [k for k in expected if k in weights and shapes[k] != tuple(expected[k])]
@@ -222,17 +186,13 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
         same = [u for u in unexpected if shapes[u] == want]
         flipped = [u for u in unexpected if len(want) > 1 and shapes[u] == want[::-1]]
         named = [u for u in unexpected if difflib.SequenceMatcher(None, k, u).ratio() >= 0.8]
-        for pool, what in ((same, "has that shape"), (flipped, f"has its transpose {want[::-1]}"),
+        for pool, what in ((same, "has that shape (a rename rule?)"),
+                           (flipped, f"has its transpose {want[::-1]} (a rename and a transpose rule?)"),
                            (named, "has a similar name (shape {})")):
             if pool:
                 best = max(pool, key=lambda u: difflib.SequenceMatcher(None, k, u).ratio())
-                text = f": the unexpected key {best!r} " + what.format(shapes[best])
                 rule = _rename_hint(k, best, plan[k][0] if plan and k in plan else None)
-                if pool is flipped:
-                    text += " (a rename and a transpose rule?)"
-                if pool is same:
-                    text += " (a rename rule?)"
-                return text + (f"; try {rule}" if rule else "")
+                return f": the unexpected key {best!r} " + what.format(shapes[best]) + (f"; try {rule}" if rule else "")
         return ""
 
     def hint_wrong(k):
@@ -255,14 +215,11 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
         return f": looks transposed: add a transpose rule for {flax_name(k)}"
 
     def hint_bias(k):
-        if not k.endswith("bias") or hint_missing(k):
-            return hint_missing(k)
-        return ": torch's layer has no bias (bias=False): give the Flax layer use_bias=False"
+        bias = ": torch's layer has no bias (bias=False): give the Flax layer use_bias=False"
+        return hint_missing(k) or (bias if k.endswith("bias") else "")
 
-    problems = _listed([f"missing key {k!r} (expected shape {tuple(expected[k])}){hint_bias(k)}" for k in missing],
-                       "missing keys")
     def hint_unexpected(k):
-        """A tensor equal to an expected key's: the two are tied (one tensor under two names)."""
+        """A BatchNorm statistic without batch_stats, a bias the Flax layer lacks, or a tied tensor."""
         if (k.endswith((".running_mean", ".running_var")) or k in ("running_mean", "running_var")) and \
                 not any(e.endswith(("running_mean", "running_var")) for e in expected):
             return (": a BatchNorm statistic, and the Flax template holds no batch_stats: carry the variables "
@@ -277,6 +234,8 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
         return (f": it equals {twin!r}, the same tensor under two names; declare it tied: "
                 f"DEFAULT_RULES.extend(tied={{{k!r}: {twin!r}}})")
 
+    problems = _listed([f"missing key {k!r} (expected shape {tuple(expected[k])}){hint_bias(k)}" for k in missing],
+                       "missing keys")
     problems += _listed([f"unexpected key {k!r} (shape {shapes[k]}){hint_unexpected(k)}" for k in unexpected],
                         "unexpected keys")
     problems += _listed([f"key {k!r} has shape {shapes[k]}, {target} expects {tuple(expected[k])}{hint_wrong(k)}"
@@ -287,8 +246,8 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
 
 
 def _rename_hint(missing: str, found: str, flax_path: str | None) -> str:
-    """`rename(pattern, replacement)` turning the Flax segment behind `missing` into `found`'s torch segment,
-    where the two keys differ in one module segment (digits generalised when they agree); '' otherwise."""
+    """`rename(...)` turning the Flax segment behind `missing` into `found`'s, where they differ in one module
+    segment (digits generalised when they agree); '' otherwise."""
     if flax_path is None:
         return ""
     m_parts, f_parts = missing.split("."), found.split(".")
@@ -318,20 +277,15 @@ def _numpy(value: Any) -> np.ndarray:
 
 def torch_to_flax(weights: Mapping[str, Any], template: Mapping[str, Any],
                   rules: Rules = DEFAULT_RULES) -> dict[str, Any]:
-    """A torch state dict (tensors or arrays) -> Flax params shaped like template (params or their shapes), or
-    variables ({'params': ..., 'batch_stats': ...}) where template is variables: torch's BatchNorm buffers
-    (running_mean, running_var) are the batch_stats.
-
-    Every key and shape is checked before anything is built; arrays keep their dtype (numpy, so that
-    float64 survives until it is used under x64). Tied keys (rules.tied) must equal the key they share with;
-    ignored keys (rules.ignored) are left out. A torch slice that no Flax leaf holds must be zero.
-    """
-    template = _unwrap(template) if not is_variables(template) else template
+    """A torch state dict (tensors or arrays) -> Flax params shaped like template, or variables where template
+    is variables (torch's BatchNorm buffers are the batch_stats). Every key and shape is checked before anything
+    is built; numpy arrays, dtype kept. Tied keys must equal their source; ignored keys are left out; a torch
+    slice no Flax leaf holds must be zero."""
     rules = rules.bind(template, weights)
     plan = _plan(template, rules)
     flat = _flat(template)
     expected = _torch_shapes(plan, flat)
-    by_key = {piece.key: (_where(c, piece), piece.transform, _shape(flat[(c,) + piece.path])) for c, piece in plan
+    by_key = {piece.key: (_where(c, piece), piece.transform, shape_of(flat[(c,) + piece.path])) for c, piece in plan
               if piece.path is not None}
     tied = {k: s for k, s in rules.tied if k in weights and k not in expected}
     for key, source in tied.items():
@@ -350,10 +304,9 @@ def torch_to_flax(weights: Mapping[str, Any], template: Mapping[str, Any],
                                           f"module has no parameter that holds it; nothing was loaded")
             continue
         where = (collection,) + piece.path
-        shape = _shape(flat[where])
-        value = piece.transform.to_flax(part, _slice(_layer_shape(flat[where], piece), piece.at))
+        value = piece.transform.to_flax(part, _piece_shape(flat[where], piece))
         if where not in built:
-            built[where] = np.zeros(shape, dtype=value.dtype)
+            built[where] = np.zeros(shape_of(flat[where]), dtype=value.dtype)
         if piece.index is not None:
             built[where][piece.index] = value
         elif piece.at is None:
@@ -370,9 +323,8 @@ def abstract_params(model, *inputs, **kwargs) -> dict[str, Any]:
 
 
 def abstract_variables(model, *inputs, order: list | None = None, **kwargs) -> dict[str, Any]:
-    """The shapes of a linen model's carried variables ({'params': ..., 'batch_stats': ...} where it has
-    statistics), without computing any. order, if given, receives each module's path in the order its first
-    call began (what the code did: how unnamed modules are paired with their torch twins)."""
+    """The shapes of a linen model's carried variables, without computing any; order, if given, receives each
+    module's path in the order its first call began."""
     import flax.linen as nn
     import jax
 

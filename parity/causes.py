@@ -1,11 +1,7 @@
-"""Likely causes of a first divergence: the frameworks' known default mismatches, each tried on the layer.
-
-The checklist is the defaults table the project pins (DESIGN.md: never rely on a default where the other
-side's differs): LayerNorm epsilon (torch 1e-5, Flax 1e-6, BERT 1e-12), GELU exact (erf) against its tanh
-approximation and other activations, a square kernel left untransposed (the shapes fit, the numbers do not),
-a missing or zeroed bias, and TF32 matmuls on a GPU. Each is tried numerically: the torch layer's own input
-and weights are run through the alternative, and the cause is named when the Flax value is that alternative's
-(much closer to it than to torch's own value). Nothing is named on a guess.
+"""Likely causes of a first divergence: the frameworks' known default mismatches (DESIGN.md's defaults table:
+LayerNorm epsilon, exact against tanh GELU, an untransposed square kernel, a missing bias, padding, BatchNorm
+statistics and momentum, TF32 on a GPU), each tried numerically on the torch layer's own input and weights, and
+named only when the Flax value is that alternative's (CLOSER). Nothing is named on a guess.
 """
 from __future__ import annotations
 
@@ -161,9 +157,9 @@ def _conv(module, x, flax_y, torch_y, label) -> list[str]:
         return conv(torch.as_tensor(x_in), torch.as_tensor(weight), None if b is None else torch.as_tensor(b),
                     module.stride, padding, module.dilation, module.groups).numpy()
 
-    out = []
     if isinstance(module.padding, str):
-        return out
+        return []
+    out = []
     if dims == 2 and w.shape[2] == w.shape[3] and _fits(run(w.transpose(0, 1, 3, 2), x, module.padding), flax_y,
                                                         torch_y):
         out.append(f"kernel axes at {label}: the Flax kernel holds torch's window axes swapped (kh, kw): carry it "
@@ -240,8 +236,8 @@ def _flatten(calls_before, flax_in, torch_in, label) -> list[str]:
 
 
 def _pooling(module, x, flax_next_in, torch_next_in, label) -> list[str]:
-    """A torch pooling layer that ran without a Flax twin (Flax pools with a function) and that fits the Flax
-    value with count_include_pad flipped."""
+    """A torch average pool without a Flax twin (Flax pools with a function) that fits with count_include_pad
+    flipped."""
     import torch
 
     if x is None or not hasattr(module, "count_include_pad") or flax_next_in is None:
@@ -257,8 +253,8 @@ def _pooling(module, x, flax_next_in, torch_next_in, label) -> list[str]:
 
 
 def momentum_convention(key, old, torch_new, flax_new, momentum, n) -> list[str]:
-    """The Flax statistic is the one Flax's BatchNorm gives with torch's momentum copied (Flax weighs the old
-    statistics by momentum, torch the new batch): named as the momentum convention."""
+    """The Flax statistic is Flax's BatchNorm update with torch's momentum copied (Flax weighs the old
+    statistics by momentum, torch the new batch)."""
     batch = (torch_new - (1 - momentum) * old) / momentum
     if n:
         batch = batch * (n - 1) / n  # Flax's update uses the biased batch variance
@@ -285,7 +281,6 @@ def _recurrent(module, x, flax_y, torch_y, label) -> list[str]:
         with torch.no_grad():
             for n in names:
                 getattr(alt, n).zero_()
-        with torch.no_grad():
             y = alt(torch.as_tensor(x))[0].numpy()
         if _fits(y, flax_y, torch_y):
             out.append(f"one bias where torch adds two at {label}: the Flax output is this {type(module).__name__}'s "

@@ -1,16 +1,12 @@
-"""The command line for a pair of your own (`learngpt parity --torch ... --flax ...` or `--pair ...`): the flags,
-loading the factories (a module path or a file path), the inputs, and the report. Every mistake in what is
-given is one line (learngpt.errors.UserError); the models' own failures on the input are named with the flag
-that caused them. Used by learngpt_lab.commands.parity, which adds the curriculum's component table.
+"""The command line for a pair of your own, used by learngpt_lab.commands.parity: the flags, loading the
+factories, the inputs and the report; every mistake in what is given is one line (UserError), the models' own
+failures on the input named with the flag that caused them.
 
     learngpt parity --torch mypkg.port:torch_model --flax mypkg.port:flax_model --input 4,16
-    learngpt parity --torch port/my_port.py:torch_model --flax port/my_port.py:flax_model --input 2,8 --vocab 97
     learngpt parity --pair port/bert.py:pair --dtype both --layers
 
-A pair factory returns (torch_module, flax_module, inputs) or (torch_module, flax_module, inputs, flax_kwargs),
-or a dict with those keys (`torch`, `flax`, `inputs`, `flax_kwargs`) and any of `torch_kwargs`, `targets`,
-`loss`, `rules`, `variables`, `overrides`, `exclude_layers`, `pair_layers` (parity.check.compare's keywords).
-Any factory is called with no arguments, or with dtype='float32'/'float64' where it takes a `dtype`.
+A pair factory returns (torch_module, flax_module, inputs[, flax_kwargs]) or a dict of compare's keywords (with
+`torch`, `flax`, `inputs`: PAIR_KEYS). A factory is called with no arguments, or with dtype= where it takes one.
 """
 from __future__ import annotations
 
@@ -20,6 +16,7 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import math
 import os
 import sys
 from pathlib import Path
@@ -99,9 +96,7 @@ def _theirs(what: str):
 
     try:
         yield
-    except LearngptError:
-        raise
-    except signals.Stopped:
+    except (LearngptError, signals.Stopped):
         raise
     except SystemExit as err:
         raise UserError(f"{what} called sys.exit({err.code!r}); a factory returns its modules") from None
@@ -165,9 +160,7 @@ def machine_memory() -> int:
 
 def check_input_size(text: str, shape: tuple[int, ...], itemsize: int = 8) -> None:
     """Refuse, before anything is allocated, an input above 1/INPUT_MEMORY_SHARE of the machine's memory."""
-    values = 1
-    for d in shape:
-        values *= d
+    values = math.prod(shape)
     memory = machine_memory()
     limit = memory // INPUT_MEMORY_SHARE if memory else 2 ** 31
     if values * itemsize > limit:

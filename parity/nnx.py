@@ -1,11 +1,8 @@
 """torch <-> Flax NNX, and linen <-> NNX, by the rules that convert torch <-> linen (parity.rules).
 
-An NNX module's parameters, `nnx.state(model, nnx.Param)`, are read as the tree the same model has in linen:
-a list index joins the name of the attribute that holds the list, ('heads', 3) -> 'heads_3', which is how
-linen names the submodules of a list attribute (and nnx.Sequential's `layers` list reads as linen's
-`layers_0`). On that tree every torch <-> linen rule, check and error message applies unchanged, so a torch
-state_dict, a linen params tree and an NNX model carry the same weights bit for bit, in any direction.
-Arrays keep their dtype: float64 stays float64 under jax.enable_x64.
+An NNX module's variables are read as the tree the same model has in linen (a list index joins the name of the
+attribute that holds it: ('heads', 3) -> 'heads_3'), so every torch <-> linen rule, check and message applies
+unchanged. Arrays keep their dtype.
 """
 from __future__ import annotations
 
@@ -13,7 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from parity.bridge import _collections, _nest, _unwrap, check_weights, flax_to_torch, is_variables, torch_to_flax
+from parity.bridge import _collections, _nest, check_weights, flax_to_torch, torch_to_flax
 from parity.rules import DEFAULT_RULES, Rules, WeightMismatchError, flat_tree, shape_of
 
 __all__ = ["is_nnx", "linen_path", "load_nnx", "nnx_params", "nnx_paths", "nnx_to_torch", "nnx_variables",
@@ -53,13 +50,11 @@ def nnx_paths(model, variable=None) -> dict[tuple[str, ...], tuple]:
 
 
 def nnx_params(model, variable=None) -> dict[str, Any]:
-    """The model's parameters (or variables of another type) as linen's nested params tree: the arrays
-    themselves (jax arrays, dtype kept), under linen's names."""
+    """The model's parameters (or variables of another type) as linen's nested tree of its arrays."""
     from flax import nnx
 
-    flat = {linen_path(path): value.get_value() for path, value in
-            nnx.to_flat_state(nnx.state(model, variable or nnx.Param))}
-    return _nest(flat)
+    return _nest({linen_path(path): value.get_value()
+                  for path, value in nnx.to_flat_state(nnx.state(model, variable or nnx.Param))})
 
 
 def _variable_type(collection: str):
@@ -69,21 +64,19 @@ def _variable_type(collection: str):
 
 
 def nnx_variables(model) -> dict[str, Any]:
-    """The model's parameters, and its BatchNorm statistics where it has any, as linen's variables:
-    {'params': ..., 'batch_stats': ...} (nnx.Param and nnx.BatchStat, under linen's names)."""
+    """The model's parameters, and its BatchNorm statistics where it has any, as linen's variables."""
     out = {"params": nnx_params(model)}
     stats = nnx_params(model, _variable_type("batch_stats"))
     return out | ({"batch_stats": stats} if stats else {})
 
 
 def load_nnx(model, params: Mapping[str, Any]) -> None:
-    """Set model's parameters (and, from variables {'params': ..., 'batch_stats': ...}, its BatchNorm
-    statistics) from a linen-style tree, all or nothing: every path and shape is checked first. Values become
-    jax arrays in their own dtype (float64 needs jax.enable_x64)."""
+    """Set model's parameters (and, from variables, its BatchNorm statistics) from a linen-style tree, all or
+    nothing: every path and shape is checked first. Values become jax arrays in their own dtype."""
     import jax.numpy as jnp
     from flax import nnx
 
-    trees = _collections(params) if is_variables(params) else {"params": _unwrap(params)}
+    trees = _collections(params)
     updates = []
     for collection, tree in trees.items():
         paths = nnx_paths(model, _variable_type(collection))
@@ -97,9 +90,8 @@ def load_nnx(model, params: Mapping[str, Any]) -> None:
 
 
 def torch_to_nnx(weights: Mapping[str, Any], model, rules: Rules = DEFAULT_RULES) -> None:
-    """Load a torch state dict (tensors or arrays) into an NNX model by the torch <-> linen rules: every key
-    and shape checked before anything is set (WeightMismatchError names each problem), tied and ignored keys
-    as for linen; torch's BatchNorm buffers become the model's nnx.BatchStat."""
+    """Load a torch state dict into an NNX model by the torch <-> linen rules, all checked before anything is
+    set; torch's BatchNorm buffers become the model's nnx.BatchStat."""
     load_nnx(model, torch_to_flax(weights, nnx_variables(model), rules))
 
 
@@ -119,16 +111,14 @@ def _merged(into: dict[str, Any], tree: Mapping[str, Any]) -> dict[str, Any]:
 
 def nnx_apply(model, variables: Mapping[str, Any], args: tuple, kwargs: Mapping[str, Any], layers: bool = True,
               train: bool = False):
-    """model(*args, **kwargs) in eval mode (train: train mode) with variables (a linen-style params tree or
-    {'params': ..., 'batch_stats': ...}, possibly of tracers) in place of its own, on a copy built inside the
-    caller's trace (model itself, its mode and state, are left as they are): (output, {'intermediates': every
-    submodule call and every nnx.Intermediate, in linen's layout, 'batch_stats': the copy's statistics after
-    the call, where it has any}), what linen's apply(..., capture_intermediates=True, mutable=[...]) gives."""
+    """model(*args, **kwargs) in eval (or train) mode with variables (linen-style, possibly tracers) in place
+    of its own, on a copy (model is left as it was): (output, {'intermediates': every submodule call and
+    nnx.Intermediate, 'batch_stats': the copy's statistics where it has any}), as linen's apply gives them."""
     from flax import nnx
 
     from parity.trace import nnx_calls, nnx_sown
 
-    trees = _collections(variables) if is_variables(variables) else {"params": _unwrap(variables)}
+    trees = _collections(variables)
     graphdef, own, stats, rest = nnx.split(model, nnx.Param, nnx.BatchStat, ...)
     given = []
     for collection, state in (("params", own), ("batch_stats", stats)):

@@ -1,17 +1,9 @@
 """Every submodule call recorded on both sides, so that two runs can be compared layer by layer.
 
-torch: a forward hook on every submodule records, in execution order (a hook fires when its module's forward
-returns, so children come before their parent), the module's first input array and its first output array.
-Flax: `capture_intermediates` records each module's `__call__` output, and a method interceptor sows its first
-input under INPUT beside it. The Flax module path is turned into the torch module name by the same rules that
-convert the weights (parity.rules), which is how each call finds its twin.
-
-"First array" means the first tensor found in order through tuples, lists, dicts and ModelOutputs: the hidden
-state of a block that returns (hidden, attention weights), the logits of a language model's output.
-
-Inputs are recorded by argument: each array a module receives is named by the parameter of its `forward` or
-`__call__` it binds to (`hidden_states`, `attention_mask`; `args[1]` for a `*args` entry), so that a layer's
-inputs are paired with its twin's by name, or by position where the names differ (parity.check).
+torch: forward hooks record, in execution order (children before their parent), each call's first input and
+output array and every array argument by the name of the parameter it binds to. Flax: `capture_intermediates`
+records each module's output, and a method interceptor sows its inputs beside it (nnx: each `__call__` wrapped).
+The Flax module path becomes the torch module name by the rules that convert the weights (parity.rules).
 """
 from __future__ import annotations
 
@@ -33,9 +25,8 @@ OUTPUT = "__call__"  # the name capture_intermediates gives a module's output
 
 @dataclass
 class Call:
-    """One torch submodule call: its name ('' is the root; a second call of the same module is 'name#2'),
-    its class, its first input and output arrays (None where there is no array) and every array argument by
-    name (bound_arrays), in the order of the signature."""
+    """One torch submodule call: its name ('' the root, 'name#2' a second call), its class, its first input and
+    output arrays (None where there is none) and every array argument by name (bound_arrays)."""
     name: str
     kind: str
     input: np.ndarray | None
@@ -44,22 +35,14 @@ class Call:
 
 
 def first_array(value: Any) -> Any:
-    """The first array (torch tensor, jax or numpy array) in value, searched in order; None if there is none."""
+    """The first array (torch tensor, jax or numpy array) in value, searched in order through tuples, lists and
+    mappings; None if there is none."""
     if value is None or isinstance(value, (str, bytes)):
         return None
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
+    if is_array(value):
         return value
-    if isinstance(value, Mapping):
-        items = list(value.values())
-    elif isinstance(value, (tuple, list)):
-        items = list(value)
-    else:
-        return None
-    for item in items:
-        found = first_array(item)
-        if found is not None:
-            return found
-    return None
+    items = value.values() if isinstance(value, Mapping) else value if isinstance(value, (tuple, list)) else ()
+    return next((found for found in map(first_array, items) if found is not None), None)
 
 
 def to_numpy(value: Any) -> np.ndarray | None:
@@ -134,21 +117,20 @@ def torch_calls(module, order: list[str] | None = None) -> Iterator[list[Call]]:
             handle.remove()
 
 
-def sow_inputs(next_fun, args, kwargs, context):
-    """A flax.linen method interceptor: each module's first input array is sown under INPUT, and every array
-    argument under 'INPUT:name' (bound_arrays), then it runs."""
-    if context.method_name == "__call__":
-        x = first_array((args, kwargs))
-        if x is not None:
-            context.module.sow("intermediates", INPUT, x)
-        for name, value in bound_arrays(type(context.module).__call__, args, kwargs, skip_first=True).items():
-            context.module.sow("intermediates", f"{INPUT}:{name}", value)
-    return next_fun(*args, **kwargs)
-
-
 @contextmanager
 def flax_inputs_sown():
+    """While the block runs, each linen module's first input array is sown under INPUT, and every array
+    argument under 'INPUT:name' (bound_arrays), before it runs."""
     import flax.linen as nn
+
+    def sow_inputs(next_fun, args, kwargs, context):
+        if context.method_name == "__call__":
+            x = first_array((args, kwargs))
+            if x is not None:
+                context.module.sow("intermediates", INPUT, x)
+            for name, value in bound_arrays(type(context.module).__call__, args, kwargs, skip_first=True).items():
+                context.module.sow("intermediates", f"{INPUT}:{name}", value)
+        return next_fun(*args, **kwargs)
 
     with nn.intercept_methods(sow_inputs):
         yield
@@ -190,9 +172,8 @@ def sown_values(intermediates: Mapping[str, Any], rules: Rules) -> list[tuple[st
 @contextmanager
 def nnx_calls(model) -> Iterator[dict[str, Any]]:
     """Record every call of a flax.nnx model's submodules (the model included) while the block runs, in the
-    layout of linen's 'intermediates' (parity.nnx.linen_path names: {'head': {OUTPUT: (out,), INPUT: (x,),
-    'INPUT:x': (x,)}}), so that flax_calls pairs them with their torch twins. A module's class `__call__` is
-    wrapped for the block's duration (a call inside the same module's own call, super().__call__, is one)."""
+    layout of linen's 'intermediates' ({'head': {OUTPUT: (out,), INPUT: (x,), 'INPUT:x': (x,)}}), each class's
+    `__call__` wrapped for the block's duration (a call inside the same module's own call is one)."""
     from flax import nnx
 
     from parity.nnx import linen_path
@@ -237,8 +218,8 @@ def nnx_calls(model) -> Iterator[dict[str, Any]]:
 
 
 def nnx_sown(model) -> dict[str, Any]:
-    """Every nnx.Intermediate a flax.nnx model holds (attentions, var), in the layout of linen's sown values
-    ({'head': {'attentions': (value,)}}), so that sown_values pairs each with its torch twin's attribute."""
+    """Every nnx.Intermediate a flax.nnx model holds, in the layout of linen's sown values ({'head':
+    {'attentions': (value,)}})."""
     from flax import nnx
 
     from parity.nnx import linen_path
