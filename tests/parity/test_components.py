@@ -42,9 +42,9 @@ def test_every_sown_intermediate_is_compared_with_its_torch_attribute(jax_side):
 
 def test_a_difference_above_the_bound_fails():
     """The comparison can fail: a model whose weights differ by 1e-3 in one entry is caught."""
-    from parity import numerics
+    from parity.check import Report
 
-    report = numerics.Report("probe", "float32")
+    report = Report("probe", "float32")
     report.add("output", [0.0, 1.001], [0.0, 1.0], OUTPUT_BOUND["float32"])
     report.add("grad[w]", [2.0], [1.0], GRAD_BOUND["float32"], relative=True)
     assert not report.ok
