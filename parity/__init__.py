@@ -1,9 +1,6 @@
-"""parity: the bridge between the backends, usable on any torch.nn.Module / flax (linen or nnx) Module pair.
-Weights both ways by rule (parity.rules), safetensors files and checkpoints, and the numerical comparison of outputs,
-gradients and every layer, with the first layer that diverges named (parity.check).
-
-Importing the package is cheap (no framework is imported): each name below is loaded from its module on
-first use, e.g. `from parity import torch_to_flax` imports parity.bridge then.
+"""parity: the bridge between the backends for any torch.nn.Module / flax (linen or nnx) Module pair: weights
+both ways by rule (parity.rules), safetensors files, and the comparison of outputs, gradients and every layer
+(parity.check). Importing it imports no framework: each name is loaded from its module on first use.
 """
 from __future__ import annotations
 

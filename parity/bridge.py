@@ -199,7 +199,6 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
         got, want = shapes[k], tuple(expected[k])
         if plan and k in plan and len(plan[k]) > 2 and len(got) == len(plan[k][2]) > 2:
             import itertools
-
             fits = [axes for axes in itertools.permutations(range(len(got)))
                     if permute(*axes).torch_shape(plan[k][2]) == got]
             if fits:
@@ -248,22 +247,17 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
 def _rename_hint(missing: str, found: str, flax_path: str | None) -> str:
     """`rename(...)` turning the Flax segment behind `missing` into `found`'s, where they differ in one module
     segment (digits generalised when they agree); '' otherwise."""
-    if flax_path is None:
-        return ""
     m_parts, f_parts = missing.split("."), found.split(".")
-    if m_parts[-1] != f_parts[-1]:
+    if flax_path is None or m_parts[-1] != f_parts[-1]:
         return ""
-    flax_mods = flax_path.split("/")[:-1]
+    flax_mods, torch_segments = flax_path.split("/")[:-1], f_parts[:-1]
     for i, seg in enumerate(flax_mods):
-        torch_segments = f_parts[:-1]
         rest = len(flax_mods) - i - 1
-        if len(torch_segments) - rest - 1 < 0:
+        j = len(torch_segments) - rest - 1  # the torch segment that seg would become
+        if j < 0 or not missing.startswith(".".join(torch_segments[:j])):
             continue
-        head = ".".join(torch_segments[:len(torch_segments) - rest - 1])
-        target = torch_segments[len(torch_segments) - rest - 1]
-        if not missing.startswith(head):
-            continue
-        if torch_segments[len(torch_segments) - rest:] == m_parts[len(m_parts) - 1 - rest:-1] and seg != target:
+        target = torch_segments[j]
+        if torch_segments[j + 1:] == m_parts[len(m_parts) - 1 - rest:-1] and seg != target:
             digits = re.fullmatch(r"(\D*?)(\d+)", seg), re.fullmatch(r"(\D*?)(\d+)", target)
             if all(digits) and digits[0][2] == digits[1][2]:
                 return f'rename(r"{re.escape(digits[0][1])}(\\d+)", r"{digits[1][1]}\\1")'
@@ -327,7 +321,6 @@ def abstract_variables(model, *inputs, order: list | None = None, **kwargs) -> d
     module's path in the order its first call began."""
     import flax.linen as nn
     import jax
-
     def record(next_fun, args, kw, context):
         if context.method_name == "__call__" and context.module.path not in seen:
             seen.add(context.module.path)
@@ -348,7 +341,6 @@ def torch_state(module) -> dict[str, np.ndarray]:
 def load_into_torch(module, weights: Mapping[str, Any]) -> None:
     """Load a torch-layout state dict (numpy arrays) into module, in the module's own dtypes, all or nothing."""
     import torch
-
     current = module.state_dict()
     check_weights(weights, {k: tuple(v.shape) for k, v in current.items()}, f"torch {type(module).__name__}")
     tensors = {k: torch.as_tensor(np.asarray(weights[k])).to(dtype=current[k].dtype) for k in current}

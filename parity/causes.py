@@ -48,7 +48,6 @@ def _fits(alternative, flax_value, torch_value) -> bool:
 
 def _float_input(call) -> np.ndarray | None:
     from parity.check import _skipped_input
-
     for name, value in (call.inputs or {}).items():
         if not _skipped_input(name, value):
             return _f64(value)
@@ -67,17 +66,13 @@ def _layer_norm(module, x, flax_y, torch_y, label) -> list[str]:
         return []
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    out = []
     for alt in EPSILONS:
-        if math.isclose(alt, eps):
-            continue
         y = (x - mean) / np.sqrt(var + alt) * (1.0 if w is None else w) + (0.0 if b is None else b)
-        if _fits(y, flax_y, torch_y):
-            out.append(f"LayerNorm epsilon at {label}: the Flax output is this LayerNorm's with epsilon {alt:g}, "
-                       f"torch's is {eps:g} (Flax's nn.LayerNorm defaults to 1e-6, torch's to 1e-5): give the "
-                       f"Flax LayerNorm epsilon={eps:g}")
-            break
-    return out
+        if not math.isclose(alt, eps) and _fits(y, flax_y, torch_y):
+            return [f"LayerNorm epsilon at {label}: the Flax output is this LayerNorm's with epsilon {alt:g}, "
+                    f"torch's is {eps:g} (Flax's nn.LayerNorm defaults to 1e-6, torch's to 1e-5): give the "
+                    f"Flax LayerNorm epsilon={eps:g}"]
+    return []
 
 
 def _linear(module, x, flax_y, torch_y, label) -> list[str]:
@@ -120,14 +115,12 @@ def tf32(devices: Sequence[str]) -> list[str]:
     if not any(d.startswith(("cuda", "gpu")) for d in devices):
         return []
     import torch
-
     out = []
     if torch.backends.cuda.matmul.allow_tf32 or torch.get_float32_matmul_precision() != "highest":
         out.append("TF32 on the GPU: torch multiplies float32 matrices in TF32 (torch.backends.cuda.matmul."
                    "allow_tf32 / set_float32_matmul_precision): set 'highest' on both sides for a parity check")
     try:
         import jax
-
         if jax.default_backend() == "gpu" and jax.config.jax_default_matmul_precision in (None, "default",
                                                                                          "bfloat16", "tensorfloat32"):
             out.append("TF32 on the GPU: XLA's default float32 matmul precision on a GPU is TF32: run under "
@@ -140,7 +133,6 @@ def tf32(devices: Sequence[str]) -> list[str]:
 def _torch_layout(value, how) -> np.ndarray:
     """A Flax array in torch's layout (channels first where the layer's arrays lie MOVED)."""
     from parity.check import MOVED
-
     value = _f64(value)
     return np.moveaxis(value, -1, 1) if how == MOVED and value.ndim >= 3 else value
 
@@ -148,7 +140,6 @@ def _torch_layout(value, how) -> np.ndarray:
 def _conv(module, x, flax_y, torch_y, label) -> list[str]:
     import torch
     import torch.nn.functional as F
-
     w, b = _param(module, "weight"), _param(module, "bias")
     dims = w.ndim - 2
     conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[dims]
@@ -203,19 +194,17 @@ def _batch_norm(module, x, flax_y, torch_y, label) -> list[str]:
         y = (x - m.reshape(shape)) / np.sqrt(v.reshape(shape) + eps)
         return y * (1.0 if w is None else w.reshape(shape)) + (0.0 if b is None else b.reshape(shape))
 
-    out = []
     for alt in EPSILONS:
         if not math.isclose(alt, module.eps) and _fits(norm(mean, var, alt), flax_y, torch_y):
-            out.append(f"BatchNorm epsilon at {label}: the Flax output is this BatchNorm's with epsilon {alt:g}, "
-                       f"torch's is {module.eps:g}: give the Flax BatchNorm epsilon={module.eps:g}")
-            return out
+            return [f"BatchNorm epsilon at {label}: the Flax output is this BatchNorm's with epsilon {alt:g}, "
+                    f"torch's is {module.eps:g}: give the Flax BatchNorm epsilon={module.eps:g}"]
     if _fits(norm(np.zeros_like(mean), np.ones_like(var), module.eps), flax_y, torch_y):
-        out.append(f"missing statistics at {label}: the Flax BatchNorm normalised with its initial mean 0 and "
-                   f"variance 1: carry torch's running_mean/running_var into its batch_stats")
-    elif _fits(norm(x.mean(axes), x.var(axes), module.eps), flax_y, torch_y):
-        out.append(f"train mode at {label}: the Flax BatchNorm normalised with the batch's own statistics in eval "
-                   f"mode: give it use_running_average=True (or its eval flag)")
-    return out
+        return [f"missing statistics at {label}: the Flax BatchNorm normalised with its initial mean 0 and "
+                f"variance 1: carry torch's running_mean/running_var into its batch_stats"]
+    if _fits(norm(x.mean(axes), x.var(axes), module.eps), flax_y, torch_y):
+        return [f"train mode at {label}: the Flax BatchNorm normalised with the batch's own statistics in eval "
+                f"mode: give it use_running_average=True (or its eval flag)"]
+    return []
 
 
 def _flatten(calls_before, flax_in, torch_in, label) -> list[str]:
@@ -239,7 +228,6 @@ def _pooling(module, x, flax_next_in, torch_next_in, label) -> list[str]:
     """A torch average pool without a Flax twin (Flax pools with a function) that fits with count_include_pad
     flipped."""
     import torch
-
     if x is None or not hasattr(module, "count_include_pad") or flax_next_in is None:
         return []
     flipped = type(module)(module.kernel_size, module.stride, module.padding, module.ceil_mode,
@@ -271,7 +259,6 @@ def _recurrent(module, x, flax_y, torch_y, label) -> list[str]:
     import copy
 
     import torch
-
     out = []
     for kept, dropped in (("bias_hh", "bias_ih"), ("bias_ih", "bias_hh")):
         names = [n for n, _ in module.named_parameters() if n.startswith(dropped)]
@@ -293,7 +280,6 @@ def _attention(module, x, flax_y, torch_y, label) -> list[str]:
     """nn.MultiheadAttention with another scale of its scores (none, or 1/d instead of 1/sqrt(d))."""
     import torch
     import torch.nn.functional as F
-
     if x is None or not getattr(module, "batch_first", False) or module.in_proj_weight is None:
         return []
     heads, width = module.num_heads, module.embed_dim
@@ -318,7 +304,6 @@ def likely_causes(first, layers: Sequence[Any], calls: Sequence[Any], twins: Map
                   dtype: str, layouts=None) -> list[str]:
     """What fits the first divergent layer, from the checklist (module docstring); [] when nothing does."""
     import torch
-
     by_name = {c.name: c for c in calls}
     call, twin = by_name.get(first.name), twins.get(first.name) or {}
     out: list[str] = []
@@ -368,11 +353,5 @@ def likely_causes(first, layers: Sequence[Any], calls: Sequence[Any], twins: Map
                    f"roundoff ({first.rel:.1e} relative); a Flax module built without x64, or with dtype float32, "
                    f"computes so (as jax.nn.dot_product_attention's XLA path does: NNX's MultiHeadAttention calls it "
                    f"unless sow_weights=True or dropout is on)")
-    devices = [str(p.device) for p in list(torch_module.parameters())[:1]]
-    try:
-        import jax
-
-        devices.append(jax.default_backend())
-    except ImportError:
-        pass
-    return out + tf32(devices)
+    import jax  # compare runs both frameworks: both are here
+    return out + tf32([str(p.device) for p in list(torch_module.parameters())[:1]] + [jax.default_backend()])

@@ -32,10 +32,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from learngpt.errors import LearngptError
-from parity.bridge import (_plan, abstract_params, abstract_variables, flax_to_torch, is_variables, mapping, torch_state,
+from parity.bridge import (_listed, _plan, abstract_variables, flax_to_torch, is_variables, mapping, torch_state,
                            torch_to_flax)
 from parity.rules import DEFAULT_RULES, STACKED, Rules, WeightMismatchError
-from parity.nnx import is_nnx, nnx_apply, nnx_params, nnx_variables
+from parity.nnx import is_nnx, nnx_apply, nnx_variables
 from parity.trace import bound_arrays, first_array, flax_calls, flax_inputs_sown, sown_values, torch_calls, to_numpy
 
 OUTPUT_BOUND = {"float32": 1e-5, "float64": 1e-10}
@@ -274,8 +274,7 @@ class Report:
                      f"{'' if self.torch_params == self.flax_params else '  FAIL: the counts differ'}")
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.table()
+    __str__ = table
 
 
 class ParityInputError(LearngptError, ValueError):
@@ -398,23 +397,17 @@ class Layouts:
 def _layouts(torch_module, plan, calls, layout, layouts) -> Layouts:
     out = Layouts(declared={k: (MOVED if v in ("channels_last", MOVED) else SAME) for k, v in (layouts or {}).items()},
                   model=layout["inputs"], model_out=layout["outputs"])
-    for _, piece in plan:
-        if piece.path is None or piece.path[-1] != "kernel":
-            continue
-        module = piece.key.rsplit(".", 1)[0] if "." in piece.key else ""
-        if piece.transform.axes == () and piece.transform.permuted is None:
-            rank = len(dict(torch_module.named_parameters()).get(piece.key, np.zeros((1, 1))).shape)
-            if rank >= 3:
-                out.add(module, rank, MOVED)
+    params = dict(torch_module.named_parameters())
+    for _, piece in plan:  # a kernel carried by the kernel transform: its window axes first in Flax
+        if piece.path and piece.path[-1] == "kernel" and piece.transform.axes == () and not piece.transform.permuted:
+            out.add(piece.key.rsplit(".", 1)[0] if "." in piece.key else "",
+                    len(params.get(piece.key, np.zeros((1, 1))).shape), MOVED)
     for call in calls:
-        name = call.name.split("#")[0]
         ranks = {a.ndim for a in [call.input, call.output] + list((call.inputs or {}).values()) if a is not None}
-        if CHANNELS_FIRST.fullmatch(call.kind):
-            for rank in ranks:
-                out.add(name, rank, MOVED)
-        elif call.kind in ("Linear", "LayerNorm", "Embedding", "RMSNorm", "MultiheadAttention"):
-            for rank in ranks:
-                out.add(name, rank, SAME)
+        how = (MOVED if CHANNELS_FIRST.fullmatch(call.kind) else
+               SAME if call.kind in ("Linear", "LayerNorm", "Embedding", "RMSNorm", "MultiheadAttention") else None)
+        for rank in ranks if how else ():
+            out.add(call.name.split("#")[0], rank, how)
     return out
 
 
@@ -452,12 +445,8 @@ def _not_fitted(want, got, how) -> str:
 
 def _finite_scale(arrays) -> float:
     """The largest finite |value| over arrays (0 for none)."""
-    out = 0.0
-    for a in arrays:
-        a = np.abs(np.asarray(a, dtype=np.float64))
-        a = a[np.isfinite(a)]
-        out = max(out, float(a.max()) if a.size else 0.0)
-    return out
+    finite = [a[np.isfinite(a)] for a in (np.abs(np.asarray(a, dtype=np.float64)) for a in arrays)]
+    return max((float(a.max()) for a in finite if a.size), default=0.0)
 
 
 def _skipped_input(name: str, value: np.ndarray) -> bool:
@@ -518,7 +507,6 @@ def _layer(index: int, call, twin: dict | None, bound: float, eps: float, layout
 def _check_modules(torch_module, flax_module, inputs) -> None:
     """compare's arguments, each refused in one line where it is not what compare takes."""
     import torch
-
     def what(m):
         return f"the class {m.__name__}" if isinstance(m, type) else f"a {type(m).__name__}"
 
@@ -544,7 +532,6 @@ def _state_rows(report, t_before, t_after, f_after, calls, torch_module, bounds,
     """Train mode: the statistics each side updated, in torch's layout; torch's running variance update redone
     with the biased batch variance, Flax's convention (n the values per channel)."""
     import torch
-
     sizes = {}
     for call in calls:
         if call.input is not None and call.input.ndim >= 2:
@@ -610,7 +597,6 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
     import jax
     import jax.numpy as jnp
     import torch
-
     _check_modules(torch_module, flax_module, inputs)
     if not isinstance(rules, Rules):
         raise ParityInputError(f"rules is {type(rules).__name__} {rules!r}; expected a parity.rules.Rules "
@@ -701,7 +687,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         torch_module.train(was_training)
     dropped = sorted(k for k in state if rules.is_ignored(k))
     if dropped and variables is None:
-        report.notes.append(f"not carried (no Flax twin, by the rules): {', '.join(_listed(dropped))}")
+        report.notes.append(f"not carried (no Flax twin, by the rules): {', '.join(_listed(dropped, shown=8))}")
 
     # Flax: the same, in one pass (op by op: at these sizes dispatch is cheaper than compiling)
     with jax.enable_x64(dtype == "float64"):
@@ -880,7 +866,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         seen = {c.name for c in calls}
         flax_only = sorted({twins[k]["path"] for k in twins if k not in seen and "#" not in k})
         if flax_only:
-            report.notes.append(f"Flax modules without a torch twin: {', '.join(_listed(flax_only))}")
+            report.notes.append(f"Flax modules without a torch twin: {', '.join(_listed(flax_only, shown=8))}")
         first = report.first_divergence
         if first is not None:
             from parity.causes import likely_causes
@@ -889,12 +875,10 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
 
 
 def _stacked_layers(flax_module, variables, rules, twins, f_inputs, names, flax_kwargs) -> list[str]:
-    """Twins for each layer of a scanned linen stack (a pack of kind STACKED): the stack's body module run
-    layer by layer on its own input with the stacked params sliced, every call inside recorded, so that torch's
-    list name.i and what runs in it are compared one by one (layer i named). [] or the one line saying why not."""
+    """Twins for each layer of a scanned linen stack (STACKED), its body's calls recorded one by one under
+    jax.disable_jit, so that torch's name.i and what runs in it are compared; notes where that failed."""
     import flax.linen as nn
     import jax
-
     stacks = {module: (name, count) for module, name, count, kind in rules.packs if kind == STACKED}
     if not stacks or is_nnx(flax_module):
         return []
@@ -932,11 +916,9 @@ def _stacked_layers(flax_module, variables, rules, twins, f_inputs, names, flax_
 
 
 def _trajectory(torch_module, flax_module, batches, steps, rules, dtype, variables, training):
-    """compare(..., train_steps=N): the pairing compare finds on the first batch (call order, the outputs), then
-    parity.train.compare_training with those rules. Refused where the rules sum torch tensors into one Flax
-    leaf: an optimizer steps each summand, so torch's sum moves by two steps where Flax's leaf moves by one."""
+    """compare(..., train_steps=N): the pairing compare finds on the first batch, then
+    parity.train.compare_training with those rules; refused where the rules sum torch tensors into one leaf."""
     from parity.train import compare_training
-
     if variables is not None:
         raise ParityInputError("train_steps starts both sides from torch's weights: leave variables out")
     first = batches(0) if callable(batches) else list(batches)[0] if len(batches) else None
@@ -954,10 +936,6 @@ def _trajectory(torch_module, flax_module, batches, steps, rules, dtype, variabl
                             **training)
 
 
-def _listed(items: Sequence[str], shown: int = 8) -> list[str]:
-    return list(items[:shown]) + ([f"... and {len(items) - shown} more"] if len(items) > shown else [])
-
-
 def _input_name(names, floats, i) -> str:
     if names:
         return f"input[{names[i]}]"
@@ -969,8 +947,7 @@ def _io_layout(layout, rank: int, output: bool = True) -> str:
 
 
 def _layout_pairs(layout) -> dict[str, tuple[str, str] | None]:
-    """compare's `layout`: one (torch, Flax) pair for the inputs and outputs, or {'inputs': pair, 'outputs':
-    pair}; each pair the same axes in two orders, batch first."""
+    """compare's `layout`, a (torch, Flax) pair or {'inputs': pair, 'outputs': pair}, checked, as that dict."""
     given = layout if isinstance(layout, Mapping) else {"inputs": layout, "outputs": layout}
     if set(given) - {"inputs", "outputs"}:
         raise ParityInputError(f"layout {layout!r}: expected a (torch, Flax) pair or {{'inputs': pair, 'outputs': "
@@ -987,18 +964,15 @@ def _layout_pairs(layout) -> dict[str, tuple[str, str] | None]:
 
 def _nnx_training(module) -> bool:
     from flax import nnx
-
     return any(not getattr(m, "deterministic", True) or not getattr(m, "use_running_average", True)
                for _, m in nnx.iter_modules(module) if isinstance(m, (nnx.Dropout, nnx.BatchNorm)))
 
 
 def _try_pairings(report, rules, state, variables, run, f_inputs, t_out, output_names, out_bound, layout):
-    """Unnamed Flax modules that fit their torch twins in more than one way: the pairing by call order is kept
-    when the outputs agree; else each other pairing is tried (at most MAX_PAIRINGS), and the first under which
-    every output agrees is kept, and said. Where none does, the call order is kept, and that is said."""
+    """Unnamed Flax modules that fit their torch twins several ways: the call order's pairing is kept when the
+    outputs agree, else the first of MAX_PAIRINGS others under which they agree; the note says which."""
     import jax
     import jax.numpy as jnp
-
     def agree(candidate):
         try:
             carried = torch_to_flax(state, dict(variables), candidate)
@@ -1046,7 +1020,6 @@ def _flax_explained(train: bool):
     """flax's own errors for a module run in the wrong mode, without its statistics or without an rng it asks
     for (dropout in training mode), as one line saying what to pass."""
     from flax import errors
-
     try:
         yield
     except errors.InvalidRngError as err:

@@ -93,7 +93,6 @@ def _theirs(what: str):
     """The user's code runs here: its failure, and its own exit (sys.exit, a KeyboardInterrupt it raises),
     are one line naming it, never the tool's own result."""
     from learngpt import signals
-
     try:
         yield
     except (LearngptError, signals.Stopped):
@@ -150,18 +149,13 @@ def parse_layout(text: str) -> tuple[str, str]:
     return torch_side.upper(), flax_side.upper()
 
 
-def machine_memory() -> int:
-    """Bytes of physical memory (0 where the system does not say)."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
 def check_input_size(text: str, shape: tuple[int, ...], itemsize: int = 8) -> None:
     """Refuse, before anything is allocated, an input above 1/INPUT_MEMORY_SHARE of the machine's memory."""
     values = math.prod(shape)
-    memory = machine_memory()
+    try:
+        memory = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # the system does not say
+        memory = 0
     limit = memory // INPUT_MEMORY_SHARE if memory else 2 ** 31
     if values * itemsize > limit:
         raise UserError(f"--input {text!r}: {values:,} values ({values * itemsize / 1e9:,.1f} GB) exceed the limit "
@@ -211,7 +205,6 @@ def _run_compare(compare, tmod, fmod, inputs, what: str, vocab: int | None, **kw
     """compare, with the models' failures on the input (a width that does not fit, ids past the embedding)
     named in one line: a mistake in the flags, not a parity result."""
     from parity.rules import WeightMismatchError
-
     try:
         return compare(tmod, fmod, inputs, **kwargs)
     except (LearngptError, WeightMismatchError):
@@ -219,7 +212,6 @@ def _run_compare(compare, tmod, fmod, inputs, what: str, vocab: int | None, **kw
     except IndexError as err:
         if vocab is not None:
             import torch
-
             rows = [f"{n} {m.num_embeddings}" for n, m in tmod.named_modules() if isinstance(m, torch.nn.Embedding)]
             raise UserError(f"--vocab {vocab}: token ids up to {vocab - 1} do not fit the model ({_first_line(err)}); "
                             f"its embeddings have rows: {', '.join(rows) or 'none'}") from err
@@ -259,7 +251,6 @@ def run_pair(args: argparse.Namespace) -> int:
     from parity.check import compare
     from parity.nnx import is_nnx
     from parity.rules import DEFAULT_RULES, Rules
-
     if rules is not None and not isinstance(rules, Rules):
         raise UserError(f"--rules {args.rules!r} is a {type(rules).__name__}; expected a parity.rules.Rules "
                         f"(e.g. DEFAULT_RULES.extend(...))")

@@ -38,7 +38,6 @@ def nnx_paths(model, variable=None) -> dict[tuple[str, ...], tuple]:
     """linen path -> NNX path of every variable of the type (default nnx.Param) in model; two NNX paths that
     read as one linen path (an attribute `heads_3` beside a list `heads`) are refused."""
     from flax import nnx
-
     out: dict[tuple[str, ...], tuple] = {}
     for path, _ in nnx.to_flat_state(nnx.state(model, variable or nnx.Param)):
         key = linen_path(path)
@@ -52,14 +51,12 @@ def nnx_paths(model, variable=None) -> dict[tuple[str, ...], tuple]:
 def nnx_params(model, variable=None) -> dict[str, Any]:
     """The model's parameters (or variables of another type) as linen's nested tree of its arrays."""
     from flax import nnx
-
     return _nest({linen_path(path): value.get_value()
                   for path, value in nnx.to_flat_state(nnx.state(model, variable or nnx.Param))})
 
 
 def _variable_type(collection: str):
     from flax import nnx
-
     return {"params": nnx.Param, "batch_stats": nnx.BatchStat}[collection]
 
 
@@ -75,7 +72,6 @@ def load_nnx(model, params: Mapping[str, Any]) -> None:
     nothing: every path and shape is checked first. Values become jax arrays in their own dtype."""
     import jax.numpy as jnp
     from flax import nnx
-
     trees = _collections(params)
     updates = []
     for collection, tree in trees.items():
@@ -117,7 +113,6 @@ def nnx_apply(model, variables: Mapping[str, Any], args: tuple, kwargs: Mapping[
     from flax import nnx
 
     from parity.trace import nnx_calls, nnx_sown
-
     trees = _collections(variables)
     graphdef, own, stats, rest = nnx.split(model, nnx.Param, nnx.BatchStat, ...)
     given = []

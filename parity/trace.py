@@ -122,7 +122,6 @@ def flax_inputs_sown():
     """While the block runs, each linen module's first input array is sown under INPUT, and every array
     argument under 'INPUT:name' (bound_arrays), before it runs."""
     import flax.linen as nn
-
     def sow_inputs(next_fun, args, kwargs, context):
         if context.method_name == "__call__":
             x = first_array((args, kwargs))
@@ -177,7 +176,6 @@ def nnx_calls(model) -> Iterator[dict[str, Any]]:
     from flax import nnx
 
     from parity.nnx import linen_path
-
     where = {id(module): linen_path(path) for path, module in nnx.iter_modules(model)}
     tree: dict[str, Any] = {}
     active: list[int] = []
@@ -223,7 +221,6 @@ def nnx_sown(model) -> dict[str, Any]:
     from flax import nnx
 
     from parity.nnx import linen_path
-
     tree: dict[str, Any] = {}
     for path, variable in nnx.to_flat_state(nnx.state(model, nnx.Intermediate)):
         node = tree
