@@ -1,7 +1,6 @@
-"""Likely causes of a first divergence: the frameworks' known default mismatches (DESIGN.md's defaults table:
-LayerNorm epsilon, exact against tanh GELU, an untransposed square kernel, a missing bias, padding, BatchNorm
-statistics and momentum, TF32 on a GPU), each tried numerically on the torch layer's own input and weights, and
-named only when the Flax value is that alternative's (CLOSER). Nothing is named on a guess.
+"""Likely causes of a first divergence: the frameworks' known default mismatches (DESIGN.md's table), each
+tried numerically on the torch layer's own input and weights, and named only when the Flax value is that
+alternative's (CLOSER). Nothing is named on a guess.
 """
 from __future__ import annotations
 
@@ -156,7 +155,6 @@ def _conv(module, x, flax_y, torch_y, label) -> list[str]:
         out.append(f"kernel axes at {label}: the Flax kernel holds torch's window axes swapped (kh, kw): carry it "
                    f"with permute(2, 3, 1, 0), parity's default for a Conv2d weight (a rule reversing every axis "
                    f"swaps them)")
-    size = x.shape[2:]
     for pad in range(0, max(w.shape[2:]) + 1):
         if (pad,) * dims == tuple(module.padding):
             continue
@@ -166,7 +164,7 @@ def _conv(module, x, flax_y, torch_y, label) -> list[str]:
             break
     else:  # 'SAME' as XLA pads it: the odd one low, for a stride that does not divide the input
         pads = []
-        for n, k, s, d in zip(size, w.shape[2:], module.stride, module.dilation):
+        for n, k, s, d in zip(x.shape[2:], w.shape[2:], module.stride, module.dilation):
             total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
             pads = [total // 2, total - total // 2] + pads
         same = run(w, np.pad(x, [(0, 0), (0, 0)] + [(pads[-2 - 2 * i], pads[-1 - 2 * i]) for i in range(dims)]), 0)
@@ -174,11 +172,9 @@ def _conv(module, x, flax_y, torch_y, label) -> list[str]:
             out.append(f"padding at {label}: the Flax output is this convolution's with padding 'SAME' (uneven: "
                        f"{pads[:2]}), torch's is {tuple(module.padding)} on both sides: give Flax's Conv padding="
                        f"{[(p, p) for p in module.padding]}")
-    if b is not None and np.any(b != 0):
-        shaped = b.reshape((1, -1) + (1,) * dims)
-        if _fits(_f64(torch_y) - shaped, flax_y, torch_y):
-            out.append(f"a missing or zero bias at {label}: the Flax output is this convolution's without its bias "
-                       f"(use_bias=False, or a bias not carried over)")
+    if b is not None and np.any(b != 0) and _fits(_f64(torch_y) - b.reshape((1, -1) + (1,) * dims), flax_y, torch_y):
+        out.append(f"a missing or zero bias at {label}: the Flax output is this convolution's without its bias "
+                   f"(use_bias=False, or a bias not carried over)")
     return out
 
 

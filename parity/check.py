@@ -1,23 +1,13 @@
-"""The comparison engine: any torch.nn.Module against any flax.linen.Module or flax.nnx.Module, same input,
-same weights.
+"""The comparison engine: any torch.nn.Module against any flax.linen or flax.nnx Module, same input, same weights.
 
     report = compare(torch_model, flax_model, x)   # torch's weights carried to Flax by the rules
     assert report.ok, report                       # str(report) is the table; assert_parity does both
 
-Compared, each against its bound: every output array (paired by name or position) and a loss if asked; the
-gradient of one scalar (each output element weighed by a seeded standard-normal weight, plus the loss) with
-respect to every torch parameter and float input; every value a Flax module sows, against the torch twin's
-attribute of that name; every submodule's output and first input, in torch's execution order (parity.trace),
-the first layer above the bound named, inside it or before it.
-
-Bounds: outputs and layers max |diff| <= 1e-5 in float32, 1e-10 in float64 (layers relative to their own
-scale); gradients 1e-4 relative in float32, 1e-10 absolute in float64. Floors (GRAD_FLOOR_EPS): a gradient also
-passes when max |diff| <= eps * sqrt(m) * G (G the largest |torch gradient| in the model, m the positions the
-tensor is shared over: the roundoff of a sum of m terms), so a gradient that is zero analytically (a key bias
-under softmax) is not judged relative to its own roundoff; a layer's output also passes when max |diff| <= eps
-* max |torch input|. `overrides` ({pattern matched whole against a row's name: bound or (bound, floor)})
-replaces both. torch runs in eval mode (restored after), linen with its defaults, NNX in eval mode on a copy
-(parity.nnx.nnx_apply).
+Compared, each against its bound (OUTPUT_BOUND, GRAD_BOUND): the outputs, a loss, the gradient of a seeded
+random weighing of the outputs with respect to every parameter and float input, every value a Flax module
+sows, and every submodule's output and inputs in torch's execution order, the first layer above the bound
+named. Floors (GRAD_FLOOR_EPS): a gradient also passes within eps * sqrt(positions shared over) * the model's
+largest gradient, a layer's output within eps * its largest input: roundoff, not a difference.
 """
 from __future__ import annotations
 
@@ -117,9 +107,7 @@ class Layer:
 
     @property
     def output_ok(self) -> bool:
-        if not self.compared:
-            return True
-        return (bool(np.isfinite(self.rel)) and self.rel <= self.bound) or (
+        return not self.compared or (bool(np.isfinite(self.rel)) and self.rel <= self.bound) or (
             self.floor > 0 and bool(np.isfinite(self.diff)) and self.diff <= self.floor)
 
     @property
@@ -161,8 +149,7 @@ class Report:
         """Every torch key, the Flax path it was carried to and the transform between them."""
         if not self.mapping:
             return "weights: none carried by the rules (variables given)"
-        width = max(len(k) for k, _, _ in self.mapping)
-        pw = max(len(p) for _, p, _ in self.mapping)
+        width, pw = (max(len(row[i]) for row in self.mapping) for i in (0, 1))
         lines = [f"weights carried by the rules ({len(self.mapping)} tensors): torch key -> Flax path (transform)"]
         lines += [f"  {k:<{width}}  ->  {p:<{pw}}  ({t})" for k, p, t in self.mapping]
         return "\n".join(lines)
@@ -583,11 +570,13 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
     module's), integers kept; torch_kwargs / flax_kwargs go to one side only. variables: the Flax variables (or
     params); None carries torch's state_dict over by `rules`. loss: 'cross_entropy' or (torch_fn, flax_fn), each
     (first output, targets) -> scalar. weights: output name -> its weight in the gradient scalar. Bounds default
-    to the dtype's; layer_bound to the output bound. layers=False skips the layer table; exclude_layers: patterns
-    of torch module names left out of it; pair_layers: {torch module name: Flax path 'a/b'}. layout: the model's
-    (torch, Flax) layouts, e.g. ('NCHW', 'NHWC'), the Flax side given the inputs moved; layouts: {pattern of torch
-    module names: 'channels_last' or 'same'} (class Layouts). train: both in train mode, the updated statistics
-    compared too (refused with dropout active). train_steps > 0: a training trajectory instead (parity.train).
+    to the dtype's; layer_bound to the output bound; overrides: {pattern matched whole against a row's name
+    ('grad[KEY]'): bound or (bound, floor)}. torch runs in eval mode (restored after), NNX on a copy.
+    layers=False skips the layer table; exclude_layers: patterns of torch module names left out of it;
+    pair_layers: {torch module name: Flax path 'a/b'}. layout: the model's (torch, Flax) layouts, e.g. ('NCHW',
+    'NHWC'), the Flax side given the inputs moved; layouts: {pattern of torch module names: 'channels_last' or
+    'same'} (class Layouts). train: both in train mode, the updated statistics compared too (refused with dropout
+    active). train_steps > 0: a training trajectory instead (parity.train).
     """
     if train_steps:
         return _trajectory(torch_module, flax_module, inputs, train_steps, rules, dtype, variables,
@@ -644,8 +633,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
     rng = np.random.default_rng(seed)
     drawn: dict[str, np.ndarray] = {}
 
-    def weight(key, shape):
-        """The weight of one output in the gradient scalar: given, else drawn once (the same for both sides)."""
+    def weight(key, shape):  # an output's weight in the gradient scalar: given, else drawn once for both sides
         if key not in drawn:
             w = (weights or {}).get(key)
             drawn[key] = np.asarray(rng.standard_normal(shape) if w is None else w).astype(dtype)
@@ -937,9 +925,7 @@ def _trajectory(torch_module, flax_module, batches, steps, rules, dtype, variabl
 
 
 def _input_name(names, floats, i) -> str:
-    if names:
-        return f"input[{names[i]}]"
-    return "input" if len(floats) == 1 else f"input[{i}]"
+    return f"input[{names[i]}]" if names else "input" if len(floats) == 1 else f"input[{i}]"
 
 
 def _io_layout(layout, rank: int, output: bool = True) -> str:

@@ -1,12 +1,11 @@
-"""The command line for a pair of your own, used by learngpt_lab.commands.parity: the flags, loading the
-factories, the inputs and the report; every mistake in what is given is one line (UserError), the models' own
-failures on the input named with the flag that caused them.
+"""The command line for a pair of your own (learngpt_lab.commands.parity): the flags, the factories, the inputs
+and the report; a mistake in what is given is one line (UserError), the models' failures named by their flag.
 
     learngpt parity --torch mypkg.port:torch_model --flax mypkg.port:flax_model --input 4,16
     learngpt parity --pair port/bert.py:pair --dtype both --layers
 
-A pair factory returns (torch_module, flax_module, inputs[, flax_kwargs]) or a dict of compare's keywords (with
-`torch`, `flax`, `inputs`: PAIR_KEYS). A factory is called with no arguments, or with dtype= where it takes one.
+A pair factory returns (torch_module, flax_module, inputs[, flax_kwargs]) or a dict of compare's keywords
+(PAIR_KEYS); a factory is called with no arguments, or with dtype= where it takes one.
 """
 from __future__ import annotations
 

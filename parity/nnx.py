@@ -1,8 +1,5 @@
-"""torch <-> Flax NNX, and linen <-> NNX, by the rules that convert torch <-> linen (parity.rules).
-
-An NNX module's variables are read as the tree the same model has in linen (a list index joins the name of the
-attribute that holds it: ('heads', 3) -> 'heads_3'), so every torch <-> linen rule, check and message applies
-unchanged. Arrays keep their dtype.
+"""torch <-> Flax NNX, and linen <-> NNX: an NNX module's variables read as the tree the same model has in
+linen (('heads', 3) -> 'heads_3'), so that every torch <-> linen rule, check and message applies unchanged.
 """
 from __future__ import annotations
 

@@ -1,16 +1,10 @@
 """Conversion rules between a torch state_dict and a Flax parameter tree, for any pair of modules (numpy only).
 
-A Flax path ('contextualizer', 'layers_0', 'heads_3', 'key', 'kernel') becomes a torch key in two steps:
-each module segment by the first `rename` whose pattern matches it whole (`layers_0` -> `0`, a Sequential's
-layer; `heads_3` -> `heads.3`, a ModuleList; '' drops the segment), then the leaf by the first `leaf` rule
-that matches it (and whose `under` pattern is found in the torch module name), which gives the torch name and
-the layout `Transform` (Dense `kernel` (in, out) is Linear `weight` (out, in): "transpose"). The same renames
-pair a Flax module with its torch twin (`module_name`). Rules given to `extend` come first. Torch keys without
-a Flax twin are declared `tied` (rebuilt from the key they share) or `ignored`.
-
-`bind(template, weights)` resolves, against the torch keys at hand, the Flax modules the renames leave without
-a twin (a digit kept in a name, `ln_1`; Flax's unnamed `Dense_0` paired in order with the torch children whose
-shapes fit) and the packed rules' units, as exact Flax-path -> torch-name pairs (`paths`).
+A Flax path becomes a torch key by the first `rename` matching each module segment (`layers_0` -> `0`,
+`heads_3` -> `heads.3`) and the first `leaf` rule matching the leaf, which gives the torch name and the layout
+`Transform` (Dense `kernel` is Linear `weight` transposed). Rules given to `extend` come first; torch keys
+without a twin are `tied` or `ignored`. `bind` resolves what the renames leave without a torch twin (unnamed
+`Dense_0`, packed units, scanned stacks) against the torch keys at hand, as exact pairs (`paths`).
 """
 from __future__ import annotations
 

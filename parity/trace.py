@@ -1,9 +1,6 @@
-"""Every submodule call recorded on both sides, so that two runs can be compared layer by layer.
-
-torch: forward hooks record, in execution order (children before their parent), each call's first input and
-output array and every array argument by the name of the parameter it binds to. Flax: `capture_intermediates`
-records each module's output, and a method interceptor sows its inputs beside it (nnx: each `__call__` wrapped).
-The Flax module path becomes the torch module name by the rules that convert the weights (parity.rules).
+"""Every submodule call recorded on both sides (torch: forward hooks; linen: capture_intermediates and a
+method interceptor; nnx: each `__call__` wrapped), with its inputs named by the parameter they bind to, so
+that two runs can be compared layer by layer; Flax paths become torch names by the rules (parity.rules).
 """
 from __future__ import annotations
 
@@ -37,7 +34,7 @@ class Call:
 def first_array(value: Any) -> Any:
     """The first array (torch tensor, jax or numpy array) in value, searched in order through tuples, lists and
     mappings; None if there is none."""
-    if value is None or isinstance(value, (str, bytes)):
+    if isinstance(value, (str, bytes)):  # (numpy's str has a shape)
         return None
     if is_array(value):
         return value
