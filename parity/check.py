@@ -527,8 +527,7 @@ def _state_rows(report, t_before, t_after, f_after, calls, torch_module, bounds,
     changed = False
     for key in sorted(k for k in f_after if k in t_after and k in t_before):
         module_name, _, leaf_name = key.rpartition(".")
-        want, got, old = (np.asarray(t_after[key], np.float64), np.asarray(f_after[key], np.float64),
-                          np.asarray(t_before[key], np.float64))
+        want, got, old = (np.asarray(d[key], np.float64) for d in (t_after, f_after, t_before))
         changed = changed or not np.array_equal(want, old)
         module, n = modules.get(module_name), sizes.get(module_name)
         momentum = getattr(module, "momentum", None)
@@ -977,9 +976,7 @@ def _try_pairings(report, rules, state, variables, run, f_inputs, t_out, output_
         return variables, rules, _plan(variables, rules)
     fixed = dict(rules.paths)
     options = [list(itertools.permutations(names)) for _, names in rules.ambiguous]
-    for n, choice in enumerate(itertools.product(*options)):
-        if n >= MAX_PAIRINGS:
-            break
+    for choice in itertools.islice(itertools.product(*options), MAX_PAIRINGS):
         trial = dict(fixed)
         for (modules, _), names in zip(rules.ambiguous, choice):
             trial.update(zip(modules, names))

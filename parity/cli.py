@@ -129,27 +129,14 @@ def load(spec: str, flag: str):
         raise UserError(f"{flag} {spec!r}: module {module_name!r} has no attribute {attr!r}") from None
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
+def parse_shape(text: str, itemsize: int = 8) -> tuple[int, ...]:
+    """--input's shape, refused before anything is allocated above 1/INPUT_MEMORY_SHARE of the machine's memory."""
     try:
         shape = tuple(int(part) for part in text.split(","))
     except ValueError:
         shape = ()
     if not shape or any(d <= 0 for d in shape):
         raise UserError(f"--input {text!r}: expected comma-separated positive sizes, e.g. 4,16 or 2,8,16")
-    return shape
-
-
-def parse_layout(text: str) -> tuple[str, str]:
-    torch_side, sep, flax_side = text.partition(":")
-    if not sep or sorted(torch_side) != sorted(flax_side) or not torch_side.isalpha() or \
-            torch_side[:2] != torch_side[:1] + "C" or flax_side[-1:] != "C":
-        raise UserError(f"--layout {text!r}: expected TORCH:FLAX, the same axes batch first, torch's channels "
-                        f"second and Flax's last, e.g. NCHW:NHWC")
-    return torch_side.upper(), flax_side.upper()
-
-
-def check_input_size(text: str, shape: tuple[int, ...], itemsize: int = 8) -> None:
-    """Refuse, before anything is allocated, an input above 1/INPUT_MEMORY_SHARE of the machine's memory."""
     values = math.prod(shape)
     try:
         memory = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
@@ -160,6 +147,16 @@ def check_input_size(text: str, shape: tuple[int, ...], itemsize: int = 8) -> No
         raise UserError(f"--input {text!r}: {values:,} values ({values * itemsize / 1e9:,.1f} GB) exceed the limit "
                         f"of {limit / 1e9:.1f} GB (1/{INPUT_MEMORY_SHARE} of this machine's memory: the model's "
                         f"activations are larger than its input)")
+    return shape
+
+
+def parse_layout(text: str) -> tuple[str, str]:
+    torch_side, sep, flax_side = text.partition(":")
+    if not sep or sorted(torch_side) != sorted(flax_side) or not torch_side.isalpha() or \
+            torch_side[:2] != torch_side[:1] + "C" or flax_side[-1:] != "C":
+        raise UserError(f"--layout {text!r}: expected TORCH:FLAX, the same axes batch first, torch's channels "
+                        f"second and Flax's last, e.g. NCHW:NHWC")
+    return torch_side.upper(), flax_side.upper()
 
 
 def _first_line(err: BaseException) -> str:
@@ -235,10 +232,7 @@ def run_pair(args: argparse.Namespace) -> int:
         raise UserError("--vocab draws the --input's token ids; with --pair the factory gives the inputs")
     if args.loss and (args.vocab is None):
         raise UserError("--loss draws targets in [0, --vocab): give --vocab (or a --pair factory with targets)")
-    shape = None
-    if args.input is not None:
-        shape = parse_shape(args.input)
-        check_input_size(args.input, shape)
+    shape = None if args.input is None else parse_shape(args.input)
     factories = ({"--pair": load(args.pair, "--pair")} if args.pair else
                  {"--torch": load(args.torch, "--torch"), "--flax": load(args.flax, "--flax")})
     rules = load(args.rules, "--rules") if args.rules else None
