@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import itertools
 import re
 from typing import Any, Mapping
 
@@ -198,7 +199,6 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
     def hint_wrong(k):
         got, want = shapes[k], tuple(expected[k])
         if plan and k in plan and len(plan[k]) > 2 and len(got) == len(plan[k][2]) > 2:
-            import itertools
             fits = [axes for axes in itertools.permutations(range(len(got)))
                     if permute(*axes).torch_shape(plan[k][2]) == got]
             if fits:
@@ -228,10 +228,8 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
         value = _numpy(weights[k])
         twin = next((e for e in expected if e in weights and shapes[e] == shapes[k]
                      and np.array_equal(_numpy(weights[e]), value)), None)
-        if twin is None:
-            return ""
-        return (f": it equals {twin!r}, the same tensor under two names; declare it tied: "
-                f"DEFAULT_RULES.extend(tied={{{k!r}: {twin!r}}})")
+        return "" if twin is None else (f": it equals {twin!r}, the same tensor under two names; declare it tied: "
+                                        f"DEFAULT_RULES.extend(tied={{{k!r}: {twin!r}}})")
 
     problems = _listed([f"missing key {k!r} (expected shape {tuple(expected[k])}){hint_bias(k)}" for k in missing],
                        "missing keys")

@@ -844,12 +844,10 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         l_bound = out_bound if layer_bound is None else layer_bound
         eps = float(np.finfo(dtype).eps) if dtype in DTYPES else 0.0
         found = _layouts(torch_module, plan, calls, layout, layouts)
-        report.layers = []
-        for i, c in enumerate(calls, 1):
-            if any(re.fullmatch(p, c.name.split("#")[0]) for p in exclude_layers):
-                report.layers.append(Layer(i, c.name, c.kind, l_bound, note="excluded by hand"))
-                continue
-            report.layers.append(_layer(i, c, twins.get(c.name), *bounds(c.name, l_bound, 0.0)[:1], eps, found))
+        report.layers = [Layer(i, c.name, c.kind, l_bound, note="excluded by hand")
+                         if any(re.fullmatch(p, c.name.split("#")[0]) for p in exclude_layers) else
+                         _layer(i, c, twins.get(c.name), bounds(c.name, l_bound, 0.0)[0], eps, found)
+                         for i, c in enumerate(calls, 1)]
         seen = {c.name for c in calls}
         flax_only = sorted({twins[k]["path"] for k in twins if k not in seen and "#" not in k})
         if flax_only:

@@ -150,10 +150,8 @@ def flax_calls(intermediates: Mapping[str, Any], rules: Rules,
         for k, value in enumerate(values, 1):
             entry = found[call_label(name, k)]
             entry["path"] = where
-            if path[-1] == OUTPUT:
-                entry["output"] = to_numpy(first_array(value))
-            elif path[-1] == INPUT:
-                entry["input"] = to_numpy(first_array(value))
+            if path[-1] in (OUTPUT, INPUT):
+                entry["output" if path[-1] == OUTPUT else "input"] = to_numpy(first_array(value))
             else:
                 entry.setdefault("inputs", {})[path[-1].split(":", 1)[1]] = to_numpy(value)
     return dict(found)
