@@ -33,6 +33,7 @@ from learngpt.parallel import World, check_split, rank_rows, rank_seed
 from learngpt.training import EvalPoint, eval_data
 from learngpt_lab import backends, parallel
 from learngpt_lab.cli import main
+from helpers import one_line
 
 BOUND = {"float64": 1e-9, "float32": 1e-4}
 STEPS = 50
@@ -306,15 +307,6 @@ def test_gpu_without_one_is_refused_before_any_process_starts():
 
 # The command: refusals in one line, a killed rank, a parallel checkpoint on one device, torchrun.
 
-def one_line(capsys, argv, *expected):
-    try:
-        got = main(argv)
-    except SystemExit as exit:  # argparse's own refusals
-        got = exit.code
-    err = capsys.readouterr().err.strip()
-    assert got == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, (got, err)
-    for text in expected:
-        assert text in err, f"{text!r} not in {err!r}"
 
 
 @pytest.mark.parametrize("flags, message", [

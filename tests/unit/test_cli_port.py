@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from learngpt_lab.cli import main
+from helpers import one_line
 
 PAIR = ["parity", "--torch", "port_pair:torch_mlp", "--input", "4,16"]
 
@@ -74,11 +75,6 @@ def test_pair_flags_without_a_pair_are_refused(capsys):
 
 # Issue 23 item 5 and issue 24 item 17: real models at the command line, and every mistake one line.
 
-def one_line(capsys, argv, message):
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err, err
-    assert len(err.splitlines()) == 1, err
 
 
 def test_a_port_needing_a_dropout_rng_is_one_line_and_deterministic_runs_it(capsys):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from learngpt import checks, data, files
+from learngpt import data, files
 from learngpt.components import NANOGPT
 from learngpt.config import Config
 from learngpt.errors import DivergedError, InputError, UserError, WriteError
@@ -24,20 +24,12 @@ from learngpt_lab import backends
 from learngpt_lab.cli import main
 from learngpt_lab.checkpoints import digest
 from parity.weights import WeightsFileError, read_weights, write_weights
+from helpers import one_line
 
 QUICK = ["--iters", "1", "--eval-iters", "1", "--eval-interval", "1", "--no-progress"]
 VOCAB = "\n !,.:;?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def one_line(capsys, argv, *expected, status=2):
-    """Run the command in-process: the exit status, one stderr line holding every expected text."""
-    got = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert got == status, f"{argv}: status {got}, stderr {err!r}"
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for text in expected:
-        assert text in err, f"{text!r} not in {err!r}"
-    return err
 
 
 def a_file(tmp_path):

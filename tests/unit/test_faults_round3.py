@@ -15,11 +15,12 @@ import pytest
 from learngpt import files, resume
 from learngpt.components import NANOGPT
 from learngpt.config import Config
-from learngpt.errors import UserError, WriteError
+from learngpt.errors import UserError
 from learngpt_lab import backends
 from learngpt_lab.cli import main
 from learngpt_lab import checkpoints as checkpoint
 from parity.weights import WeightsFileError, read_weights, write_weights
+from helpers import one_line
 
 TINY = ["--iters", "1", "--eval-iters", "1", "--eval-interval", "1", "--no-progress", "--n-layers", "1",
         "--embed-size", "16", "--n-heads", "4", "--block-size", "8", "--batch-size", "4"]
@@ -27,15 +28,6 @@ VOCAB = "\n !,.:;?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CFG = Config(vocab_size=len(VOCAB), n_layers=1, n_heads=4, embed_size=16, block_size=8)
 
 
-def one_line(capsys, argv, *expected, status=2):
-    """Run the command in-process: the exit status, one stderr line holding every expected text."""
-    got = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert got == status, f"{argv}: status {got}, stderr {err!r}"
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for text in expected:
-        assert text in err, f"{text!r} not in {err!r}"
-    return err
 
 
 def tiny_checkpoint(path: Path, scale: float = 1.0, **meta_changes) -> Path:
