@@ -13,18 +13,9 @@ EPSILONS = (1e-5, 1e-6, 1e-12, 1e-8, 1e-3)
 CLOSER = 0.1  # an alternative fits when it is at least 10 times closer to the Flax value than torch's is
 
 
-def _gelu_exact(h):
-    erf = np.vectorize(math.erf, otypes=[np.float64])
-    return 0.5 * h * (1.0 + erf(h / math.sqrt(2.0)))
-
-
-def _gelu_tanh(h):
-    return 0.5 * h * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (h + 0.044715 * h ** 3)))
-
-
 ACTIVATIONS = {
-    "GELU, exact (erf)": _gelu_exact,
-    "GELU, tanh approximation": _gelu_tanh,
+    "GELU, exact (erf)": lambda h: 0.5 * h * (1.0 + np.vectorize(math.erf, otypes=[np.float64])(h / math.sqrt(2.0))),
+    "GELU, tanh approximation": lambda h: 0.5 * h * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (h + 0.044715 * h ** 3))),
     "ReLU": lambda h: np.maximum(h, 0.0),
     "SiLU": lambda h: h / (1.0 + np.exp(-h)),
     "tanh": np.tanh,
