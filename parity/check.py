@@ -508,8 +508,8 @@ def _check_modules(torch_module, flax_module, inputs) -> None:
         refuse("first", torch_module, "torch.nn.Module")
     if not (linen or is_nnx(flax_module)):
         refuse("second", flax_module, "flax.linen.Module or flax.nnx.Module")
-    values = inputs.values() if isinstance(inputs, Mapping) else inputs if isinstance(inputs, (tuple, list)) else [inputs]
-    for value in values:
+    for value in (inputs.values() if isinstance(inputs, Mapping) else
+                  inputs if isinstance(inputs, (tuple, list)) else [inputs]):
         if value is None or isinstance(value, (str, bytes)) or np.asarray(value).dtype == object:
             raise ParityInputError(f"an input is {what(value) if value is not None else 'None'}; expected arrays "
                                    f"(one, a tuple, or a dict of keyword arguments)")
