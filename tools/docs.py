@@ -293,7 +293,8 @@ def port_zoo(kind: str) -> str:
     it printed."""
     run = load("port-zoo.json")
     if kind == "cases":
-        lines = ["| model | Flax | dtype | mode | outputs (max abs diff) | layers compared | rule lines | glue | result |",
+        lines = ["| model | Flax | dtype | mode | outputs (max abs diff; trajectories: loss and parameters) | layers "
+                 "compared | rule lines | glue | result |",
                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in (r for r in run["cases"] if r["expected"] == "pass"):
             diff = "-" if r["output_diff"] is None else f"{r['output_diff']:.2e}"

@@ -33,12 +33,16 @@ def record(case: str, framework: str, dtype: str, mode: str, report, expected: s
     path = os.environ.get("LEARNGPT_PORT_ZOO_RECORD")
     if not path:
         return
-    outs = [r for r in report.rows if not r.tensor.startswith(("grad[", "state["))]
+    trained = not hasattr(report, "layers")  # a training trajectory: its largest loss and parameter diff
+    outs = [] if trained else [r for r in report.rows if not r.tensor.startswith(("grad[", "state["))]
     first = report.first_divergence
+    largest = (max((max(r.loss_diff, r.param_diff) for r in report.rows), default=None) if trained else
+               max((r.abs_diff or r.diff for r in outs), default=None))
     row = {"case": case, "framework": framework, "dtype": dtype, "mode": mode, "expected": expected,
-           "ok": report.ok, "output_diff": max((r.abs_diff or r.diff for r in outs), default=None),
-           "layers_compared": sum(layer.compared for layer in report.layers),
-           "first_divergence": None if first is None else first.label, "expected_layer": layer,
+           "ok": report.ok, "output_diff": largest, "steps": len(report.rows) if trained else None,
+           "layers_compared": 0 if trained else sum(layer.compared for layer in report.layers),
+           "first_divergence": None if first is None else first[1] if trained else first.label,
+           "expected_layer": layer,
            "cause": next((c for c in report.causes if cause and cause in c), report.causes[0] if report.causes
                          else None),
            "rule_lines": list(rules), "glue_lines": list(glue)}
@@ -262,8 +266,9 @@ def test_the_flax_guide_cnn_passes(channels, size, framework, dtype, mode):
     train mode the outputs, the gradients and the updated statistics."""
     tmod, fmod, x = cnn(channels, size, dtype, framework)
     flax_kwargs = {"train": True} if mode == "train" and framework == "linen" else {}
-    report = compare(tmod, fmod, x, layout=("NCHW", "NHWC"), train=mode == "train", flax_kwargs=flax_kwargs)
-    assert report.ok, report
+    report = compare(tmod, fmod, x, layout=("NCHW", "NHWC"), train=mode == "train", flax_kwargs=flax_kwargs,
+                     dtype=dtype)
+    assert report.ok and report.dtype == dtype, report
     compared = {layer.name for layer in report.layers if layer.compared}
     assert {"conv1", "bn1", "conv2", "bn2", "fc", ""} <= compared, report
     if mode == "train":
@@ -351,8 +356,9 @@ def test_a_hugging_face_resnet_passes_with_its_rules_and_no_glue(dtype, mode):
     glue = RESNET_GLUE + (["train=True", 'flax_kwargs={"deterministic": False}'] if mode == "train" else [])
     report = compare(tmod, fmod, x, rules=rules_of(RESNET_RULES), layout={"inputs": ("NCHW", "NHWC"),
                                                                            "outputs": ("NCHW", "NCHW")},
-                     train=mode == "train", flax_kwargs={"deterministic": False} if mode == "train" else {})
-    assert report.ok, report
+                     train=mode == "train", flax_kwargs={"deterministic": False} if mode == "train" else {},
+                     dtype=dtype)
+    assert report.ok and report.dtype == dtype, report
     assert sum(layer.compared for layer in report.layers) >= 24
     record("Hugging Face ResNet (basic, 2 stages)", "linen", dtype, mode, report, rules=RESNET_RULES, glue=glue)
 
