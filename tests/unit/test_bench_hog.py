@@ -67,4 +67,9 @@ def test_quick_bench_under_a_cpu_hog_flags_every_unsteady_figure(tmp_path):
     load = max(f["load_average"] for f in data["loops"])  # the 1-minute load average around the loops
     if load > 2 + 0.75:  # the bench's thread and the hog's, and more: not the condition this test states
         pytest.skip(f"load average {load:.1f} during the loops: other work than the hog ran beside the bench")
+    reference = next(f for f in data["loops"] if f["loop"] == "torch loop")
+    if reference["unstable"]:  # the reference's own time unsteady: the machine itself (its host) was not steady,
+        # which the load average does not show; no pairing of ratios absorbs that, and it is not this condition
+        pytest.skip(f"the torch loop's own time was unsteady ({reference['reasons'][0]}): the machine was not "
+                    f"steady beside the bench and its hog")
     assert not any(h["unstable"] for h in headline.values()), headline
