@@ -18,6 +18,9 @@ from learngpt import components
 from learngpt.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
+# `learngpt parity`'s recorded table (tools/parity_components.py writes it): package data of learngpt_lab, so
+# that it sits beside the packages in a checkout and in an installed wheel alike
+PARITY_RECORD = ROOT / "learngpt_lab" / "data" / "parity.json"
 PACKAGES = {"torch": "learngpt_torch", "flax": "learngpt_flax", "nnx": "learngpt_nnx"}
 LABELS = {"torch": "torch", "flax": "Flax linen", "nnx": "Flax NNX"}
 CLASS = re.compile(r"^class (\w+)\b", re.M)
@@ -147,7 +150,7 @@ class Lesson:
     classes: list[str]
     pairs: list[Pair]
     parity_component: str | None = None
-    recorded: list[str] = field(default_factory=list)  # docs/results/parity.json's header and row
+    recorded: list[str] = field(default_factory=list)  # PARITY_RECORD's header and row
     recorded_when: str = ""
     live: list[str] = field(default_factory=list)  # the live tables, one text per dtype / pair
     mapping: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # JAX side -> (torch key, path,
@@ -201,7 +204,7 @@ def parity_component(name: str) -> str | None:
     return next((n for n in components.REGISTRY if classes_of(n)[:1] == [name]), None)
 
 
-def recorded(component: str, path: Path = ROOT / "docs" / "results" / "parity.json") -> tuple[list[str], str]:
+def recorded(component: str, path: Path = PARITY_RECORD) -> tuple[list[str], str]:
     """(the recorded table's column header and `component`'s lines, when and how they were recorded) from the
     results file `learngpt parity` is recorded into (tools/parity_components.py); ([], "") if it has none."""
     if not path.is_file():
@@ -349,7 +352,7 @@ def parity_text(lesson: Lesson) -> list[str]:
     if lesson.parity_component is None:
         return [f"parity: {lesson.name} is not a component of the registry (no parity row)"]
     out = [f"parity of {lesson.parity_component}, recorded ({lesson.recorded_when}):" if lesson.recorded else
-           f"parity of {lesson.parity_component}: no recorded row in docs/results/parity.json"]
+           f"parity of {lesson.parity_component}: no recorded row in learngpt_lab/data/parity.json"]
     out += [f"  {line}" for line in lesson.recorded]
     for text in lesson.live:
         out += ["", text]

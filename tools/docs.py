@@ -27,6 +27,7 @@ from learngpt_lab.bench.report import _fmt_ms, _fmt_ratio, _num, cores, format_t
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
+PARITY_RECORD = ROOT / "learngpt_lab" / "data" / "parity.json"  # package data: `learngpt lesson` shows its rows
 DOCUMENTS = ("README.md", "docs/answers.md", "docs/week1.md", "docs/compare.md", "docs/bench.md", "docs/port.md",
              "docs/parity.md", "docs/parallel.md")
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w:.-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
@@ -343,8 +344,8 @@ def attention_scale() -> str:
 
 
 def parity_table() -> str:
-    """`learngpt parity`'s table as tools/parity_components.py recorded it (docs/results/parity.json)."""
-    run = load("parity.json")
+    """`learngpt parity`'s table as tools/parity_components.py recorded it (learngpt_lab/data/parity.json)."""
+    run = json.loads(PARITY_RECORD.read_text(encoding="utf-8"))
     c = run["conditions"]
     return ("```text\n" + "\n".join(run["lines"] + [f"  {f}" for f in run["failed"]]) + "\n```\n\n"
             f"Measured {run['created'][:16].replace('T', ' ')} by `python tools/parity_components.py` (seed "
