@@ -29,3 +29,13 @@ def test_the_readme_commands_type_no_corpus_path():
     blocks = re.findall(r"```bash\n(.*?)\n```", README.read_text(encoding="utf-8").split("## Two commands", 1)[1],
                         re.S)[:2]
     assert len(blocks) == 2 and not any("LEARNGPT_DATA" in b or "shared/data" in b for b in blocks)
+
+
+def test_the_readme_is_one_screenful_of_sections_and_every_page_it_names_exists():
+    """At most 300 lines: what it leaves out lives in docs/, one link away, and every link resolves."""
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 300
+    links = [link.split("#")[0] for link in re.findall(r"\]\(([^)\s]+)\)", text) if not link.startswith("http")]
+    assert {"docs/mirror.md", "docs/parity.md", "docs/reference.md", "docs/answers.md", "docs/bench.md"} <= set(links)
+    missing = [link for link in links if not (README.parent / link).exists()]
+    assert not missing, missing
