@@ -2,7 +2,9 @@
 (learngpt.errors.InputError, a ValueError) and the same message."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -10,6 +12,7 @@ from learngpt.errors import InputError
 
 TOKEN_DTYPES = ("int32", "int64")  # what both frameworks' lookups take (torch refuses uint8; JAX takes floats)
 TOKEN_OUT_OF_RANGE = "token id {} is outside the vocabulary; expected ids in [0, {})"  # (the id, vocab_size)
+_IDS_CHECKED = threading.local()  # on inside ids_checked()
 
 
 def dtype_name(dtype: Any) -> str:
@@ -95,3 +98,22 @@ def check_host_ids(vocab_size: int, *arrays: Any) -> None:
     which a bad id would poison the result instead of raising."""
     for ids in arrays:
         check_token_ids(ids.dtype, vocab_size, int(ids.min()), int(ids.max()))
+
+
+@contextmanager
+def ids_checked() -> Iterator[None]:
+    """Inside, the caller has already checked the range of every token id it gives a model (check_host_ids on
+    its numpy batches, or a prompt once before generating): a model's forward does not read its ids back,
+    the device-to-host synchronisation its own check costs. The trainers and generate run their steps inside;
+    the shape and dtype checks, which read no value, still run."""
+    before = getattr(_IDS_CHECKED, "on", False)
+    _IDS_CHECKED.on = True
+    try:
+        yield
+    finally:
+        _IDS_CHECKED.on = before
+
+
+def ids_to_check() -> bool:
+    """Whether a model must check the range of its token ids itself: everywhere but inside ids_checked."""
+    return not getattr(_IDS_CHECKED, "on", False)

@@ -17,9 +17,9 @@ class LanguageModel(nnx.Module):
     def check_tokens(self, idx: jax.Array) -> jax.Array:
         checks.check_sequence(idx.shape, self.block_size, type(self).__name__, rank=2)
         checks.check_token_dtype(idx.dtype)
-        # Under nnx.jit the ids are tracers, unknown until the program runs: the range is checked only inside
-        # checked.checked (the NNX trainer and fast decoding check their host arrays before the program).
-        if idx.size and not isinstance(idx, jax.core.Tracer):
+        # Reading the ids back to the host is a synchronisation: skipped inside checks.ids_checked (the caller
+        # checked them) and in a compiled program (checked.checked, or the caller on the host, checks them).
+        if idx.size and not isinstance(idx, jax.core.Tracer) and checks.ids_to_check():
             ids = np.asarray(idx)  # concrete: checked here, like torch
             checks.check_token_ids(ids.dtype, self.vocab_size, int(ids.min()), int(ids.max()))
         else:
@@ -55,13 +55,15 @@ class LanguageModel(nnx.Module):
         checks.check_new_tokens(max_new_tokens)
         sampling.check(temperature, top_k, self.vocab_size)
         idx = jnp.asarray(idx)  # (B, T0): numpy ids become a JAX array (int32 unless x64 is on)
-        for _ in range(max_new_tokens):
-            logits, _ = self(self.context(idx))  # (B, T', V)
-            logits = logits[:, -1, :]  # (B, V): the last position only
-            if greedy:
-                idx_next = logits.argmax(axis=-1, keepdims=True)  # (B, 1)
-            else:
-                logits = self.sampling_logits(logits, temperature, top_k)  # (B, V)
-                idx_next = jax.random.categorical(rngs.sample(), logits, axis=-1)[:, None]  # (B, 1)
-            idx = jnp.concatenate((idx, idx_next.astype(idx.dtype)), axis=1)  # (B, T + 1)
+        self.check_tokens(self.context(idx))  # the prompt, once: every id appended after it is in range
+        with checks.ids_checked():
+            for _ in range(max_new_tokens):
+                logits, _ = self(self.context(idx))  # (B, T', V)
+                logits = logits[:, -1, :]  # (B, V): the last position only
+                if greedy:
+                    idx_next = logits.argmax(axis=-1, keepdims=True)  # (B, 1)
+                else:
+                    logits = self.sampling_logits(logits, temperature, top_k)  # (B, V)
+                    idx_next = jax.random.categorical(rngs.sample(), logits, axis=-1)[:, None]  # (B, 1)
+                idx = jnp.concatenate((idx, idx_next.astype(idx.dtype)), axis=1)  # (B, T + 1)
         return idx

@@ -15,9 +15,9 @@ class LanguageModel(nn.Module):
     def check_tokens(self, idx: torch.Tensor) -> torch.Tensor:
         checks.check_sequence(idx.shape, self.block_size, type(self).__name__, rank=2)
         checks.check_token_dtype(idx.dtype)
-        # Under torch.compile reading the ids back to the host would break the graph in two: the range is
-        # checked only by checked.checked, before the program (else the compiled lookup fails on a bad id).
-        if idx.numel() and not torch.compiler.is_compiling():
+        # Reading the ids back to the host is a synchronisation: skipped inside checks.ids_checked (the caller
+        # checked them) and in a compiled program (checked.checked, or the caller on the host, checks them).
+        if idx.numel() and not torch.compiler.is_compiling() and checks.ids_to_check():
             checks.check_token_ids(idx.dtype, self.vocab_size, int(idx.min()), int(idx.max()))
         else:
             checked.on_device(idx, self.vocab_size)
@@ -51,13 +51,15 @@ class LanguageModel(nn.Module):
         """Append max_new_tokens tokens to idx (B, T0): sampled, or the argmax when greedy."""
         checks.check_new_tokens(max_new_tokens)
         sampling.check(temperature, top_k, self.vocab_size)
-        for _ in range(max_new_tokens):
-            logits, _ = self(self.context(idx))  # (B, T', V)
-            logits = logits[:, -1, :]  # (B, V): the last position only
-            if greedy:
-                idx_next = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-            else:
-                probs = F.softmax(self.sampling_logits(logits, temperature, top_k), dim=-1)  # (B, V)
-                idx_next = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
-            idx = torch.cat((idx, idx_next), dim=1)  # (B, T + 1)
+        self.check_tokens(self.context(idx))  # the prompt, once: every id appended after it is in range
+        with checks.ids_checked():
+            for _ in range(max_new_tokens):
+                logits, _ = self(self.context(idx))  # (B, T', V)
+                logits = logits[:, -1, :]  # (B, V): the last position only
+                if greedy:
+                    idx_next = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+                else:
+                    probs = F.softmax(self.sampling_logits(logits, temperature, top_k), dim=-1)  # (B, V)
+                    idx_next = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+                idx = torch.cat((idx, idx_next), dim=1)  # (B, T + 1)
         return idx

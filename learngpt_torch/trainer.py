@@ -7,6 +7,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from learngpt import checks
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.training import History, eval_data, run_chunks
@@ -27,12 +28,14 @@ def make_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> Calla
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, xs: np.ndarray, ys: np.ndarray) -> float:
-    """Mean loss over the batches xs, ys (n, B, T), in eval mode (dropout off)."""
+    """Mean loss over the batches xs, ys (n, B, T), in eval mode (dropout off): one synchronisation."""
+    checks.check_host_ids(model.vocab_size, xs, ys)  # on the host: the forward passes read no id back
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    losses = [model(torch.as_tensor(x, device=device), torch.as_tensor(y, device=device))[1]
-              for x, y in zip(xs, ys)]
+    with checks.ids_checked():
+        losses = [model(torch.as_tensor(x, device=device), torch.as_tensor(y, device=device))[1]
+                  for x, y in zip(xs, ys)]
     model.train(was_training)
     return float(torch.stack(losses).mean())
 
@@ -54,10 +57,12 @@ def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, evals: dic
     def chunk(start: int, stop: int) -> tuple[list[float], float]:
         t0 = time.perf_counter()
         losses = []
-        for _ in range(start, stop):
-            xb, yb = sampler.sample("train")  # (B, T), (B, T)
-            losses.append(step(torch.as_tensor(xb, device=device), torch.as_tensor(yb, device=device)))
-        losses = torch.stack(losses).tolist()  # one synchronisation per chunk
+        with checks.ids_checked():
+            for _ in range(start, stop):
+                xb, yb = sampler.sample("train")  # (B, T), (B, T) numpy
+                checks.check_host_ids(model.vocab_size, xb, yb)  # on the host: the step reads no id back
+                losses.append(step(torch.as_tensor(xb, device=device), torch.as_tensor(yb, device=device)))
+        losses = torch.stack(losses).tolist()  # the chunk's one synchronisation
         return losses, time.perf_counter() - t0
 
     model.train()

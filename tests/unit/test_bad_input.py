@@ -36,6 +36,17 @@ def test_token_ids_outside_the_vocabulary(backend, bad):
         backend.forward(model, idx)
 
 
+@pytest.mark.parametrize("bad", [65, -1])
+@pytest.mark.parametrize("how", ["generate", "complete"])
+def test_a_prompt_outside_the_vocabulary(backend, bad, how):
+    """Generation checks the prompt once, before its loop (whose steps read no id back): the same error."""
+    model = nanogpt(backend)
+    idx = np.zeros((1, 4), dtype=np.int64)
+    idx[0, 2] = bad
+    with pytest.raises(ValueError, match=rf"^token id {bad} is outside the vocabulary; expected ids in \[0, 65\)"):
+        getattr(backend, how)(model, idx, 3)
+
+
 def test_target_ids_outside_the_vocabulary(backend):
     model = nanogpt(backend)
     idx = np.zeros((2, 8), dtype=np.int64)
