@@ -1,6 +1,6 @@
 """`learngpt parity`'s table of every component, recorded: docs/parity.md renders it (tools/docs.py).
 
-    python tools/parity_components.py --out docs/results/parity.json
+    python tools/parity_components.py --out learngpt_lab/data/parity.json
 
 The same table the command prints (learngpt_lab.parity_table.components_table, seed 0: every component for each pair,
 torch-linen, torch-NNX and linen-NNX, float32 and float64), measured with the threads pinned
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, wh
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python tools/parity_components.py", description=__doc__.splitlines()[0])
-    p.add_argument("--out", required=True, help="the JSON file to write (docs/results/parity.json)")
+    p.add_argument("--out", required=True, help="the JSON file to write (learngpt_lab/data/parity.json)")
     args = p.parse_args(argv)
     from learngpt_lab.threads import set_threads
     set_threads(1)  # before JAX starts: XLA reads its thread flags once

@@ -97,7 +97,7 @@ def test_the_terminal_lesson_then_its_recorded_parity_row(capsys):
     assert "learngpt_torch/head_v4.py  |  learngpt_flax/head_v4.py" in out
     assert "notes (torch -> Flax linen, the mirror table):" in out and "[1] " in out
     assert max(len(line) for line in out.splitlines()) <= 160 + 10
-    recorded = json.loads((lesson.ROOT / "docs/results/parity.json").read_text())["lines"]
+    recorded = json.loads(lesson.PARITY_RECORD.read_text())["lines"]
     k = next(i for i, line in enumerate(recorded) if line.split()[:1] == ["HeadVer4"])
     rows = [recorded[k]] + [line for line in recorded[k + 1:k + 4] if line.startswith(" ")]  # one per pair
     assert all(f"  {row}" in out.splitlines() for row in rows)
