@@ -37,9 +37,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path += [str(p) for p in (ROOT, ROOT / "tools") if str(p) not in sys.path]  # the checkout, and tools/
+sys.path += [] if str(ROOT) in sys.path else [str(ROOT)]  # the checkout, when run as a script
 
-from ladder import RUNGS as CPU_RUNGS  # noqa: E402  the CPU ladder's rungs, one definition
+from tools.ladder import RUNGS as CPU_RUNGS  # noqa: E402  the CPU ladder's rungs, one definition
 
 SCHEMA = "learngpt-gpu-bench/1"
 MODES = ("torch eager", "torch.compile", "torch.compile reduce-overhead", "jax.jit", "Flax fast")
@@ -506,7 +506,7 @@ def main(argv=None) -> int:
                    help=f"an arm's warm-up is stopped at this many times its planned seconds (default {WARMUP_CAP:g})")
     args = p.parse_args(argv)
     if args.rungs is None:
-        from gpu_run import plan
+        from tools.gpu_run import plan
         args.rungs = ",".join(f"{r['rung']}:{r['seconds']:g}:{'+'.join(r['precisions'])}"
                               for r in plan()["matrix"])
     bad = [m for m in (args.modes or "").split(",") if m and m not in MODES]

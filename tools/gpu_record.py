@@ -59,8 +59,8 @@ def main(argv=None) -> int:
     print(f"gpu_record: copied {', '.join(copied)} into {RESULTS}")
     if args.no_docs:
         return 0
-    sys.path.insert(0, str(ROOT / "tools"))
-    import docs
+    sys.path += [] if str(ROOT) in sys.path else [str(ROOT)]  # the checkout, when run as a script
+    from tools import docs
     return docs.main([])
 
 

@@ -25,9 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tools"
-sys.path += [str(p) for p in (ROOT, ROOT / "tools") if str(p) not in sys.path]  # the checkout, and tools/
+sys.path += [] if str(ROOT) in sys.path else [str(ROOT)]  # the checkout, when run as a script
 
-import gpu_bench  # noqa: E402  (imports neither torch nor JAX)
+from tools import gpu_bench  # noqa: E402  (imports neither torch nor JAX)
 
 COMMAND_LIMIT = 600  # seconds: the lent machine's limit on one command
 PLAN_LIMIT = 480  # the plan must fit this: two minutes of the limit kept for starts, stops and what is unplanned
@@ -56,7 +56,7 @@ def plan() -> dict:
     from learngpt import components
     from learngpt_lab.bench.plan import Size
     from parity.check import DTYPES
-    import trajectory
+    from tools import trajectory
     matrix = []
     for name in gpu_bench.ORDER:
         precisions = PRECISIONS.get(name, ("fp32",))

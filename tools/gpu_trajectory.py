@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path += [str(p) for p in (ROOT, ROOT / "tools") if str(p) not in sys.path]  # the checkout, and tools/
+sys.path += [] if str(ROOT) in sys.path else [str(ROOT)]  # the checkout, when run as a script
 
 # tests/parity/test_trajectory.py's bounds: |delta| of every step loss, evaluation and parameter after training
 BOUND = {"float64": 1e-9, "float32": 1e-4}
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
         from learngpt_lab import backends
         from learngpt_lab.bench.runners import describe_machine, setup_device
         dev = setup_device(args.device)  # TF32 off in both, JAX's default device
-        import trajectory
+        from tools import trajectory
         trajectory.FLOAT32_SEEDS = trajectory.FLOAT32_SEEDS[:args.float32_seeds]
         with backends.get("torch").on(args.device), backends.get("flax").on(args.device):
             result = trajectory.measure(args.data, roundoff=False)

@@ -105,8 +105,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "results" / "flax-step-profile.json"),
                         help="the results file (default docs/results/flax-step-profile.json)")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "tools"))
-    from ladder import RUNGS, matmul_peak, thread_env
+    from tools.ladder import RUNGS, matmul_peak, thread_env
     from learngpt_lab.threads import xla_flags
     if TRACE_FLAG not in os.environ.get("XLA_FLAGS", ""):  # XLA reads its flags at start: again, with them
         env = thread_env(1)

@@ -6,19 +6,15 @@ the key biases' gradients, zero analytically, pass by the stated floor and by no
 is named at its layer or the one right after it, with the likely cause. transformers comes with the `dev`
 extra (via `port`): a missing transformers fails here, never skips.
 """
-import importlib.util
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("learngpt_port_models", ROOT / "tools" / "port_models.py")
-pm = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(pm)
+from parity.check import GRAD_FLOOR_EPS
+from tools import port_models as pm
 
-from parity.check import GRAD_FLOOR_EPS  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

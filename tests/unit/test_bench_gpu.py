@@ -10,15 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import importlib.util
-
 from learngpt.errors import UserError
 from learngpt_lab.bench.runners import setup_device
+from tools import gpu_check
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("learngpt_gpu_check", ROOT / "tools" / "gpu_check.py")
-gpu_check = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gpu_check)
 
 torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")

@@ -1,14 +1,8 @@
 """Numbers in README.md and docs/ come from the committed results files (docs/results/*.json), never typed
 twice: every generated block must equal what tools/docs.py, the one generator, renders from them now."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("learngpt_docs_tool", ROOT / "tools" / "docs.py")
-docs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(docs)
+from tools import docs
 
 
 @pytest.mark.parametrize("doc", docs.DOCUMENTS)

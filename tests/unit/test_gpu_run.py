@@ -1,7 +1,6 @@
 """The prepared GPU run without a GPU: its plan fits the lent machine's ten minutes and holds every arm, the
 matrix keeps to its caps and pairs its figures round by round (fake arms, no framework), the run's parts get
 their TF32 settings and caps, and the recorder and the docs generator render a small synthetic run."""
-import importlib.util
 import json
 import sys
 import time
@@ -12,20 +11,7 @@ import numpy as np
 import pytest
 
 from learngpt import stats
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path += [] if str(ROOT / "tools") in sys.path else [str(ROOT / "tools")]  # for gpu_run's imports
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(f"learngpt_{name}_tool", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gpu_bench, gpu_run, gpu_record, docs = (load(n) for n in ("gpu_bench", "gpu_run", "gpu_record", "docs"))
-import ladder  # noqa: E402  (tools/, on the path above)
+from tools import docs, gpu_bench, gpu_record, gpu_run, ladder
 
 
 def test_the_plan_fits_ten_minutes_with_margin_and_holds_every_arm():

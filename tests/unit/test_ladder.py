@@ -1,23 +1,9 @@
 """tools/ladder.py and its blocks in tools/docs.py, on synthetic measurements (never timed here): the paired
 ratios between modes, the thread settings a child gets, and where the tables say jit stops paying."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from learngpt import stats
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def tool(name):
-    spec = importlib.util.spec_from_file_location(f"learngpt_tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ladder, docs = tool("ladder"), tool("docs")
+from tools import docs, ladder
 
 
 def loop(rates, ref_rates, error=None):

@@ -51,10 +51,7 @@ def test_the_readme_section_shows_the_same_example():
 def test_the_bert_and_opt_tables_are_generated_and_a_typed_number_is_caught():
     """docs/port.md's BERT/OPT tables are tools/docs.py's rendering of docs/results/port-models.json: the page
     carries both blocks as rendered now, and a number or a layer name edited by hand in either is caught."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("learngpt_docs_tool", ROOT / "tools" / "docs.py")
-    docs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(docs)
+    from tools import docs
     text = GUIDE.read_text(encoding="utf-8")
     blocks = {m["name"]: m["body"] for m in docs.BLOCK.finditer(text)}
     assert set(blocks) >= {"port-models:tables", "port-models:planted"}

@@ -1,15 +1,9 @@
 """tools/profile_step.py's reading of a compiled program: the sizes of arrays and the work of dots, which
 docs/bench.md's profile of the Flax step is generated from."""
-import importlib.util
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("learngpt_profile_step", ROOT / "tools" / "profile_step.py")
-profile = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(profile)
+from tools import profile_step as profile
 
 
 def test_array_bytes_counts_every_array_of_a_shape():
