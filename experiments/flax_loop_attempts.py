@@ -1,6 +1,6 @@
 """What was tried to make the Flax training loop faster, measured paired: each variant is the trainer's step
 (learngpt_flax.trainer.make_step, or learngpt_flax.fast.make_step with LayerNorm input gradients stored only,
-the step as it was before dense_grads; tools/flax_fast_attempts.py measures that) fused
+the step as it was before dense_grads; experiments/flax_fast_attempts.py measures that) fused
 in one lax.scan of `steps` steps at the curriculum's config, compiled
 with the variant's dropout PRNG, XLA options, buffer donation and LayerNorm input gradients stored or not; the
 variants take turns in rotating rounds (stats.rotation) and each is reported as the median of its per-round
@@ -8,7 +8,7 @@ speed ratios to the first variant (the trainer as it was: threefry keys, XLA's d
 interquartile range. Also the kernels a step runs (top-level instructions of the scan's body, a while loop's
 body counted once per iteration) and the largest of them, in instructions.
 
-    python tools/flax_loop_attempts.py --threads 1 --out docs/results/flax-loop-attempts.json
+    python experiments/flax_loop_attempts.py --threads 1 --out docs/results/flax-loop-attempts.json
 
 docs/bench.md's table "The Flax loop" is generated from that file (tools/docs.py, attempts_table).
 """

@@ -6,7 +6,7 @@ segments of the same batch stream in rotating rounds (learngpt.stats.until_narro
 median of its per-round speed ratios to the first (learngpt_flax/fast.py's step),
 with its 95 % interval, its steps/s and GFLOP/s against the matmul peak measured in the same process (tools/ladder.py, matmul_peak).
 
-    python tools/flax_fast_attempts.py --rung laptop --out docs/results/flax-fast-attempts.json
+    python experiments/flax_fast_attempts.py --rung laptop --out docs/results/flax-fast-attempts.json
 
 docs/bench.md's table "Faster where the compute is" is generated from that file (tools/docs.py,
 flax-attempts:flax-fast-attempts).
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import os
 
-    from ladder import RUNGS, matmul_peak, thread_env
+    from tools.ladder import RUNGS, matmul_peak, thread_env
     if os.environ.get("OPENBLAS_NUM_THREADS") != str(args.threads):  # BLAS and XLA read them at start: again
         os.execve(sys.executable, [sys.executable, __file__] + list(sys.argv[1:] if argv is None else argv),
                   thread_env(args.threads))
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
               "rung": args.rung, "size": dims, "threads": args.threads, "segment_steps": segment, "rounds": rounds,
               "matmul": peak, "gflop_per_step": gflop, "load_average": load.load_average, "cpu_wait": load.cpu_wait,
               "cores": load.cores, "seconds": time.perf_counter() - t0,
-              "command": "python tools/flax_fast_attempts.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "command": "python experiments/flax_fast_attempts.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "rows": rows}
     files.write_text(Path(args.out), json.dumps(clean(result), indent=1) + "\n")
     print(f"wrote {args.out}")
@@ -189,5 +189,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT / "tools"))
     sys.exit(main())

@@ -9,7 +9,7 @@ ratios of 10-call turns, v1's and v2's time per call, and v2's minor page faults
 - "in process, after training": the same after 60 NanoGPT training steps in that process;
 - "child, pinned": the question's method (a fresh process, one thread, the allocator pinned).
 
-    python tools/speed_conditions.py --repeats 3 --out docs/results/speed-conditions.json
+    python experiments/speed_conditions.py --repeats 3 --out docs/results/speed-conditions.json
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Sweeps behind two answers: where a claim that fails at the seed's size turns true, or starts to hold per seed.
 
-    python tools/sweeps.py layer-norm-depth --out docs/results/layer_norm_depth.json
-    python tools/sweeps.py multi-head-seeds --out docs/results/multi_head_seeds.json
-    python tools/sweeps.py multi-head-speed --out docs/results/multi_head_speed.json
+    python experiments/sweeps.py layer-norm-depth --out docs/results/layer_norm_depth.json
+    python experiments/sweeps.py multi-head-seeds --out docs/results/multi_head_seeds.json
+    python experiments/sweeps.py multi-head-speed --out docs/results/multi_head_speed.json
 
 Each writes one JSON file of per-run records (backend, arm, depth or steps, seed, final train and val loss);
 docs/answers.md's tables are generated from these files (tools/docs.py). Every run is the
@@ -90,7 +90,7 @@ def multi_head_speed(names, sizes, rounds, log) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python tools/sweeps.py")
+    p = argparse.ArgumentParser(prog="python experiments/sweeps.py")
     p.add_argument("sweep", choices=("layer-norm-depth", "multi-head-seeds", "multi-head-speed"))
     p.add_argument("--out", required=True)
     p.add_argument("--backends", default="torch,flax")

@@ -14,7 +14,7 @@ turns in rotating rounds (learngpt.stats.rotation); each round times `calls` ste
 is done and timed apart; a variant's figure is its median over rounds, and each is also given as the median of
 its per-round ratio to linen's (paired: the same round, the same machine state).
 
-    python tools/nnx_overhead.py --threads 1 --out docs/results/nnx-overhead.json
+    python experiments/nnx_overhead.py --threads 1 --out docs/results/nnx-overhead.json
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What changes if the attention scale is fixed: the curriculum scales scores by embed_size ** -0.5, the paper
 ("Attention Is All You Need", eq. 1) and nanoGPT by head_size ** -0.5.
 
-    python tools/attention_scale.py --out docs/results/attention-scale.json
+    python experiments/attention_scale.py --out docs/results/attention-scale.json
 
 NanoGPT at the curriculum's config (embed_size 16, 8 heads: head_size 2, so the paper's scale is sqrt(8) times
 the curriculum's) trained in torch from the same weights and batches twice per seed: as written, and with every
@@ -54,7 +54,7 @@ def measure(seeds=(0, 1, 2), steps: int = 2000, eval_interval: int = 500, eval_i
                          "train_loss": [e.train_loss for e in history.evals]})
             print(f"seed {seed}, {arm}: val {runs[-1]['val_loss'][-1]:.4f}", file=sys.stderr)
     return {"what": "NanoGPT, the curriculum's config, torch, the same weights and batches per seed: attention "
-                    "scores scaled by embed_size ** -0.5 against head_size ** -0.5 (tools/attention_scale.py)",
+                    "scores scaled by embed_size ** -0.5 against head_size ** -0.5 (experiments/attention_scale.py)",
             "arms": list(ARMS), "seeds": list(seeds), "steps": steps, "eval_iters": eval_iters,
             "n_heads": Config().n_heads, "embed_size": Config().embed_size,
             "torch_threads": torch.get_num_threads(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -62,7 +62,7 @@ def measure(seeds=(0, 1, 2), steps: int = 2000, eval_interval: int = 500, eval_i
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python tools/attention_scale.py", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python experiments/attention_scale.py", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, help="the JSON file to write (docs/results/attention-scale.json)")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--data", default=None, help="tiny-shakespeare (default: as `learngpt train`)")
