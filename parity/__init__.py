@@ -7,13 +7,14 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "WeightMismatchError": "parity.bridge", "abstract_params": "parity.bridge", "flax_to_torch": "parity.bridge",
-    "load_into_torch": "parity.bridge", "torch_state": "parity.bridge", "torch_to_flax": "parity.bridge",
-    "WeightsFileError": "parity.weights", "read_weights": "parity.weights", "write_weights": "parity.weights",
+    "abstract_params": "parity.bridge", "flax_to_torch": "parity.bridge", "load_into_torch": "parity.bridge",
+    "torch_state": "parity.bridge", "torch_to_flax": "parity.bridge",
+    "read_weights": "parity.weights", "write_weights": "parity.weights",
     "DEFAULT_RULES": "parity.rules", "Rules": "parity.rules", "leaf": "parity.rules", "permute": "parity.rules",
     "rename": "parity.rules", "reshape": "parity.rules",
-    "ParityError": "parity.check", "Report": "parity.check", "assert_parity": "parity.check",
-    "compare": "parity.check",
+    "ParityError": "parity.errors", "ParityInputError": "parity.errors", "ParityUsageError": "parity.errors",
+    "WeightMismatchError": "parity.errors", "WeightsFileError": "parity.errors", "WeightsWriteError": "parity.errors",
+    "Report": "parity.check", "assert_parity": "parity.check", "compare": "parity.check",
     "compare_training": "parity.train", "TrainingReport": "parity.train",
     "load_nnx": "parity.nnx", "nnx_params": "parity.nnx", "nnx_to_torch": "parity.nnx", "torch_to_nnx": "parity.nnx",
 }

@@ -11,7 +11,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from parity.rules import DEFAULT_RULES, Piece, Rules, permute, Transform, WeightMismatchError, flat_tree, shape_of
+from parity.errors import WeightMismatchError
+from parity.rules import DEFAULT_RULES, Piece, Rules, Transform, flat_tree, nest, permute, shape_of
 
 __all__ = ["WeightMismatchError", "abstract_params", "abstract_variables", "is_variables", "check_weights", "flat_tree",
            "flax_to_torch", "load_into_torch", "mapping", "torch_key", "torch_state", "torch_to_flax"]
@@ -23,16 +24,6 @@ def torch_key(path: tuple[str, ...], rules: Rules = DEFAULT_RULES) -> tuple[str,
     """The torch state_dict key for a Flax parameter path, and whether the array is transposed between them."""
     key, transform = rules.torch_key(path)
     return key, transform.name == "transpose"
-
-
-def _nest(flat: dict[tuple[str, ...], Any]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    for path, value in flat.items():
-        node = tree
-        for name in path[:-1]:
-            node = node.setdefault(name, {})
-        node[path[-1]] = value
-    return tree
 
 
 CARRIED = ("params", "batch_stats")  # the collections the rules carry: parameters, BatchNorm's statistics
@@ -305,7 +296,7 @@ def torch_to_flax(weights: Mapping[str, Any], template: Mapping[str, Any],
             built[where] = built[where] + value  # one piece: the value itself; several: their sum
         else:
             built[where][..., piece.at[0]:piece.at[1]] += value
-    out = {c: _nest({path[1:]: v for path, v in built.items() if path[0] == c}) for c in _collections(template)}
+    out = {c: nest({path[1:]: v for path, v in built.items() if path[0] == c}) for c in _collections(template)}
     return out if is_variables(template) else out["params"]
 
 

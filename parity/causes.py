@@ -54,8 +54,7 @@ def _layer_norm(module, x, flax_y, torch_y, label) -> list[str]:
     w, b = _param(module, "weight"), _param(module, "bias")
     if eps is None or x is None:
         return []
-    mean = x.mean(-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
     for alt in EPSILONS:
         y = (x - mean) / np.sqrt(var + alt) * (1.0 if w is None else w) + (0.0 if b is None else b)
         if not math.isclose(alt, eps) and _fits(y, flax_y, torch_y):
@@ -104,19 +103,16 @@ def tf32(devices: Sequence[str]) -> list[str]:
     """TF32 matmuls (10-bit mantissas) on a GPU: torch's allow_tf32 / matmul precision or JAX's default."""
     if not any(d.startswith(("cuda", "gpu")) for d in devices):
         return []
+    import jax
     import torch
     out = []
     if torch.backends.cuda.matmul.allow_tf32 or torch.get_float32_matmul_precision() != "highest":
         out.append("TF32 on the GPU: torch multiplies float32 matrices in TF32 (torch.backends.cuda.matmul."
                    "allow_tf32 / set_float32_matmul_precision): set 'highest' on both sides for a parity check")
-    try:
-        import jax
-        if jax.default_backend() == "gpu" and jax.config.jax_default_matmul_precision in (None, "default",
-                                                                                         "bfloat16", "tensorfloat32"):
-            out.append("TF32 on the GPU: XLA's default float32 matmul precision on a GPU is TF32: run under "
-                       "jax.default_matmul_precision('highest')")
-    except ImportError:
-        pass
+    if jax.default_backend() == "gpu" and jax.config.jax_default_matmul_precision in (None, "default", "bfloat16",
+                                                                                     "tensorfloat32"):
+        out.append("TF32 on the GPU: XLA's default float32 matmul precision on a GPU is TF32: run under "
+                   "jax.default_matmul_precision('highest')")
     return out
 
 
@@ -292,8 +288,7 @@ def likely_causes(first, layers: Sequence[Any], calls: Sequence[Any], twins: Map
     """What fits the first divergent layer, from the checklist (module docstring); [] when nothing does."""
     import torch
     by_name = {c.name: c for c in calls}
-    call, twin = by_name.get(first.name), twins.get(first.name) or {}
-    out: list[str] = []
+    call, twin, out = by_name.get(first.name), twins.get(first.name) or {}, []
     if call is None:
         return out
     modules = dict(torch_module.named_modules())
@@ -309,18 +304,12 @@ def likely_causes(first, layers: Sequence[Any], calls: Sequence[Any], twins: Map
     if not first.output_ok and twin.get("output") is not None and call.output is not None:
         flax_y, torch_y = _torch_layout(twin["output"], how(first.name, twin["output"])), _f64(call.output)
         if module is not None and flax_y.shape == torch_y.shape:
-            if isinstance(module, torch.nn.modules.conv._ConvNd):
-                out += _conv(module, x, flax_y, torch_y, first.label)
-            elif isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                out += _batch_norm(module, x, flax_y, torch_y, first.label)
-            elif isinstance(module, torch.nn.RNNBase):
-                out += _recurrent(module, x, flax_y, torch_y, first.label)
-            elif isinstance(module, torch.nn.MultiheadAttention):
-                out += _attention(module, x, flax_y, torch_y, first.label)
-            elif hasattr(module, "normalized_shape") or "Norm" in type(module).__name__:
-                out += _layer_norm(module, x, flax_y, torch_y, first.label)
-            else:
-                out += _linear(module, x, flax_y, torch_y, first.label)
+            check = (_conv if isinstance(module, torch.nn.modules.conv._ConvNd) else
+                     _batch_norm if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) else
+                     _recurrent if isinstance(module, torch.nn.RNNBase) else
+                     _attention if isinstance(module, torch.nn.MultiheadAttention) else
+                     _layer_norm if hasattr(module, "normalized_shape") or "Norm" in type(module).__name__ else _linear)
+            out += check(module, x, flax_y, torch_y, first.label)
         if not out and first.input_ok:
             out += _activation(before, flax_y, torch_y, first.label, "inside")
     if not first.input_ok:

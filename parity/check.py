@@ -21,11 +21,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from learngpt.errors import LearngptError
 from parity.bridge import (_listed, _plan, abstract_variables, flax_to_torch, is_variables, mapping, torch_state,
                            torch_to_flax)
-from parity.rules import DEFAULT_RULES, STACKED, Rules, WeightMismatchError
+from parity.errors import ParityError, ParityInputError, WeightMismatchError, first_line
 from parity.nnx import is_nnx, nnx_apply, nnx_variables
+from parity.rules import DEFAULT_RULES, STACKED, Rules
 from parity.trace import bound_arrays, first_array, flax_calls, flax_inputs_sown, sown_values, torch_calls, to_numpy
 
 OUTPUT_BOUND = {"float32": 1e-5, "float64": 1e-10}
@@ -74,13 +74,11 @@ class Row:
         return (bool(np.isfinite(self.diff)) and self.diff <= self.bound) or self.within_floor
 
     def message(self) -> str:
-        kind = "relative" if self.relative else "abs"
-        floor = ""
-        if self.floor > 0:
-            a = self.diff if self.abs_diff is None else self.abs_diff
-            floor = f" (max abs diff {a:.3e} {'<=' if self.within_floor else 'above'} the floor {self.floor:.2e})"
-        return (f"{self.component} [{self.dtype}] {self.tensor}: max {kind} diff {self.diff:.3e} "
-                f"{'<=' if self.ok else 'exceeds'} bound {self.bound:.0e}{floor}")
+        a = self.diff if self.abs_diff is None else self.abs_diff
+        floor = (f" (max abs diff {a:.3e} {'<=' if self.within_floor else 'above'} the floor {self.floor:.2e})"
+                 if self.floor > 0 else "")
+        return (f"{self.component} [{self.dtype}] {self.tensor}: max {'relative' if self.relative else 'abs'} diff "
+                f"{self.diff:.3e} {'<=' if self.ok else 'exceeds'} bound {self.bound:.0e}{floor}")
 
 
 @dataclass
@@ -197,13 +195,12 @@ class Report:
                            f"layer (its weights, their layout, or its arithmetic)")
         before = self.layers[:self.layers.index(first)]
         agreeing = [i for i, layer in enumerate(before) if layer.compared and layer.ok]
-        last_ok = before[agreeing[-1]] if agreeing else None
-        between = [layer for layer in before[agreeing[-1] + 1:] if not layer.compared] if agreeing else []
         text = head + f"; its input already differs ({first.input_rel:.2e}): the difference entered before it"
-        if last_ok is not None:
+        if agreeing:
+            last_ok, between = before[agreeing[-1]], [b for b in before[agreeing[-1] + 1:] if not b.compared]
             text += f", after layer {last_ok.index}, {last_ok.label} (the last that agrees)"
-        if between:
-            text += "; in between ran, without a Flax twin: " + ", ".join(f"{b.label} ({b.kind})" for b in between)
+            if between:
+                text += "; in between ran, without a Flax twin: " + ", ".join(f"{b.label} ({b.kind})" for b in between)
         return text
 
     def table(self) -> str:
@@ -211,14 +208,13 @@ class Report:
         grads = [r for r in self.rows if r.tensor.startswith("grad[")]
         outs = [r for r in self.rows if not r.tensor.startswith("grad[")]
         g_floor = min((r.floor for r in grads), default=0.0)
-        if outs or grads or self.layers:
-            bounds = [f"outputs max abs diff <= {outs[0].bound:.0e}"] if outs else []
-            if self.layers:
-                bounds.append(f"layers max abs diff / max abs torch output <= {self.layers[0].bound:.0e}")
-            bounds += [f"gradients <= {grads[0].bound:.0e} " + ("relative (max abs diff / max abs torch gradient)"
-                                                               if grads[0].relative else "max abs")
-                       + (f", or max abs diff <= {g_floor:.2e} (eps * largest torch gradient) * sqrt(positions "
-                          f"the tensor is shared over)" if g_floor > 0 else "")] if grads else []
+        bounds = ([f"outputs max abs diff <= {outs[0].bound:.0e}"] if outs else []) + (
+            [f"layers max abs diff / max abs torch output <= {self.layers[0].bound:.0e}"] if self.layers else [])
+        bounds += [f"gradients <= {grads[0].bound:.0e} " + ("relative (max abs diff / max abs torch gradient)"
+                                                           if grads[0].relative else "max abs")
+                   + (f", or max abs diff <= {g_floor:.2e} (eps * largest torch gradient) * sqrt(positions "
+                      f"the tensor is shared over)" if g_floor > 0 else "")] if grads else []
+        if bounds:
             lines.append("bounds: " + "; ".join(bounds))
         shown = list(outs)
         if grads:  # the largest gradient difference judged by the bound, every one above it, every floored one
@@ -241,19 +237,15 @@ class Report:
                          "of the first input (relative) and of the output (max abs, relative):")
             lines.append(f"  {'#':>3}  {'layer':<{lw}}  {'type':<{kw}}  {'output shape':<14}  {'input rel':>9}  "
                          f"{'out abs':>9}  {'out rel':>9}  result")
-            def cell(v):
-                return f"{v:9.2e}" if v is not None else f"{'-':>9}"
-
             for layer in self.layers:
-                if not layer.compared:
-                    result = layer.note
-                else:
-                    result = "ok" if layer.ok else "FAIL" if not layer.output_ok else "FAIL (input)"
-                    result += f" ({layer.note})" if layer.note else ""
-                    result += "  <-- first divergence" if layer is first else ""
+                result = layer.note if not layer.compared else (
+                    ("ok" if layer.ok else "FAIL" if not layer.output_ok else "FAIL (input)")
+                    + (f" ({layer.note})" if layer.note else "") + ("  <-- first divergence" if layer is first else ""))
+                cells = "  ".join(f"{v:9.2e}" if v is not None else f"{'-':>9}"
+                                  for v in (layer.input_rel, layer.diff, layer.rel))
                 shape = str(layer.shape) if layer.shape is not None else "-"
-                lines.append(f"  {layer.index:>3}  {layer.label:<{lw}}  {layer.kind:<{kw}}  {shape:<14}  "
-                             f"{cell(layer.input_rel)}  {cell(layer.diff)}  {cell(layer.rel)}  {result}")
+                lines.append(f"  {layer.index:>3}  {layer.label:<{lw}}  {layer.kind:<{kw}}  {shape:<14}  {cells}  "
+                             f"{result}")
             lines.append(self.verdict())
         lines += [f"likely cause: {c}" for c in self.causes]
         lines += self.problems + self.notes
@@ -262,21 +254,6 @@ class Report:
         return "\n".join(lines)
 
     __str__ = table
-
-
-class ParityInputError(LearngptError, ValueError):
-    """Modules or inputs that compare cannot run as given (not a parity failure): what to pass instead."""
-
-
-class ParityError(AssertionError):
-    """A comparison above its bounds; the message is the report."""
-
-    def __init__(self, report: Report):
-        super().__init__("\n" + report.table())
-        self.report = report
-
-    def __reduce__(self):  # travels (to another process) as the AssertionError it is, with its message
-        return AssertionError, self.args
 
 
 def _dtype_of(torch_module, arrays: Sequence[np.ndarray]) -> str:
@@ -470,14 +447,11 @@ def _compare_inputs(layer: Layer, call, twin: Mapping[str, Any], layouts: Layout
 
 
 def _layer(index: int, call, twin: dict | None, bound: float, eps: float, layouts: Layouts) -> Layer:
-    layer = Layer(index, call.name, call.kind, bound, shape=None if call.output is None else tuple(call.output.shape))
-    if twin is None:
-        layer.note = "no Flax twin"
-        return layer
-    layer.path = twin.get("path", "")
-    got, want = twin.get("output"), call.output
-    if got is None or want is None:
-        layer.note = "no output array"
+    layer = Layer(index, call.name, call.kind, bound, shape=None if call.output is None else tuple(call.output.shape),
+                  path=(twin or {}).get("path", ""))
+    got, want = (twin or {}).get("output"), call.output
+    if twin is None or got is None or want is None:
+        layer.note = "no Flax twin" if twin is None else "no output array"
         return layer
     how = layouts.io(want.ndim, True) if not call.name else layouts.of(call.name.split("#")[0], want.ndim)
     fitted = _fit(want, got, how)
@@ -497,17 +471,15 @@ def _check_modules(torch_module, flax_module, inputs) -> None:
     def what(m):
         return f"the class {m.__name__}" if isinstance(m, type) else f"a {type(m).__name__}"
 
-    def refuse(which, m, expected):
-        raise ParityInputError(f"the {which} module is {what(m)}; expected a {expected} instance"
-                               + (" (call the class to build one)" if isinstance(m, type) else ""))
-
     linen = any(c.__module__.startswith("flax.linen") and c.__name__ == "Module" for c in type(flax_module).__mro__)
     if isinstance(flax_module, torch.nn.Module) and (is_nnx(torch_module) or hasattr(torch_module, "apply")):
         raise ParityInputError("the modules are swapped: the torch module comes first, then the Flax one")
-    if not isinstance(torch_module, torch.nn.Module):
-        refuse("first", torch_module, "torch.nn.Module")
-    if not (linen or is_nnx(flax_module)):
-        refuse("second", flax_module, "flax.linen.Module or flax.nnx.Module")
+    for which, m, ok, expected in (("first", torch_module, isinstance(torch_module, torch.nn.Module),
+                                    "torch.nn.Module"), ("second", flax_module, linen or is_nnx(flax_module),
+                                                         "flax.linen.Module or flax.nnx.Module")):
+        if not ok:
+            raise ParityInputError(f"the {which} module is {what(m)}; expected a {expected} instance"
+                                   + (" (call the class to build one)" if isinstance(m, type) else ""))
     for value in (inputs.values() if isinstance(inputs, Mapping) else
                   inputs if isinstance(inputs, (tuple, list)) else [inputs]):
         if value is None or isinstance(value, (str, bytes)) or np.asarray(value).dtype == object:
@@ -519,10 +491,8 @@ def _state_rows(report, t_before, t_after, f_after, calls, torch_module, bounds,
     """Train mode: the statistics each side updated, in torch's layout; torch's running variance update redone
     with the biased batch variance, Flax's convention (n the values per channel)."""
     import torch
-    sizes = {}
-    for call in calls:
-        if call.input is not None and call.input.ndim >= 2:
-            sizes.setdefault(call.name.split("#")[0], call.input.size // call.input.shape[1])
+    sizes = {c.name.split("#")[0]: c.input.size // c.input.shape[1] for c in reversed(calls)  # each module's first
+             if c.input is not None and c.input.ndim >= 2}
     modules = dict(torch_module.named_modules())
     changed = False
     for key in sorted(k for k in f_after if k in t_after and k in t_before):
@@ -555,14 +525,12 @@ def _state_rows(report, t_before, t_after, f_after, calls, torch_module, bounds,
 def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] | None = None,
             rules: Rules = DEFAULT_RULES, torch_kwargs: Mapping[str, Any] | None = None,
             flax_kwargs: Mapping[str, Any] | None = None, output_names: Sequence[str] | None = None,
-            loss: str | tuple[Callable, Callable] | None = None, targets=None,
-            weights: Mapping[str, Any] | None = None, seed: int = 0, dtype: str | None = None,
-            output_bound: float | None = None, grad_bound: float | None = None, layer_bound: float | None = None,
-            layers: bool = True, name: str | None = None,
-            overrides: Mapping[str, float | tuple[float, float]] | None = None,
-            exclude_layers: Sequence[str] = (), pair_layers: Mapping[str, str] | None = None,
-            layout: tuple[str, str] | None = None, layouts: Mapping[str, str] | None = None,
-            train: bool = False, train_steps: int = 0, **training) -> Report:
+            loss: str | tuple[Callable, Callable] | None = None, targets=None, weights: Mapping[str, Any] | None = None,
+            seed: int = 0, dtype: str | None = None, output_bound: float | None = None, grad_bound: float | None = None,
+            layer_bound: float | None = None, layers: bool = True, name: str | None = None,
+            overrides: Mapping[str, float | tuple[float, float]] | None = None, exclude_layers: Sequence[str] = (),
+            pair_layers: Mapping[str, str] | None = None, layout: tuple[str, str] | None = None,
+            layouts: Mapping[str, str] | None = None, train: bool = False, train_steps: int = 0, **training) -> Report:
     """Run torch_module and flax_module on the same inputs and compare everything (module docstring).
 
     inputs: one numpy array, a tuple (positional) or a dict (keywords); floats cast to dtype (default the torch
@@ -655,15 +623,12 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         if loss is not None:
             t_loss = loss[0](next(iter(t_out.values())), torch.as_tensor(np.asarray(targets)))
             terms.append(t_loss)
-        named = [(k, p) for k, p in torch_module.named_parameters() if p.requires_grad]
-        wrt = [p for _, p in named] + [t_inputs[i] for i in floats]
-        differentiate = bool(terms and wrt)
-        t_grads = {}
+        wrt = {k: p for k, p in torch_module.named_parameters() if p.requires_grad}
+        wrt |= {_input_name(names, floats, i): t_inputs[i] for i in floats}
+        differentiate, t_grads = bool(terms and wrt), {}
         if differentiate:
-            grads = torch.autograd.grad(sum(terms[1:], terms[0]), wrt, allow_unused=True)
-            grads = [torch.zeros_like(x) if g is None else g for g, x in zip(grads, wrt)]
-            keys = [k for k, _ in named] + [_input_name(names, floats, i) for i in floats]
-            t_grads = {k: to_numpy(grad) for k, grad in zip(keys, grads)}
+            grads = torch.autograd.grad(sum(terms[1:], terms[0]), list(wrt.values()), allow_unused=True)
+            t_grads = {k: to_numpy(torch.zeros_like(x) if g is None else g) for (k, x), g in zip(wrt.items(), grads)}
         else:
             report.notes.append("gradients not compared: " + ("no float output and no loss" if not terms else
                                                               "no parameter and no float input"))
@@ -713,13 +678,12 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         mutable = ["intermediates"] + (["batch_stats"] if train and "batch_stats" in variables else [])
 
         def run(params, args, layers=layers, using=None):
+            values, by_name = {**(using or variables), "params": params}, dict(zip(names or [], args))
             if is_nnx(flax_module):
-                return nnx_apply(flax_module, {**(using or variables), "params": params},
-                                 tuple(args) if not names else (), {**flax_kwargs, **dict(zip(names or [], args))},
-                                 layers, train)
+                return nnx_apply(flax_module, values, () if names else tuple(args), {**flax_kwargs, **by_name}, layers,
+                                 train)
             with flax_inputs_sown() if layers else nullcontext(), _flax_explained(train):
-                return flax_module.apply({**(using or variables), "params": params}, *([] if names else args),
-                                         **dict(zip(names or [], args)), **flax_kwargs,
+                return flax_module.apply(values, *([] if names else args), **by_name, **flax_kwargs,
                                          capture_intermediates=layers, mutable=mutable)
 
         if rules.ambiguous and plan:
@@ -727,10 +691,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
                                                    output_names, out_bound, layout)
 
         def scalar_fn(params, *float_inputs):
-            args = list(f_inputs)
-            for i, x in zip(floats, float_inputs):
-                args[i] = x
-            raw, new_state = run(params, args)
+            raw, new_state = run(params, [dict(zip(floats, float_inputs)).get(i, a) for i, a in enumerate(f_inputs)])
             out = _leaves(raw, output_names)
             terms = []
             for k, v in out.items():  # each output weighed in torch's layout
@@ -738,22 +699,19 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
                     v = jnp.moveaxis(v, -1, 1) if _io_layout(layout, v.ndim) == MOVED else v
                     if k not in drawn or drawn[k].shape == v.shape:  # (another shape than torch's: a failed row)
                         terms.append((v * jnp.asarray(weight(k, tuple(v.shape)))).sum())
-            f_loss = None
-            if loss is not None:
-                f_loss = loss[1](next(iter(out.values())), jnp.asarray(np.asarray(targets)))
-                terms.append(f_loss)
+            f_loss = None if loss is None else loss[1](next(iter(out.values())), jnp.asarray(np.asarray(targets)))
+            terms += [] if f_loss is None else [f_loss]
             return sum(terms[1:], terms[0]) if terms else jnp.zeros(()), (out, f_loss, new_state)
 
         args = (variables["params"], *[f_inputs[i] for i in floats])
         g = {}
         with _flax_explained(train):
             if differentiate:
-                grad_fn = jax.value_and_grad(scalar_fn, tuple(range(len(args))), has_aux=True)
-                (_, (f_out, f_loss, f_state)), f_grads = grad_fn(*args)
+                (_, (f_out, f_loss, f_state)), f_grads = jax.value_and_grad(scalar_fn, tuple(range(len(args))),
+                                                                            has_aux=True)(*args)
                 g = flax_to_torch(f_grads[0], rules, tied=False, gradients=True)
-                for n, i in enumerate(floats):
-                    grad = np.asarray(f_grads[1 + n])
-                    g[_input_name(names, floats, i)] = grad if f_arrays[i] is arrays[i] else np.moveaxis(grad, -1, 1)
+                g |= {_input_name(names, floats, i): np.asarray(grad) if f_arrays[i] is arrays[i] else
+                      np.moveaxis(np.asarray(grad), -1, 1) for i, grad in zip(floats, f_grads[1:])}
             else:
                 _, (f_out, f_loss, f_state) = scalar_fn(*args)
         f_out = {k: np.asarray(v) for k, v in f_out.items()}
@@ -790,11 +748,10 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         report.add("loss", f_loss, to_numpy(t_loss), *bounds("loss", out_bound, 0.0))
     # the floor: one unit of roundoff of the model's gradient scale (module docstring)
     g_floor = GRAD_FLOOR_EPS.get(dtype, 0.0) * _finite_scale(t_grads.values())
-    positions = {}  # torch module -> the positions its weights are shared over (batch rows, pixels)
-    for c in calls:
-        if c.output is not None and c.output.ndim >= 2:
-            axis = 1 if CHANNELS_FIRST.fullmatch(c.kind) and c.output.ndim >= 3 else -1
-            positions.setdefault(c.name.split("#")[0], c.output.size // max(c.output.shape[axis], 1))
+    positions = {  # torch module -> the positions its weights are shared over (batch rows, pixels), at its first call
+        c.name.split("#")[0]: c.output.size // max(c.output.shape[1 if CHANNELS_FIRST.fullmatch(c.kind) and
+                                                                   c.output.ndim >= 3 else -1], 1)
+        for c in reversed(calls) if c.output is not None and c.output.ndim >= 2}
     untwinned = {p.key: p.rows for _, p in plan if p.path is None}
     for key in sorted(set(t_grads) | set(g)):
         if key not in t_grads or key not in g:
@@ -973,12 +930,10 @@ def _try_pairings(report, rules, state, variables, run, f_inputs, t_out, output_
 
     if agree(rules) is not None:
         return variables, rules, _plan(variables, rules)
-    fixed = dict(rules.paths)
     options = [list(itertools.permutations(names)) for _, names in rules.ambiguous]
     for choice in itertools.islice(itertools.product(*options), MAX_PAIRINGS):
-        trial = dict(fixed)
-        for (modules, _), names in zip(rules.ambiguous, choice):
-            trial.update(zip(modules, names))
+        trial = dict(rules.paths) | {m: n for (modules, _), names in zip(rules.ambiguous, choice)
+                                     for m, n in zip(modules, names)}
         candidate = rules._with(paths=tuple(trial.items()))
         carried = agree(candidate)
         if carried is not None:
@@ -1013,19 +968,14 @@ def _flax_explained(train: bool):
             f"build the module with deterministic=True") from None
     except errors.ModifyScopeVariableError as err:
         raise ParityInputError(
-            f"the Flax module updates a collection in {'train' if train else 'eval'} mode ({_first(err)}): "
+            f"the Flax module updates a collection in {'train' if train else 'eval'} mode ({first_line(err)[:200]}): "
             + ("pass its train flag in flax_kwargs (e.g. {'use_running_average': False})" if train else
                "pass its eval flag in flax_kwargs (e.g. {'use_running_average': True}), or compare train mode "
                "(train=True)")) from None
     except errors.ScopeCollectionNotFound as err:
-        raise ParityInputError(f"the Flax module needs a collection the variables do not hold ({_first(err)}): "
-                               f"carry them (variables=None carries torch's buffers into batch_stats), or give "
-                               f"{{'params': ..., 'batch_stats': ...}}") from None
-
-
-def _first(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0][:200] if text else type(err).__name__
+        raise ParityInputError(f"the Flax module needs a collection the variables do not hold "
+                               f"({first_line(err)[:200]}): carry them (variables=None carries torch's buffers into "
+                               f"batch_stats), or give {{'params': ..., 'batch_stats': ...}}") from None
 
 
 def assert_parity(torch_module, flax_module, inputs, **kwargs) -> Report:

@@ -17,11 +17,13 @@ import importlib.util
 import inspect
 import math
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
-from learngpt.errors import LearngptError, UserError
+from parity.errors import ParityUsageError, UserError, first_line
 
 PAIR_FLAGS = ("torch", "flax", "pair", "input", "vocab", "rules", "dtype", "loss", "deterministic", "layers", "layout",
               "train")
@@ -90,18 +92,33 @@ def _from_file(path: str, flag: str, spec: str):
 @contextlib.contextmanager
 def _theirs(what: str):
     """The user's code runs here: its failure, and its own exit (sys.exit, a KeyboardInterrupt it raises),
-    are one line naming it, never the tool's own result."""
-    from learngpt import signals
+    are one line naming it, never the tool's own result. A SIGINT or SIGTERM that arrives meanwhile (main
+    thread) goes to the handler it had before, and the KeyboardInterrupt that raises stops the run as anywhere."""
+    main = threading.current_thread() is threading.main_thread()
+    before = {s: h for s in (signal.SIGINT, signal.SIGTERM) if main and callable(h := signal.getsignal(s))}
+    stopped: list[int] = []
+
+    def note(signum, frame):
+        stopped.append(signum)
+        return before[signum](signum, frame)
+
+    for s in before:
+        signal.signal(s, note)
     try:
         yield
-    except (LearngptError, signals.Stopped):
+    except ParityUsageError:
         raise
     except SystemExit as err:
         raise UserError(f"{what} called sys.exit({err.code!r}); a factory returns its modules") from None
     except KeyboardInterrupt as err:
-        raise UserError(f"{what} raised KeyboardInterrupt{': ' + _first_line(err) if str(err) else ''}") from None
+        if stopped:
+            raise
+        raise UserError(f"{what} raised KeyboardInterrupt{': ' + first_line(err) if str(err) else ''}") from None
     except Exception as err:  # the user's code: any failure is theirs to fix, named in one line
-        raise UserError(f"{what} raised {type(err).__name__}: {_first_line(err)}") from err
+        raise UserError(f"{what} raised {type(err).__name__}: {first_line(err)}") from err
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
 
 
 def load(spec: str, flag: str):
@@ -159,11 +176,6 @@ def parse_layout(text: str) -> tuple[str, str]:
     return torch_side.upper(), flax_side.upper()
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
-
-
 def build(factory, dtype: str, flag: str, spec: str):
     """Call a factory, with dtype= where it takes one; a signature that needs more is one line."""
     if not callable(factory):
@@ -200,32 +212,30 @@ def _pair_from(value, spec: str) -> dict[str, Any]:
 def _run_compare(compare, tmod, fmod, inputs, what: str, vocab: int | None, **kwargs):
     """compare, with the models' failures on the input (a width that does not fit, ids past the embedding)
     named in one line: a mistake in the flags, not a parity result."""
-    from parity.rules import WeightMismatchError
     try:
         return compare(tmod, fmod, inputs, **kwargs)
-    except (LearngptError, WeightMismatchError):
+    except ParityUsageError:
         raise
     except IndexError as err:
         if vocab is not None:
             import torch
             rows = [f"{n} {m.num_embeddings}" for n, m in tmod.named_modules() if isinstance(m, torch.nn.Embedding)]
-            raise UserError(f"--vocab {vocab}: token ids up to {vocab - 1} do not fit the model ({_first_line(err)}); "
+            raise UserError(f"--vocab {vocab}: token ids up to {vocab - 1} do not fit the model ({first_line(err)}); "
                             f"its embeddings have rows: {', '.join(rows) or 'none'}") from err
-        raise UserError(f"{what}: the models cannot run on it: IndexError: {_first_line(err)}") from err
+        raise UserError(f"{what}: the models cannot run on it: IndexError: {first_line(err)}") from err
     except Exception as err:  # the user's models, on the user's inputs (LEARNGPT_DEBUG=1 shows where)
-        raise UserError(f"{what}: the models cannot run on it: {type(err).__name__}: {_first_line(err)}") from err
+        raise UserError(f"{what}: the models cannot run on it: {type(err).__name__}: {first_line(err)}") from err
 
 
 def run_pair(args: argparse.Namespace) -> int:
     if getattr(args, "component", None):
         raise UserError("--component compares the curriculum's components; leave it out with --torch/--flax")
-    if args.pair and (args.torch or args.flax or args.input):
-        given = [f"--{f}" for f in ("torch", "flax", "input") if getattr(args, f)]
+    given = [f"--{f}" for f in ("torch", "flax", "input") if getattr(args, f)]
+    missing = [f"--{f}" for f in ("torch", "flax", "input") if getattr(args, f) is None]
+    if args.pair and given:
         raise UserError(f"--pair gives the modules and inputs; leave out {', '.join(given)}")
-    if not args.pair:
-        missing = [f"--{f}" for f in ("torch", "flax", "input") if getattr(args, f) is None]
-        if missing:
-            raise UserError(f"a pair needs --torch, --flax and --input; missing {', '.join(missing)} (or give --pair)")
+    if not args.pair and missing:
+        raise UserError(f"a pair needs --torch, --flax and --input; missing {', '.join(missing)} (or give --pair)")
     if args.vocab is not None and args.vocab < 1:
         raise UserError(f"--vocab {args.vocab}: expected a positive vocabulary size")
     if args.pair and args.vocab is not None:
@@ -252,13 +262,11 @@ def run_pair(args: argparse.Namespace) -> int:
         torch.manual_seed(args.seed)
         if args.pair:
             keywords = _pair_from(build(factories["--pair"], dtype, "--pair", args.pair), args.pair)
-            torch_flag, flax_flag = f"--pair {args.pair!r} gave, as torch,", f"--pair {args.pair!r} gave, as flax,"
-            name = args.pair
+            torch_flag, flax_flag = (f"--pair {args.pair!r} gave, as {side}," for side in ("torch", "flax"))
         else:
-            keywords = {"torch": build(factories["--torch"], dtype, "--torch", args.torch)}
-            keywords["flax"] = build(factories["--flax"], dtype, "--flax", args.flax)
-            torch_flag, flax_flag = f"--torch {args.torch!r} returned", f"--flax {args.flax!r} returned"
-            name = f"{args.torch} vs {args.flax}"
+            keywords = {side: build(factories[f"--{side}"], dtype, f"--{side}", getattr(args, side))
+                        for side in ("torch", "flax")}
+            torch_flag, flax_flag = (f"--{side} {getattr(args, side)!r} returned" for side in ("torch", "flax"))
         tmod, fmod = keywords.pop("torch"), keywords.pop("flax")
         if not isinstance(tmod, torch.nn.Module):
             raise UserError(f"{torch_flag} a {type(tmod).__name__}; expected a torch.nn.Module")
@@ -284,12 +292,10 @@ def run_pair(args: argparse.Namespace) -> int:
         if args.deterministic and not is_nnx(fmod):  # an NNX module runs in eval mode anyway
             flax_kwargs["deterministic"] = True
         keywords.setdefault("rules", rules or DEFAULT_RULES)
-        if args.layout:
-            keywords["layout"] = parse_layout(args.layout)
-        if args.train:
-            keywords["train"] = True
+        keywords |= {"layout": parse_layout(args.layout)} if args.layout else {}
+        keywords |= {"train": True} if args.train else {}
         report = _run_compare(compare, tmod, fmod, inputs, what, args.vocab, flax_kwargs=flax_kwargs, dtype=dtype,
-                              seed=args.seed + 2, name=name, **keywords)
+                              seed=args.seed + 2, name=args.pair or f"{args.torch} vs {args.flax}", **keywords)
         if getattr(report, "mapping", None):
             print(report.mapping_table())
         print(report, flush=True)

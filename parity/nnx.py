@@ -3,12 +3,14 @@ linen (('heads', 3) -> 'heads_3'), so that every torch <-> linen rule, check and
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any, Mapping
 
 import numpy as np
 
-from parity.bridge import _collections, _nest, check_weights, flax_to_torch, torch_to_flax
-from parity.rules import DEFAULT_RULES, Rules, WeightMismatchError, flat_tree, shape_of
+from parity.bridge import _collections, check_weights, flax_to_torch, torch_to_flax
+from parity.errors import WeightMismatchError
+from parity.rules import DEFAULT_RULES, Rules, flat_tree, nest, shape_of
 
 __all__ = ["is_nnx", "linen_path", "load_nnx", "nnx_params", "nnx_paths", "nnx_to_torch", "nnx_variables",
            "torch_to_nnx"]
@@ -48,7 +50,7 @@ def nnx_paths(model, variable=None) -> dict[tuple[str, ...], tuple]:
 def nnx_params(model, variable=None) -> dict[str, Any]:
     """The model's parameters (or variables of another type) as linen's nested tree of its arrays."""
     from flax import nnx
-    return _nest({linen_path(path): value.get_value()
+    return nest({linen_path(path): value.get_value()
                   for path, value in nnx.to_flat_state(nnx.state(model, variable or nnx.Param))})
 
 
@@ -93,15 +95,6 @@ def nnx_to_torch(model, rules: Rules = DEFAULT_RULES, tied: bool = True) -> dict
     return flax_to_torch(nnx_variables(model), rules, tied)
 
 
-def _merged(into: dict[str, Any], tree: Mapping[str, Any]) -> dict[str, Any]:
-    for name, value in tree.items():
-        if isinstance(value, Mapping):
-            _merged(into.setdefault(name, {}), value)
-        else:
-            into[name] = value
-    return into
-
-
 def nnx_apply(model, variables: Mapping[str, Any], args: tuple, kwargs: Mapping[str, Any], layers: bool = True,
               train: bool = False):
     """model(*args, **kwargs) in eval (or train) mode with variables (linen-style, possibly tracers) in place
@@ -124,11 +117,7 @@ def nnx_apply(model, variables: Mapping[str, Any], args: tuple, kwargs: Mapping[
         given.append(stats)
     copy = nnx.merge(graphdef, *given, rest, copy=True)  # new objects, of this trace: free to set attributes
     copy.train() if train else copy.eval()
-    if not layers:
-        out, tree = copy(*args, **kwargs), {"intermediates": nnx_sown(copy)}
-    else:
-        with nnx_calls(copy) as calls:
-            out = copy(*args, **kwargs)
-        tree = {"intermediates": _merged(calls, nnx_sown(copy))}
+    with nnx_calls(copy) if layers else nullcontext({}) as calls:
+        out = copy(*args, **kwargs)
     stats = nnx_params(copy, nnx.BatchStat)
-    return out, tree | ({"batch_stats": stats} if stats else {})
+    return out, {"intermediates": nest(calls | nnx_sown(copy))} | ({"batch_stats": stats} if stats else {})

@@ -15,13 +15,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from learngpt.errors import LearngptError
+from parity.errors import WeightMismatchError
 
 Shape = tuple[int, ...]
-
-
-class WeightMismatchError(LearngptError, ValueError):
-    """Weights whose keys or shapes do not fit the model they are loaded into; nothing was loaded."""
 
 
 @dataclass(frozen=True)
@@ -50,12 +46,7 @@ class Transform:
         """The shape the torch tensor must have for a Flax tensor of flax_shape."""
         shape = tuple(int(d) for d in (self.permuted(tuple(flax_shape)) if self.permuted else flax_shape))
         axes = self._forward(len(shape))
-        if axes is None:
-            return shape
-        out = [0] * len(shape)
-        for i, a in enumerate(axes):  # permuted[i] = torch[axes[i]]
-            out[a] = shape[i]
-        return tuple(out)
+        return shape if axes is None else tuple(shape[i] for i in np.argsort(axes))  # permuted[i] = torch[axes[i]]
 
     def to_flax(self, array: np.ndarray, flax_shape: Sequence[int]) -> np.ndarray:
         axes = self._forward(array.ndim)
@@ -110,12 +101,16 @@ class Rename:
 
 @dataclass(frozen=True)
 class Leaf:
-    """A Flax leaf matching `pattern` whole is the torch tensor `torch_name`, laid out by `transform`; with
-    `under`, only in torch modules whose name contains a match of it."""
+    """A Flax leaf matching `pattern` whole is the torch tensor `torch_name`, laid out by `transform` ('none',
+    'transpose', permute(...) or reshape(...)); with `under`, only in torch modules whose name contains a match
+    of it."""
     pattern: str
     torch_name: str
-    transform: Transform = NONE
+    transform: Transform | str = NONE
     under: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "transform", as_transform(self.transform))
 
     def apply(self, leaf: str, module: str) -> tuple[str, Transform] | None:
         m = re.fullmatch(self.pattern, leaf)
@@ -124,12 +119,7 @@ class Leaf:
         return m.expand(self.torch_name), self.transform
 
 
-def rename(pattern: str, replacement: str) -> Rename:
-    return Rename(pattern, replacement)
-
-
-def leaf(pattern: str, torch_name: str, transform: str | Transform = "none", under: str | None = None) -> Leaf:
-    return Leaf(pattern, torch_name, as_transform(transform), under)
+rename, leaf = Rename, Leaf  # the rules' own words: rename(pattern, replacement), leaf(pattern, torch_name, ...)
 
 
 @dataclass(frozen=True)
@@ -190,9 +180,8 @@ class Rules:
 
     def __add__(self, other: "Rules") -> "Rules":
         """self's rules first, then other's."""
-        return Rules(self.renames + other.renames, self.leaves + other.leaves, self.tied + other.tied,
-                     self.ignored + other.ignored, self.paths + other.paths, self.packed + other.packed,
-                     self.packs + other.packs)
+        return Rules(*(getattr(self, f) + getattr(other, f)
+                       for f in ("renames", "leaves", "tied", "ignored", "paths", "packed", "packs")))
 
     def module_name(self, path: Sequence[str]) -> str:
         """The torch submodule name of a Flax module path: ('contextualizer', 'layers_0', 'head') ->
@@ -255,8 +244,7 @@ class Rules:
         for module in sorted((m for m in leaves if m and not inside_pack(m)), key=len):
             if module in fixed or fits(module, name_of(module)):
                 continue
-            parent = name_of(module[:-1])
-            kept = f"{parent}.{module[-1]}" if parent else module[-1]
+            kept = _key(name_of(module[:-1]), module[-1])
             if fits(module, kept):
                 fixed[module] = kept
         for parent_path in sorted({m[:-1] for m in leaves if m}, key=len):
@@ -333,12 +321,9 @@ class Rules:
 
     def _stacked(self, module, leaves, name, count) -> list[Piece]:
         """A scanned Flax stack: each leaf's entry i on the leading axis is torch's name.i's tensor."""
-        out = []
-        for rel in leaves:
-            for i in range(count):
-                key, transform = self._with(paths=(), packs=()).torch_key((f"_stack{i}",) + rel)
-                out.append(Piece(module + rel, f"{name}.{i}" + key[len(f"_stack{i}"):], transform, index=i))
-        return out
+        plain = self._with(paths=(), packs=())
+        return [Piece(module + rel, f"{name}.{i}" + key[len(f"_stack{i}"):], transform, index=i)
+                for rel in leaves for i in range(count) for key, transform in [plain.torch_key((f"_stack{i}",) + rel)]]
 
     def pieces(self, template: Mapping[str, Any]) -> list[Piece]:
         """Every Flax leaf of template as the torch tensors it is made of: the bound packs' first, then one
@@ -355,20 +340,14 @@ class Rules:
                     rule_of[kind].pieces(module, leaves, name, layer))
             out += made
             done |= {p.path for p in made if p.path is not None}
-        for path in flat:
-            if path not in done:
-                key, transform = self.torch_key(path)
-                out.append(Piece(path, key, transform))
-        return out
+        return out + [Piece(path, *self.torch_key(path)) for path in flat if path not in done]
 
     def torch_key(self, path: Sequence[str]) -> tuple[str, Transform]:
         """The torch state_dict key of a Flax parameter path, and the transform between their layouts."""
         module = self.module_name(path[:-1])
-        for rule in self.leaves:
-            found = rule.apply(path[-1], module)
-            if found is not None:
-                name, transform = found
-                return _key(module, name), transform
+        found = next((f for f in (rule.apply(path[-1], module) for rule in self.leaves) if f is not None), None)
+        if found is not None:
+            return _key(module, found[0]), found[1]
         raise WeightMismatchError(f"no rule for the Flax parameter {'/'.join(path)}; known leaves: "
                                   f"{sorted({r.pattern for r in self.leaves})} (add one: leaf(pattern, torch_name, "
                                   f"transform))")
@@ -492,6 +471,17 @@ def flat_tree(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tup
         else:
             out[prefix + (name,)] = value
     return out
+
+
+def nest(flat: Mapping[tuple[str, ...], Any]) -> dict[str, Any]:
+    """{path tuple: leaf} as the nested mapping flat_tree reads."""
+    tree: dict[str, Any] = {}
+    for path, value in flat.items():
+        node = tree
+        for name in path[:-1]:
+            node = node.setdefault(name, {})
+        node[path[-1]] = value
+    return tree
 
 
 def shape_of(value: Any) -> Shape:

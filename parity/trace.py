@@ -164,15 +164,15 @@ def sown_values(intermediates: Mapping[str, Any], rules: Rules) -> list[tuple[st
 
 
 @contextmanager
-def nnx_calls(model) -> Iterator[dict[str, Any]]:
-    """Record every call of a flax.nnx model's submodules (the model included) while the block runs, in the
-    layout of linen's 'intermediates' ({'head': {OUTPUT: (out,), INPUT: (x,), 'INPUT:x': (x,)}}), each class's
-    `__call__` wrapped for the block's duration (a call inside the same module's own call is one)."""
+def nnx_calls(model) -> Iterator[dict[tuple[str, ...], tuple]]:
+    """Record every call of a flax.nnx model's submodules (the model included) while the block runs, as the flat
+    paths of linen's 'intermediates' ({('head', OUTPUT): (out,), ('head', INPUT): (x,), ('head', 'INPUT:x'): (x,)}),
+    each class's `__call__` wrapped for the block's duration (a call inside the same module's own call is one)."""
     from flax import nnx
 
     from parity.nnx import linen_path
     where = {id(module): linen_path(path) for path, module in nnx.iter_modules(model)}
-    tree: dict[str, Any] = {}
+    calls: dict[tuple[str, ...], tuple] = {}
     active: list[int] = []
     owners = {next((c for c in type(m).__mro__ if "__call__" in vars(c)), None)
               for _, m in nnx.iter_modules(model)} - {None, object}  # (nnx.List, Rngs: nothing to call)
@@ -189,37 +189,28 @@ def nnx_calls(model) -> Iterator[dict[str, Any]]:
                 out = original(self, *args, **kwargs)
             finally:
                 active.pop()
-            node = tree
-            for name in where[id(self)]:
-                node = node.setdefault(name, {})
             x = first_array((args, kwargs))
-            if x is not None:
-                node[INPUT] = node.get(INPUT, ()) + (x,)
-            for name, value in bound_arrays(original, args, kwargs, skip_first=True).items():
-                node[f"{INPUT}:{name}"] = node.get(f"{INPUT}:{name}", ()) + (value,)
-            node[OUTPUT] = node.get(OUTPUT, ()) + (out,)
+            named = {f"{INPUT}:{name}": v for name, v in bound_arrays(original, args, kwargs, skip_first=True).items()}
+            for leaf, value in (({INPUT: x} if x is not None else {}) | named | {OUTPUT: out}).items():
+                path = where[id(self)] + (leaf,)
+                calls[path] = calls.get(path, ()) + (value,)
             return out
         return call
 
     try:
         for cls in owners:
             setattr(cls, "__call__", wrap(cls))
-        yield tree
+        yield calls
     finally:
         for cls, original in originals.items():
             setattr(cls, "__call__", original)
 
 
-def nnx_sown(model) -> dict[str, Any]:
-    """Every nnx.Intermediate a flax.nnx model holds, in the layout of linen's sown values ({'head':
-    {'attentions': (value,)}})."""
+def nnx_sown(model) -> dict[tuple[str, ...], tuple]:
+    """Every nnx.Intermediate a flax.nnx model holds, as the flat paths of linen's sown values ({('head',
+    'attentions'): (value,)})."""
     from flax import nnx
 
     from parity.nnx import linen_path
-    tree: dict[str, Any] = {}
-    for path, variable in nnx.to_flat_state(nnx.state(model, nnx.Intermediate)):
-        node = tree
-        for name in linen_path(tuple(path[:-1])):
-            node = node.setdefault(name, {})
-        node[str(path[-1])] = (variable.get_value(),)
-    return tree
+    return {linen_path(tuple(path[:-1])) + (str(path[-1]),): (variable.get_value(),)
+            for path, variable in nnx.to_flat_state(nnx.state(model, nnx.Intermediate))}
