@@ -15,11 +15,12 @@ from learngpt_lab.cli import main
 from parity.weights import write_weights
 
 
-def one_line(capsys, argv, *expected, status=2):
-    """Run the command in-process: the exit status (argparse's own refusals too), and one stderr line, with no
-    traceback, holding every expected text. Returns the line."""
+def one_line(capsys, argv, *expected, status=2, command=main):
+    """Run the command in-process (the learngpt command, or another command's main(argv)): the exit status
+    (argparse's own refusals too), and one stderr line, with no traceback, holding every expected text. Returns
+    the line."""
     try:
-        got = main(argv)
+        got = command(argv)
     except SystemExit as exit:  # argparse's own refusals
         got = exit.code
     err = capsys.readouterr().err.strip()

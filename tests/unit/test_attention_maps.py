@@ -9,6 +9,7 @@ from learngpt.config import Config
 from learngpt.errors import InputError
 from learngpt_lab import backends
 from learngpt_lab.cli import main
+from helpers import one_line
 
 VOCAB = "\n !,.:;?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CFG = Config(vocab_size=len(VOCAB), n_layers=2, n_heads=4)
@@ -76,9 +77,7 @@ def test_bad_attention_requests_are_one_line(tmp_path, capsys):
     bigram = checkpoint(tmp_path, language_model("GPTVer1"), "bigram")
 
     def fails(argv, *words):
-        assert main(["attention", "--checkpoint", str(path), "--out", str(tmp_path / "a.png"), *argv]) == 2
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+        one_line(capsys, ["attention", "--checkpoint", str(path), "--out", str(tmp_path / "a.png"), *argv], *words)
 
     fails(["--prompt", "ROMEO: what"], "11 characters", "block_size 8")
     fails(["--prompt", ""], "--prompt is empty")

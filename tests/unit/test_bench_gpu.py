@@ -13,6 +13,7 @@ import pytest
 from learngpt.errors import UserError
 from learngpt_lab.bench.runners import setup_device
 from tools import gpu_check
+from helpers import one_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,10 +80,8 @@ def test_a_framework_without_a_gpu_is_one_line(monkeypatch, restore_settings, to
 def test_the_bench_command_without_a_gpu_is_one_line(capsys, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a CUDA GPU is present")
-    from learngpt_lab.cli import main
-    assert main(["bench", "--device", "gpu", "--out", str(tmp_path), "--loop-steps", "0"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "torch sees no CUDA GPU" in err, err
+    one_line(capsys, ["bench", "--device", "gpu", "--out", str(tmp_path), "--loop-steps", "0"],
+             "torch sees no CUDA GPU")
 
 
 def run_script(tmp_path, with_gpu: bool, *args, fake_python: str | None = None, **env):
@@ -184,6 +183,5 @@ def test_parity_on_one_device_runs_on_the_cpu(tmp_path, restore_settings):
 
 def test_parity_check_without_a_gpu_is_one_line(monkeypatch, capsys, restore_settings):
     pretend_gpu(monkeypatch, torch_sees=False)
-    assert gpu_check.main(["--device", "gpu", "--component", "MultiHeadVer2"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "torch sees no CUDA GPU" in err
+    one_line(capsys, ["--device", "gpu", "--component", "MultiHeadVer2"], "torch sees no CUDA GPU",
+             command=gpu_check.main)

@@ -8,6 +8,7 @@ from learngpt_lab.cli import main
 from learngpt.components import NANOGPT
 from learngpt.config import Config
 from learngpt_lab import backends
+from helpers import one_line
 
 VOCAB = "\n !,.:;?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CFG = Config(vocab_size=len(VOCAB), n_layers=1)
@@ -21,71 +22,51 @@ def ckpt(tmp_path_factory):
     return b.save_checkpoint(tmp_path_factory.mktemp("cli") / "m.safetensors", model, CFG, VOCAB)
 
 
-def fails(capsys, argv, *expected):
-    """Run the command in-process; assert exit status 2 and one stderr line containing every expected text."""
-    status = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert status == 2, f"{argv}: status {status}, stderr {err!r}"
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for text in expected:
-        assert text in err, f"{text!r} not in {err!r}"
-    return err
-
-
-def bad_flag(capsys, argv, *expected):
-    """argparse's own refusal: exit status 2, usage then one error line."""
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    last = capsys.readouterr().err.strip().splitlines()[-1]
-    for text in expected:
-        assert text in last, f"{text!r} not in {last!r}"
-
-
 def test_unknown_backend(capsys):
-    fails(capsys, ["train", "--backend", "mxnet"], "unknown backend 'mxnet'", "torch, flax")
-    fails(capsys, ["compare", "--backends", "torch,jaxx"], "unknown backend 'jaxx'")
+    one_line(capsys, ["train", "--backend", "mxnet"], "unknown backend 'mxnet'", "torch, flax")
+    one_line(capsys, ["compare", "--backends", "torch,jaxx"], "unknown backend 'jaxx'")
 
 
 def test_unknown_backend_for_generate(capsys, ckpt):
-    fails(capsys, ["generate", "--checkpoint", str(ckpt), "--backend", "tf"], "unknown backend 'tf'")
+    one_line(capsys, ["generate", "--checkpoint", str(ckpt), "--backend", "tf"], "unknown backend 'tf'")
 
 
 def test_missing_checkpoint(capsys, tmp_path):
-    fails(capsys, ["generate", "--checkpoint", str(tmp_path / "none.safetensors")], "not found")
+    one_line(capsys, ["generate", "--checkpoint", str(tmp_path / "none.safetensors")], "not found")
 
 
 def test_corrupt_checkpoint(capsys, tmp_path, ckpt):
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not a checkpoint at all")
-    fails(capsys, ["generate", "--checkpoint", str(junk)], "junk.safetensors")
+    one_line(capsys, ["generate", "--checkpoint", str(junk)], "junk.safetensors")
     truncated = tmp_path / "cut.safetensors"
     truncated.write_bytes(ckpt.read_bytes()[:-64])
-    fails(capsys, ["generate", "--checkpoint", str(truncated)], "truncated")
+    one_line(capsys, ["generate", "--checkpoint", str(truncated)], "truncated")
 
 
 def test_prompt_outside_vocabulary(capsys, ckpt):
-    fails(capsys, ["generate", "--checkpoint", str(ckpt), "--prompt", "caf\u00e9"], "\u00e9", "not in the vocabulary")
+    one_line(capsys, ["generate", "--checkpoint", str(ckpt), "--prompt", "caf\u00e9"], "\u00e9",
+             "not in the vocabulary")
 
 
 def test_bad_flag_values(capsys):
-    bad_flag(capsys, ["compare", "--iters", "0"], "--iters", "positive integer")
-    bad_flag(capsys, ["train", "--backend", "torch", "--batch-size", "many"], "--batch-size")
-    bad_flag(capsys, ["generate", "--checkpoint", "x", "--tokens", "-5"], "--tokens")
-    fails(capsys, ["compare", "--device", "tpu"], "unknown device 'tpu'")
-    fails(capsys, ["parity", "--component", "Nope"], "unknown component 'Nope'")
+    one_line(capsys, ["compare", "--iters", "0"], "--iters", "positive integer")
+    one_line(capsys, ["train", "--backend", "torch", "--batch-size", "many"], "--batch-size")
+    one_line(capsys, ["generate", "--checkpoint", "x", "--tokens", "-5"], "--tokens")
+    one_line(capsys, ["compare", "--device", "tpu"], "unknown device 'tpu'")
+    one_line(capsys, ["parity", "--component", "Nope"], "unknown component 'Nope'")
 
 
 def test_inconsistent_sizes(capsys, tmp_path):
     corpus = tmp_path / "tiny.txt"
     corpus.write_text("hello world, a small corpus for a quick config check\n" * 20)
-    fails(capsys, ["train", "--backend", "torch", "--data", str(corpus), "--n-heads", "3"], "16", "3")
-    fails(capsys, ["compare", "--data", str(corpus), "--dropout", "1.5"], "dropout")
+    one_line(capsys, ["train", "--backend", "torch", "--data", str(corpus), "--n-heads", "3"], "16", "3")
+    one_line(capsys, ["compare", "--data", str(corpus), "--dropout", "1.5"], "dropout")
 
 
 def test_corpus_not_found(capsys, tmp_path):
-    fails(capsys, ["train", "--backend", "flax", "--data", str(tmp_path / "nowhere.txt")], "corpus not found")
-    fails(capsys, ["compare", "--data", str(tmp_path / "nowhere.txt")], "corpus not found")
+    one_line(capsys, ["train", "--backend", "flax", "--data", str(tmp_path / "nowhere.txt")], "corpus not found")
+    one_line(capsys, ["compare", "--data", str(tmp_path / "nowhere.txt")], "corpus not found")
 
 
 def test_generate_works_in_either_backend(capsys, ckpt):

@@ -10,6 +10,7 @@ import pytest
 
 from learngpt_lab.cli import main
 from learngpt_lab.exercises import catalog, generate
+from helpers import one_line
 
 
 def run(capsys, *argv):
@@ -54,12 +55,7 @@ def test_start_check_hint_solution_and_the_list(tmp_path, capsys):
     (["start", "LayerNorm"], "the following arguments are required: --framework"),
 ])
 def test_a_usage_error_is_one_line_and_exit_2(argv, words, tmp_path, capsys):
-    try:
-        status = main(["exercise", "--workspace", str(tmp_path), *argv])
-    except SystemExit as done:  # argparse's own refusal
-        status = done.code
-    err = capsys.readouterr().err
-    assert status == 2 and words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    one_line(capsys, ["exercise", "--workspace", str(tmp_path), *argv], words)
 
 
 def test_nothing_the_learner_writes_runs_at_import_or_list(tmp_path, capsys):

@@ -31,27 +31,18 @@ def test_a_negative_learning_rate_in_exponent_form_is_a_value(capsys, tmp_path):
 
 @pytest.mark.parametrize("seed", ["99999999999999999999", "-1", "x"])
 def test_a_bad_seed_names_the_flag(capsys, tmp_path, seed):
-    with pytest.raises(SystemExit) as exc:
-        main(["train", "--backend", "flax", "--seed", seed, "--out", str(tmp_path)] + QUICK)
-    err = capsys.readouterr().err.strip()
-    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
-    assert "argument --seed: expected an integer in [0, 2147483647]" in err
+    one_line(capsys, ["train", "--backend", "flax", "--seed", seed, "--out", str(tmp_path)] + QUICK,
+             "argument --seed: expected an integer in [0, 2147483647]")
 
 
 @pytest.mark.parametrize("seed", ["-5", "99999999999999999999"])
 def test_parity_refuses_a_seed_out_of_range_as_the_other_commands_do(capsys, seed):
-    with pytest.raises(SystemExit) as exit_:  # argparse's own exit, in one line
-        main(["parity", "--component", "HeadVer1", "--seed", seed])
-    err = capsys.readouterr().err.strip()
-    assert exit_.value.code == 2 and len(err.splitlines()) == 1 and "expected an integer in [0, 2147483647]" in err
+    one_line(capsys, ["parity", "--component", "HeadVer1", "--seed", seed], "expected an integer in [0, 2147483647]")
 
 
 def test_an_argparse_mistake_is_one_line_with_a_pointer_to_help(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["train", "--backend", "torch", "--batch-size", "many"])
-    err = capsys.readouterr().err.strip()
-    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
-    assert "argument --batch-size" in err and "(see learngpt train --help)" in err
+    one_line(capsys, ["train", "--backend", "torch", "--batch-size", "many"], "argument --batch-size",
+             "(see learngpt train --help)")
 
 
 # Empty values and flags that do not fit together.

@@ -12,6 +12,7 @@ import pytest
 
 from learngpt import stats
 from tools import docs, gpu_bench, gpu_record, gpu_run, ladder
+from helpers import one_line
 
 
 def test_the_plan_fits_ten_minutes_with_margin_and_holds_every_arm():
@@ -236,12 +237,9 @@ def test_a_recorded_run_renders_into_the_tables(monkeypatch, tmp_path, capsys):
 
 
 def test_the_recorder_wants_a_run_folder(tmp_path, capsys):
-    assert gpu_record.main([str(tmp_path), "--no-docs"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "holds no gpu-run.json" in err
+    one_line(capsys, [str(tmp_path), "--no-docs"], "holds no gpu-run.json", command=gpu_record.main)
     (tmp_path / "gpu-run.json").write_text(json.dumps({"schema": "other"}))
-    assert gpu_record.main([str(tmp_path), "--no-docs"]) == 2
-    assert "expected 'learngpt-gpu-run/1'" in capsys.readouterr().err
+    one_line(capsys, [str(tmp_path), "--no-docs"], "expected 'learngpt-gpu-run/1'", command=gpu_record.main)
 
 
 def test_the_check_names_what_this_python_lacks_in_one_line(monkeypatch, capsys):

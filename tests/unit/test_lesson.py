@@ -12,6 +12,7 @@ import pytest
 from learngpt import lesson
 from learngpt.errors import ConfigError
 from learngpt_lab.cli import main
+from helpers import one_line
 
 VOID = {"meta", "col", "br", "img", "hr", "link", "input"}
 
@@ -158,9 +159,7 @@ def test_lesson_with_nnx_adds_linen_beside_nnx(tmp_path, capsys):
 
 
 def test_bad_lesson_requests_are_one_line(tmp_path, capsys):
-    assert main(["lesson", "GPTVer9"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "no lesson for 'GPTVer9'" in err and "NanoGPT" in err
+    one_line(capsys, ["lesson", "GPTVer9"], "no lesson for 'GPTVer9'", "NanoGPT")
     (tmp_path / "d").mkdir()
     assert main(["lesson", "HeadVer4", "--no-live", "--html", str(tmp_path / "d")]) == 2
     assert "a folder is in its place" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from learngpt.data import BatchSampler
 from learngpt.errors import ConfigError
 from learngpt_lab.cli import main
 from learngpt_lab.checkpoints import load
+from helpers import one_line
 
 TINY = ["--iters", "4", "--eval-interval", "2", "--eval-iters", "2", "--batch-size", "4", "--n-layers", "1",
         "--embed-size", "8", "--n-heads", "2", "--no-progress"]
@@ -71,31 +72,28 @@ def test_the_resumed_batches_continue_the_stream(corpus):
 
 
 def test_bad_train_and_resume_requests_are_one_line(tmp_path, capsys, corpus):
-    def fails(argv, *words):
-        assert main(argv) == 2
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and all(w in err for w in words), err
-
-    fails(["train", "--backend", "torch", "--model", "GPTVer9", "--out", str(tmp_path)],
-          "'GPTVer9' is not in the registry", "NanoGPT")
-    fails(["train", "--backend", "torch", "--model", "FeedForward", "--out", str(tmp_path)], "not a language model")
-    fails(["train", "--backend", "torch", "--resume", str(tmp_path / "none"), "--out", str(tmp_path)], "not found")
-    fails(["train", "--backend", "torch", "--model", "GPTVer1", "--nproc", "2", "--out", str(tmp_path)],
-          "data parallel")
+    one_line(capsys, ["train", "--backend", "torch", "--model", "GPTVer9", "--out", str(tmp_path)],
+             "'GPTVer9' is not in the registry", "NanoGPT")
+    one_line(capsys, ["train", "--backend", "torch", "--model", "FeedForward", "--out", str(tmp_path)],
+             "not a language model")
+    one_line(capsys, ["train", "--backend", "torch", "--resume", str(tmp_path / "none"), "--out", str(tmp_path)],
+             "not found")
+    one_line(capsys, ["train", "--backend", "torch", "--model", "GPTVer1", "--nproc", "2", "--out", str(tmp_path)],
+             "data parallel")
     assert main(["train", "--backend", "torch", "--model", "GPTVer1", "--out", str(tmp_path), *TINY]) == 0
     saved = str(tmp_path / "torch.safetensors")
     capsys.readouterr()
-    fails(["train", "--backend", "torch", "--resume", saved, "--model", "NanoGPT", "--out", str(tmp_path)],
-          "keeps the checkpoint's model")
-    fails(["train", "--backend", "torch", "--resume", saved, "--embed-size", "32", "--out", str(tmp_path)],
-          "--embed-size 32", "trained with 8")
+    one_line(capsys, ["train", "--backend", "torch", "--resume", saved, "--model", "NanoGPT", "--out", str(tmp_path)],
+             "keeps the checkpoint's model")
+    one_line(capsys, ["train", "--backend", "torch", "--resume", saved, "--embed-size", "32", "--out", str(tmp_path)],
+             "--embed-size 32", "trained with 8")
     other = tmp_path / "other.txt"
     other.write_text("abcdefgh \n" * 400)
-    fails(["train", "--backend", "torch", "--resume", saved, "--data", str(other), "--out", str(tmp_path)],
-          "the checkpoint's vocabulary (65 characters) is not this corpus's (10)")
+    one_line(capsys, ["train", "--backend", "torch", "--resume", saved, "--data", str(other), "--out", str(tmp_path)],
+             "the checkpoint's vocabulary (65 characters) is not this corpus's (10)")
     for flags, words in ((["--temperature", "0"], "--temperature"), (["--temperature", "nan"], "--temperature"),
                          (["--top-k", "0"], "--top-k")):
         with pytest.raises(SystemExit):
             main(["generate", "--checkpoint", saved, *flags])
         assert words in capsys.readouterr().err
-    fails(["generate", "--checkpoint", saved, "--top-k", "500"], "top_k must be an integer in [1, 65]")
+    one_line(capsys, ["generate", "--checkpoint", saved, "--top-k", "500"], "top_k must be an integer in [1, 65]")
