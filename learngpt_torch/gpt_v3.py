@@ -22,10 +22,12 @@ class GPTVer3(LanguageModel):
         self.token_embedding_table = embedding(vocab_size, embed_size)
         self.contextualizer = contextualizer
         self.lm_head = linear(embed_size, vocab_size)
+        # (block_size, C) float64, made once: a buffer moves with the model (.to(device, dtype)) and, not
+        # persistent, stays out of the state dict
+        self.register_buffer("sinusoid", torch.tensor(sinusoidal(block_size, embed_size)), persistent=False)
 
     def positions(self, T: int, like: torch.Tensor) -> torch.Tensor:
-        table = sinusoidal(self.block_size, self.embed_size)[:T]  # (T, C) float64 numpy
-        return torch.tensor(table, dtype=like.dtype, device=like.device)  # (T, C)
+        return self.sinusoid[:T].to(like.dtype)  # (T, C): a no-op where the model's dtype is like's
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         idx = self.check_tokens(idx)
