@@ -12,7 +12,9 @@ class HeadVer4(nn.Module):
     writes it; the paper (Attention Is All You Need, eq. 1) and nanoGPT scale by head_size ** -0.5, the
     width of q and k. The two agree for one head of head_size = embed_size; for the narrow heads of a
     multi-head layer the paper's scale is sqrt(embed_size / head_size) times larger (what that changes,
-    measured: docs/answers.md, "The attention scale")."""
+    measured: docs/answers.md, "The attention scale"). Each call exposes its weights
+    (self.attentions) and, in eval mode, its scores' variance (self.var, week 1's question); in train mode var
+    is None: a full reduction that no training step needs."""
 
     def __init__(self, block_size: int, embed_size: int, head_size: int):
         super().__init__()
@@ -32,7 +34,7 @@ class HeadVer4(nn.Module):
         q = self.query(x)  # (B, T, C) @ (C, hs) -> (B, T, hs)
         v = self.value(x)  # (B, T, C) @ (C, hs) -> (B, T, hs)
         wei = q @ k.transpose(-2, -1) * C ** -0.5  # (B, T, hs) @ (B, hs, T) -> (B, T, T)
-        self.var = wei.var(correction=1)  # (): unbiased variance of the scaled scores
+        self.var = None if self.training else wei.var(correction=1)  # (): the scaled scores' unbiased variance
         wei = wei.masked_fill(self.tril[:T, :T] == 0, float("-inf"))  # (B, T, T): no looking ahead
         wei = F.softmax(wei, dim=-1)  # (B, T, T): each row sums to 1
         self.attentions = wei  # (B, T, T)
