@@ -3,12 +3,16 @@ then outputs, gradients (every parameter and the input), every sown intermediate
 HeadVer4's score variance), every submodule's input and output (the layer table) and parameter counts compared
 at the bounds of learngpt_lab.parity_table (1e-5 / 1e-10 outputs, 1e-4 rel / 1e-10 gradients), by the one engine,
 parity.check.compare; and linen against NNX, the same weights carried to both, at the same bounds."""
+import re
+from pathlib import Path
+
 import pytest
 
 from learngpt import components
 from learngpt_lab.parity_table import DTYPES, GRAD_BOUND, JAX_SIDES, OUTPUT_BOUND, PAIRS, component_report, pair_report
 
 PAIR_IDS = [f"{a}-{b}" for a, b in PAIRS]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -53,9 +57,17 @@ def test_a_difference_above_the_bound_fails():
     assert "relative" in failures[1]
 
 
-def test_bounds_are_the_issue_bounds():
-    assert OUTPUT_BOUND == {"float32": 1e-5, "float64": 1e-10}
-    assert GRAD_BOUND == {"float32": 1e-4, "float64": 1e-10}
+def test_the_bounds_the_docs_state_are_the_bounds_checked():
+    """docs/parity.md's and docs/port.md's tables of bounds (float32, then float64) state OUTPUT_BOUND and
+    GRAD_BOUND, the bounds compare checks: a bound changed in one place only is caught."""
+    rows = {"docs/parity.md": ("| outputs ", "| gradients "),
+            "docs/port.md": ("| every array the modules return", "| gradient of one scalar")}
+    for doc, starts in rows.items():
+        lines = (ROOT / doc).read_text(encoding="utf-8").splitlines()
+        for start, bound in zip(starts, (OUTPUT_BOUND, GRAD_BOUND)):
+            (row,) = [line for line in lines if line.startswith(start)]
+            stated = [float(x) for x in re.findall(r"\b\d+(?:\.\d+)?e-\d+\b", row)]
+            assert stated == [bound["float32"], bound["float64"]], f"{doc}: {row}"
 
 
 @pytest.mark.parametrize("jax_side", JAX_SIDES)

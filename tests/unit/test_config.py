@@ -14,8 +14,17 @@ def test_defaults_are_the_seed_config():
 
 
 def test_optimiser_values_are_stated_not_defaulted():
+    """AdamW's betas, eps and weight_decay are torch's defaults, stated in the Config for both backends to take:
+    optax's adamw defaults weight_decay to another value."""
+    import inspect
+
+    import optax
+    import torch
     cfg = Config()
-    assert (cfg.betas, cfg.eps, cfg.weight_decay) == ((0.9, 0.999), 1e-8, 0.01)
+    torch_defaults = inspect.signature(torch.optim.AdamW).parameters
+    assert (cfg.betas, cfg.eps, cfg.weight_decay) == tuple(torch_defaults[k].default
+                                                           for k in ("betas", "eps", "weight_decay"))
+    assert inspect.signature(optax.adamw).parameters["weight_decay"].default != cfg.weight_decay
 
 
 def test_frozen_and_round_trips_through_a_dict():

@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from learngpt.config import NANOGPT_LAPTOP_LOSS, PRESETS, Config
+from learngpt.config import PRESETS, Config
 from learngpt.errors import ConfigError
 from learngpt_lab import runs
 
@@ -19,7 +19,7 @@ def test_the_laptop_preset_is_nanogpts_cpu_recipe():
     args = parse("--preset", "laptop")
     assert (args.n_layers, args.n_heads, args.embed_size, args.block_size, args.batch_size, args.iters,
             args.dropout, args.eval_iters) == (4, 4, 128, 64, 12, 2000, 0.0, 20)
-    assert NANOGPT_LAPTOP_LOSS == 1.88 and not args.torch_compile
+    assert not args.torch_compile
 
 
 def test_flags_after_the_preset_win_and_before_it_lose():
