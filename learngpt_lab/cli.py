@@ -166,11 +166,19 @@ def run_command(argv: list[str]) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # nothing more reaches the closed pipe, at exit either
         return 141
-    except LearngptError as err:  # the project's own errors are mistakes in what was asked; the rest are bugs
-        if debugging():
+    except Exception as err:  # learngpt's and parity's own errors are mistakes in what was asked; the rest are bugs
+        if not users_mistake(err) or debugging():
             raise
         print(f"learngpt {command}: error: {err}", file=sys.stderr)
         return 2
+
+
+def users_mistake(err: BaseException) -> bool:
+    """An error learngpt or parity raised on purpose for a mistake in what was asked (parity's are looked up
+    only where a command imported parity, so that the command line starts without it)."""
+    parity = sys.modules.get("parity.errors")
+    return isinstance(err, LearngptError) or parity is not None and isinstance(err, parity.ParityUsageError)
+
 
 if __name__ == "__main__":
     sys.exit(main())
