@@ -1,6 +1,6 @@
 """The one generator of every generated block in README.md and docs/: numbers from the results files, never typed.
 
-`learngpt questions --json FILE`, `learngpt bench --out`, `learngpt compare --out` and the scripts in tools/
+`learngpt questions --json FILE`, `learngpt bench --out`, `learngpt compare --out` and the scripts in tools/ and experiments/
 write what a run measured into docs/results/. Documents carry generated blocks between markers,
 
     <!-- generated: NAME -->
@@ -180,7 +180,7 @@ def multi_head_speed() -> str:
 
 
 def speed_conditions(name: str = "") -> str:
-    """test_7's v1/v2 figure under each condition of tools/speed_conditions.py, every repeat
+    """test_7's v1/v2 figure under each condition of experiments/speed_conditions.py, every repeat
     (speed-conditions: docs/results/speed-conditions.json; speed-conditions:xeon: speed-conditions-xeon.json)."""
     run = load(f"speed-conditions{'-' + name if name else ''}.json")
     lines = ["| condition | v1/v2 per repeat | v1 ms per call | v2 ms per call | v2 page faults per call |",
@@ -323,7 +323,7 @@ def port_zoo(kind: str) -> str:
 
 
 def attention_scale() -> str:
-    """tools/attention_scale.py: validation loss of NanoGPT with the curriculum's attention scale and with the
+    """experiments/attention_scale.py: validation loss of NanoGPT with the curriculum's attention scale and with the
     paper's, per evaluation (mean over seeds) and per seed at the end."""
     a = load("attention-scale.json")
     arms, seeds = a["arms"], a["seeds"]
@@ -582,7 +582,7 @@ def laptop(name: str) -> str:
 
 
 def flax_attempts(name: str) -> str:
-    """tools/flax_fast_attempts.py: each variant of the Flax fast step at one rung, paired against the first
+    """experiments/flax_fast_attempts.py: each variant of the Flax fast step at one rung, paired against the first
     one, its GFLOP/s and its share of the matmul peak measured in the same process."""
     r = load(f"{name}.json")
     lines = [f"| variant of the Flax fast step | speed vs the first row (median of {r['rounds']} paired rounds, 95 % "
@@ -794,7 +794,7 @@ def ratios_agreement(a: str, b: str) -> str:
 
 
 def attempts_table(result: dict) -> str:
-    """What was tried for the Flax loop (tools/flax_loop_attempts.py): paired speed-up, kernels a step."""
+    """What was tried for the Flax loop (experiments/flax_loop_attempts.py): paired speed-up, kernels a step."""
     lines = [f"| variant of the scan-fused step | speed vs before (median of {result['rounds']} paired rounds, "
              "IQR) | steps/s | kernels a step | while loops | largest kernel (instructions) |",
              "| --- | --- | --- | --- | --- | --- |"]
@@ -844,7 +844,7 @@ def render(name: str) -> str:
 
 
 def nnx_overhead(_: str = "") -> str:
-    """tools/nnx_overhead.py: one training step per Python call in each form, and the whole trainers, paired."""
+    """experiments/nnx_overhead.py: one training step per Python call in each form, and the whole trainers, paired."""
     r = load("nnx-overhead.json")
     lines = ["| one step per Python call | steps/s | time per step vs linen's jax.jit (median, IQR) | compile (s) |",
              "| --- | --- | --- | --- |"]
@@ -1023,7 +1023,7 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     # compare-runs:NAME -> tools/compare_runs.py's repeated runs; laptop:NAME -> the laptop recipe's losses
     "compare-runs": compare_runs,
     "laptop": laptop,
-    # flax-attempts:RESULT -> tools/flax_fast_attempts.py's variants of the Flax fast step
+    # flax-attempts:RESULT -> experiments/flax_fast_attempts.py's variants of the Flax fast step
     "flax-attempts": flax_attempts,
     # ladder:table, ladder:summary (ladder:table:FILE for docs/results/FILE.json): tools/ladder.py's sizes
     "ladder": ladder_block,
@@ -1037,7 +1037,7 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "flax-profile": flax_profile,
     # parallel:table, parallel:held, parallel:killed: docs/parallel.md, from what tests/parallel measured
     "parallel": parallel,
-    # nnx-overhead: tools/nnx_overhead.py, NNX's Python cost against linen and jax.jit
+    # nnx-overhead: experiments/nnx_overhead.py, NNX's Python cost against linen and jax.jit
     "nnx-overhead": nnx_overhead,
     # gpu:matrix, gpu:parity, gpu:summary: the recorded GPU run (tools/gpu_record.py -> docs/results/gpu-*.json)
     "gpu": gpu_block,

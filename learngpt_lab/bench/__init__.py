@@ -25,5 +25,5 @@ same way.
 The package by job: plan.py (what to measure), runners.py (how each implementation runs one call, and
 the timing), run.py (the run), report.py (table, plot, JSON); learngpt/stats.py (paired ratios, spreads,
 flags, retries) below it, shared with the questions; tools/gpu.sh and tools/gpu_check.py (the GPU run) and
-tools/flax_loop_attempts.py (what was tried for the Flax loop) outside the package.
+experiments/flax_loop_attempts.py (what was tried for the Flax loop) outside the package.
 """

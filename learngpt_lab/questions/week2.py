@@ -202,8 +202,8 @@ def _chain_flax(recipe, x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 def _chain_nnx(recipe, x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """The same in NNX (learngpt_nnx/fast.py): n States drawn at once, the layers applied in one lax.scan."""
     import learngpt_nnx
+    from learngpt_lab.backends.nnx_backend import Seeded
     from learngpt_nnx.fast import chain
-    from learngpt_nnx.runtime import Seeded
     return chain(lambda rngs: recipe(Seeded(learngpt_nnx, rngs)), x, n, seed)
 
 
@@ -259,7 +259,7 @@ def layer_norm_helps(backend, prof: Profile, corpus: Corpus) -> Result:
 def layer_norm_helps_deeper(backend, prof: Profile, corpus: Corpus) -> Result:
     """profile.layer_norm_depth (40) x BlockVer3 (pre-norm) end with a lower validation loss than as many
     BlockVer2 (residuals only) after profile.layer_norm_depth_max_iters (400) steps, on the mean and on most
-    seeds: the condition where the curriculum's claim turns true, found by `python tools/sweeps.py
+    seeds: the condition where the curriculum's claim turns true, found by `python experiments/sweeps.py
     layer-norm-depth` (depths 5, 10, 20, 40, pre- and post-norm, three seeds, both backends). Only pre-norm
     must learn: that residuals alone do not is the point."""
     n = prof.layer_norm_depth
