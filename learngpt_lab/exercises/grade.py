@@ -213,7 +213,7 @@ def build(exercise: Exercise, framework: str, cls: type | None, seed: int = SEED
     elif framework == "nnx":
         from flax import nnx
 
-        from learngpt_nnx.runtime import Seeded
+        from learngpt_lab.backends.nnx_backend import Seeded
         rngs = nnx.Rngs(params=seed, dropout=seed)
         lib = Seeded(lib, rngs)
     if cls is not None:
