@@ -1,0 +1,70 @@
+"""The compiled training loop of the JAX trainers beyond the lessons (fast.py and parallel.py of learngpt_flax
+and learngpt_nnx): the lessons' loop (learngpt_flax/trainer.py) over a state pytree, given its programs, where
+the batches go and how a program is compiled. Both Flax APIs reach it with a pytree: linen's state is one,
+NNX's the State nnx.split takes out of the model and optimizer."""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from learngpt import checks
+from learngpt.config import Config
+from learngpt.data import BatchSampler
+from learngpt.training import History, compiled_once, run_chunks
+
+
+def ahead_of_time(role: str, fn, *args):
+    """fn (a jitted function) compiled for args, XLA's defaults."""
+    return fn.lower(*args).compile()
+
+
+def train(state, run: Callable, evaluate: Callable, cfg: Config, sampler: BatchSampler, evals: dict,
+          vocab_size: int, backend: str, max_iters: int | None = None, eval_interval: int | None = None,
+          progress: bool = False, desc: str = "", one_step: bool = False, compile: Callable = ahead_of_time,
+          put: Callable = jnp.asarray, read: Callable = np.asarray,
+          params: Callable = lambda state: state) -> tuple[Any, History]:
+    """max_iters steps from state on sampler's batches; returns the last state and the history. run(state,
+    xs, ys) -> (state, losses) runs a chunk's (n, B, T) batches as one program or, one_step, run(state, (x,
+    y)) -> (state, loss) one batch per Python call; evaluate(params(state), xs, ys) is the mean loss over
+    evals' fixed batches. Each program is compile(role, fn, *args), once per input shape, its time counted
+    apart; put lays a host batch where the programs read it, read brings a result back to the host."""
+    max_iters = cfg.max_iters if max_iters is None else max_iters
+    eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
+    history, programs = History(backend), {}
+
+    def compiled(role: str, fn, *args):  # ahead of time, once per input shape
+        shapes = tuple(np.shape(a) for a in jax.tree_util.tree_leaves(args))
+        return compiled_once(programs, history, (role, shapes), lambda: compile(role, fn, *args))
+
+    checks.check_host_ids(vocab_size, *(a for pair in evals.values() for a in pair))
+    eval_arrays = {split: (put(x), put(y)) for split, (x, y) in evals.items()}
+
+    def estimate() -> tuple[float, float]:
+        return tuple(float(read(compiled("eval", evaluate, params(state), *eval_arrays[split])(
+            params(state), *eval_arrays[split]))) for split in ("train", "val"))
+
+    def chunk(start: int, stop: int) -> tuple[np.ndarray, float]:
+        nonlocal state
+        xs, ys = sampler.sample_many(stop - start, "train")  # (n, B, T) each: the same stream torch draws
+        checks.check_host_ids(vocab_size, xs, ys)  # on the host: under jit a bad id poisons the step
+        xs, ys = put(xs), put(ys)
+        if one_step:
+            program, losses = compiled("step", run, state, (xs[0], ys[0])), []
+            t0 = time.perf_counter()
+            for x, y in zip(np.asarray(xs), np.asarray(ys)):  # host rows: indexing a jax array dispatches
+                state, loss = program(state, (x, y))
+                losses.append(loss)
+            losses = jnp.stack(losses)
+        else:
+            program = compiled("scan", run, state, xs, ys)
+            t0 = time.perf_counter()
+            state, losses = program(state, xs, ys)
+        losses = read(jax.block_until_ready(losses))
+        return losses, time.perf_counter() - t0
+
+    history = run_chunks(history, max_iters, eval_interval, estimate, chunk, progress, desc)
+    return state, history
