@@ -1,21 +1,15 @@
-"""AdamW, the curriculum's optimiser: torch.optim.AdamW's arithmetic as an optax transformation, held by an
-nnx.Optimizer.
-
-The transformation is learngpt_flax/optim.py's, imported, not copied: optax is the same library under both
-Flax APIs, and one definition of torch's order of operations is one thing to keep right (its docstring says
-why optax.adamw's float32 bias corrections are not it). What NNX adds is the object: nnx.Optimizer(model, tx,
-wrt=nnx.Param) holds the AdamW state beside the model, and optimizer.update(model, grads) applies a step to
-the model in place, as torch's opt.step() does.
-"""
+"""AdamW in NNX: torch.optim.AdamW's arithmetic as an optax transformation (learngpt_jax/optim.py says why
+not optax.adamw), held by an nnx.Optimizer beside the model. nnx.Optimizer(model, tx, wrt=nnx.Param) makes
+the state for the model's parameters and keeps it; optimizer.update(model, grads) applies a step to the model
+in place, as torch's opt.step() does."""
 from flax import nnx
 
 from learngpt.config import Config
-from learngpt_flax.optim import adamw, make_optimizer as make_transformation
-
-__all__ = ["adamw", "make_transformation", "make_optimizer"]
+from learngpt_jax.optim import adamw
 
 
 def make_optimizer(model: nnx.Module, cfg: Config) -> nnx.Optimizer:
     """The config's AdamW over the model's nnx.Param variables: learning rate, betas, eps and weight decay
     stated, as on the torch side."""
-    return nnx.Optimizer(model, make_transformation(cfg), wrt=nnx.Param)
+    tx = adamw(cfg.learning_rate, cfg.betas[0], cfg.betas[1], cfg.eps, cfg.weight_decay)
+    return nnx.Optimizer(model, tx, wrt=nnx.Param)

@@ -1,4 +1,5 @@
-"""Flax's AdamW (learngpt_flax/optim.py) against torch.optim.AdamW, step for step, on the same gradients."""
+"""Flax's AdamW (learngpt_jax/optim.py: linen's optax state in learngpt_flax/optim.py, NNX's nnx.Optimizer in
+learngpt_nnx/optim.py) against torch.optim.AdamW, step for step, on the same gradients."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 
 from learngpt.config import Config
 from learngpt_flax.optim import make_optimizer as flax_adamw
+from learngpt_nnx.optim import make_optimizer as nnx_adamw
 from learngpt_torch.optim import make_optimizer as torch_adamw
 
 BOUND = {"float32": 1e-6, "float64": 1e-14}  # max |parameter diff| after STEPS updates
@@ -52,3 +54,28 @@ def test_optax_adamw_bias_correction_is_what_optim_py_fixes():
     ours, theirs = run("float32", flax_adamw), run("float32", optax_adamw)
     print(f"float32, max |torch - flax|: optim.py {ours:.2e}, optax.adamw {theirs:.2e}")
     assert theirs > 2 * ours and theirs > BOUND["float32"]
+
+
+def test_nnx_adamw_takes_the_steps_linen_takes():
+    """NNX's nnx.Optimizer, stepping a model in place, holds the same transformation as linen's optax state:
+    the same parameters after every step, bit for bit, in float32."""
+    from flax import nnx
+
+    rng = np.random.default_rng(1)
+    init = rng.uniform(-0.25, 0.25, (8, 4)).astype(np.float32)
+    grads = [rng.standard_normal((8, 4)).astype(np.float32) for _ in range(20)]
+    cfg = Config()
+
+    class Holder(nnx.Module):
+        def __init__(self):
+            self.w = nnx.Param(jnp.asarray(init))
+    model = Holder()
+    optimizer = nnx_adamw(model, cfg)
+    tx = flax_adamw(cfg)
+    params = {"w": jnp.asarray(init)}
+    state = tx.init(params)
+    for g in grads:
+        optimizer.update(model, nnx.State({"w": nnx.Param(jnp.asarray(g))}))
+        updates, state = tx.update({"w": jnp.asarray(g)}, state, params)
+        params = optax.apply_updates(params, updates)
+        np.testing.assert_array_equal(np.asarray(model.w[...]), np.asarray(params["w"]))
