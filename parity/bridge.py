@@ -205,8 +205,8 @@ def check_weights(weights: Mapping[str, Any], expected: Mapping[str, tuple[int, 
         return f": looks transposed: add a transpose rule for {flax_name(k)}"
 
     def hint_bias(k):
-        bias = ": torch's layer has no bias (bias=False): give the Flax layer use_bias=False"
-        return hint_missing(k) or (bias if k.endswith("bias") else "")
+        return hint_missing(k) or (": torch's layer has no bias (bias=False): give the Flax layer use_bias=False"
+                                   if k.endswith("bias") else "")
 
     def hint_unexpected(k):
         """A BatchNorm statistic without batch_stats, a bias the Flax layer lacks, or a tied tensor."""
@@ -311,12 +311,10 @@ def abstract_variables(model, *inputs, order: list | None = None, **kwargs) -> d
     import flax.linen as nn
     import jax
     def record(next_fun, args, kw, context):
-        if context.method_name == "__call__" and context.module.path not in seen:
-            seen.add(context.module.path)
+        if context.method_name == "__call__" and tuple(context.module.path) not in order:
             order.append(tuple(context.module.path))
         return next_fun(*args, **kw)
 
-    seen: set = set()
     with nn.intercept_methods(record) if order is not None else contextlib.nullcontext():
         variables = jax.eval_shape(lambda: model.init(jax.random.key(0), *inputs, **kwargs))
     return {c: variables[c] for c in CARRIED if c in variables}

@@ -143,21 +143,18 @@ def _conv(module, x, flax_y, torch_y, label) -> list[str]:
                    f"with permute(2, 3, 1, 0), parity's default for a Conv2d weight (a rule reversing every axis "
                    f"swaps them)")
     for pad in range(0, max(w.shape[2:]) + 1):
-        if (pad,) * dims == tuple(module.padding):
-            continue
-        if np.shape(flax_y) == np.shape(torch_y) and _fits(run(w, x, pad), flax_y, torch_y):
+        if (pad,) * dims != tuple(module.padding) and np.shape(flax_y) == np.shape(torch_y) and _fits(
+                run(w, x, pad), flax_y, torch_y):
             out.append(f"padding at {label}: the Flax output is this convolution's with padding {pad} on every "
                        f"side, torch's is {tuple(module.padding)}: give Flax's Conv padding={tuple(module.padding)}")
             break
     else:  # 'SAME' as XLA pads it: the odd one low, for a stride that does not divide the input
-        pads = []
-        for n, k, s, d in zip(x.shape[2:], w.shape[2:], module.stride, module.dilation):
-            total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
-            pads = [total // 2, total - total // 2] + pads
-        same = run(w, np.pad(x, [(0, 0), (0, 0)] + [(pads[-2 - 2 * i], pads[-1 - 2 * i]) for i in range(dims)]), 0)
+        pairs = [(t // 2, t - t // 2) for t in (max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0) for n, k, s, d
+                                                in zip(x.shape[2:], w.shape[2:], module.stride, module.dilation))]
+        same = run(w, np.pad(x, [(0, 0), (0, 0)] + pairs), 0)
         if same.shape == np.shape(torch_y) and _fits(same, flax_y, torch_y):
             out.append(f"padding at {label}: the Flax output is this convolution's with padding 'SAME' (uneven: "
-                       f"{pads[:2]}), torch's is {tuple(module.padding)} on both sides: give Flax's Conv padding="
+                       f"{list(pairs[-1])}), torch's is {tuple(module.padding)} on both sides: give Flax's Conv padding="
                        f"{[(p, p) for p in module.padding]}")
     if b is not None and np.any(b != 0) and _fits(_f64(torch_y) - b.reshape((1, -1) + (1,) * dims), flax_y, torch_y):
         out.append(f"a missing or zero bias at {label}: the Flax output is this convolution's without its bias "

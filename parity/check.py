@@ -272,16 +272,14 @@ def _leaves(value, names: Sequence[str] | None = None) -> dict[str, Any]:
     def walk(v, prefix):
         if v is None or isinstance(v, (str, bytes)):
             return
+        fields = ({f.name: getattr(v, f.name) for f in dataclasses.fields(v)}
+                  if dataclasses.is_dataclass(v) and not isinstance(v, type) else
+                  dict(zip(v._fields, v)) if isinstance(v, tuple) and hasattr(v, "_fields") else  # a named tuple
+                  v if isinstance(v, Mapping) else None)
         if hasattr(v, "shape") and hasattr(v, "dtype"):
             out[prefix] = v
-        elif dataclasses.is_dataclass(v) and not isinstance(v, type):
-            for f in dataclasses.fields(v):
-                walk(getattr(v, f.name), f"{prefix}.{f.name}" if prefix else f.name)
-        elif isinstance(v, tuple) and hasattr(v, "_fields"):  # a named tuple: by field name
-            for k in v._fields:
-                walk(getattr(v, k), f"{prefix}.{k}" if prefix else k)
-        elif isinstance(v, Mapping):
-            for k, item in v.items():
+        elif fields is not None:
+            for k, item in fields.items():
                 walk(item, f"{prefix}.{k}" if prefix else str(k))
         elif isinstance(v, (tuple, list)):
             for i, item in enumerate(v):
@@ -358,9 +356,8 @@ class Layouts:
         return None
 
 
-def _layouts(torch_module, plan, calls, layout, layouts) -> Layouts:
-    out = Layouts(declared={k: (MOVED if v in ("channels_last", MOVED) else SAME) for k, v in (layouts or {}).items()},
-                  model=layout["inputs"], model_out=layout["outputs"])
+def _evidence(out: Layouts, torch_module, plan, calls) -> Layouts:
+    """out, with what the carried kernels and the layers that ran show of each module's layout."""
     params = dict(torch_module.named_parameters())
     for _, piece in plan:  # a kernel carried by the kernel transform: its window axes first in Flax
         if piece.path and piece.path[-1] == "kernel" and piece.transform.axes == () and not piece.transform.permuted:
@@ -557,7 +554,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
     if not isinstance(rules, Rules):
         raise ParityInputError(f"rules is {type(rules).__name__} {rules!r}; expected a parity.rules.Rules "
                                f"(e.g. DEFAULT_RULES.extend(...))")
-    layout = _layout_pairs(layout)
+    found = _layout_pairs(layout, layouts)
     names = list(inputs) if isinstance(inputs, Mapping) else None
     values = list(inputs.values()) if names else list(inputs) if isinstance(inputs, (tuple, list)) else [inputs]
     arrays = [np.asarray(x) for x in values]
@@ -620,9 +617,8 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
         t_after = torch_state(torch_module)
         terms = [(v * torch.as_tensor(weight(k, tuple(v.shape)))).sum() for k, v in t_out.items()
                  if v.dtype.is_floating_point]
-        if loss is not None:
-            t_loss = loss[0](next(iter(t_out.values())), torch.as_tensor(np.asarray(targets)))
-            terms.append(t_loss)
+        t_loss = None if loss is None else loss[0](next(iter(t_out.values())), torch.as_tensor(np.asarray(targets)))
+        terms += [] if t_loss is None else [t_loss]
         wrt = {k: p for k, p in torch_module.named_parameters() if p.requires_grad}
         wrt |= {_input_name(names, floats, i): t_inputs[i] for i in floats}
         differentiate, t_grads = bool(terms and wrt), {}
@@ -643,7 +639,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
 
     # Flax: the same, in one pass (op by op: at these sizes dispatch is cheaper than compiling)
     with jax.enable_x64(dtype == "float64"):
-        f_arrays = [np.moveaxis(a, 1, -1) if _io_layout(layout, a.ndim, False) == MOVED and a.dtype.kind == "f"
+        f_arrays = [np.moveaxis(a, 1, -1) if found.io(a.ndim) == MOVED and a.dtype.kind == "f"
                     else a for a in arrays]
         f_inputs = [jnp.asarray(a) for a in f_arrays]
         plan: list = []
@@ -666,7 +662,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
             try:
                 variables = torch_to_flax(state, template if is_variables(template) else {"params": template}, rules)
             except WeightMismatchError as err:
-                if layout["inputs"] is None and any(isinstance(m, torch.nn.modules.conv._ConvNd)
+                if found.model is None and any(isinstance(m, torch.nn.modules.conv._ConvNd)
                                                     for m in torch_module.modules()):
                     raise WeightMismatchError(f"{err}; the Flax model was built on the inputs as given, channels "
                                               f"first: a port that takes channels last needs the layouts declared "
@@ -688,7 +684,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
 
         if rules.ambiguous and plan:
             variables, rules, plan = _try_pairings(report, rules, state, variables, run, f_inputs, t_out,
-                                                   output_names, out_bound, layout)
+                                                   output_names, out_bound, found)
 
         def scalar_fn(params, *float_inputs):
             raw, new_state = run(params, [dict(zip(floats, float_inputs)).get(i, a) for i, a in enumerate(f_inputs)])
@@ -696,7 +692,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
             terms = []
             for k, v in out.items():  # each output weighed in torch's layout
                 if jnp.issubdtype(v.dtype, jnp.floating):
-                    v = jnp.moveaxis(v, -1, 1) if _io_layout(layout, v.ndim) == MOVED else v
+                    v = jnp.moveaxis(v, -1, 1) if found.io(v.ndim, True) == MOVED else v
                     if k not in drawn or drawn[k].shape == v.shape:  # (another shape than torch's: a failed row)
                         terms.append((v * jnp.asarray(weight(k, tuple(v.shape)))).sum())
             f_loss = None if loss is None else loss[1](next(iter(out.values())), jnp.asarray(np.asarray(targets)))
@@ -731,7 +727,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
             report.notes.append(f"output {key!r} exists in torch only (Flax gave {sorted(f_out)}): not compared")
             continue
         want = to_numpy(value)
-        fitted = _fit(want, f_out[key], _io_layout(layout, want.ndim))
+        fitted = _fit(want, f_out[key], found.io(want.ndim, True))
         if fitted is None:
             report.problems.append(f"output {key!r}: torch's has shape {tuple(want.shape)}, Flax's "
                                    f"{tuple(f_out[key].shape)}: the outputs differ in shape")
@@ -801,7 +797,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
             report.notes += _stacked_layers(flax_module, variables, rules, twins, f_inputs, names, flax_kwargs)
         l_bound = out_bound if layer_bound is None else layer_bound
         eps = float(np.finfo(dtype).eps) if dtype in DTYPES else 0.0
-        found = _layouts(torch_module, plan, calls, layout, layouts)
+        _evidence(found, torch_module, plan, calls)
         report.layers = [Layer(i, c.name, c.kind, l_bound, note="excluded by hand")
                          if any(re.fullmatch(p, c.name.split("#")[0]) for p in exclude_layers) else
                          _layer(i, c, twins.get(c.name), bounds(c.name, l_bound, 0.0)[0], eps, found)
@@ -883,12 +879,9 @@ def _input_name(names, floats, i) -> str:
     return f"input[{names[i]}]" if names else "input" if len(floats) == 1 else f"input[{i}]"
 
 
-def _io_layout(layout, rank: int, output: bool = True) -> str:
-    return Layouts(model=layout["inputs"], model_out=layout["outputs"]).io(rank, output)
-
-
-def _layout_pairs(layout) -> dict[str, tuple[str, str] | None]:
-    """compare's `layout`, a (torch, Flax) pair or {'inputs': pair, 'outputs': pair}, checked, as that dict."""
+def _layout_pairs(layout, layouts) -> Layouts:
+    """compare's `layout`, a (torch, Flax) pair or {'inputs': pair, 'outputs': pair}, checked, and its `layouts`
+    ({pattern: 'channels_last' or 'same'}), as the Layouts they declare."""
     given = layout if isinstance(layout, Mapping) else {"inputs": layout, "outputs": layout}
     if set(given) - {"inputs", "outputs"}:
         raise ParityInputError(f"layout {layout!r}: expected a (torch, Flax) pair or {{'inputs': pair, 'outputs': "
@@ -899,8 +892,9 @@ def _layout_pairs(layout) -> dict[str, tuple[str, str] | None]:
                                  or (pair[1][-1:] != "C" and pair[1] != pair[0]) or pair[0][:1] != pair[1][:1]):
             raise ParityInputError(f"layout {layout!r}: expected torch's channels-first and Flax's layout of the same "
                                    f"axes, batch first, e.g. ('NCHW', 'NHWC')")
-    return {"inputs": given.get("inputs"), "outputs": given.get("outputs", given.get("inputs"))
-            if "outputs" in given or not isinstance(layout, Mapping) else None}
+    return Layouts(declared={k: (MOVED if v in ("channels_last", MOVED) else SAME) for k, v in (layouts or {}).items()},
+                   model=given.get("inputs"), model_out=given.get("outputs", given.get("inputs"))
+                   if "outputs" in given or not isinstance(layout, Mapping) else None)
 
 
 def _nnx_training(module) -> bool:
@@ -909,7 +903,7 @@ def _nnx_training(module) -> bool:
                for _, m in nnx.iter_modules(module) if isinstance(m, (nnx.Dropout, nnx.BatchNorm)))
 
 
-def _try_pairings(report, rules, state, variables, run, f_inputs, t_out, output_names, out_bound, layout):
+def _try_pairings(report, rules, state, variables, run, f_inputs, t_out, output_names, out_bound, layouts):
     """Unnamed Flax modules that fit their torch twins several ways: the call order's pairing is kept when the
     outputs agree, else the first of MAX_PAIRINGS others under which they agree; the note says which."""
     import jax
@@ -923,7 +917,7 @@ def _try_pairings(report, rules, state, variables, run, f_inputs, t_out, output_
         raw, _ = run(carried["params"], list(f_inputs), layers=False, using=carried)
         out = {k: np.asarray(v) for k, v in _leaves(raw, output_names).items()}
         for key, value in t_out.items():
-            fitted = _fit(to_numpy(value), out[key], _io_layout(layout, value.ndim)) if key in out else None
+            fitted = _fit(to_numpy(value), out[key], layouts.io(value.ndim, True)) if key in out else None
             if fitted is None or max_abs_diff(fitted[1], fitted[0]) > out_bound:
                 return None
         return carried

@@ -204,13 +204,13 @@ class Rules:
         where known, else of creation and registration; several fitting pairings are listed in `ambiguous`."""
         flat = flat_tree(template.get("params", template) if set(template) == {"params"} else template)
         shapes = {k: shape_of(v) for k, v in weights.items()}
-        leaves: dict[tuple[str, ...], list[str]] = {}
-        for path in flat:
+        modules: dict[tuple[str, ...], dict[tuple[str, ...], Shape]] = {}  # module -> {path inside: shape}
+        for path, value in flat.items():
             for i in range(len(path)):
-                leaves.setdefault(tuple(path[:i]), [])
-            leaves[tuple(path[:-1])].append(path[-1])
+                modules.setdefault(tuple(path[:i]), {})[tuple(path[i:])] = shape_of(value)
+        leaves = {m: [inside[0] for inside in found if len(inside) == 1] for m, found in modules.items()}
         fixed: dict[tuple[str, ...], str] = dict(self.paths)
-        packs = list(self.packs) or self._bind_packed(flat, list(weights), flax_order)
+        packs = list(self.packs) or self._bind_packed(modules, list(weights), flax_order)
         claimed = {p for p, *_ in packs}
         said, ambiguous = list(self.said), []
         if packs and not self.packs:
@@ -276,15 +276,11 @@ class Rules:
         bound = rules_with({})._with(ambiguous=tuple(ambiguous), said=tuple(said))
         return self if bound == self else bound
 
-    def _bind_packed(self, flat: Mapping[tuple[str, ...], Any], keys: Sequence[str],
+    def _bind_packed(self, modules: Mapping[tuple[str, ...], Mapping[tuple[str, ...], Shape]], keys: Sequence[str],
                      flax_order: Sequence[tuple[str, ...]]) -> list[tuple[tuple[str, ...], str, int, str]]:
         """(Flax module, torch module, layer, kind) for each packed unit, by name, else in order when the counts
         agree; and each scanned stack of torch's list name.0 .. name.(L-1) (kind STACKED)."""
         out = []
-        modules: dict[tuple[str, ...], dict[tuple[str, ...], Shape]] = {}
-        for path, value in flat.items():
-            for i in range(len(path)):
-                modules.setdefault(tuple(path[:i]), {})[tuple(path[i:])] = shape_of(value)
         f_rank = {tuple(p): i for i, p in enumerate(flax_order)}
         taken: set[tuple[str, ...]] = set()
         for rule in self.packed:
@@ -417,17 +413,14 @@ def _mha_pieces(module_path, leaves, module, layer) -> list[Piece]:
     embed, heads, head_size = leaves[("query", "kernel")]
     to_kernel = reshape(lambda s: (s[0], s[1] * s[2]), then="transpose")  # (E, H, D) <- (H*D, E)
     to_bias = reshape(lambda s: (s[0] * s[1],))  # (H, D) <- (H*D,)
-    out = []
-    for j, name in enumerate(("query", "key", "value")):
-        rows = (j * heads * head_size, (j + 1) * heads * head_size)
-        out.append(Piece(module_path + (name, "kernel"), _key(module, "in_proj_weight"), to_kernel, rows))
-        if (name, "bias") in leaves:
-            out.append(Piece(module_path + (name, "bias"), _key(module, "in_proj_bias"), to_bias, rows))
-    out.append(Piece(module_path + ("out", "kernel"), _key(module, "out_proj.weight"),
-                     reshape(lambda s: (s[0] * s[1], s[2]), then="transpose")))  # (H, D, E) <- (E, H*D)
-    if ("out", "bias") in leaves:
-        out.append(Piece(module_path + ("out", "bias"), _key(module, "out_proj.bias")))
-    return out
+    out = [Piece(module_path + (name, leaf_name), _key(module, f"in_proj_{kind}"), transform,
+                 (j * heads * head_size, (j + 1) * heads * head_size))
+           for j, name in enumerate(("query", "key", "value"))
+           for leaf_name, kind, transform in (("kernel", "weight", to_kernel), ("bias", "bias", to_bias))]
+    out += [Piece(module_path + ("out", "kernel"), _key(module, "out_proj.weight"),
+                  reshape(lambda s: (s[0] * s[1], s[2]), then="transpose")),  # (H, D, E) <- (E, H*D)
+            Piece(module_path + ("out", "bias"), _key(module, "out_proj.bias"))]
+    return [p for p in out if p.path[len(module_path):] in leaves]  # the biases the Flax module has
 
 
 def _leafset(*names: str) -> Callable[[Mapping[tuple[str, ...], Shape]], bool]:
@@ -466,10 +459,7 @@ def flat_tree(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tup
     """A nested mapping (a Flax params or intermediates tree) as {path tuple: leaf}."""
     out: dict[tuple[str, ...], Any] = {}
     for name, value in tree.items():
-        if isinstance(value, Mapping):
-            out.update(flat_tree(value, prefix + (name,)))
-        else:
-            out[prefix + (name,)] = value
+        out.update(flat_tree(value, prefix + (name,)) if isinstance(value, Mapping) else {prefix + (name,): value})
     return out
 
 
