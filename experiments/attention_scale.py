@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from learngpt_lab.threads import set_threads
     set_threads(1, xla=False)
-    from learngpt import files
+    from learngpt_lab import files
     files.write_text(Path(args.out), json.dumps(measure(steps=args.steps, data=args.data), indent=1) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -2,7 +2,7 @@
 default nanoGPT's laptop recipe), measured paired: each variant is the scan-fused training step of
 learngpt_flax.fast (the same maths) with fewer of its interceptors, YNNPACK's fusions forced off or on, or q/k/v
 as one matmul; the variants train
-segments of the same batch stream in rotating rounds (learngpt.stats.until_narrow) and each is reported as the
+segments of the same batch stream in rotating rounds (learngpt_lab.stats.until_narrow) and each is reported as the
 median of its per-round speed ratios to the first (learngpt_flax/fast.py's step),
 with its 95 % interval, its steps/s and GFLOP/s against the matmul peak measured in the same process (tools/ladder.py, matmul_peak).
 
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     from flax import linen as nn
 
     import learngpt_flax
-    from learngpt import files, stats
+    from learngpt_lab import files, stats
     from learngpt.config import Config
     from learngpt.data import BatchSampler, load_corpus
     from learngpt.training import eval_data

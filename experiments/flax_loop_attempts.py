@@ -105,7 +105,8 @@ def run(names: list[str], steps: int, rounds: int, log=print) -> dict:
     import numpy as np
 
     import learngpt_flax
-    from learngpt import components, stats
+    from learngpt import components
+    from learngpt_lab import stats
     from learngpt.config import Config
     from learngpt_flax import fast, trainer
     from learngpt_flax.fast import largest_kernels

@@ -10,7 +10,7 @@ initial weights, the same batches, dropout on) called once per Python call as
 
 and, second, the four trainers' steps/s over whole chunks (the lessons, one jitted step per call, and the fast
 forms, one lax.scan per chunk): learngpt_flax.trainer / fast and learngpt_nnx.trainer / fast. The variants take
-turns in rotating rounds (learngpt.stats.rotation); each round times `calls` steps after a warm-up, compiling
+turns in rotating rounds (learngpt_lab.stats.rotation); each round times `calls` steps after a warm-up, compiling
 is done and timed apart; a variant's figure is its median over rounds, and each is also given as the median of
 its per-round ratio to linen's (paired: the same round, the same machine state).
 
@@ -131,7 +131,7 @@ def trainer_variants(cfg, weights, corpus, seed: int, steps: int) -> dict:
 def measure_steps(variants: dict, batches: list, calls: int, rounds: int, log) -> dict:
     import jax
 
-    from learngpt.stats import rotation
+    from learngpt_lab.stats import rotation
     names = list(variants)
     calls_of, compile_s = {}, {}
     for name in names:
@@ -156,7 +156,7 @@ def measure_steps(variants: dict, batches: list, calls: int, rounds: int, log) -
 
 
 def measure_trainers(variants: dict, rounds: int, log) -> dict:
-    from learngpt.stats import rotation
+    from learngpt_lab.stats import rotation
     names = list(variants)
     calls_of = {name: variants[name]() for name in names}
     for name in names:  # warm-up: compiles every program (the fast forms keep theirs for the process)
@@ -170,7 +170,7 @@ def measure_trainers(variants: dict, rounds: int, log) -> dict:
 
 
 def summarise(times: dict, reference: str, per: int) -> list[dict]:
-    from learngpt.stats import paired_ratios, quartiles
+    from learngpt_lab.stats import paired_ratios, quartiles
     rows = []
     for name, t in times.items():
         ratios = [1 / r for r in paired_ratios(times[reference], t)]  # this variant's time over the reference's
@@ -182,7 +182,7 @@ def summarise(times: dict, reference: str, per: int) -> list[dict]:
 
 
 def run(calls: int, rounds: int, trainer_steps: int, trainer_rounds: int, seed: int, log) -> dict:
-    from learngpt import stats
+    from learngpt_lab import stats
     cfg, corpus, weights, models, batches, _ = _setup(seed)
     steps = measure_steps(step_variants(cfg, models, seed), batches, calls, rounds, log)
     step_rows = summarise(steps["times"], "linen jax.jit", 1)

@@ -100,7 +100,7 @@ def main() -> None:
                                  capture_output=True, text=True)
             records[name].append(json.loads(got.stdout.splitlines()[-1]))
             print(f"repeat {r + 1}: {name}: {records[name][-1]}", file=sys.stderr)
-    from learngpt.stats import machine
+    from learngpt_lab.stats import machine
     out = {"measurement": f"MultiHeadVer1 / MultiHeadVer2 forward, torch eager, one thread, B T C {B} {T} {C}, "
                           f"{NH} heads, median of {ROUNDS} paired ratios of {CALLS}-call turns",
            "repeats": args.repeats, "conditions": {n: {"env": CONDITIONS[n][1], "repeats": records[n]}

@@ -16,7 +16,7 @@ import json
 import sys
 import time
 
-from learngpt import stats
+from learngpt_lab import stats
 from learngpt.data import load_corpus
 from learngpt_lab import backends
 from learngpt_lab.questions import PROFILES, timing
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
                                    args.eval_iters, log)
     else:
         records = multi_head_speed(names, SPEED_SIZES, 5, log)
-    from learngpt import files
+    from learngpt_lab import files
     import os
     files.write_text(args.out, json.dumps({"sweep": args.sweep, "eval_iters": args.eval_iters, "threads": args.threads,
                                            "seconds": time.perf_counter() - t0, "load_average_at_end": os.getloadavg(),

@@ -13,7 +13,7 @@ run that made it:
                   and of every tensor        not loaded
 
 Loading checks, in order: the file (missing, truncated, corrupt header), the metadata (format, version), the
-digest, the metadata's values (config, architecture, each JSON nested at most learngpt.files.MAX_JSON_DEPTH deep,
+digest, the metadata's values (config, architecture, each JSON nested at most learngpt_lab.files.MAX_JSON_DEPTH deep,
 a step in [0, MAX_STEP], a vocabulary of distinct characters), every tensor
 floating-point and finite, then every key and shape against the model the metadata describes. Nothing is
 loaded into a model until all of these pass.
@@ -32,8 +32,8 @@ import numpy as np
 from learngpt.components import NANOGPT, Architecture
 from learngpt.config import Config
 from learngpt.errors import DivergedError, InputError
-from learngpt.files import loads_json
-from learngpt.resume import MAX_STEP  # a checkpoint's step count at most: a resumed run skips that many batches
+from learngpt_lab.files import loads_json
+from learngpt_lab.resume import MAX_STEP  # a checkpoint's step count at most: a resumed run skips that many batches
 from parity.weights import WeightsFileError, read_weights, write_weights
 
 FORMAT = "learngpt-checkpoint"

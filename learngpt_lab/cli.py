@@ -8,7 +8,7 @@ import sys
 
 def _stopped_early(signum: int, frame) -> None:
     """Ctrl-C or SIGTERM while the command starts (its imports) or after its work (teardown): the one line and
-    the status learngpt/signals.py gives, at once (nothing is being written then)."""
+    the status learngpt_lab/signals.py gives, at once (nothing is being written then)."""
     what = "interrupted" if signum == signal.SIGINT else f"terminated ({signal.Signals(signum).name})"
     os.write(2, f"learngpt: {what}\n".encode())
     os._exit(128 + signum)
@@ -28,7 +28,7 @@ import importlib  # noqa: E402
 import re  # noqa: E402
 from importlib import metadata  # noqa: E402
 
-from learngpt import signals  # noqa: E402
+from learngpt_lab import signals  # noqa: E402
 from learngpt.errors import LearngptError  # noqa: E402
 
 # name -> one-line help; the module learngpt_lab.commands.<name> does the work
@@ -109,7 +109,7 @@ def debugging() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """The one entry point: Ctrl-C (or SIGTERM) at any moment is one line and exit 130 (143), the run stopped
-    at once (learngpt/signals.py); a closed pipe (`| head`) ends the output quietly, exit 141 as a shell reports
+    at once (learngpt_lab/signals.py); a closed pipe (`| head`) ends the output quietly, exit 141 as a shell reports
     SIGPIPE; the project's own errors are one line and exit 2. As the process's entry (argv None, ENTRY), the
     process ends here (finish): no interpreter teardown after the work, where a signal would kill it raw."""
     if argv is None and ENTRY:

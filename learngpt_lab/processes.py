@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from multiprocessing import connection
 from typing import Any, Callable, Iterator, Sequence
 
-from learngpt import signals
+from learngpt_lab import signals
 from learngpt.errors import LearngptError
 
 WATCH_SECONDS = 0.2

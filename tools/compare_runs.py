@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     parser.add_argument("--name", default="default", help="NAME of the results file and folder (default default)")
     parser.add_argument("--label", default=None, help="a note on the conditions, kept in the file (default none)")
     args = parser.parse_args(own)
-    from learngpt import files, stats
+    from learngpt_lab import files, stats
     from learngpt_lab.bench.runners import describe_machine, setup_device
     keep = ROOT / "docs" / "results" / f"compare-{args.name}"
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -16,8 +16,8 @@ Precisions (PRECISIONS), the same setting in both frameworks:
 
 Each rung is measured as the CPU ladder is (tools/ladder.py): every arm trains on the same batch stream in
 segments that take turns in rotating rounds, the first segment (compilation) apart, rounds added until each
-paired ratio's 95 % interval is narrow (learngpt.stats.until_narrow) or the rung's time is spent. The ratios are
-paired round by round (learngpt.stats.paired_figure, median_interval), never ratios of medians.
+paired ratio's 95 % interval is narrow (learngpt_lab.stats.until_narrow) or the rung's time is spent. The ratios are
+paired round by round (learngpt_lab.stats.paired_figure, median_interval), never ratios of medians.
 
 Time is capped: the run has a deadline and each rung a share of it (gpu_run.py's plan). An arm whose warm-up
 would not fit what is left of its rung is skipped and says so; a warm-up that outruns its own cap is stopped
@@ -275,7 +275,7 @@ def measure_rung(name: str, precisions: tuple[str, ...], modes: tuple[str, ...],
                  record, scale: float = 1.0, warmup_cap: float = WARMUP_CAP) -> dict:
     """One rung: every arm built and warmed (each within its cap and what is left of the rung), then paired
     rounds until the intervals are narrow or the rung's time is spent. record(raw) is called after each phase."""
-    from learngpt import stats
+    from learngpt_lab import stats
     from learngpt.config import Config
     from learngpt_lab.bench.plan import Size
 
@@ -421,7 +421,7 @@ def summarise(raw: dict) -> dict:
     fp32 with the 95 % interval, GFLOP/s and its share of the peak of its own precision, compile time; the
     fairness pairs, paired round by round."""
     import numpy as np
-    from learngpt import stats
+    from learngpt_lab import stats
     peak = (raw.get("peak") or {}).get("gflops", {})
     rungs = {}
     for name, r in raw.get("rungs", {}).items():
@@ -460,7 +460,7 @@ def summarise(raw: dict) -> dict:
             "interval_limit": stats.INTERVAL_LIMIT,
             "method": "arms take turns segment by segment in rotating rounds (the first segment, compilation "
                       "included, apart); each ratio is the median of per-round ratios with its 95 % "
-                      "distribution-free interval (learngpt/stats.py); rounds are added until every interval spans "
+                      "distribution-free interval (learngpt_lab/stats.py); rounds are added until every interval spans "
                       "at most interval_limit of its median or the rung's time is spent"}
 
 
@@ -480,7 +480,7 @@ def fairness_pairs() -> list[tuple[str, str]]:
 
 
 def pairs(times: dict) -> dict:
-    from learngpt import stats
+    from learngpt_lab import stats
     out = {}
     for a, b in fairness_pairs():
         n = min(len(times.get(a, [])), len(times.get(b, [])))

@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     result |= {"schema": "learngpt-gpu-trajectory/1", "device": args.device, "machine": describe_machine(dev),
                "bounds": BOUND, "verdicts": rows, "ok": all(r["ok"] for r in rows),
                "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    from learngpt import files
+    from learngpt_lab import files
     import json
     files.write_text(Path(args.out), json.dumps(result, indent=1) + "\n")
     for r in rows:

@@ -127,7 +127,7 @@ def paired(rows: dict) -> dict:
     """Paired ratios between modes, round by round (every loop ran one segment in each round): Flax fast over
     torch.compile, Flax fast over Flax jax.jit, torch.compile over eager; each median with its 95 % interval."""
     import numpy as np
-    from learngpt import stats
+    from learngpt_lab import stats
     out = {}
     for a, b in (("flax scan", "torch.compile loop"), ("flax scan", "flax lesson scan"),
                  ("flax scan", "torch loop"), ("flax lesson scan", "torch loop"),
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
         got = measure(args.child, rungs, args.scale, args.budget, args.max_rounds, args.min_rounds, args.device)
         Path(args.out).write_text(json.dumps(got))
         return 0
-    from learngpt import files, stats
+    from learngpt_lab import files, stats
     from learngpt.errors import UserError
     cores = stats.usable_cores()
     counts = ([1] if args.device == "gpu" else sorted({1, cores})) if args.threads is None else [

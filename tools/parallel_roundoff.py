@@ -30,8 +30,8 @@ def main(argv=None) -> int:
     parser.add_argument("--label", default=None, help="a note on the conditions, kept in the file")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from learngpt import files
-    from learngpt import stats
+    from learngpt_lab import files
+    from learngpt_lab import stats
 
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "figures.jsonl"

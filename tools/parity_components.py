@@ -26,7 +26,8 @@ def main(argv=None) -> int:
     set_threads(1)  # before JAX starts: XLA reads its thread flags once
     import torch
 
-    from learngpt import components, files, stats
+    from learngpt import components
+    from learngpt_lab import files, stats
     from learngpt_lab.parity_table import components_table
     lines, failed = components_table(list(components.REGISTRY), seed=0,
                                      each=lambda line: print(line, file=sys.stderr, flush=True))

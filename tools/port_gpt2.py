@@ -66,7 +66,7 @@ def measure() -> dict:
         else:
             report = gpt2.check(**change)
         planted[key] = {"what": what, **summary(report)}
-    from learngpt import stats
+    from learngpt_lab import stats
     return {"what": "GPT-2 (transformers) torch against Flax linen by parity.compare (tests/parity/test_port_gpt2.py)",
             "shape": [gpt2.B, gpt2.T], "config": gpt2.CONFIG, "runs": runs, "planted": planted,
             "versions": {"transformers": transformers.__version__, "torch": torch.__version__,
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from learngpt_lab.threads import set_threads
     set_threads(1)  # before JAX starts: float32 roundoff depends on the summation order
-    from learngpt import files
+    from learngpt_lab import files
     files.write_text(Path(args.out), json.dumps(measure(), indent=1) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

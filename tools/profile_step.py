@@ -119,7 +119,8 @@ def main(argv=None) -> int:
     from jax.profiler import ProfileData
 
     import learngpt_flax
-    from learngpt import components, files, stats
+    from learngpt import components
+    from learngpt_lab import files, stats
     from learngpt.config import Config
     from learngpt.data import load_corpus
     from learngpt_flax import fast, trainer

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                               device=args.device)
     text = json.dumps(records, indent=1)
     if args.out:
-        from learngpt import files
+        from learngpt_lab import files
         files.write_text(args.out, text + "\n")
     else:
         print(text)

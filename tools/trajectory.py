@@ -52,7 +52,7 @@ def measure(data: str | None = None, roundoff: bool = True) -> dict:
     runs that show how far roundoff alone carries torch (what the bounds are asserted on stays)."""
     import numpy as np
 
-    from learngpt import stats
+    from learngpt_lab import stats
     from learngpt.components import Architecture
     from learngpt.config import Config
     from learngpt.data import BatchSampler, load_corpus
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from learngpt_lab.threads import set_threads
     set_threads(1)  # before JAX starts: XLA reads its thread flags once
-    from learngpt import files
+    from learngpt_lab import files
     files.write_text(Path(args.out), json.dumps(measure(args.data, roundoff=not args.bounds_only), indent=1) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -15,7 +15,7 @@ of `calls` calls, in a rotating order, the device synchronised after each call (
 jax.block_until_ready), so that asynchronous dispatch is never mistaken for speed. We report the median time
 per call over the rounds, its quartiles and extremes, and the speed-up against torch eager as the median of
 the per-round ratios (torch eager's repeat over this one's in the same round: above 1 is faster). A figure
-whose spread or load makes it untrustworthy is measured again, then flagged (learngpt/stats.py).
+whose spread or load makes it untrustworthy is measured again, then flagged (learngpt_lab/stats.py).
 
 The training loop itself is measured through the trainers: the torch loop, the Flax loop with one
 jitted step per Python call, and the Flax loop fused with lax.scan (both through learngpt_flax.fast), and the
@@ -23,7 +23,7 @@ lesson's Flax trainer fused (plain jax.jit) (steps/s, compile apart), in segment
 same way.
 
 The package by job: plan.py (what to measure), runners.py (how each implementation runs one call, and
-the timing), run.py (the run), report.py (table, plot, JSON); learngpt/stats.py (paired ratios, spreads,
+the timing), run.py (the run), report.py (table, plot, JSON); learngpt_lab/stats.py (paired ratios, spreads,
 flags, retries) below it, shared with the questions; tools/gpu.sh and tools/gpu_check.py (the GPU run) and
 experiments/flax_loop_attempts.py (what was tried for the Flax loop) outside the package.
 """

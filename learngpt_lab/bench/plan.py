@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from learngpt import stats
+from learngpt_lab import stats
 from learngpt.config import Config
 
 SCHEMA = "learngpt-bench/2"  # 2: paired ratios, spreads, flags and reasons
@@ -109,7 +109,7 @@ QUICK = Plan(  # under 2 minutes on 2 cores from a cold start, inductor's C++ co
 @dataclass(kw_only=True)
 class Figure:
     """What every measured figure carries: its spread, its paired ratio to the torch reference, and the verdict
-    on both (learngpt/stats.py)."""
+    on both (learngpt_lab/stats.py)."""
     spread: float = float("nan")  # (p75 - p25) / median of its times (seconds per call, or per step)
     speedup_vs_torch: float = float("nan")  # median over rounds of the torch reference's time / this time
     speedup_p25: float = float("nan")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from learngpt.stats import SPREAD_LIMIT
+from learngpt_lab.stats import SPREAD_LIMIT
 from learngpt_lab.bench.plan import AXES, COMPONENTS, CURRICULUM, IMPLS, MODES, Size
 
 
@@ -313,7 +313,7 @@ def plot(result: dict, path: str) -> None:
              f"{xla_threads(machine)}" + (f", load average {start[0]:.1f} at start" if start else "")
              + f"; other axes at {CURRICULUM.label}; median and interquartile range")
     fig.suptitle("\n".join(textwrap.wrap(title, width=int(width * 13))), fontsize=10)
-    from learngpt.files import atomic_write
+    from learngpt_lab.files import atomic_write
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)
 
@@ -330,5 +330,5 @@ def clean(v):
 
 
 def write_json(result: dict, path: str) -> None:
-    from learngpt import files
+    from learngpt_lab import files
     files.write_text(Path(path), json.dumps(clean(result), indent=1) + "\n")

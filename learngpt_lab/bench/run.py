@@ -7,7 +7,6 @@ import time
 from dataclasses import asdict
 from typing import Callable
 
-from learngpt import stats
 from learngpt.config import Config
 from learngpt_lab.bench.plan import CURRICULUM, IMPLS, SCHEMA, LoopMeasurement, Measurement, Plan, Size, groups
 from learngpt_lab.bench.runners import Device, describe_machine, measure_group, measure_loops

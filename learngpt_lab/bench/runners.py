@@ -10,7 +10,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from learngpt import components, stats
+from learngpt import components
+from learngpt_lab import stats
 from learngpt.config import Config
 from learngpt.errors import UserError
 from learngpt_lab.bench.plan import HEADLINE, IMPLS, LOOPS, LoopMeasurement, Measurement, Plan, Size
@@ -58,7 +59,7 @@ def setup_device(kind: str) -> Device:
 
 
 def describe_machine(device: Device) -> dict:
-    """learngpt.stats.machine(), with the threads and the devices of this run (a shared machine shows in the
+    """learngpt_lab.stats.machine(), with the threads and the devices of this run (a shared machine shows in the
     load average)."""
     import torch
     info = {**stats.machine(), "torch_threads": torch.get_num_threads(), "xla_flags": os.environ.get("XLA_FLAGS", ""),

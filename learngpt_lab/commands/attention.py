@@ -1,5 +1,5 @@
 """`learngpt attention --checkpoint FILE --prompt TEXT [--out PNG]`: each attention head of the checkpoint's
-model on the prompt, torch's beside Flax's (learngpt/attention_maps.py draws them)."""
+model on the prompt, torch's beside Flax's (learngpt_lab/attention_maps.py draws them)."""
 from __future__ import annotations
 
 import argparse
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from learngpt import attention_maps, files
+    from learngpt_lab import attention_maps, files
     from learngpt.data import CharTokenizer
     from learngpt_lab import backends
 

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.loop_steps is not None and args.loop_steps < 0:
         raise UserError(f"--loop-steps must be >= 0, got {args.loop_steps}")
-    from learngpt import files
+    from learngpt_lab import files
     out = files.output_dir(args.out)  # before any work
     set_threads(args.threads)  # before the bench imports JAX
     if args.device == "cpu":

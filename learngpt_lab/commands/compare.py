@@ -7,7 +7,7 @@ Its peak memory and its speed are its own: the table's "peak RSS"
 is that process's getrusage ru_maxrss, the high-water mark of resident memory of interpreter + framework +
 model + data. Both start from the torch-initialised weights, handed to each worker directly (no file another
 run could replace), and draw the identical batch stream from the shared sampler.
-Outputs in --out, one run at a time per folder, one set (learngpt.files.OutputSet): init.safetensors,
+Outputs in --out, one run at a time per folder, one set (learngpt_lab.files.OutputSet): init.safetensors,
 loss_curves.png, <backend>.safetensors, sample_<backend>.txt, history_<backend>.json, moved into place together
 once the run succeeded, and manifest.json (each file's sha256) last. A run that fails or is stopped leaves the
 folder's earlier set as it was. A run replaces only its own earlier set's files (those its manifest lists) and
@@ -21,7 +21,6 @@ import os
 import time
 from pathlib import Path
 
-from learngpt.errors import UserError
 from learngpt_lab.processes import Job, run_all
 from learngpt_lab.runs import (add_model_arguments, add_parallel_arguments, check_torch_compile, config_from,
                                parallel_requested, positive_int)
@@ -85,7 +84,7 @@ def worker(name: str, layout, cfg, corpus_path: str, init_weights: dict, outputs
     """One backend of the comparison: trained in a process of its own (layout None) or over the data-parallel
     layout's processes (rank 0 samples), or already trained (got); its checkpoint, sample and history staged in
     outputs (an OutputSet), once it finished."""
-    from learngpt import files
+    from learngpt_lab import files
     from learngpt.components import NANOGPT
     from learngpt_lab import parallel
     from learngpt_lab.processes import run_child
@@ -120,8 +119,8 @@ def alone_core(args) -> int | None:
 def together(names, spread, args) -> list[int]:
     """The cores the backends train on at the same time, one each with one thread, so that what the machine does
     meanwhile meets every backend alike (--concurrent auto: when the load average leaves them free,
-    learngpt.stats.free_cores); [] when they train one after the other."""
-    from learngpt import stats
+    learngpt_lab.stats.free_cores); [] when they train one after the other."""
+    from learngpt_lab import stats
     if spread or len(names) < 2 or args.concurrent == "no" or (args.concurrent == "auto" and args.threads != 1):
         return []
     return stats.free_cores(len(names), insist=args.concurrent == "yes")
@@ -205,7 +204,7 @@ def plot(names, results: dict, path: Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    from learngpt.files import atomic_write
+    from learngpt_lab.files import atomic_write
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
 
@@ -261,7 +260,7 @@ def compare(names, spread, cfg, corpus, corpus_path, outputs, args) -> dict:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from learngpt import files
+    from learngpt_lab import files
     from learngpt.data import find_corpus, load_corpus
     from learngpt.parallel import check_split
     from learngpt_lab import backends
@@ -290,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
                   f"when it finishes, and an interrupted run leaves them as they are", file=sys.stderr)
         t0 = time.perf_counter()
         with outputs:
-            results = compare(names, spread, cfg, corpus, corpus_path, outputs, args)
+            compare(names, spread, cfg, corpus, corpus_path, outputs, args)
         print(f"\nwrote in {out}: " + ", ".join(outputs_of(names) + (files.OutputSet.MANIFEST,))
               + f"  ({time.perf_counter() - t0:.0f} s)")
     return 0

@@ -125,7 +125,7 @@ def do_hint(args, ws) -> int:
     width = min(110, max(70, shutil.get_terminal_size((110, 40)).columns))
     out = [f"{exercise.name} [{framework}] (week {exercise.week}, TODO {exercise.todo}): {exercise.text}"]
     if asked == 1:
-        out.append("the lesson notes for the lines you write (learngpt/lesson.py's mirror table):")
+        out.append("the lesson notes for the lines you write (learngpt_lab/lesson.py's mirror table):")
         out += [textwrap.fill(f"[{n.key}] {n.text}", width, initial_indent="  ", subsequent_indent="    ")
                 for n in stub.notes] or ["  (none: these lines are the same in every framework)"]
         out.append(f"the reference writes {sum(len(m.skeleton) for m in stub.methods)} statements; asked again, "
@@ -141,7 +141,7 @@ def do_hint(args, ws) -> int:
 
 
 def do_solution(args, ws) -> int:
-    from learngpt import lesson
+    from learngpt_lab import lesson
     from learngpt_lab.exercises.generate import generate, solution_path
 
     exercise, framework = _exercise(args.name, args.framework)

@@ -1,6 +1,6 @@
 """`learngpt lesson COMPONENT`: the torch and Flax files of a component side by side, aligned line for line and
 annotated from the mirror table, then its parity (recorded, live, per layer) and weight mapping; --html FILE
-writes the same as one self-contained page (learngpt/lesson.py builds both)."""
+writes the same as one self-contained page (learngpt_lab/lesson.py builds both)."""
 from __future__ import annotations
 
 import argparse
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from learngpt import files, lesson
+    from learngpt_lab import files, lesson
 
     sides = ("torch", "flax") + ((args.also,) if args.also else ())
     found = lesson.build(args.component, sides)

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{q.file:<8} {q.id:<64} {does:<7} {q.asks}")
         return 0
     if args.json is not None:
-        from learngpt import files
+        from learngpt_lab import files
         files.claim(files.output_file(args.json, "--json"), "questions", "--json")  # before any work: '', a
         # folder, an unwritable place, a file of another command's set
     corpus = load_corpus(args.data) if any(q.trains for q in chosen) else None
@@ -100,7 +100,7 @@ def write_json(args: argparse.Namespace, prof, names: list[str], chosen: list, r
     import json
     import os
 
-    from learngpt import files
+    from learngpt_lab import files
     run = {"profile": prof.name, "seeds": list(prof.seeds), "backends": list(names), "threads": args.threads,
            "only": args.only, "complete": complete, "questions": [q.id for q in chosen],
            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": time.perf_counter() - t0,

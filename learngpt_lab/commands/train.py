@@ -1,5 +1,5 @@
 """`learngpt train --backend {torch,flax,nnx} [--model NAME] [--resume FILE]`: train one of the curriculum's language
-models in one backend and save a checkpoint; --resume continues one (learngpt/resume.py says what it keeps)."""
+models in one backend and save a checkpoint; --resume continues one (learngpt_lab/resume.py says what it keeps)."""
 from __future__ import annotations
 
 import argparse
@@ -15,7 +15,7 @@ from learngpt_lab.runs import (add_model_arguments, add_parallel_arguments, chec
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from learngpt.components import LANGUAGE_MODELS
-    from learngpt.resume import KEPT
+    from learngpt_lab.resume import KEPT
     from learngpt_lab.backends import spelled
     parser.add_argument("--backend", required=True, help=f"{spelled()} (required)")
     parser.add_argument("--model", metavar="NAME", default=None,
@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     """One device in this process, or data parallel (--nproc / --devices / --shard-params) over processes
     learngpt starts (learngpt_lab/parallel.py); the checkpoint is written (by this process, whole) only once
     the training finished."""
-    from learngpt import components, files, resume
+    from learngpt import components
+    from learngpt_lab import files, resume
     from learngpt.data import find_corpus, load_corpus
     from learngpt_lab import backends, parallel
     from learngpt_lab.runs import train_backend
@@ -126,7 +127,7 @@ def report(what: str, history: dict, held: dict | None, seconds: float, path, do
 def run_rank(args: argparse.Namespace, out, world: World) -> int:
     """One rank of a run torchrun started (`torchrun --nproc-per-node N -m learngpt_lab.cli train --backend
     torch ...`): the same work as a process of learngpt's own launcher; rank 0 saves, once every rank is done."""
-    from learngpt import files
+    from learngpt_lab import files
     from learngpt.data import find_corpus, load_corpus
     from learngpt.parallel import check_split
     from learngpt_lab import parallel

@@ -1,7 +1,7 @@
 """The learner's file of an exercise, generated from the solution file by syntax tree: the TODO's method bodies
 replaced by `raise NotImplementedError(...)`, everything else kept (the imports, the signatures, the docstrings,
 the input checks at the top of a body), with the curriculum's TODO text, the lesson notes that apply to the
-removed lines (learngpt/lesson.py's mirror table) and the shapes the removed lines make (their comments).
+removed lines (learngpt_lab/lesson.py's mirror table) and the shapes the removed lines make (their comments).
 
 Nothing here is copied by hand: a solution file that no longer has the class or the method fails here, with
 what is missing (GenerationError), and the tests generate every exercise in every framework.
@@ -16,7 +16,7 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from learngpt import lesson
+from learngpt_lab import lesson
 from learngpt.errors import LearngptError
 from learngpt_lab.exercises.catalog import EXERCISES, FRAMEWORKS, Exercise
 
@@ -183,7 +183,7 @@ def generate(exercise: Exercise, framework: str) -> Stub:
     keys = ", ".join(f"[{n.key}]" for n in notes) or "none"
     for m in sorted(methods, key=lambda m: -m.start):
         block = _wrapped(m.indent, exercise.text, f"TODO ({week}): ")
-        block += _wrapped(m.indent, f"Lesson notes that apply (learngpt/lesson.py): {keys}")
+        block += _wrapped(m.indent, f"Lesson notes that apply (learngpt_lab/lesson.py): {keys}")
         block.append(f"{m.indent}#   `learngpt exercise hint {exercise.name} --framework {framework}` prints them")
         if m.shapes:
             block.append(f"{m.indent}# The reference's lines make these shapes, in order:")

@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from learngpt import lesson
+from learngpt_lab import lesson
 from learngpt_lab.exercises.catalog import EXERCISES, LABELS
 from learngpt_lab.exercises.generate import generate, solution_path
 
@@ -37,12 +37,12 @@ def text(week: int) -> str:
 
     questions = load()
     out = [HEADER, f"# learngpt, week {week}: the curriculum's TODOs in {LABELS[FRAMEWORK]}", "",
-           textwrap.fill(f"Each exercise below is one TODO of the curriculum. Fill in the class in its cell, run it, "
-                         f"then run the check cell under it: the grader builds your module with the curriculum's "
-                         f"arguments, puts the torch reference's weights into it and compares outputs, gradients and "
-                         f"(where there is dropout) train/eval behaviour, stage by stage. It compares numbers, never "
-                         f"source: write it your own way. The same exercises in torch and Flax linen, as files: "
-                         f"`learngpt exercise start NAME --framework torch` (or flax).", 110), "",
+           textwrap.fill("Each exercise below is one TODO of the curriculum. Fill in the class in its cell, run it, "
+                         "then run the check cell under it: the grader builds your module with the curriculum's "
+                         "arguments, puts the torch reference's weights into it and compares outputs, gradients and "
+                         "(where there is dropout) train/eval behaviour, stage by stage. It compares numbers, never "
+                         "source: write it your own way. The same exercises in torch and Flax linen, as files: "
+                         "`learngpt exercise start NAME --framework torch` (or flax).", 110), "",
            "This notebook is generated from the solution files (`python -m learngpt_lab.exercises.notebook`).", "",
            "```python", "from learngpt_lab.exercises import check", "```", ""]
     for e in (x for x in EXERCISES if x.week == week):

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from learngpt.stats import rotation
+from learngpt_lab.stats import rotation
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (glibc malloc.h)
 MMAP_THRESHOLD = 32 << 20  # the largest glibc accepts on 64-bit: tensors under it come from the heap

@@ -20,7 +20,8 @@ import math
 
 import numpy as np
 
-from learngpt import components, stats
+from learngpt import components
+from learngpt_lab import stats
 from learngpt.config import Config
 from learngpt.data import BatchSampler, Corpus
 from learngpt.positions import PROPERTIES, VERSIONS, properties

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from learngpt import components, stats
+from learngpt import components
+from learngpt_lab import stats
 from learngpt.config import Config
 from learngpt.data import Corpus
 from learngpt_lab.questions import Profile, Result, question, timing

@@ -24,7 +24,7 @@ import time
 import numpy as np
 import pytest
 
-from learngpt import files
+from learngpt_lab import files
 from learngpt.components import NANOGPT
 from learngpt.config import Config
 from learngpt.data import BatchSampler, find_corpus

@@ -3,7 +3,7 @@ head by head, torch beside Flax, the prompt's characters on the axes."""
 import numpy as np
 import pytest
 
-from learngpt import attention_maps
+from learngpt_lab import attention_maps
 from learngpt.components import NANOGPT, language_model
 from learngpt.config import Config
 from learngpt.errors import InputError

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from learngpt import stats
+from learngpt_lab import stats
 from learngpt.errors import UserError
 from learngpt_lab.bench import plan as bench
 from learngpt_lab.bench import report

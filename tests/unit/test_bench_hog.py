@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from learngpt import stats
+from learngpt_lab import stats
 
 ARGS = ["bench", "--quick", "--components", "MultiHeadVer2", "--impls", "torch,jax.jit", "--no-sweep",
         "--no-progress", "--label", "test: under a CPU hog"]

@@ -1,10 +1,10 @@
-"""Adaptive pairing (learngpt.stats.until_narrow) on synthetic timings, never on the machine: the median's
+"""Adaptive pairing (learngpt_lab.stats.until_narrow) on synthetic timings, never on the machine: the median's
 interval holds the true ratio as often as it says, rounds are added while it is wide and stop once it is
 narrow, and under a load that comes and goes only a figure that stays wide is flagged."""
 import numpy as np
 import pytest
 
-from learngpt import stats
+from learngpt_lab import stats
 
 
 @pytest.mark.parametrize("n", [6, 10, 15, 40])

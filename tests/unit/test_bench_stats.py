@@ -8,7 +8,7 @@ import pytest
 
 from learngpt.config import Config
 from learngpt_lab.bench import plan as bench
-from learngpt import stats
+from learngpt_lab import stats
 from learngpt_lab.bench import runners
 
 

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from learngpt import files
+from learngpt_lab import files
 from learngpt_lab.cli import main
 
 pytestmark = pytest.mark.training
@@ -68,7 +68,7 @@ def test_the_backends_train_together_when_cores_are_free(monkeypatch):
     import argparse
     import os
 
-    from learngpt import stats
+    from learngpt_lab import stats
     from learngpt.errors import UserError
     from learngpt_lab.commands import compare
 

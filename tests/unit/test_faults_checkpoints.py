@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from learngpt import files, resume
+from learngpt_lab import files, resume
 from learngpt.config import Config
 from learngpt_lab import checkpoints as checkpoint
 from parity.weights import WeightsFileError, read_weights

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from learngpt import files
+from learngpt_lab import files
 from learngpt.components import NANOGPT
 from learngpt.config import Config
 from learngpt.errors import UserError

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from learngpt import files
+from learngpt_lab import files
 from learngpt.errors import UserError
 from learngpt_lab.cli import main
 from helpers import QUICK, TINY, launch, nested, one_line, tiny_checkpoint

@@ -91,10 +91,10 @@ def entry(code: str, *argv: str, **kw):
 
 
 def test_ctrl_c_during_the_entry_points_imports_is_one_line():
-    """SIGINT while learngpt_lab.cli imports learngpt (before learngpt/signals.py's handling is installed)."""
+    """SIGINT while learngpt_lab.cli imports learngpt (before learngpt_lab/signals.py's handling is installed)."""
     hook = ("class Hook:\n"
             "    def find_spec(self, name, path, target=None):\n"
-            "        if name == 'learngpt.signals':\n"
+            "        if name == 'learngpt_lab.signals':\n"
             "            os.kill(os.getpid(), signal.SIGINT)\n"
             "sys.meta_path.insert(0, Hook())")
     got = entry(hook, "train", "--help")

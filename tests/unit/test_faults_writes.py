@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from learngpt import files
+from learngpt_lab import files
 from learngpt.errors import WriteError
 from learngpt_lab.cli import main
 from parity.weights import read_weights, write_weights
@@ -111,7 +111,7 @@ def test_a_weights_file_is_written_by_one_writer_leaving_no_temporary_of_its_own
 def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    killed = ("import os, sys; from learngpt import files; "  # a writer killed mid-write (issue 41: a real one's
+    killed = ("import os, sys; from learngpt_lab import files; "  # a writer killed mid-write (issue 41: a real one's
               "files.atomic_write(sys.argv[1], lambda tmp: os._exit(0))")  # temporary, not a hand-made name)
     subprocess.run([sys.executable, "-c", killed, str(tmp_path / "w.safetensors")], check=True, timeout=60)
     (stale,) = tmp_path.iterdir()
@@ -126,7 +126,7 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
 
 
 def test_a_killed_writers_own_temporary_is_still_removed(tmp_path):
-    code = ("import os, sys; from learngpt import files; "
+    code = ("import os, sys; from learngpt_lab import files; "
             "files.atomic_write(sys.argv[1], lambda tmp: os._exit(0))")  # dies mid-write: its temporary stays
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "w.txt")], check=True, timeout=60)
     left = [p.name for p in tmp_path.iterdir()]

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from learngpt import stats
+from learngpt_lab import stats
 from tools import docs, gpu_bench, gpu_record, gpu_run, ladder
 from helpers import one_line
 

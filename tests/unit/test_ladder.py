@@ -2,7 +2,7 @@
 ratios between modes, the thread settings a child gets, and where the tables say jit stops paying."""
 import pytest
 
-from learngpt import stats
+from learngpt_lab import stats
 from tools import docs, ladder
 
 

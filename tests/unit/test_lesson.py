@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from learngpt import lesson
+from learngpt_lab import lesson
 from learngpt.errors import ConfigError
 from learngpt_lab.cli import main
 from helpers import one_line

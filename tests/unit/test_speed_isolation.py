@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from learngpt import stats
+from learngpt_lab import stats
 from learngpt.components import NANOGPT
 from learngpt.config import Config
 from learngpt.data import BatchSampler

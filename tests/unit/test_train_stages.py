@@ -3,7 +3,7 @@ flags; tiny runs (a few steps, two evaluation batches)."""
 import numpy as np
 import pytest
 
-from learngpt import resume
+from learngpt_lab import resume
 from learngpt.components import LANGUAGE_MODELS, REGISTRY, language_model, name_of
 from learngpt.config import Config
 from learngpt.data import BatchSampler

@@ -79,7 +79,7 @@ def draw(by_backend: dict[str, dict[str, np.ndarray]], prompt: str, title: str, 
     """figure() written to path as a PNG (atomically); its lines."""
     import matplotlib.pyplot as plt
 
-    from learngpt.files import atomic_write
+    from learngpt_lab.files import atomic_write
 
     fig, lines = figure(by_backend, prompt, title)
     try:

@@ -18,9 +18,9 @@ from learngpt import components
 from learngpt.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
-# `learngpt parity`'s recorded table (tools/parity_components.py writes it): package data of learngpt_lab, so
-# that it sits beside the packages in a checkout and in an installed wheel alike
-PARITY_RECORD = ROOT / "learngpt_lab" / "data" / "parity.json"
+# `learngpt parity`'s recorded table (tools/parity_components.py writes it): package data beside this module,
+# in a checkout and in an installed wheel alike
+PARITY_RECORD = Path(__file__).resolve().parent / "data" / "parity.json"
 PACKAGES = {"torch": "learngpt_torch", "flax": "learngpt_flax", "nnx": "learngpt_nnx"}
 LABELS = {"torch": "torch", "flax": "Flax linen", "nnx": "Flax NNX"}
 CLASS = re.compile(r"^class (\w+)\b", re.M)

@@ -41,7 +41,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from learngpt import signals
+from learngpt_lab import signals
 from learngpt.errors import UserError, WriteError
 
 TEMP_PREFIX = ".learngpt-tmp."
