@@ -202,8 +202,3 @@ def language_model(name: str) -> Architecture:
         raise ConfigError(f"{name!r} {what}; the language models are {', '.join(LANGUAGE_MODELS)}")
     return REGISTRY[name].architecture
 
-
-def name_of(architecture: Architecture) -> str | None:
-    """The registry's name for a language model's Architecture (None: not one of the registry's)."""
-    return next((n for n in LANGUAGE_MODELS if REGISTRY[n].architecture == architecture), None)
-

@@ -17,9 +17,9 @@ A figure is *unstable*, and flagged, when
   threads waited for a CPU more than WAIT_LIMIT (25 %) of the measurement's wall time (Linux: the run-queue
   delay in /proc/self/task/*/schedstat, the direct measure of a burst the lagging load average misses).
 
-An unstable measurement is measured again, up to RETRIES more times; if it is still unstable, the attempt with
-the fewest unstable figures is kept and flagged: `?` in the table, `unstable`, `flags` and `reasons` in the
-JSON, and one warning line under the table.
+The bench pairs round after round until each headline figure's 95 % interval is narrow enough, or its budget
+is spent (until_narrow); a figure whose interval stays wide is flagged: `?` in the table, `unstable`, `flags`
+and `reasons` in the JSON, and one warning line under the table.
 """
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ SPREAD_LIMIT = 0.10  # IQR / median of a figure's repeats (or paired ratios) abo
 # share of the wall time the bench's threads spent waiting for a CPU above this: unstable. Not lower: tiny jitted
 # calls hand work between JAX's threads, and each hand-over's wake-up counts as a wait even on a steady machine
 WAIT_LIMIT = 0.25
-RETRIES = 2  # an unstable measurement is measured again at most this many times
 
 
 def quartiles(values) -> tuple[float, float, float]:
@@ -66,11 +65,6 @@ def paired_ratios(reference, times) -> list[float]:
     if ref.shape != t.shape:
         raise ValueError(f"paired ratios need one time per round on both sides, got {ref.shape} and {t.shape}")
     return (ref / t).tolist()
-
-
-def unpaired_ratio(reference, times) -> float:
-    """The ratio of the medians: what a bench that times each implementation on its own would report."""
-    return float(np.median(reference) / np.median(times))
 
 
 @dataclass
@@ -205,37 +199,14 @@ class LoadMeter:
 
 @dataclass
 class Judged:
-    """One figure of one attempt: its times (seconds per call or per step, one per round), its paired ratios to
-    the reference (None when there is none; the reference's own are 1, and not judged), and judge's verdict."""
+    """One figure of one measurement: its times (seconds per call or per step, one per round), its paired ratios
+    to the reference (None when there is none; the reference's own are 1, and not judged), and until_narrow's
+    verdict."""
     times: list[float]
     ratios: list[float] | None
     flags: list[str]
     reasons: list[str]
     interval: tuple[float, float] | None = None  # until_narrow: the 95 % interval of the ratio (reference: time)
-
-
-def until_stable(attempt: Callable[[], dict[str, list[float]]], reference: str | None, own_threads: int,
-                 limit: float = SPREAD_LIMIT, retries: int = RETRIES) -> tuple[int, Load, dict[str, Judged]]:
-    """Run `attempt` (the times of each figure, paired by round) under a LoadMeter and judge every figure;
-    again, at most `retries` more times, while any figure is unstable. Returns (attempt number, load, figures)
-    of the attempt with the fewest unstable figures (the later one of equals). What `attempt` raises passes."""
-    best = None
-    for number in range(1, retries + 2):
-        meter = LoadMeter(own_threads=own_threads).start()
-        t0 = time.perf_counter()
-        times = attempt()
-        load = meter.stop(time.perf_counter() - t0)
-        figures = {}
-        for name, t in times.items():
-            ratios = paired_ratios(times[reference], t) if reference in times else None
-            figures[name] = Judged([float(v) for v in t], ratios,
-                                   *judge(t, None if name == reference else ratios, load, limit))
-        unstable = sum(bool(f.flags) for f in figures.values())
-        if best is None or unstable <= best[0]:
-            best = (unstable, number, load, figures)
-        if unstable == 0:
-            break
-    return best[1:]
 
 
 # Adaptive pairing: rounds are added until each headline figure's interval is narrow enough, or a budget ends.

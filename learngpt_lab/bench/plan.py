@@ -71,7 +71,7 @@ class Plan:
     max_calls: int = 200
     threads: int = 1  # intra-op threads of each framework (the command sets them): the bench's own load
     limit: float = stats.INTERVAL_LIMIT  # a 95 % interval wider than this share of its median: flagged
-    retries: int = stats.RETRIES  # kept in the JSON for older readers; the rounds adapt instead
+    retries: int = 2  # kept in the JSON for older readers; the rounds adapt instead
     component_size: Size = CURRICULUM  # where the per-component table is measured
     loop_size: Size = CURRICULUM  # where the training loops are measured
     loops: tuple[str, ...] = LOOPS  # which of them

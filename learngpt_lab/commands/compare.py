@@ -216,9 +216,6 @@ def outputs_of(names) -> tuple[str, ...]:
         for n in names)
 
 
-OUTPUTS = outputs_of(("torch", "flax"))  # those of the default --backends
-
-
 def compare(names, spread, cfg, corpus, corpus_path, outputs, args) -> dict:
     """The comparison itself: the shared initial weights, each backend trained from them, the table, the plot
     and the samples; every file staged in outputs. Returns each backend's result."""

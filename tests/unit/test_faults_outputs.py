@@ -30,13 +30,14 @@ def compare_proc(out, *flags, **kw):
 def earlier_set(out: Path) -> dict[str, bytes]:
     """An earlier compare run's files in out, with the manifest that makes them compare's (issue 41: a compare
     replaces only its own earlier set)."""
-    from learngpt_lab.commands.compare import OUTPUTS
+    from learngpt_lab.commands.compare import outputs_of
+    names = outputs_of(("torch", "flax"))  # those of the default --backends
     out.mkdir()
-    for name in OUTPUTS:
+    for name in names:
         (out / name).write_bytes(f"the earlier run's {name}".encode())
     (out / files.OutputSet.MANIFEST).write_text(json.dumps({"command": "compare", "files": {
-        name: files.sha256(out / name) for name in OUTPUTS}}))
-    return {name: (out / name).read_bytes() for name in OUTPUTS + (files.OutputSet.MANIFEST,)}
+        name: files.sha256(out / name) for name in names}}))
+    return {name: (out / name).read_bytes() for name in names + (files.OutputSet.MANIFEST,)}
 
 
 def test_a_compare_interrupted_in_its_flax_half_leaves_the_earlier_set_whole(tmp_path):
