@@ -50,24 +50,6 @@ def build_torch(name: str, cfg: Config, seed: int, dtype: str) -> torch.nn.Modul
     return module.double() if dtype == "float64" else module
 
 
-class _Seeded:
-    """learngpt_nnx whose constructors draw from one nnx.Rngs: what a registry recipe (written without rngs,
-    as torch and linen build) needs in NNX, where a module initialises its parameters as it is built."""
-
-    def __init__(self, package, rngs):
-        self._package, self._rngs = package, rngs
-
-    def __getattr__(self, name: str):
-        import functools
-        import inspect
-
-        found = getattr(self._package, name)
-        init = found.__init__ if inspect.isclass(found) else found
-        if callable(found) and "rngs" in inspect.signature(init).parameters:
-            return functools.partial(found, rngs=self._rngs)
-        return found
-
-
 def build_jax(name: str, cfg: Config, jax_side: str = "flax", seed: int = 0):
     """The component in linen ("flax", a description: no parameters until init) or NNX ("nnx", built with
     parameters drawn from nnx.Rngs(seed), dropout on until eval())."""
@@ -77,7 +59,9 @@ def build_jax(name: str, cfg: Config, jax_side: str = "flax", seed: int = 0):
         return components.build(learngpt_flax, name, cfg)
     import learngpt_nnx
     from flax import nnx
-    return components.build(_Seeded(learngpt_nnx, nnx.Rngs(params=seed, dropout=seed)), name, cfg)
+
+    from learngpt_lab.backends.nnx_backend import Seeded
+    return components.build(Seeded(learngpt_nnx, nnx.Rngs(params=seed, dropout=seed)), name, cfg)
 
 
 def component_report(name: str, cfg: Config | None = None, dtype: str = "float32", seed: int = 0,

@@ -18,7 +18,8 @@ from learngpt_lab import checkpoints as checkpoint
 from parity.bridge import WeightMismatchError, abstract_params, flax_to_torch, torch_state, torch_to_flax
 from parity.check import compare
 from parity.nnx import linen_path, load_nnx, nnx_params, nnx_to_torch, torch_to_nnx
-from learngpt_lab.parity_table import DTYPES, _Seeded, build_jax, build_torch
+from learngpt_lab.backends.nnx_backend import Seeded
+from learngpt_lab.parity_table import DTYPES, build_jax, build_torch
 from parity.rules import flat_tree
 
 CFG = Config()
@@ -132,7 +133,7 @@ def test_nnx_wrapped_by_nnx_bridge_to_linen_equals_the_linen_model(dtype):
     """flax.nnx.bridge.to_linen(the NNX model's factory) is a linen module whose params are NNX's state (list
     indices as integer keys); given the carried weights it gives the linen model's logits, bit for bit."""
     def factory(rngs):
-        model = components.build(_Seeded(learngpt_nnx, rngs), "NanoGPT", CFG)
+        model = components.build(Seeded(learngpt_nnx, rngs), "NanoGPT", CFG)
         model.eval()
         return model
 
