@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from learngpt import checks
 from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.errors import ConfigError
@@ -145,6 +146,7 @@ def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, world: Wor
     if shard_params and mesh is None:
         mesh = make_mesh(world, "gpu" if device.type == "cuda" else "cpu")
     seed_dropout(cfg.seed, world)
+    vocab_size = model.vocab_size
     model = distribute(model, mesh, shard_params)
     optimizer = make_optimizer(model, cfg)  # made from the distributed model's (maybe sharded) parameters
     step = trainer.make_step(model, optimizer)  # the single-device step, unchanged
@@ -155,9 +157,11 @@ def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, world: Wor
     def chunk(start: int, stop: int) -> tuple[list[float], float]:
         t0 = time.perf_counter()
         losses = []
-        for _ in range(start, stop):
-            xb, yb = sampler.sample("train")  # (B, T), (B, T): the global batch, on every process
-            losses.append(step(shard_batch(xb, world, device), shard_batch(yb, world, device)))  # (B/N, T)
+        with checks.ids_checked():
+            for _ in range(start, stop):
+                xb, yb = sampler.sample("train")  # (B, T), (B, T): the global batch, on every process
+                checks.check_host_ids(vocab_size, xb, yb)  # on the host: the step reads no id back
+                losses.append(step(shard_batch(xb, world, device), shard_batch(yb, world, device)))  # (B/N, T)
         losses = mean_over_ranks(torch.stack(losses), world).tolist()  # one collective per chunk
         return losses, time.perf_counter() - t0
 
