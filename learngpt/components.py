@@ -115,7 +115,7 @@ class Architecture:
                               f"not describe these tensors")
 
     def recipe(self, cfg: Config) -> Callable[[ModuleType], Any]:
-        """A function lib -> module (what a backend runtime's create takes)."""
+        """A function lib -> module (what a backend adapter's create takes)."""
         return lambda lib: self.build(lib, cfg)
 
     def describe(self, cfg: Config) -> str:

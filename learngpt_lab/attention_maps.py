@@ -1,5 +1,5 @@
 """Attention maps: the attention weights the modules keep (self.attentions in torch, sown in linen, an
-nnx.Intermediate in NNX: each runtime's `intermediates`), paired across backends by module path and drawn
+nnx.Intermediate in NNX: each backend's `intermediates`), paired across backends by module path and drawn
 head by head, one row per backend, the prompt's characters on the axes. Framework-free: numpy in, a PNG out
 (matplotlib, imported when drawing)."""
 from __future__ import annotations
@@ -39,7 +39,7 @@ def torch_path(path: str) -> str:
 
 
 def maps(found: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The attention weights among a runtime's intermediates, by torch-spelled module path, each (heads, T, T)
+    """The attention weights among a backend's intermediates, by torch-spelled module path, each (heads, T, T)
     for the first sequence of the batch (a single head's (B, T, T) gets a head axis of 1)."""
     out = {}
     for path, value in found.items():

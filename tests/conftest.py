@@ -50,8 +50,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def backend(backend_name):
-    """A learngpt_lab.backends.Backend (its runtime module's functions): the test body sees numpy arrays, never an if on
-    the framework."""
+    """A learngpt_lab.backends.Backend (its adapter's operations: learngpt_lab/backends/protocol.py): the test body
+    sees numpy arrays, never an if on the framework."""
     return backends.get(backend_name)
 
 

@@ -1,6 +1,6 @@
-"""learngpt_nnx/runtime.py's own mechanics: recipes written for torch and linen build NNX modules (runtime.Seeded
-gives rngs= where a constructor takes it), a seed draws the same weights again, weights load all or nothing,
-dropout follows train()/eval() and its seed, and fast decoding is the module's own generate."""
+"""learngpt_lab/backends/nnx_backend.py's own mechanics: recipes written for torch and linen build NNX modules
+(nnx_backend.Seeded gives rngs= where a constructor takes it), a seed draws the same weights again, weights load
+all or nothing, dropout follows train()/eval() and its seed, and fast decoding is the module's own generate."""
 import numpy as np
 import pytest
 
