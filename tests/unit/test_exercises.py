@@ -19,6 +19,9 @@ from learngpt_lab.exercises.catalog import EXERCISES, FRAMEWORKS
 
 HERE = Path(__file__).resolve().parent.parent / "exercises"
 
+# one xdist worker grades them all: each JAX operation the graders run eagerly is compiled once, not once a worker
+pytestmark = pytest.mark.xdist_group("exercises")
+
 CASES = [(e.name, f) for e in EXERCISES for f in FRAMEWORKS]
 ALTERNATIVES = sorted((HERE / "alternatives").glob("*/*.py"))
 CLASS_OF = {generate.file_name(e): e.name for e in EXERCISES}
