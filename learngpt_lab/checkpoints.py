@@ -32,7 +32,7 @@ import numpy as np
 from learngpt.components import NANOGPT, Architecture
 from learngpt.config import Config
 from learngpt.errors import DivergedError, InputError
-from learngpt_lab.files import loads_json
+from learngpt_lab.files import atomic_write, loads_json
 from learngpt_lab.resume import MAX_STEP  # a checkpoint's step count at most: a resumed run skips that many batches
 from parity.weights import WeightsFileError, read_weights, write_weights
 
@@ -88,7 +88,8 @@ def save(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         "architecture": json.dumps(checkpoint.architecture.to_dict()),
         "vocab": checkpoint.vocab, "backend": checkpoint.backend, "step": str(check_step(int(checkpoint.step))),
     }
-    return write_weights(path, weights, {**metadata, "sha256": digest(weights, metadata)})
+    # the lab's one atomic writer: keyed temporaries, a killed writer's swept by the next write, WriteError in one line
+    return write_weights(path, weights, {**metadata, "sha256": digest(weights, metadata)}, atomic_write=atomic_write)
 
 
 def check_step(text: Any) -> int:

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from learngpt_lab import files
+from learngpt_lab import checkpoints, files
 from learngpt.errors import WriteError
 from learngpt_lab.cli import main
 from parity.weights import read_weights, write_weights
-from helpers import QUICK, a_file, one_line
+from helpers import QUICK, a_file, one_line, tiny_checkpoint
 
 
 # Output paths, checked before the work.
@@ -120,10 +120,24 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     users = [tmp_path / f".draft.{dead}.v2.tmp", tmp_path / ".draft.999999.v2.tmp"]  # the user's own files
     for f in users:
         f.write_bytes(b"mine")
-    write_weights(tmp_path / "w.safetensors", {"a": np.zeros(3, np.float32)})
+    write_weights(tmp_path / "w.safetensors", {"a": np.zeros(3, np.float32)}, atomic_write=files.atomic_write)
     assert not stale.exists() and mine.exists()
     assert all(f.read_bytes() == b"mine" for f in users), "the sweep removed a user's file"
 
+
+def test_a_checkpoint_is_written_by_the_labs_writer(tmp_path):
+    """checkpoints.save goes through learngpt_lab.files, not parity's own writer: a killed writer's temporary
+    beside it is swept, and a write that cannot happen is the lab's WriteError (one line, exit 2)."""
+    ckpt = checkpoints.load(tiny_checkpoint(tmp_path / "src.safetensors"))
+    out = tmp_path / "out"
+    code = ("import os, sys; from learngpt_lab import files; "
+            "files.atomic_write(sys.argv[1], lambda tmp: os._exit(0))")
+    subprocess.run([sys.executable, "-c", code, str(out / "m.safetensors")], check=True, timeout=60)
+    checkpoints.save(out / "m.safetensors", ckpt)
+    assert [p.name for p in out.iterdir()] == ["m.safetensors"]
+    (out / "dir.safetensors").mkdir()
+    with pytest.raises(WriteError, match="a folder is in its place"):
+        checkpoints.save(out / "dir.safetensors", ckpt)
 
 def test_a_killed_writers_own_temporary_is_still_removed(tmp_path):
     code = ("import os, sys; from learngpt_lab import files; "
