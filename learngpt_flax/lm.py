@@ -64,6 +64,6 @@ class LanguageModel(nn.Module):
                     idx_next = logits.argmax(axis=-1, keepdims=True)  # (B, 1)
                 else:
                     logits = self.sampling_logits(logits, temperature, top_k)  # (B, V)
-                    idx_next = jax.random.categorical(self.make_rng("sample"), logits, axis=-1)[:, None]  # (B, 1)
+                    idx_next = jax.random.categorical(self.make_rng("sample"), logits, axis=-1)[:, None]
                 idx = jnp.concatenate((idx, idx_next.astype(idx.dtype)), axis=1)  # (B, T + 1)
         return idx

@@ -34,7 +34,7 @@ class HeadVer4(nn.Module):
         q = self.query(x)  # (B, T, C) @ (C, hs) -> (B, T, hs)
         v = self.value(x)  # (B, T, C) @ (C, hs) -> (B, T, hs)
         wei = q @ k.transpose(-2, -1) * C ** -0.5  # (B, T, hs) @ (B, hs, T) -> (B, T, T)
-        self.var = None if self.training else wei.var(correction=1)  # (): the scaled scores' unbiased variance
+        self.var = None if self.training else wei.var(correction=1)  # (): scaled scores' unbiased variance
         wei = wei.masked_fill(self.tril[:T, :T] == 0, float("-inf"))  # (B, T, T): no looking ahead
         wei = F.softmax(wei, dim=-1)  # (B, T, T): each row sums to 1
         self.attentions = wei  # (B, T, T)

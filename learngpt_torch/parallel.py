@@ -161,7 +161,7 @@ def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, world: Wor
             for _ in range(start, stop):
                 xb, yb = sampler.sample("train")  # (B, T), (B, T): the global batch, on every process
                 checks.check_host_ids(vocab_size, xb, yb)  # on the host: the step reads no id back
-                losses.append(step(shard_batch(xb, world, device), shard_batch(yb, world, device)))  # (B/N, T)
+                losses.append(step(shard_batch(xb, world, device), shard_batch(yb, world, device)))
         losses = mean_over_ranks(torch.stack(losses), world).tolist()  # one collective per chunk
         return losses, time.perf_counter() - t0
 
