@@ -154,8 +154,8 @@ def _conv(module, x, flax_y, torch_y, label) -> list[str]:
         same = run(w, np.pad(x, [(0, 0), (0, 0)] + pairs), 0)
         if same.shape == np.shape(torch_y) and _fits(same, flax_y, torch_y):
             out.append(f"padding at {label}: the Flax output is this convolution's with padding 'SAME' (uneven: "
-                       f"{list(pairs[-1])}), torch's is {tuple(module.padding)} on both sides: give Flax's Conv padding="
-                       f"{[(p, p) for p in module.padding]}")
+                       f"{list(pairs[-1])}), torch's is {tuple(module.padding)} on both sides: give Flax's Conv "
+                       f"padding={[(p, p) for p in module.padding]}")
     if b is not None and np.any(b != 0) and _fits(_f64(torch_y) - b.reshape((1, -1) + (1,) * dims), flax_y, torch_y):
         out.append(f"a missing or zero bias at {label}: the Flax output is this convolution's without its bias "
                    f"(use_bias=False, or a bias not carried over)")

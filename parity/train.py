@@ -249,10 +249,8 @@ def _adamw_step(settings: list[dict], states: list[dict]) -> None:
             s["m"].lerp_(p.grad, 1 - b1)
             s["v"].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
             bc1, bc2 = (1 - b1 ** s["step"], 1 - b2 ** s["step"]) if g.get("bias_correction", True) else (1.0, 1.0)
-            if g.get("eps_root"):
-                denom = (s["v"] / bc2 + g["eps_root"]).sqrt().add_(g["eps"])
-            else:
-                denom = (s["v"].sqrt() / bc2 ** 0.5).add_(g["eps"])
+            denom = ((s["v"] / bc2 + g["eps_root"]).sqrt() if g.get("eps_root") else s["v"].sqrt() / bc2 ** 0.5
+                     ).add_(g["eps"])
             p.addcdiv_(s["m"], denom, value=-g["lr"] / bc1)
 
 
