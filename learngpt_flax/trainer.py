@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -17,17 +17,15 @@ from learngpt_flax.optim import make_optimizer  # torch.optim.AdamW's arithmetic
 
 
 def make_step(model, optimizer: optax.GradientTransformation) -> Callable:
-    """One AdamW step: (params, opt_state, key), (x, y) -> new state, the batch's loss before the update.
-    Dropout draws from a key split off the state's key."""
+    """One AdamW step: (params, opt_state, key), (x, y) -> the new state, the loss before the update."""
     def step(state, batch):
         params, opt_state, key = state
         x, y = batch  # (B, T), (B, T)
-        key, dropout_key = jax.random.split(key)
+        key, dropout_key = jax.random.split(key)  # dropout draws from a key split off the state's
 
         def loss_fn(p):
             _, loss = model.apply({"params": p}, x, y, deterministic=False, rngs={"dropout": dropout_key})
             return loss
-
         loss, grads = jax.value_and_grad(loss_fn)(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state, key), loss
@@ -43,41 +41,28 @@ def make_evaluate(model) -> Callable:
     return evaluate
 
 
-def scan_steps(step: Callable) -> Callable:
-    """A chunk's steps as one program: (state, xs, ys) -> (state, losses), lax.scan over the (n, B, T)."""
-    return jax.jit(lambda state, xs, ys: jax.lax.scan(step, state, (xs, ys)))
-
-
 def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None = None,
           max_iters: int | None = None, eval_interval: int | None = None, progress: bool = False,
-          key: jax.Array | None = None, desc: str = "flax", make_step: Callable = make_step,
-          make_run: Callable = scan_steps, compile: Callable = lambda fn, *args: fn.lower(*args).compile()
-          ) -> tuple[Any, History]:
-    """Train for max_iters AdamW steps on sampler's batches; returns the new params and the history. Dropout
-    draws from key (default: jax.random.key(cfg.seed)). The steps between two evaluations run as one
-    compiled lax.scan; every program is compiled ahead of time, once per input shape, its time counted
-    apart. learngpt_flax/fast.py passes its own make_step, make_run and compile: the same maths, faster."""
+          key: jax.Array | None = None, desc: str = "flax") -> tuple[dict, History]:
+    """Train for max_iters AdamW steps on sampler's batches; returns the new params and the history."""
     max_iters = cfg.max_iters if max_iters is None else max_iters
     eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
     evals = eval_data(sampler, cfg) if evals is None else evals
-    optimizer = make_optimizer(cfg)
-    run = make_run(make_step(model, optimizer))
-    evaluate = make_evaluate(model)
-    state = (params, optimizer.init(params), jax.random.key(cfg.seed) if key is None else key)
-    history, programs = History("flax"), {}
-
-    def compiled(fn, *args):  # ahead of time, once per input shape
-        shapes = tuple((np.shape(a), str(a.dtype)) for a in jax.tree_util.tree_leaves(args))
-        return compiled_once(programs, history, (fn, shapes), lambda: compile(fn, *args))
-
     checks.check_host_ids(model.vocab_size, *(a for pair in evals.values() for a in pair))
-    eval_arrays = {split: (jnp.asarray(x), jnp.asarray(y)) for split, (x, y) in evals.items()}
+    eval_batches = [(jnp.asarray(x), jnp.asarray(y)) for x, y in (evals["train"], evals["val"])]
+    optimizer = make_optimizer(cfg)
+    state = (params, optimizer.init(params), jax.random.key(cfg.seed) if key is None else key)
+    run = jax.jit(lambda state, xs, ys: jax.lax.scan(make_step(model, optimizer), state, (xs, ys)))
+    evaluate, history, programs = make_evaluate(model), History("flax"), {}
+
+    def compiled(fn, *args):  # ahead of time, once per input shape: no clock below counts a compilation
+        shapes = tuple(np.shape(a) for a in jax.tree_util.tree_leaves(args))
+        return compiled_once(programs, history, (fn, shapes), lambda: fn.lower(*args).compile())
 
     def estimate() -> tuple[float, float]:
-        return tuple(float(compiled(evaluate, state[0], *eval_arrays[split])(state[0], *eval_arrays[split]))
-                     for split in ("train", "val"))
+        return tuple(float(compiled(evaluate, state[0], x, y)(state[0], x, y)) for x, y in eval_batches)
 
-    def chunk(start: int, stop: int) -> tuple[np.ndarray, float]:
+    def chunk(start: int, stop: int) -> tuple[list[float], float]:
         nonlocal state
         xs, ys = sampler.sample_many(stop - start, "train")  # (n, B, T) each: the same stream torch draws
         checks.check_host_ids(model.vocab_size, xs, ys)  # on the host: under jit a bad id poisons the step
@@ -85,7 +70,7 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
         program = compiled(run, state, xs, ys)
         t0 = time.perf_counter()
         state, losses = program(state, xs, ys)
-        losses = np.asarray(jax.block_until_ready(losses))
+        losses = losses.tolist()  # the chunk's one synchronisation
         return losses, time.perf_counter() - t0
 
     history = run_chunks(history, max_iters, eval_interval, estimate, chunk, progress, desc)

@@ -1,17 +1,16 @@
 """Faster NNX training with the same maths: what the lesson (learngpt_nnx/trainer.py) leaves out.
 
-`fast.train` is `trainer.train` with five changes (tools/nnx_overhead.py measures the first):
+`fast.train` trains what `trainer.train` trains, with learngpt_jax/fast.py's pieces, as the linen fast trainer
+(learngpt_flax/fast.py) does, for the same reasons (learngpt_jax/fast.py's docstring):
 
-- a chunk's steps are one program: nnx.split turns the model and optimizer into a graphdef (the structure,
-  static) and a State (a pytree of arrays), jax.jit compiles a lax.scan of trainer.step over that State
-  (nnx.merge rebuilds the objects inside the trace, nnx.split takes the arrays out again) and nnx.update
-  writes the result back; the lesson calls nnx.jit once per step, and each call walks the object graph;
-- dropout draws from learngpt_flax.fast.DROPOUT_RNG and programs compile with its COMPILER_OPTIONS: the
-  linen fast trainer's, for the same reasons (its docstring);
+- dropout draws from DROPOUT_RNG, and programs compile with COMPILER_OPTIONS;
 - each LayerNorm's input gradient is stored once and each Linear layer's gradients are computed by
-  learngpt_flax.fast.dense (fast_layers), as the linen fast trainer does;
+  learngpt_jax.fast.dense (fast_layers);
+- the model and optimizer are split once (nnx.split) and their State carried from chunk to chunk by jax.jit
+  programs, where the lesson's nnx.jit walks the object graph on every call;
 - compiled programs are kept for the process (another seed of the same architecture compiles nothing).
 
+The step is the lesson's make_step traced under fast_layers; the loop is learngpt_jax/training.py's.
 `learngpt compare`, `learngpt train` and the questions train NNX with it.
 """
 from __future__ import annotations
@@ -19,8 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from types import SimpleNamespace
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import jax
 import numpy as np
@@ -29,12 +27,14 @@ from flax.nnx.nn import dtypes
 
 from learngpt.config import Config
 from learngpt.data import BatchSampler
-from learngpt.training import History
-from learngpt_flax.fast import compile_program, dense, dropout_key, platform_of, stored_grad
+from learngpt.training import History, eval_data
+from learngpt_jax import training
+from learngpt_jax.fast import dense, dropout_key, kept, stored_grad
 from learngpt_nnx import trainer
 from learngpt_nnx.layer_norm import LayerNorm
+from learngpt_nnx.optim import make_optimizer
 
-__all__ = ["Scanned", "dropout_key", "fast_layers", "make_step", "train"]
+__all__ = ["dropout_key", "fast_layers", "make_step", "make_evaluate", "train", "pure", "chain"]
 
 LAYER_NORMS = (LayerNorm, nnx.LayerNorm)  # the curriculum's own and flax's (GPTVer4's ln_f)
 _PATCHING = threading.Lock()
@@ -72,7 +72,7 @@ def fast_layers() -> Iterator[None]:
     """Within the block, the input of every LayerNorm goes through stored_grad and every plain nnx.Linear is
     computed by dense, as learngpt_flax.fast's interceptors do in linen (NNX has no interceptors: each class's
     __call__ is wrapped while a step is traced). The same maths: stored_grad and dense give the same values
-    and gradients, in kernels XLA on CPU runs faster (learngpt_flax.fast's docstring)."""
+    and gradients, in kernels XLA on CPU runs faster (learngpt_jax/fast.py's docstring)."""
     with _PATCHING:
         calls = {cls: cls.__dict__["__call__"] for cls in WRAPPERS if "__call__" in cls.__dict__}
         for cls, call in calls.items():
@@ -85,67 +85,50 @@ def fast_layers() -> Iterator[None]:
 
 
 def make_step(model: nnx.Module, optimizer: nnx.Optimizer) -> Callable:
-    """trainer.step traced under fast_layers: the same maths."""
-    def step(model, optimizer, batch):
+    """trainer.make_step traced under fast_layers: the same maths."""
+    plain = trainer.make_step(model, optimizer)
+
+    def step(state, batch):
         with fast_layers():  # active while the step is traced
-            return trainer.step(model, optimizer, batch)
+            return plain(state, batch)
     return step
 
 
-class Scanned:
-    """make_run for trainer.train: a chunk's steps as one jax.jit program of lax.scan over the State that
-    nnx.split takes out of the model and optimizer; the objects are rebuilt inside it (nnx.merge)."""
+def make_evaluate(model: nnx.Module, optimizer: nnx.Optimizer) -> Callable:
+    """trainer.evaluate on the State of (model, optimizer), the model rebuilt in eval mode (dropout off)."""
+    graphdef = nnx.graphdef((model, optimizer))
 
-    def __init__(self, step: Callable):
-        self.step = step
-
-    def lower(self, model, optimizer, xs, ys):
-        graphdef, state = nnx.split((model, optimizer))
-
-        def pure(state, batch):  # (State, (x, y)) -> (State, loss): no object crosses the trace's border
-            model, optimizer = nnx.merge(graphdef, state)
-            loss = self.step(model, optimizer, batch)
-            return nnx.state((model, optimizer)), loss
-
-        lowered = jax.jit(lambda state, xs, ys: jax.lax.scan(pure, state, (xs, ys))).lower(state, xs, ys)
-        return SimpleNamespace(compile=lambda **options: self.program(lowered.compile(**options)))
-
-    @staticmethod
-    def program(compiled) -> Callable:
-        def run(model, optimizer, xs, ys):
-            state, losses = compiled(nnx.state((model, optimizer)), xs, ys)
-            nnx.update((model, optimizer), state)  # the new arrays into the same objects, in place
-            return losses
-        return run
-
-
-_PROGRAMS: dict[tuple, Any] = {}  # what a program depends on -> the compiled program, for the process
+    def evaluate(state, xs, ys):
+        model, _ = nnx.merge(graphdef, state)
+        model.eval()  # the attribute is static, set while traced
+        return trainer.evaluate(model, xs, ys)
+    return evaluate
 
 
 def train(model: nnx.Module, cfg: Config, sampler: BatchSampler, evals: dict | None = None,
           max_iters: int | None = None, eval_interval: int | None = None, progress: bool = False,
           key: jax.Array | None = None, fused: bool = True, desc: str = "nnx") -> History:
     """trainer.train, faster (the module docstring); dropout draws from key (default: dropout_key(cfg.seed))
-    instead of cfg.seed's threefry key. fused=False: one nnx.jit step per Python call, the lesson's run."""
-    platform = platform_of(nnx.state(model))
-    depends = (platform, nnx.graphdef(model), cfg.learning_rate, cfg.betas, cfg.eps, cfg.weight_decay,
-               jax.config.jax_enable_x64)
+    instead of cfg.seed's threefry key. fused=False: one jitted step per Python call, what lax.scan saves."""
+    evals = eval_data(sampler, cfg) if evals is None else evals
+    nnx.pop(model, nnx.Intermediate)  # a forward pass's leftovers would change the model's structure
+    nnx.reseed(model, dropout=dropout_key(cfg.seed) if key is None else key)
+    model.train()  # dropout on, in the structure make_step rebuilds
+    optimizer = make_optimizer(model, cfg)
+    step = make_step(model, optimizer)
+    run = jax.jit(lambda state, xs, ys: jax.lax.scan(step, state, (xs, ys))) if fused else jax.jit(step)
+    depends = (nnx.graphdef(model), cfg.learning_rate, cfg.betas, cfg.eps, cfg.weight_decay)
+    state, history = training.train(nnx.state((model, optimizer)), run,
+                                    jax.jit(make_evaluate(model, optimizer)), cfg, sampler, evals,
+                                    model.vocab_size, "nnx", max_iters, eval_interval, progress, desc,
+                                    one_step=not fused,
+                                    compile=lambda role, fn, *args: kept((role, *depends), fn, *args))
+    nnx.update((model, optimizer), state)  # the trained arrays into the same objects, in place
+    model.eval()
+    return history
 
-    def compile_once(fn, *args):  # another seed of the same architecture compiles nothing
-        if isinstance(fn, trainer.StepByStep):  # its program holds this run's optimizer: compiled per run
-            return fn.lower(*args).compile()
-        leaves = jax.tree_util.tree_leaves(nnx.state(args))
-        signature = depends + (type(fn).__name__, str(jax.tree_util.tree_structure(nnx.state(args)))) + tuple(
-            (np.shape(a), str(a.dtype)) for a in leaves)
-        if signature not in _PROGRAMS:
-            _PROGRAMS[signature] = compile_program(fn.lower(*args), platform)
-        return _PROGRAMS[signature]
-    return trainer.train(model, cfg, sampler, evals, max_iters, eval_interval, progress,
-                         dropout_key(cfg.seed) if key is None else key, desc, make_step=make_step,
-                         make_run=Scanned if fused else trainer.StepByStep, compile=compile_once)
 
-
-def pure(module: nnx.Module) -> tuple[Callable, nnx.State, Any]:
+def pure(module: nnx.Module) -> tuple[Callable, nnx.State, object]:
     """(fn, state, structure): fn(state, *inputs) is module(*inputs) as a pure function of its State, what
     jax.jit compiles without NNX's per-call walk of the object graph; structure (the graphdef) keys it."""
     graphdef, state = nnx.split(module)

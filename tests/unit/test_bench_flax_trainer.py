@@ -1,8 +1,9 @@
-"""What learngpt_flax/fast.py changes for speed (docs/bench.md, "The Flax loop") keeps it correct: dropout from
-its key is still Bernoulli(1 - rate), rescaled, different per step and per layer; the scan-fused and the
-per-step loops give the same losses bit for bit, in the lesson's trainer and in fast.train; the fast step's
-gradients are the lesson's; and the compiled step is what we meant it to be (no YNNPACK library calls, no
-rolled RNG loops on CPU, no weight gradient in the slow dot layout). Speed itself is never asserted here."""
+"""What learngpt_flax/fast.py (with learngpt_jax/fast.py's pieces) changes for speed (docs/bench.md, "The Flax
+loop") keeps it correct: dropout from its key is still Bernoulli(1 - rate), rescaled, different per step and per
+layer; the scan-fused and the per-step loops give the same losses bit for bit, in the lesson's trainer and in
+fast.train; the fast step's gradients are the lesson's; and the compiled step is what we meant it to be (no
+YNNPACK library calls, no rolled RNG loops on CPU, no weight gradient in the slow dot layout). Speed itself is
+never asserted here."""
 import contextlib
 import re
 
@@ -19,6 +20,7 @@ from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.training import eval_data
 from learngpt_flax import fast, trainer
+from learngpt_jax import fast as jax_fast
 
 RATE = 0.3
 N = 4096
@@ -55,21 +57,31 @@ def test_the_fast_dropout_is_bernoulli_rescaled_and_fresh_each_step_and_layer():
         masks.append((mask1, mask2))
     assert not np.array_equal(masks[0][0], masks[0][1]), "two layers drew the same mask"
     assert not np.array_equal(masks[0][0], masks[1][0]), "two steps drew the same mask"
-    assert jax.random.key_impl(fast.dropout_key(0)) == fast.DROPOUT_RNG
+    assert jax.random.key_impl(fast.dropout_key(0)) == jax_fast.DROPOUT_RNG
 
 
 TINY = Config(batch_size=4, block_size=8, embed_size=16, n_layers=2, n_heads=4, eval_iters=1)
 
 
-def run(corpus, train, fused: bool, steps: int = 6, chunk: int = 3):
+def run(corpus, train, fused: bool, steps: int = 6, chunk: int = 3) -> list[float]:
+    """The step losses of one run: fast.train, scan-fused or one jitted step per call; the lesson's
+    trainer.train (a lax.scan per chunk), or, not fused, the lesson's step jitted and called once per batch
+    on the batches trainer.train draws."""
     model = components.build(learngpt_flax, "NanoGPT", TINY)
     params = model.init(jax.random.key(TINY.seed), np.zeros((1, TINY.block_size), np.int32))["params"]
     sampler = BatchSampler(corpus, TINY.batch_size, TINY.block_size, TINY.seed)
-    loop = {"fused": fused} if train is fast.train else {
-        "make_run": trainer.scan_steps if fused else fast.StepByStep}  # the lesson takes the loop itself
-    _, history = train(model, params, TINY, sampler, eval_data(sampler, TINY, 1), max_iters=steps,
-                       eval_interval=chunk, **loop)
-    return history
+    evals = eval_data(sampler, TINY, 1)
+    if train is fast.train or fused:
+        kw = {"fused": fused} if train is fast.train else {}
+        return train(model, params, TINY, sampler, evals, max_iters=steps, eval_interval=chunk, **kw)[1].step_losses
+    optimizer = trainer.make_optimizer(TINY)
+    step = jax.jit(trainer.make_step(model, optimizer))
+    state, losses = (params, optimizer.init(params), jax.random.key(TINY.seed)), []
+    for _ in range(steps // chunk):
+        for x, y in zip(*sampler.sample_many(chunk, "train")):
+            state, loss = step(state, (jnp.asarray(x), jnp.asarray(y)))
+            losses.append(float(loss))
+    return losses
 
 
 @pytest.mark.slow  # trains four times (about 30 s)
@@ -77,8 +89,8 @@ def run(corpus, train, fused: bool, steps: int = 6, chunk: int = 3):
 @pytest.mark.parametrize("train", [trainer.train, fast.train], ids=["trainer", "fast"])
 def test_scan_fused_and_per_step_loops_agree_bit_for_bit(corpus, train):
     fused, single = run(corpus, train, True), run(corpus, train, False)
-    assert fused.step_losses == single.step_losses  # same key, same step, same batches: the same floats
-    assert len(fused.step_losses) == 6 and all(np.isfinite(fused.step_losses))
+    assert fused == single  # same key, same step, same batches: the same floats
+    assert len(fused) == 6 and all(np.isfinite(fused))
 
 
 def test_the_compiled_step_has_no_library_calls_or_rng_loops_on_cpu():
@@ -89,7 +101,7 @@ def test_the_compiled_step_has_no_library_calls_or_rng_loops_on_cpu():
     xs = jnp.zeros((3, TINY.batch_size, TINY.block_size), jnp.int32)
     state = (params, optimizer.init(params), fast.dropout_key(0))
     scan = jax.jit(lambda s, x, y: jax.lax.scan(step, s, (x, y)))
-    text = fast.compile_program(scan.lower(state, xs, xs), "cpu").as_text()
+    text = jax_fast.compile_program(scan.lower(state, xs, xs), "cpu").as_text()
     assert "__ynn_fusion" not in text  # COMPILER_OPTIONS: XLA's own kernels, not YNNPACK calls
     assert text.count(" while(") == 1  # the scan itself: no rolled threefry loop inside a step
     default = scan.lower((params, optimizer.init(params), jax.random.key(0)), xs, xs).compile().as_text()
@@ -105,14 +117,14 @@ def test_an_option_xla_does_not_know_is_dropped():
             if compiler_options:
                 raise RuntimeError("INVALID_ARGUMENT: No such compile option: 'xla_cpu_experimental_ynn_fusion_type'")
             return "compiled"
-    assert fast.compile_program(Lowered(), "cpu") == "compiled"
-    assert calls == [fast.COMPILER_OPTIONS["cpu"], None]
+    assert jax_fast.compile_program(Lowered(), "cpu") == "compiled"
+    assert calls == [jax_fast.COMPILER_OPTIONS["cpu"], None]
     calls.clear()
-    assert fast.compile_program(Lowered(), "gpu") == "compiled" and calls == [None]
+    assert jax_fast.compile_program(Lowered(), "gpu") == "compiled" and calls == [None]
 
 
-@pytest.mark.parametrize("flops, options", [(1e6, True), (fast.SMALL_FLOPS * 0.99, True), (fast.SMALL_FLOPS, False),
-                                            (4e9, False), (None, True)])
+@pytest.mark.parametrize("flops, options", [(1e6, True), (jax_fast.SMALL_FLOPS * 0.99, True),
+                                            (jax_fast.SMALL_FLOPS, False), (4e9, False), (None, True)])
 def test_only_a_small_program_turns_ynnpack_off(flops, options):
     """COMPILER_OPTIONS for a program under SMALL_FLOPS (or of unknown cost), XLA's defaults above it."""
     calls = []
@@ -126,15 +138,15 @@ def test_only_a_small_program_turns_ynnpack_off(flops, options):
         def compile(self, compiler_options=None):
             calls.append(compiler_options)
             return "compiled"
-    fast.compile_program(Lowered(), "cpu")
-    assert calls == [fast.COMPILER_OPTIONS["cpu"] if options else None]
+    jax_fast.compile_program(Lowered(), "cpu")
+    assert calls == [jax_fast.COMPILER_OPTIONS["cpu"] if options else None]
 
 
 def test_the_flops_rule_counts_one_step_of_a_scan():
     x, w = jnp.ones((256, 64)), jnp.ones((64, 64))
-    one = fast.flops(jax.jit(lambda x, w: x @ w).lower(x, w))
+    one = jax_fast.flops(jax.jit(lambda x, w: x @ w).lower(x, w))
     scan = jax.jit(lambda x, w: jax.lax.scan(lambda c, _: (c @ w, None), x, None, length=10)[0])
-    assert one == 2 * 256 * 64 * 64 and abs(fast.flops(scan.lower(x, w)) - one) <= 16
+    assert one == 2 * 256 * 64 * 64 and abs(jax_fast.flops(scan.lower(x, w)) - one) <= 16
 
 
 def bits(a) -> np.ndarray:
@@ -146,7 +158,7 @@ def test_stored_grad_is_the_identity_forward_and_backward_bit_for_bit():
     g = jnp.asarray([[jnp.nan, -0.0, -jnp.inf, 7.0, 1e-45, -3.0]], jnp.float32)
 
     def both(x, g):
-        y, vjp = jax.vjp(fast.stored_grad, x)
+        y, vjp = jax.vjp(jax_fast.stored_grad, x)
         return y, vjp(g)[0]
     for fn in (both, jax.jit(both)):
         y, gx = fn(x, g)
@@ -169,6 +181,14 @@ def test_the_fast_step_gives_the_same_gradients():
         assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max(), (np.abs(a - b).max(), np.abs(b).max())
 
 
+def largest_kernels(hlo: str, n: int = 3) -> list[int]:
+    """The n largest fused kernels of a compiled program's text (`compiled.as_text()`), in instructions: an
+    elementwise chain XLA recomputes inside every consumer shows up here, growing with depth."""
+    sizes = [sum(1 for line in body.splitlines() if re.match(r"\s+(ROOT )?%?[\w.\-]+ = ", line))
+             for body in re.findall(r"^%?fused[\w.\-]* [^\n]*\{\n(.*?)^\}", hlo, re.S | re.M)]
+    return sorted(sizes, reverse=True)[:n]
+
+
 def largest_kernel(cfg: Config, store_grads: bool) -> int:
     """Instructions in the largest fused kernel of one compiled training step (SGD: less to compile than
     AdamW, the same backward) of NanoGPT at cfg."""
@@ -178,7 +198,7 @@ def largest_kernel(cfg: Config, store_grads: bool) -> int:
     step = fast.make_step(model, optimizer, fast.INTERCEPTORS if store_grads else (fast.dense_grads,))
     xs = jnp.zeros((cfg.batch_size, cfg.block_size), jnp.int32)
     state = (params, optimizer.init(params), fast.dropout_key(0))
-    return fast.largest_kernels(fast.compile_program(jax.jit(step).lower(state, (xs, xs)), "cpu").as_text(), 1)[0]
+    return largest_kernels(jax_fast.compile_program(jax.jit(step).lower(state, (xs, xs)), "cpu").as_text(), 1)[0]
 
 
 def test_the_backward_kernels_do_not_grow_with_depth_on_cpu():
@@ -248,7 +268,7 @@ def test_no_weight_gradient_dot_contracts_its_first_dimension_on_cpu():
         optimizer = optax.sgd(1.0)
         xs = jnp.zeros((TINY.batch_size, TINY.block_size), jnp.int32)
         state = (params, optimizer.init(params), fast.dropout_key(0))
-        text = fast.compile_program(jax.jit(make_step(model, optimizer)).lower(state, (xs, xs)), "cpu").as_text()
+        text = jax_fast.compile_program(jax.jit(make_step(model, optimizer)).lower(state, (xs, xs)), "cpu").as_text()
         return len(re.findall(r" dot\([^\n]*lhs_contracting_dims=\{0\}", text))
     assert contracting_first(fast.make_step) == 0
     assert contracting_first(trainer.make_step) > 0
