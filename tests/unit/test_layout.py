@@ -1,13 +1,13 @@
 """The house's floors: imports flow one way, the core imports no framework, the mirrored files pair up (three
 ways: torch, linen, NNX) and read side by side on one screen.
 
-    learngpt  <-  learngpt_torch, learngpt_flax, learngpt_nnx  <-  parity  <-  each runtime.py  <-  learngpt_lab
+    learngpt  <-  learngpt_jax  <-  learngpt_torch, learngpt_flax, learngpt_nnx  <-  learngpt_lab
+    parity (a stack of its own: it imports nothing of learngpt*; of the packages here only the lab imports it)
 
-learngpt_nnx may import learngpt_flax (the JAX-level pieces both Flax APIs share: the AdamW transformation,
-the compiled-program cache), never torch.
-
-Each backend's runtime module sits above the bridge (it speaks the torch layout through it); the rest of the
-package below it.
+learngpt_jax holds the JAX code both Flax APIs share (the AdamW transformation, the fast pieces, the mesh, the
+compiled loop): no linen, no torch. Each backend imports the floors below it only, never another backend;
+learngpt_nnx imports no linen module (flax.linen), learngpt_torch no JAX. A backend's runtime module, where one
+is left, sits above parity (it speaks the torch layout through the bridge), under the lab.
 """
 import ast
 import subprocess
@@ -17,18 +17,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOORS = {"learngpt": 0, "learngpt_torch": 1, "learngpt_flax": 1, "learngpt_nnx": 1, "parity": 2, "learngpt_lab": 3}
+FLOORS = {"learngpt": 0, "learngpt_jax": 1, "learngpt_torch": 2, "learngpt_flax": 2, "learngpt_nnx": 2, "parity": 3,
+          "learngpt_lab": 4}
 BACKENDS = ("learngpt_torch", "learngpt_flax", "learngpt_nnx")
 FRAMEWORKS = {"torch", "jax", "jaxlib", "flax", "optax"}
-# what each package may not import although it sits higher: the other backend, or any framework in the core
+LINEN = "flax.linen"  # a name FORBIDDEN may hold: `import flax.linen`, `from flax import linen`, `from flax.linen ...`
+# what each package may not import although it sits higher: another backend, a framework, linen; parity: any floor
 FORBIDDEN = {
     "learngpt": FRAMEWORKS,
-    "learngpt_torch": {"learngpt_flax", "learngpt_nnx", "jax", "jaxlib", "flax", "optax"},
+    "learngpt_jax": {"torch", LINEN},
+    "learngpt_torch": {"learngpt_jax", "learngpt_flax", "learngpt_nnx", "jax", "jaxlib", "flax", "optax"},
     "learngpt_flax": {"learngpt_torch", "learngpt_nnx", "torch"},
-    "learngpt_nnx": {"learngpt_torch", "torch"},
+    "learngpt_nnx": {"learngpt_torch", "learngpt_flax", "torch", LINEN},
+    "parity": {name for name in FLOORS if name.startswith("learngpt")},
 }
 MIRROR_WIDTH = 110
-RUNTIME_FLOOR = 2.5  # each backend's runtime.py: on the bridge, under the lab
+RUNTIME_FLOOR = 3.5  # a backend's runtime.py, where one is left: on the bridge (parity), under the lab
 
 
 def package_files(package: str) -> list[Path]:
@@ -36,13 +40,20 @@ def package_files(package: str) -> list[Path]:
 
 
 def imports(path: Path) -> list[tuple[int, str]]:
-    """(line, top-level name) of every import in the file, at any depth (function-level imports included)."""
+    """(line, name) of every import in the file, at any depth (function-level imports included): the top-level
+    package's name, and LINEN besides where the import is of flax.linen."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
+            for alias in node.names:
+                found.append((node.lineno, alias.name.split(".")[0]))
+                if alias.name == LINEN or alias.name.startswith(LINEN + "."):
+                    found.append((node.lineno, LINEN))
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.append((node.lineno, node.module.split(".")[0]))
+            if (node.module == LINEN or node.module.startswith(LINEN + ".")
+                    or node.module == "flax" and any(alias.name == "linen" for alias in node.names)):
+                found.append((node.lineno, LINEN))
     return found
 
 
@@ -80,21 +91,47 @@ def test_imports_flow_one_way(package):
 
 
 def test_the_import_check_can_fail(tmp_path):
-    """A deliberate wrong-way import (the core reaching for the bridge, and for torch) is named with its line."""
+    """A deliberate wrong-way import is named with its line: the core reaching for the bridge and for torch,
+    parity for a backend's runtime or the curriculum's core, a runtime for the lab."""
     bad = tmp_path / "probe.py"
     bad.write_text("import numpy\n\n\ndef f():\n    from parity import bridge\n    import torch\n")
     assert wrong_way("learngpt", [bad]) == ["probe.py:5 imports parity (learngpt must not)",
                                             "probe.py:6 imports torch (learngpt must not)"]
     below = tmp_path / "parallel.py"
-    below.write_text("from parity import bridge\nfrom learngpt_torch import runtime\n")
-    assert wrong_way("parity", [below]) == ["parallel.py:2 imports a backend's runtime (parity must not)"]
+    below.write_text("from parity import bridge\nfrom learngpt_torch import runtime\nfrom learngpt.errors import E\n")
+    assert wrong_way("parity", [below]) == ["parallel.py:2 imports a backend's runtime (parity must not)",
+                                            "parallel.py:2 imports learngpt_torch (parity must not)",
+                                            "parallel.py:3 imports learngpt (parity must not)"]
     runtime = tmp_path / "runtime.py"
     runtime.write_text("from parity import bridge\nimport learngpt_lab\n")
     assert wrong_way("learngpt_torch", [runtime]) == ["runtime.py:2 imports learngpt_lab (learngpt_torch must not)"]
+
+
+def test_a_planted_upward_or_sideways_import_in_the_jax_floors_is_named(tmp_path):
+    """learngpt_jax reaching up (the lab, a backend) or for linen or torch, NNX for linen (in each spelling) or
+    linen's package, torch for the JAX floor: each named with its line; what each may import passes."""
+    jax_file = tmp_path / "training.py"
+    jax_file.write_text("import jax\nimport optax\nfrom learngpt.training import History\n\n\ndef f():\n"
+                        "    import learngpt_lab\n    from learngpt_flax import trainer\n    import flax.linen as nn\n"
+                        "    import torch\n")
+    assert wrong_way("learngpt_jax", [jax_file]) == [
+        "training.py:7 imports learngpt_lab (learngpt_jax must not)",
+        "training.py:8 imports learngpt_flax (learngpt_jax must not)",
+        "training.py:9 imports flax.linen (learngpt_jax must not)",
+        "training.py:10 imports torch (learngpt_jax must not)"]
     nnx_file = tmp_path / "block_v4.py"
-    nnx_file.write_text("from learngpt_flax import optim\nimport torch\nfrom parity import nnx\n")
-    assert wrong_way("learngpt_nnx", [nnx_file]) == ["block_v4.py:2 imports torch (learngpt_nnx must not)",
-                                                     "block_v4.py:3 imports parity (learngpt_nnx must not)"]
+    nnx_file.write_text("from learngpt_flax import optim\nimport torch\nfrom parity import nnx\n"
+                        "from flax import linen as nn\nfrom flax.linen import Dense\nfrom flax import nnx\n"
+                        "from learngpt_jax.fast import dense\n")
+    assert wrong_way("learngpt_nnx", [nnx_file]) == [
+        "block_v4.py:1 imports learngpt_flax (learngpt_nnx must not)",
+        "block_v4.py:2 imports torch (learngpt_nnx must not)",
+        "block_v4.py:3 imports parity (learngpt_nnx must not)",
+        "block_v4.py:4 imports flax.linen (learngpt_nnx must not)",
+        "block_v4.py:5 imports flax.linen (learngpt_nnx must not)"]
+    torch_file = tmp_path / "optim.py"
+    torch_file.write_text("import torch\nimport learngpt_jax.optim\n")
+    assert wrong_way("learngpt_torch", [torch_file]) == ["optim.py:2 imports learngpt_jax (learngpt_torch must not)"]
 
 
 CORE_MODULES = sorted(f"learngpt.{p.stem}" for p in (ROOT / "learngpt").glob("*.py") if p.stem != "__init__")
@@ -119,6 +156,13 @@ def test_the_fresh_interpreter_check_can_fail():
     assert "torch" in frameworks_after_import("learngpt_torch")
 
 
+def test_the_jax_floor_loads_jax_and_optax_only():
+    """Every module of learngpt_jax, in a fresh interpreter: no flax (linen or NNX), no torch."""
+    modules = sorted(f"learngpt_jax.{p.stem}" for p in (ROOT / "learngpt_jax").glob("*.py") if p.stem != "__init__")
+    loaded = frameworks_after_import(", ".join(modules))
+    assert set(loaded) <= {"jax", "jaxlib", "optax"}, f"importing learngpt_jax imported {', '.join(loaded)}"
+
+
 def mirrored_pairs() -> list[tuple[Path, ...]]:
     """(torch, linen, NNX) file of each name: every backend package has the same files."""
     files = {package: {p.name: p for p in package_files(package)} for package in BACKENDS}
@@ -138,19 +182,9 @@ def test_mirrored_files_read_side_by_side():
     assert not long_lines, f"lines wider than {MIRROR_WIDTH}:\n" + "\n".join(long_lines)
 
 
-def test_the_runtime_modules_offer_the_same_surface():
-    """Each backend's runtime module (learngpt_torch, learngpt_flax, learngpt_nnx) defines every function
-    learngpt.runtime.SURFACE names, with the same parameters in the same order, and nothing else public."""
-    import importlib
-    import inspect
-
-    from learngpt.runtime import SURFACE
-    signatures = {}
-    for package in BACKENDS:
-        module = importlib.import_module(f"{package}.runtime")
-        public = {n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_")
-                  and v.__module__ == module.__name__}
-        assert public == set(SURFACE), f"{package}.runtime: {sorted(public ^ set(SURFACE))} differ from SURFACE"
-        signatures[package] = {n: list(inspect.signature(getattr(module, n)).parameters) for n in SURFACE}
-    for package in BACKENDS[1:]:
-        assert signatures[package] == signatures["learngpt_torch"], f"{package}.runtime's signatures differ"
+def test_every_backend_adapter_offers_the_same_surface():
+    """Each backend's adapter (learngpt_lab/backends/) implements every operation of protocol.Adapter, with the
+    same parameters in the same order (backends.adapter raises a TypeError naming what differs)."""
+    from learngpt_lab import backends
+    for name in backends.NAMES:
+        backends.adapter(name)
