@@ -6,8 +6,9 @@
 Compared, each against its bound (OUTPUT_BOUND, GRAD_BOUND): the outputs, a loss, the gradient of a seeded
 random weighing of the outputs with respect to every parameter and float input, every value a Flax module
 sows, and every submodule's output and inputs in torch's execution order, the first layer above the bound
-named. Floors (GRAD_FLOOR_EPS): a gradient also passes within eps * sqrt(positions shared over) * the model's
-largest gradient, a layer's output within eps * its largest input: roundoff, not a difference.
+named. Floors (GRAD_FLOOR_EPS): a gradient also passes within eps * positions shared over * the model's largest
+gradient (the roundoff of a sum over those positions, whose terms may all err one way: an analytic zero such as a
+conv bias before BatchNorm), a layer's output within eps * its largest input: roundoff, not a difference.
 """
 from __future__ import annotations
 
@@ -212,8 +213,8 @@ class Report:
             [f"layers max abs diff / max abs torch output <= {self.layers[0].bound:.0e}"] if self.layers else [])
         bounds += [f"gradients <= {grads[0].bound:.0e} " + ("relative (max abs diff / max abs torch gradient)"
                                                            if grads[0].relative else "max abs")
-                   + (f", or max abs diff <= {g_floor:.2e} (eps * largest torch gradient) * sqrt(positions "
-                      f"the tensor is shared over)" if g_floor > 0 else "")] if grads else []
+                   + (f", or max abs diff <= {g_floor:.2e} (eps * largest torch gradient) * positions the "
+                      f"tensor is shared over" if g_floor > 0 else "")] if grads else []
         if bounds:
             lines.append("bounds: " + "; ".join(bounds))
         shown = list(outs)
@@ -760,7 +761,7 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
             want, got = want[keep], got[keep]
             report.notes.append(f"grad[{key}] rows {untwinned[key][0]}:{untwinned[key][1]}: no Flax twin, not compared")
         shared = positions.get(key.rsplit(".", 1)[0] if "." in key else "", 1) if key in state else 1
-        bound, floor = bounds(f"grad[{key}]", g_bound, g_floor * float(np.sqrt(shared)))
+        bound, floor = bounds(f"grad[{key}]", g_bound, g_floor * float(shared))
         report.add(f"grad[{key}]", got, want, bound, relative, floor)
     merged = sum(int(np.prod((p.rows[1] - p.rows[0],) + np.shape(state[p.key])[1:])) for _, p in plan
                  if (not p.primary or p.path is None) and p.key in state and p.rows is not None)
