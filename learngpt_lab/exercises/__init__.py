@@ -11,10 +11,11 @@ def check(name: str, cls: type | None = None, framework: str = "nnx", file: str 
     else one line per stage. Never raises for the learner's mistakes (a notebook's check cell stays quiet)."""
     from learngpt.errors import LearngptError
     from learngpt_lab.exercises.grade import grade
+    from parity.errors import ParityUsageError
 
     try:
         result = grade(name, framework, path=file, cls=cls, question=question)
-    except LearngptError as err:
+    except (LearngptError, ParityUsageError) as err:
         print(f"check {name}: {err}")
         return None
     print(result.text())
