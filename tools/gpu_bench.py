@@ -193,7 +193,7 @@ def torch_arm(mode: str, precision: str, cfg, corpus, segment: int, device):
 
 
 def jax_arm(mode: str, precision: str, cfg, corpus, segment: int, device):
-    """One segment of Flax training per call: the lesson's trainer under jax.jit (its programs compiled once) or
+    """One segment of Flax training per call: the lesson's trainer under jax.jit or
     learngpt_flax.fast; returns the History."""
     import jax
     import numpy as np
@@ -209,17 +209,12 @@ def jax_arm(mode: str, precision: str, cfg, corpus, segment: int, device):
     box = [jax.device_put(linen.init(jax.random.key(cfg.seed), np.zeros((1, cfg.block_size), np.int32))["params"],
                           device.jax_device)]
     model = Compute(linen, precision)
-    programs: dict = {}  # this arm's programs, compiled once for every segment (as runners.measure_loops does)
-
-    def once(fn, *args):
-        key = (str(jax.tree_util.tree_structure(args)), *((a.shape, str(a.dtype)) for a in jax.tree.leaves(args)))
-        return programs[key] if key in programs else programs.setdefault(key, fn.lower(*args).compile())
 
     def segment_call():
         with jax.default_matmul_precision(JAX_PRECISION[precision]):
             if mode == "jax.jit":
                 box[0], h = trainer.train(model, box[0], cfg, sampler, evals, max_iters=segment,
-                                          eval_interval=segment, compile=once)
+                                          eval_interval=segment)
             else:
                 box[0], h = fast.train(model, box[0], cfg, sampler, evals, max_iters=segment, eval_interval=segment)
         return h

@@ -123,7 +123,8 @@ def main(argv=None) -> int:
     from learngpt_lab import files, stats
     from learngpt.config import Config
     from learngpt.data import load_corpus
-    from learngpt_flax import fast, trainer
+    from learngpt_flax import fast
+    from learngpt_jax.fast import compile_program, dropout_key
     from learngpt_flax.optim import make_optimizer
     from learngpt_lab.bench.plan import Size
 
@@ -137,8 +138,10 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(cfg.seed)
     xs, ys = (rng.integers(0, cfg.vocab_size, (args.steps, cfg.batch_size, cfg.block_size)).astype(np.int32)
               for _ in "xy")
-    state = (params, optimizer.init(params), fast.dropout_key(cfg.seed))
-    program = fast.compile_program(trainer.scan_steps(fast.make_step(model, optimizer)).lower(state, xs, ys), "cpu")
+    state = (params, optimizer.init(params), dropout_key(cfg.seed))
+    step = fast.make_step(model, optimizer)
+    loop = jax.jit(lambda s, xs, ys: jax.lax.scan(step, s, (xs, ys)))  # the lesson trainer's loop over a chunk
+    program = compile_program(loop.lower(state, xs, ys), "cpu")
     hlo = program.as_text()
 
     def call():

@@ -325,14 +325,8 @@ def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[
 
         train = flax_trainer.train if loop == "flax lesson scan" else flax_fast.train
 
-        programs: dict = {}  # the lesson's programs, compiled once for every segment (as fast.py keeps its own)
-
-        def once(fn, *args):
-            key = (str(jax.tree_util.tree_structure(args)), *((a.shape, str(a.dtype)) for a in jax.tree.leaves(args)))
-            return programs[key] if key in programs else programs.setdefault(key, fn.lower(*args).compile())
-
         def flax_segment():
-            loop_kw = {"compile": once} if train is flax_trainer.train else {"fused": loop != "flax per-step"}
+            loop_kw = {} if train is flax_trainer.train else {"fused": loop != "flax per-step"}
             box[0], h = train(model, box[0], cfg, sampler, evals, max_iters=segment, eval_interval=segment,
                               **loop_kw)
             return h
