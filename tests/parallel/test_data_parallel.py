@@ -48,6 +48,9 @@ LAYOUTS = {  # the three ways to run N-way data parallel, by the name the tests 
     "nnx-devices": lambda n: parallel.Layout("nnx", devices=n),  # NNX's State over one process's n devices
 }
 slow = pytest.mark.slow
+# one xdist worker for the module: each layout is then started (and each single-device reference trained)
+# once, not once per worker
+pytestmark = pytest.mark.xdist_group("data-parallel")
 RECORD = "LEARNGPT_PARALLEL_RECORD"  # tools/parallel_roundoff.py: a file the measured figures are appended to
 
 

@@ -11,7 +11,8 @@ from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt_lab import backends
 
-pytestmark = pytest.mark.training
+# one xdist worker for the module: its module-scoped fixture (the three trained checkpoints) is then made once, not once per worker
+pytestmark = [pytest.mark.training, pytest.mark.xdist_group("decoding")]
 
 CFG = Config(n_layers=2, eval_interval=150, eval_iters=4)  # NanoGPT (BlockVer4, dropout 0.05), two blocks
 STEPS = 150

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.training
+# one xdist worker for the module: its module-scoped fixture (tools/trajectory.py's run) is then made once, not once per worker
+pytestmark = [pytest.mark.training, pytest.mark.xdist_group("trajectory")]
 
 ROOT = Path(__file__).resolve().parents[2]
 BOUND = {"float64": 1e-9, "float32": 1e-4}

@@ -9,7 +9,8 @@ import pytest
 from learngpt_lab import files
 from learngpt_lab.cli import main
 
-pytestmark = pytest.mark.training
+# one xdist worker for the module: its module-scoped fixture (the compare run) is then made once, not once per worker
+pytestmark = [pytest.mark.training, pytest.mark.xdist_group("compare")]
 
 STEPS, EVERY = 20, 10
 

@@ -12,7 +12,8 @@ from learngpt.data import BatchSampler
 from learngpt.training import eval_data
 from learngpt_lab import backends
 
-pytestmark = pytest.mark.training
+# one xdist worker for the module: its module-scoped fixture (the trained runs) is then made once, not once per worker
+pytestmark = [pytest.mark.training, pytest.mark.xdist_group("nnx-trainer")]
 
 CFG = Config(n_layers=2, dropout=0.0, max_iters=12, eval_interval=6, eval_iters=2)
 EXAMPLE = np.zeros((1, CFG.block_size), np.int64)
