@@ -10,6 +10,10 @@ A question is an experiment function registered with `@question`: its id (the te
     def test_ffn_helps(answer):          # tests/test_8.py; the `answer` fixture asks the test's own question
         answer.check()
 
+Each question also states its experiment as data, `Experiment` (what it compares, with what, the claim, the
+bound), built from the values its run uses; `describe(id)` is that text, which each test file shows as the
+test's docstring (tests/unit/test_question_files.py fails when the two differ).
+
 `ask(id, backend, corpus, profile)` runs one question; `learngpt questions` runs them all (week 1's module,
 then week 2's, in the curriculum's order). Profiles set how much the training questions train and with what:
 `default` (what CI runs), `full` (the curriculum's config: 5000 steps, 200 evaluation batches) and `seed` (each
@@ -18,6 +22,7 @@ original question's own setup, where it differs).
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -86,6 +91,29 @@ def profile(name: str | None = None) -> Profile:
     if name not in PROFILES:
         raise UserError(f"unknown profile {name!r}; expected one of {', '.join(PROFILES)}")
     return PROFILES[name]
+
+
+def num(x: float) -> str:
+    """A bound as the questions write it: 1e-6, 1e-3, 0.03, 1.5."""
+    short = f"{x:.0e}"
+    text = short if x and abs(x) < 0.01 and float(short) == x else f"{x:g}"
+    return re.sub(r"e([+-])0*(\d)", r"e\1\2", text).replace("e+", "e")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A question's experiment under one profile, as a learner reads it: what is compared (the arms, or the
+    measured quantities), with what (steps, seeds, config; or the input and its sizes), the claim, the bound."""
+    compares: str
+    setup: str
+    claim: str
+    bound: str
+
+    LABELS = (("compares", "Compares"), ("setup", "With"), ("claim", "Claim"), ("bound", "Bound"))
+
+    def fields(self) -> list[tuple[str, str]]:
+        """(label, text) in the order a test's docstring shows them."""
+        return [(label, getattr(self, name)) for name, label in self.LABELS]
 
 
 class ClaimDoesNotHold(AssertionError):
@@ -159,19 +187,49 @@ class Question:
     run: Callable[..., Result]  # (backend, profile, corpus) -> Result
     trains: bool  # whether it trains models (needs the corpus; the `training` test marker)
     times: bool = False  # whether it compares speeds (the `timing` test marker: run alone, never beside other work)
+    experiment: Experiment | Callable[[Profile], Experiment] | None = None  # one Experiment, or one per profile
+
+    def experiment_in(self, prof: Profile) -> Experiment:
+        """This question's experiment under `prof`."""
+        return self.experiment(prof) if callable(self.experiment) else self.experiment
 
 
 QUESTIONS: dict[str, Question] = {}  # id -> question, in registration order (the curriculum's, week 1 first)
 
 
-def question(id: str, file: str, asks: str, answer: str, trains: bool = False, times: bool = False):
-    """Register the decorated experiment as the question `id` of the test file `file`."""
+def question(id: str, file: str, asks: str, answer: str, trains: bool = False, times: bool = False,
+             experiment: Experiment | Callable[[Profile], Experiment] | None = None):
+    """Register the decorated experiment as the question `id` of the test file `file`; `experiment` states it
+    (default: the run's own `experiment` attribute, which training.trial sets)."""
     def register(run: Callable[..., Result]) -> Callable[..., Result]:
         if id in QUESTIONS:
             raise ValueError(f"question {id!r} is registered twice")
-        QUESTIONS[id] = Question(id, file, asks, answer, run, trains, times)
+        stated = experiment if experiment is not None else getattr(run, "experiment", None)
+        if stated is None:
+            raise ValueError(f"question {id!r} states no experiment")
+        QUESTIONS[id] = Question(id, file, asks, answer, run, trains, times, stated)
         return run
     return register
+
+
+def describe(id: str) -> list[str]:
+    """Question `id`'s experiment as its test's docstring shows it, one line per field: the default profile's,
+    then, for each other profile, what differs there (the parts of each field, split at ", " and "; ", that the
+    default profile's field does not have)."""
+    q = load()[id]
+    base = q.experiment_in(DEFAULT).fields()
+    lines = [f"{label}: {text}" for label, text in base]
+    for prof in PROFILES.values():
+        if prof is not DEFAULT:
+            changed = []
+            for (label, text), (_, was) in zip(q.experiment_in(prof).fields(), base):
+                kept = set(re.split(r", |; ", was))
+                new = [part for part in re.split(r", |; ", text) if part not in kept]
+                if new:
+                    changed.append(f"{label.lower()} " + ", ".join(new))
+            if changed:
+                lines.append(f"{PROFILE_ENV}={prof.name}: " + "; ".join(changed))
+    return lines
 
 
 def load() -> dict[str, Question]:

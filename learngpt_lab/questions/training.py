@@ -7,7 +7,9 @@ questions sharing an arm (5 x BlockVer2 answers the residual and the LayerNorm q
 """
 from __future__ import annotations
 
+import functools
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -16,7 +18,7 @@ from learngpt.components import Architecture
 from learngpt.config import Config
 from learngpt.data import BatchSampler, Corpus
 from learngpt.training import EvalPoint, eval_data
-from learngpt_lab.questions import Profile, Result
+from learngpt_lab.questions import Experiment, Profile, Result, num
 
 _RUNS: dict[tuple, tuple[EvalPoint, float]] = {}  # -> (final evaluation, training steps per second)
 
@@ -85,23 +87,113 @@ def train_arms(backend, prof: Profile, corpus: Corpus, arms: dict[str, Architect
     return Result(numbers, holds, text, seeds, notes, guards=guards, gap=gap, setup=setup)
 
 
-def lower(better: str, worse: str, what: str = "val loss"):
-    """The claim: `better` ends lower than `worse` on the mean over seeds and on most seeds (a strict majority)."""
-    def claim(numbers):
+@dataclass(frozen=True)
+class Lower:
+    """The claim: `better` ends lower than `worse` on the mean over seeds and on most seeds (a strict majority).
+    better and worse are labels of the measured numbers (an arm, or "<arm> train" for its train loss)."""
+    better: str
+    worse: str
+    what: str = "val loss"
+
+    def __call__(self, numbers):
+        better, worse, what = self.better, self.worse, self.what
         b, w = np.asarray(numbers[better]), np.asarray(numbers[worse])
         wins, n = int((b < w).sum()), len(b)
         holds = bool(b.mean() < w.mean() and wins > n / 2)
         return holds, (f"mean {what}: {better} {b.mean():.4f} {'<' if b.mean() < w.mean() else '>='} {worse} "
                        f"{w.mean():.4f}; lower on {wins} of {n} seeds"), float(b.mean() - w.mean())
-    return claim
+
+    @property
+    def text(self) -> str:
+        arm = lambda label: label.removesuffix(" " + self.what.removesuffix(" loss"))  # noqa: E731
+        return f"{arm(self.better)}'s mean {self.what} below {arm(self.worse)}'s, and lower on most seeds"
 
 
-def both(*claims):
+def lower(better: str, worse: str, what: str = "val loss") -> Lower:
+    """The claim: `better` ends lower than `worse` on the mean over seeds and on most seeds (a strict majority)."""
+    return Lower(better, worse, what)
+
+
+@dataclass(frozen=True)
+class Both:
     """Every claim at once (the gap reported is the first claim's)."""
-    def claim(numbers):
-        results = [c(numbers) for c in claims]
+    claims: tuple
+
+    def __call__(self, numbers):
+        results = [c(numbers) for c in self.claims]
         return all(r[0] for r in results), "; ".join(r[1] for r in results), results[0][2]
-    return claim
+
+    @property
+    def text(self) -> str:
+        return "; and ".join(c.text for c in self.claims)
+
+
+def both(*claims) -> Both:
+    """Every claim at once (the gap reported is the first claim's)."""
+    return Both(claims)
+
+
+def model(arch: Architecture) -> str:
+    """An arm's model in a line: GPTVer1; GPTVer4(MultiHeadVer1); GPTVer4(40 x BlockVer3)."""
+    if arch.contextualizer is None:
+        return arch.gpt
+    n = "" if arch.n_layers is None else f"{arch.n_layers} x "
+    return f"{arch.gpt}({n}{arch.contextualizer})"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training question's experiment as data: every arm (label -> Architecture) trained max_iters steps per
+    seed (the profile's seeds unless given) with the profile's config changed by cfg_changes (on the first
+    train_tokens training characters where given), judged by claim; the guards ask every arm in must_learn
+    (default: all) to end with a mean `learned` loss LEARNED_MARGIN under the unigram baseline. run() trains
+    exactly this (train_arms); describe() states it."""
+    arms: dict[str, Architecture]
+    max_iters: int
+    claim: Callable[[dict[str, list[float]]], tuple[bool, str, float | None]]
+    cfg_changes: dict | None = None
+    seeds: tuple[int, ...] | None = None
+    train_tokens: int | None = None
+    extra_metrics: tuple[str, ...] = ()
+    learned: str = "val_loss"
+    must_learn: tuple[str, ...] | None = None
+
+    def run(self, backend, prof: Profile, corpus: Corpus) -> Result:
+        return train_arms(backend, prof, corpus, self.arms, self.max_iters, claim=self.claim,
+                          train_tokens=self.train_tokens, cfg_changes=self.cfg_changes,
+                          extra_metrics=self.extra_metrics, learned=self.learned, must_learn=self.must_learn,
+                          seeds=self.seeds)
+
+    def describe(self, prof: Profile) -> Experiment:
+        seeds = prof.seeds if self.seeds is None else self.seeds
+        cfg = prof.cfg(seeds[0], **(self.cfg_changes or {}))
+        arms = [label if model(arch) == label else f"{label} = {model(arch)}" for label, arch in self.arms.items()]
+        dropout = any(arch.contextualizer == "BlockVer4" for arch in self.arms.values())
+        split = ("the whole training split" if self.train_tokens is None
+                 else f"the first {self.train_tokens:,} training characters")
+        setup = (f"{self.max_iters} AdamW steps at lr {num(cfg.learning_rate)}, batch {cfg.batch_size}, block_size "
+                 f"{cfg.block_size}, embed_size {cfg.embed_size}, {cfg.n_heads} heads"
+                 + (f", dropout {num(cfg.dropout)}" if dropout else "") + f", on {split}; seeds "
+                 + ", ".join(map(str, seeds)) + f"; {cfg.eval_iters} evaluation batches per split for the final "
+                 + self.metrics)
+        learners = "every arm" if self.must_learn is None else " and ".join(self.must_learn)
+        bound = (f"guard: {learners} learned (mean {self.learned.replace('_', ' ')} at least {LEARNED_MARGIN} nats "
+                 "under the corpus's unigram baseline)")
+        return Experiment(" vs ".join(arms), setup, getattr(self.claim, "text", ""), bound)
+
+    @property
+    def metrics(self) -> str:
+        return " and ".join(m.replace("_", " ") for m in ("val_loss",) + self.extra_metrics)
+
+
+def trial(define: Callable[[Profile], Trial]) -> Callable[..., Result]:
+    """A question's run from `define(profile) -> Trial`, the one statement of its experiment: the run trains that
+    Trial and its `experiment` describes the same Trial (question() registers both)."""
+    @functools.wraps(define)
+    def run(backend, prof: Profile, corpus: Corpus) -> Result:
+        return define(prof).run(backend, prof, corpus)
+    run.experiment = lambda prof: define(prof).describe(prof)
+    return run
 
 
 def gpt4_around(contextualizer: str, n_layers: int | None = None, head: str = "MultiHeadVer2") -> Architecture:

@@ -17,6 +17,7 @@ the ratio is the median of the paired runs.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -26,14 +27,20 @@ from learngpt.config import Config
 from learngpt.data import BatchSampler, Corpus
 from learngpt.positions import PROPERTIES, VERSIONS, properties
 from learngpt.training import eval_data
-from learngpt_lab.questions import Profile, Result, question, timing
-from learngpt_lab.questions.training import both, lower, train_arms
+from learngpt_lab.questions import Experiment, Profile, Result, num, question, timing
+from learngpt_lab.questions.training import LEARNED_MARGIN, Trial, both, lower, trial
 
 SPEED_SHAPE = (4, 128, 1024)  # the random input of the speed questions
 SPEED_CALLS = 10
 SPEED_ROUNDS = 3  # paired runs (HeadVer1, the other) per speed question
 CFG = Config()  # the curriculum's sizes (block_size 8, embed_size 16): the shapes of the equality checks
+SMALL_SHAPE = (4, CFG.block_size, CFG.embed_size)  # the random input of the equality and attention checks
+EQUAL_BOUND = 1e-6  # float32: max abs difference between two heads that compute the same running mean
+SUMS_BOUND = 1e-6  # float32: max |row sum - 1| of attention weights
+UNIFORM_MARGIN = 1.0  # nats: how far under a uniform guess's loss the trained bigram must end
+GENERATED = 200  # characters the generation question samples per model
 
+ENCODING_LENGTHS = (8, 16)  # the sequence lengths the encodings are read at
 # What week 1 teaches about its four position encodings: which of the four properties each one has.
 EXPECTED_PROPERTIES = {
     1: {"distinct": True, "bounded": False, "length_independent": True, "equally_spaced": True},
@@ -48,14 +55,14 @@ def _week1(prof: Profile) -> dict:
     return {"learning_rate": prof.week1_learning_rate, "embed_size": prof.week1_embed_size}
 
 
-def _train(backend, prof: Profile, corpus: Corpus, arms: tuple[str, ...], claim) -> Result:
+def _trial(prof: Profile, arms: tuple[str, ...], claim) -> Trial:
     """Every arm (a registry language model) trained once per seed with week 1's setup; final val loss."""
-    return train_arms(backend, prof, corpus, {name: components.get(name).architecture for name in arms},
-                      prof.week1_max_iters, claim=claim, cfg_changes=_week1(prof))
+    return Trial({name: components.get(name).architecture for name in arms}, prof.week1_max_iters, claim,
+                 cfg_changes=_week1(prof))
 
 
 def _small_input(seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((4, CFG.block_size, CFG.embed_size)).astype(np.float32)
+    return np.random.default_rng(seed).standard_normal(SMALL_SHAPE).astype(np.float32)
 
 
 def _max_diff(a, b) -> float:
@@ -69,7 +76,13 @@ def _max_diff(a, b) -> float:
           asks="Does the bigram model (GPTVer1) learn anything from the corpus?",
           answer="Yes: reading the next character's logits off the current character's row takes the loss from\n"
                  "ln(65) = 4.17 (a uniform guess) to about 2.5: which character follows which is most of what it "
-                 "knows.")
+                 "knows.",
+          experiment=lambda prof: replace(
+              _trial(prof, ("GPTVer1",), None).describe(prof),
+              claim=f"GPTVer1's mean val loss at least {num(UNIFORM_MARGIN)} nat under ln(vocab size), a uniform "
+                    "guess's loss (ln 65 = 4.17 on tiny-shakespeare)",
+              bound=f"the margin, {num(UNIFORM_MARGIN)} nat; guard: every arm learned (mean val loss at least "
+                    f"{LEARNED_MARGIN} nats under the corpus's unigram baseline)"))
 def bigram_beats_uniform(backend, prof: Profile, corpus: Corpus) -> Result:
     """GPTVer1 trained on tiny-shakespeare ends at least 1 nat under ln(vocab), the loss of a uniform guess
     (mean final validation loss over 3 seeds; same batches and evaluation batches on both backends)."""
@@ -77,9 +90,10 @@ def bigram_beats_uniform(backend, prof: Profile, corpus: Corpus) -> Result:
 
     def claim(numbers):
         mean = float(np.mean(numbers["GPTVer1"]))
-        return mean < uniform - 1.0, (f"mean val loss {mean:.4f} vs uniform ln({corpus.tokenizer.vocab_size}) = "
-                                      f"{uniform:.4f} (claim: at least 1 nat under)"), mean - uniform
-    result = _train(backend, prof, corpus, ("GPTVer1",), claim)
+        return mean < uniform - UNIFORM_MARGIN, (f"mean val loss {mean:.4f} vs uniform ln("
+                                                 f"{corpus.tokenizer.vocab_size}) = {uniform:.4f} (claim: at least "
+                                                 f"{num(UNIFORM_MARGIN)} nat under)"), mean - uniform
+    result = _trial(prof, ("GPTVer1",), claim).run(backend, prof, corpus)
     result.numbers["uniform baseline ln(vocab)"] = [uniform]
     return result
 
@@ -88,8 +102,16 @@ def bigram_beats_uniform(backend, prof: Profile, corpus: Corpus) -> Result:
           asks="Can GPTVer1 generate text?",
           answer="Yes, character by character from the last one only: the requested number of characters, all from\n"
                  "the vocabulary, following Shakespeare's letter pairs (far likelier under the corpus's bigram "
-                 "statistics than an untrained model's), but no words: one character of context is too little.")
-def bigram_generates(backend, prof: Profile, corpus: Corpus, new_tokens: int = 200) -> Result:
+                 "statistics than an untrained model's), but no words: one character of context is too little.",
+          experiment=lambda prof: Experiment(
+              f"{GENERATED} characters sampled from a newline by GPTVer1 trained as in test_1 vs the same GPTVer1 "
+              "untrained, scored by the corpus's own bigram statistics",
+              f"{prof.week1_max_iters} AdamW steps at lr {num(prof.week1_learning_rate)}, embed_size "
+              f"{prof.week1_embed_size}; seeds " + ", ".join(map(str, prof.seeds)),
+              f"exactly {GENERATED} new ids, each in the vocabulary; the trained sample likelier per character than "
+              "the untrained one on every seed",
+              "exact: the length, the range, and trained > untrained on each seed"))
+def bigram_generates(backend, prof: Profile, corpus: Corpus, new_tokens: int = GENERATED) -> Result:
     """Per seed, a bigram trained as in test_1 and the same bigram untrained each sample 200 characters from a
     newline: exactly 200 new ids, each in the vocabulary; and the trained sample is likelier per character
     under the corpus's own bigram statistics than the untrained one (mean and every seed). The original test
@@ -128,7 +150,11 @@ def bigram_generates(backend, prof: Profile, corpus: Corpus, new_tokens: int = 2
 @question("test_head_ver_1_averages_the_past", "test_2",
           asks="What does HeadVer1 compute?",
           answer="Each position's output is the mean of the inputs up to and including it: the simplest way to let a\n"
-                 "token see its past, written as a loop over positions.")
+                 "token see its past, written as a loop over positions.",
+          experiment=Experiment("HeadVer1's output vs the running mean written out",
+                                "the input [[1,2,3],[4,5,6],[7,8,9]] (one sequence of 3 tokens, 3 features), float32",
+                                "HeadVer1 gives [[1,2,3],[2.5,3.5,4.5],[4,5,6]]",
+                                f"max abs difference < {num(EQUAL_BOUND)}"))
 def head_v1_example(backend, prof: Profile | None = None, corpus=None) -> Result:
     """HeadVer1 on [[1,2,3],[4,5,6],[7,8,9]] gives [[1,2,3],[2.5,3.5,4.5],[4,5,6]] (within 1e-6)."""
     x = np.array([[[1, 2, 3], [4, 5, 6], [7, 8, 9]]], dtype=np.float32)  # (1, 3, 3)
@@ -136,7 +162,7 @@ def head_v1_example(backend, prof: Profile | None = None, corpus=None) -> Result
     head = backend.create(lambda lib: lib.HeadVer1(3, 3), x)
     got = backend.forward(head, x)
     diff = _max_diff(got, want)
-    return Result({"max |got - want|": [diff]}, diff < 1e-6,
+    return Result({"max |got - want|": [diff]}, diff < EQUAL_BOUND,
                   f"HeadVer1([[1,2,3],[4,5,6],[7,8,9]]) = {got[0].tolist()}")
 
 
@@ -145,12 +171,13 @@ def head_v1_example(backend, prof: Profile | None = None, corpus=None) -> Result
                "characters GPTVer2(HeadVer1) generated with a recorded sample)",
           answer="No: a uniform average over the past blurs the most informative token, the last one, with all the\n"
                  "others, and there is no position to tell them apart; the bigram reads the last token exactly.")
-def gpt_v2_head_v1_vs_bigram(backend, prof: Profile, corpus: Corpus) -> Result:
+@trial
+def gpt_v2_head_v1_vs_bigram(prof: Profile) -> Trial:
     """GPTVer2 with HeadVer1 reaches a lower validation loss than GPTVer1 after the same training (mean and most
     seeds). Not the curriculum's claim: the curriculum says nothing of it, and the original test compared generated
     text with a recorded sample. It is the question a learner asks of that sample, and its answer is no; the
     guards (both arms learned) make that "no" unable to pass on a broken model."""
-    return _train(backend, prof, corpus, ("GPTVer2(HeadVer1)", "GPTVer1"), lower("GPTVer2(HeadVer1)", "GPTVer1"))
+    return _trial(prof, ("GPTVer2(HeadVer1)", "GPTVer1"), lower("GPTVer2(HeadVer1)", "GPTVer1"))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -165,8 +192,22 @@ def equals_head_v1(backend, name: str) -> Result:
     v1 = backend.create(lambda lib: lib.HeadVer1(CFG.block_size, CFG.embed_size), x)
     other = backend.create(lambda lib: getattr(lib, name)(CFG.block_size, CFG.embed_size), x)
     diff = _max_diff(backend.forward(other, x), backend.forward(v1, x))
-    return Result({f"max |{name} - HeadVer1|": [diff]}, diff <= 1e-6,
-                  f"random {x.shape}: max abs diff {diff:.2e} (bound 1e-6, float32)")
+    return Result({f"max |{name} - HeadVer1|": [diff]}, diff <= EQUAL_BOUND,
+                  f"random {x.shape}: max abs diff {diff:.2e} (bound {num(EQUAL_BOUND)}, float32)")
+
+
+def _equals_experiment(name: str) -> Experiment:
+    return Experiment(f"{name}'s output vs HeadVer1's (the loop)",
+                      f"standard-normal input of shape {SMALL_SHAPE} (the curriculum's block_size and embed_size), "
+                      "float32", "the same outputs", f"max abs difference <= {num(EQUAL_BOUND)}")
+
+
+def _faster_experiment(name: str) -> Experiment:
+    return Experiment(f"forward time of HeadVer1 vs {name} (HeadVer1/{name}, the median of paired runs)",
+                      f"standard-normal input of shape {SPEED_SHAPE}; {SPEED_ROUNDS} rounds of {SPEED_CALLS} forward "
+                      "calls, in turn, in a fresh process on one thread; torch eager, "
+                      + " and ".join(n for n, jits in timing.COMPILES.items() if jits) + " jitted",
+                      f"{name} is faster", f"HeadVer1/{name} > 1")
 
 
 def faster_than_head_v1(backend, name: str) -> Result:
@@ -188,7 +229,7 @@ def faster_than_head_v1(backend, name: str) -> Result:
 @question("test_head_ver_2_equals_head_ver_1", "test_3",
           asks="(Shown by the test) Is HeadVer2 the same function as HeadVer1?",
           answer="Yes: row t of the lower-triangular matrix divided by its row sum holds 1/(t+1) on positions 0..t,\n"
-                 "so wei @ x is exactly the running mean.")
+                 "so wei @ x is exactly the running mean.", experiment=_equals_experiment("HeadVer2"))
 def head_v2_equal(backend, prof=None, corpus=None) -> Result:
     """On random (4, 8, 16) input HeadVer2 and HeadVer1 agree to 1e-6 (float32)."""
     return equals_head_v1(backend, "HeadVer2")
@@ -197,7 +238,8 @@ def head_v2_equal(backend, prof=None, corpus=None) -> Result:
 @question("test_head_ver_2_is_faster_than_head_ver_1", "test_3",
           asks="Why is HeadVer2 faster than HeadVer1?",
           answer="One batched matmul replaces T slices and reductions: one kernel instead of T dispatches (eager),\n"
-                 "and one small program instead of T unrolled ones (jit).", times=True)
+                 "and one small program instead of T unrolled ones (jit).", times=True,
+          experiment=_faster_experiment("HeadVer2"))
 def head_v2_faster(backend, prof=None, corpus=None) -> Result:
     """Random (4, 128, 1024), 10 forward calls each: HeadVer2 takes less time. torch eager; Flax jitted and
     compiled before the clock starts (op by op, each of HeadVer1's 128 slice lengths is a new shape that JAX
@@ -208,7 +250,8 @@ def head_v2_faster(backend, prof=None, corpus=None) -> Result:
 @question("test_head_ver_3_equals_head_ver_1", "test_4",
           asks="(Shown by the test) Is HeadVer3 the same function as HeadVer1?",
           answer="Yes: softmax of zeros with the future set to -inf gives 1/(t+1) on positions 0..t and exactly 0\n"
-                 "after them, HeadVer2's matrix; the difference is that the zeros can become learned scores.")
+                 "after them, HeadVer2's matrix; the difference is that the zeros can become learned scores.",
+          experiment=_equals_experiment("HeadVer3"))
 def head_v3_equal(backend, prof=None, corpus=None) -> Result:
     """On random (4, 8, 16) input HeadVer3 and HeadVer1 agree to 1e-6 (float32)."""
     return equals_head_v1(backend, "HeadVer3")
@@ -217,7 +260,8 @@ def head_v3_equal(backend, prof=None, corpus=None) -> Result:
 @question("test_head_ver_3_is_faster_than_head_ver_1", "test_4",
           asks="Is HeadVer3 faster than HeadVer1?",
           answer="Yes, for HeadVer2's reason: the weights are one (T, T) matrix and the average one matmul; the\n"
-                 "softmax over a (T, T) matrix costs nothing next to the (T, C) work.", times=True)
+                 "softmax over a (T, T) matrix costs nothing next to the (T, C) work.", times=True,
+          experiment=_faster_experiment("HeadVer3"))
 def head_v3_faster(backend, prof=None, corpus=None) -> Result:
     """Random (4, 128, 1024), 10 forward calls each: HeadVer3 takes less time (torch eager, Flax jitted)."""
     return faster_than_head_v1(backend, "HeadVer3")
@@ -229,13 +273,22 @@ def _masked_and_normalised(wei: np.ndarray) -> tuple[dict[str, list[float]], boo
     rows = wei.sum(axis=-1)  # (..., T)
     numbers = {"max |row sum - 1|": [float(np.abs(rows - 1).max())],
                "max |future weight|": [float(np.abs(future).max()) if future.size else 0.0]}
-    return numbers, bool(np.abs(rows - 1).max() <= 1e-6 and np.all(future == 0.0))
+    return numbers, bool(np.abs(rows - 1).max() <= SUMS_BOUND and np.all(future == 0.0))
+
+
+def _weights_experiment(head: str) -> Experiment:
+    return Experiment(f"{head}'s attention weights (read from the head: torch attribute, Flax sow): each row's sum, "
+                      "and every weight on a later position",
+                      f"standard-normal input of shape {SMALL_SHAPE}, float32",
+                      "every row sums to 1; every future weight is exactly 0",
+                      f"|row sum - 1| <= {num(SUMS_BOUND)}; future weights exact")
 
 
 @question("test_head_ver_3_weights_sum_to_1_and_the_future_is_zero", "test_4",
           asks="What do HeadVer3's weights look like?",
           answer="Each row is a probability distribution (sums to 1) over the positions up to it; exp(-inf) = 0\n"
-                 "makes every future weight exactly zero, so no token sees the ones after it.")
+                 "makes every future weight exactly zero, so no token sees the ones after it.",
+          experiment=_weights_experiment("HeadVer3"))
 def head_v3_weights(backend, prof=None, corpus=None) -> Result:
     """HeadVer3's exposed weights (torch attribute, Flax sow): every row sums to 1 within 1e-6, and every weight
     on a future position is exactly 0.0."""
@@ -243,11 +296,15 @@ def head_v3_weights(backend, prof=None, corpus=None) -> Result:
     head = backend.create(lambda lib: lib.HeadVer3(CFG.block_size, CFG.embed_size), x)
     wei = backend.intermediates(head, x)["attentions"]  # (T, T)
     numbers, holds = _masked_and_normalised(wei)
-    return Result(numbers, holds, f"weights {wei.shape}: rows sum to 1 (within 1e-6), every future weight exactly 0")
+    return Result(numbers, holds, f"weights {wei.shape}: rows sum to 1 (within {num(SUMS_BOUND)}), every future "
+                                  "weight exactly 0")
 
 
 # ---------------------------------------------------------------------------------------------------
 # test_5: self-attention (HeadVer4)
+
+STILL_BOUND, MOVED_BOUND = 1e-6, 1e-3  # float32: an output that must not move, one that must
+
 
 def _head_v4(backend, x: np.ndarray):
     C = x.shape[-1]
@@ -257,7 +314,13 @@ def _head_v4(backend, x: np.ndarray):
 @question("test_head_ver_4_has_no_notion_of_position", "test_5",
           asks="Does self-attention (HeadVer4) know where tokens are?",
           answer="No: scores depend only on the tokens' contents, and a weighted sum does not care about order, so\n"
-                 "swapping two earlier tokens leaves a later output unchanged. Position must be added to the input.")
+                 "swapping two earlier tokens leaves a later output unchanged. Position must be added to the input.",
+          experiment=Experiment(
+              "HeadVer4({1}, {2}, {2})'s outputs before and after swapping the first two tokens: the last output "
+              "(whose context holds the same tokens) and the first (whose context changed)".format(*SMALL_SHAPE),
+              f"standard-normal input of shape {SMALL_SHAPE}, float32, init seed 0",
+              "the last output does not move; the first does",
+              f"last moves <= {num(STILL_BOUND)}; first moves > {num(MOVED_BOUND)}"))
 def head_v4_no_position(backend, prof=None, corpus=None) -> Result:
     """HeadVer4(8, 16, 16) on random (4, 8, 16): swapping the first two tokens leaves the last output unchanged
     (within 1e-6); the first output, whose context changed, moves (by more than 1e-3)."""
@@ -268,21 +331,23 @@ def head_v4_no_position(backend, prof=None, corpus=None) -> Result:
     y, ys = backend.forward(head, x), backend.forward(head, swapped)
     last, first = _max_diff(y[:, -1], ys[:, -1]), _max_diff(y[:, 0], ys[:, 0])
     return Result({"max |last output change|": [last], "max |first output change|": [first]},
-                  last <= 1e-6 and first > 1e-3,
-                  f"swap tokens 0 and 1: the last output moves {last:.1e} (bound 1e-6); the first, whose context "
-                  f"changed, {first:.2f} (claim > 1e-3)")
+                  last <= STILL_BOUND and first > MOVED_BOUND,
+                  f"swap tokens 0 and 1: the last output moves {last:.1e} (bound {num(STILL_BOUND)}); the first, "
+                  f"whose context changed, {first:.2f} (claim > {num(MOVED_BOUND)})")
 
 
 @question("test_head_ver_4_weights_are_masked_and_normalised", "test_5",
           asks="What do HeadVer4's attention weights look like?",
           answer="HeadVer3's shape with learned scores: each row sums to 1 over the past and is exactly 0 on the\n"
-                 "future, but the weights now differ from token to token.")
+                 "future, but the weights now differ from token to token.",
+          experiment=_weights_experiment("HeadVer4({1}, {2}, {2})".format(*SMALL_SHAPE)))
 def head_v4_weights(backend, prof=None, corpus=None) -> Result:
     """HeadVer4's attention weights (B, T, T): rows sum to 1 within 1e-6, future weights exactly 0.0."""
     x = _small_input()
     wei = backend.intermediates(_head_v4(backend, x), x)["attentions"]  # (B, T, T)
     numbers, holds = _masked_and_normalised(wei)
-    return Result(numbers, holds, f"weights {wei.shape}: rows sum to 1 (within 1e-6), every future weight exactly 0")
+    return Result(numbers, holds, f"weights {wei.shape}: rows sum to 1 (within {num(SUMS_BOUND)}), every future "
+                                  "weight exactly 0")
 
 
 # The variance of var(q k^T / sqrt(C)) as a statistic: over 40 draws of the (4, 128, 1024) input (numpy, the same
@@ -293,7 +358,14 @@ SCORE_VARIANCE_BOUND = 0.03
 @question("test_scaled_scores_have_unit_variance", "test_5",
           asks="Why are the scores scaled by 1/sqrt(C)?",
           answer="q . k sums C products of unit-variance numbers, so its variance is C; dividing by sqrt(C) brings it\n"
-                 "back to 1, so the softmax stays soft at initialisation instead of collapsing onto one token.")
+                 "back to 1, so the softmax stays soft at initialisation instead of collapsing onto one token.",
+          experiment=Experiment(
+              "var(q k^T / sqrt(C)) of HeadVer4({1}, {2}, {2}) whose key map is the identity and query map a signed "
+              "cyclic shift (q, k standard normal, no product pairing a number with itself)".format(*SPEED_SHAPE),
+              f"standard-normal input of shape {SPEED_SHAPE}, float32",
+              "the scaled scores have variance 1",
+              f"|var - 1| <= SCORE_VARIANCE_BOUND = {num(SCORE_VARIANCE_BOUND)} (six standard deviations of the "
+              "statistic over input draws)"))
 def scaled_score_variance(backend, prof=None, corpus=None) -> Result:
     """HeadVer4(128, 1024, 1024) whose key map is the identity and query map a signed cyclic shift, on N(0, 1)
     x of shape (4, 128, 1024): k = x and q (q[i] = +-x[i - 1]) are standard normal, and no product in q . k
@@ -317,18 +389,23 @@ def scaled_score_variance(backend, prof=None, corpus=None) -> Result:
           asks="Does GPTVer2 with self-attention (HeadVer4) train better than with the uniform average?",
           answer="Yes: the learned weights can put their mass on the tokens that matter (mostly the last one),\n"
                  "which the uniform average of HeadVer1-3 cannot; it ends well below GPTVer2(HeadVer1).")
-def gpt_v2_head_v4_trains(backend, prof: Profile, corpus: Corpus) -> Result:
+@trial
+def gpt_v2_head_v4_trains(prof: Profile) -> Trial:
     """GPTVer2 around HeadVer4 (head_size = embed_size) ends with a lower mean validation loss than GPTVer2
     around HeadVer1 after the same training: learned weights beat the uniform average (3 seeds)."""
     better, worse = "GPTVer2(HeadVer4)", "GPTVer2(HeadVer1)"
-    return _train(backend, prof, corpus, (better, worse, "GPTVer1"), lower(better, worse))
+    return _trial(prof, (better, worse, "GPTVer1"), lower(better, worse))
 
 
 # ---------------------------------------------------------------------------------------------------
 # test_6: word order, and the position encodings that restore it
 
+REPEATED = 5  # the token the position questions repeat
+SAME_LOGITS_BOUND, DIFFERENT_LOGITS = 1e-5, 1e-3  # float32: logits that must agree; how far apart they must be
+
+
 def _repeated_token_logits(backend, name: str) -> np.ndarray:
-    idx = np.full((1, CFG.block_size), 5, dtype=np.int64)  # (1, T): one token, repeated
+    idx = np.full((1, CFG.block_size), REPEATED, dtype=np.int64)  # (1, T): one token, repeated
     model = backend.create(lambda lib: components.build(lib, name, CFG), idx, seed=0)
     return backend.forward(model, idx)[0]  # (T, V)
 
@@ -341,22 +418,33 @@ def _spread(logits: np.ndarray) -> float:
 @question("test_word_order_is_lost_without_positions", "test_6",
           asks="What do GPTVer1 and GPTVer2 lose without position information?",
           answer="Word order: for a repeated token every position gets the same logits, since the bigram sees one\n"
-                 "token and the average of identical embeddings is that embedding. Nothing says where a token is.")
+                 "token and the average of identical embeddings is that embedding. Nothing says where a token is.",
+          experiment=Experiment(
+              "the logits of GPTVer1 and of GPTVer2(HeadVer1) at every position vs at the first",
+              f"token {REPEATED} repeated {CFG.block_size} times (the curriculum's config, init seed 0)",
+              "identical logits at every position", f"max abs difference <= {num(SAME_LOGITS_BOUND)}"))
 def order_lost(backend, prof=None, corpus=None) -> Result:
     """For one token repeated block_size times, GPTVer1 and GPTVer2(HeadVer1) give the same logits at every
     position (within 1e-5): neither can tell where a token is."""
     numbers = {f"{n}: max |logits[t] - logits[0]|": [_spread(_repeated_token_logits(backend, n))]
                for n in ("GPTVer1", "GPTVer2(HeadVer1)")}
-    holds = all(v[0] <= 1e-5 for v in numbers.values())
-    return Result(numbers, holds,
-                  f"token 5 repeated {CFG.block_size} times: identical logits at every position (bound 1e-5)")
+    holds = all(v[0] <= SAME_LOGITS_BOUND for v in numbers.values())
+    return Result(numbers, holds, f"token {REPEATED} repeated {CFG.block_size} times: identical logits at every "
+                                  f"position (bound {num(SAME_LOGITS_BOUND)})")
 
 
 @question("test_position_encodings_properties", "test_6",
           asks="Which of the four position encodings has every property a position encoding needs?",
           answer="Only v4 (sin/cos pairs): v1 = pos grows without bound, v2 = pos/(T-1) changes with the sequence\n"
                  "length, v3 = sin on every feature is bounded but unevenly spaced; a sin/cos pair rotates by a fixed "
-                 "angle per step.")
+                 "angle per step.",
+          experiment=Experiment(
+              "the four position encodings v1-v4 (the backend's PositionalEncoding on x = 0) against the four "
+              "properties: " + ", ".join(PROPERTIES),
+              f"sequence lengths {' and '.join(map(str, ENCODING_LENGTHS))}, embed_size {CFG.embed_size}",
+              "; ".join(f"v{v} " + (", ".join(f"not {p}" for p, has in want.items() if not has) or "has all four")
+                        for v, want in EXPECTED_PROPERTIES.items()),
+              "exact: each property measured yes or no (learngpt.positions.properties)"))
 def encoding_properties(backend, prof=None, corpus=None) -> Result:
     """Each encoding v1-v4, read from the backend's PositionalEncoding (x = 0) at sequence lengths 8 and 16,
     against the four properties (distinct positions; values in [-1, 1]; distances independent of the sequence
@@ -366,7 +454,7 @@ def encoding_properties(backend, prof=None, corpus=None) -> Result:
     measured, notes = {}, []
     for v in VERSIONS:
         tables = {}
-        for T in (8, 16):
+        for T in ENCODING_LENGTHS:
             zeros = np.zeros((1, T, C), dtype=np.float32)
             pe = backend.create(lambda lib: lib.PositionalEncoding(T, C, v), zeros)
             tables[T] = backend.forward(pe, zeros)[0]  # (T, C)
@@ -382,22 +470,29 @@ def encoding_properties(backend, prof=None, corpus=None) -> Result:
 @question("test_gpt_ver_3_logits_differ_by_position", "test_6",
           asks="Does GPTVer3 tell positions apart?",
           answer="Yes: the same token at different positions enters the head as different vectors (token embedding +\n"
-                 "PE[pos]), so its logits differ by position.")
+                 "PE[pos]), so its logits differ by position.",
+          experiment=Experiment(
+              "the logits of GPTVer3(HeadVer4) at every two positions",
+              f"token {REPEATED} repeated {CFG.block_size} times (the curriculum's config, init seed 0)",
+              "every two positions' logits differ",
+              f"min over position pairs of max abs difference > {num(DIFFERENT_LOGITS)}"))
 def positions_break_the_tie(backend, prof=None, corpus=None) -> Result:
     """GPTVer3(HeadVer4), token 5 repeated: every two positions' logits differ (max abs diff > 1e-3)."""
     logits = _repeated_token_logits(backend, "GPTVer3(HeadVer4)")  # (T, V)
     closest = min(_max_diff(logits[s], logits[t]) for s in range(len(logits)) for t in range(s))
-    return Result({"min over position pairs of max |logits[s] - logits[t]|": [closest]}, closest > 1e-3,
-                  f"token 5 repeated: every two positions' logits differ by at least {closest:.3f} (claim > 1e-3)")
+    return Result({"min over position pairs of max |logits[s] - logits[t]|": [closest]}, closest > DIFFERENT_LOGITS,
+                  f"token {REPEATED} repeated: every two positions' logits differ by at least {closest:.3f} (claim > "
+                  f"{num(DIFFERENT_LOGITS)})")
 
 
 @question("test_gpt_ver_3_with_head_ver_4_trains", "test_6", trains=True,
           asks="Does week 1's finished model, GPTVer3 with HeadVer4, learn?",
           answer="Yes: it ends below the bigram and below GPTVer2(HeadVer4), the same model without positions:\n"
                  "attention picks what to read, the positions tell it where things are.")
-def gpt_v3_trains(backend, prof: Profile, corpus: Corpus) -> Result:
+@trial
+def gpt_v3_trains(prof: Profile) -> Trial:
     """GPTVer3 around HeadVer4 ends with a lower mean validation loss than the bigram and than GPTVer2 around
     HeadVer4 (the same model without positions), after the same training (3 seeds)."""
     better = "GPTVer3(HeadVer4)"
     claim = both(lower(better, "GPTVer1"), lower(better, "GPTVer2(HeadVer4)"))
-    return _train(backend, prof, corpus, (better, "GPTVer2(HeadVer4)", "GPTVer1"), claim)
+    return _trial(prof, (better, "GPTVer2(HeadVer4)", "GPTVer1"), claim)

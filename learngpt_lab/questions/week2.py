@@ -10,9 +10,10 @@ import numpy as np
 from learngpt import components
 from learngpt_lab import stats
 from learngpt.config import Config
-from learngpt.data import Corpus
-from learngpt_lab.questions import Profile, Result, question, timing
-from learngpt_lab.questions.training import both, gpt4_around, lower, train_arms
+from learngpt_lab.questions import Experiment, Profile, Result, num, question, timing
+from learngpt_lab.questions.training import Trial, both, gpt4_around, lower, trial
+
+EQUAL_BOUND = 1e-6  # float32: max abs difference between two outputs that compute the same function
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -21,7 +22,12 @@ from learngpt_lab.questions.training import both, gpt4_around, lower, train_arms
 @question("test_head_ver_4_and_multi_head_ver_1_are_equally_expensive", "test_7",
           asks="Is there a difference in computational cost between MultiHeadVer1 and HeadVer4? If not, why?",
           answer="No: n_heads heads of head_size C/n_heads hold 3 x C x C/n_heads weights each, 3 x C x C in all,\n"
-                 "exactly one head of head_size C; the heads split the width, they do not add parameters.")
+                 "exactly one head of head_size C; the heads split the width, they do not add parameters.",
+          experiment=Experiment(
+              "the trainable parameters of MultiHeadVer1's heads vs one HeadVer4 with head_size = embed_size",
+              f"the curriculum's config: block_size {Config().block_size}, embed_size {Config().embed_size}, "
+              f"{Config().n_heads} heads of head_size {Config().head_size}",
+              "equal counts (3 x C x C)", "exact: integer parameter counts"))
 def equally_expensive(backend, prof: Profile | None = None, corpus=None) -> Result:
     """With the config's block_size, embed_size and n_heads: MultiHeadVer1's heads hold exactly the trainable
     parameters of one HeadVer4 with head_size = embed_size (3 x C x C)."""
@@ -39,15 +45,15 @@ def equally_expensive(backend, prof: Profile | None = None, corpus=None) -> Resu
           asks="Which performs better, MultiHeadVer1 or HeadVer4, and why?",
           answer="MultiHeadVer1: each head computes its own attention pattern, so a token can attend to several\n"
                  "places for several reasons at once; one wide head mixes all of them into a single softmax.")
-def multi_head_helps(backend, prof: Profile, corpus: Corpus) -> Result:
+@trial
+def multi_head_helps(prof: Profile) -> Trial:
     """GPTVer4 around MultiHeadVer1 ends with a lower validation loss than GPTVer4 around one
     HeadVer4(head_size=embed_size), on the mean and on most of profile.multi_head_seeds (five), after the same
     training (same batches, same evaluation batches) of profile.multi_head_max_iters (500) steps. That is the
     condition where the claim holds on both backends: per seed the gap is close to the seed-to-seed spread, and
     by 1000-2000 steps the one wide head has caught up on most seeds (the seed sweep, docs/answers.md)."""
-    arms = {"MultiHeadVer1": gpt4_around("MultiHeadVer1"), "HeadVer4": gpt4_around("HeadVer4")}
-    return train_arms(backend, prof, corpus, arms, prof.multi_head_max_iters,
-                      claim=lower("MultiHeadVer1", "HeadVer4"), seeds=prof.multi_head_seeds)
+    return Trial({"MultiHeadVer1": gpt4_around("MultiHeadVer1"), "HeadVer4": gpt4_around("HeadVer4")},
+                 prof.multi_head_max_iters, lower("MultiHeadVer1", "HeadVer4"), seeds=prof.multi_head_seeds)
 
 
 SPEED_SIZE = (32, 8, 64, 8)  # B, T, C, heads: the curriculum's context, four times its width
@@ -63,7 +69,15 @@ JIT_SHRINK = 1.5  # ... and at least this much below the op-by-op ratio (the com
                  "small matmuls, n_heads attentions and a concatenate: every op pays a dispatch, so v2 wins where the "
                  "ops are small (at the curriculum's context, up to a width of about 128). Where the arithmetic "
                  "dominates (the curriculum's B, T, C = 32, 64, 512) they tie, and a compiler (jit), which sees either "
-                 "program whole, erases most of the difference (docs/answers.md has the sweep).", times=True)
+                 "program whole, erases most of the difference (docs/answers.md has the sweep).", times=True,
+          experiment=Experiment(
+              "forward time of MultiHeadVer1 vs MultiHeadVer2 (v1/v2, the median of paired runs)",
+              "B, T, C = {}, {}, {} with {} heads, standard-normal input; {} rounds of {} forward calls, in turn, in a "
+              "fresh process on one thread; op by op (torch eager, JAX without jit) and, on {}, "
+              "jitted".format(*SPEED_SIZE, SPEED_ROUNDS, SPEED_CALLS,
+                              " and ".join(name for name, jits in timing.COMPILES.items() if jits)),
+              "op by op MultiHeadVer2 is faster; jitted, the compiler erases most of the difference",
+              f"op by op v1/v2 >= {SPEED_MARGIN}; jitted v1/v2 in [{JIT_LOW}, op by op / {JIT_SHRINK}]"))
 def multi_head_speed(backend, prof: Profile | None = None, corpus=None) -> Result:
     """B, T, C = 32, 8, 64 with 8 heads, v1 and v2 timed in turn (SPEED_ROUNDS rotating rounds of SPEED_CALLS
     forward calls) in a fresh process with one thread and the allocator pinned (learngpt_lab/questions/
@@ -97,14 +111,21 @@ def multi_head_speed(backend, prof: Profile | None = None, corpus=None) -> Resul
     return Result(numbers, holds, text, notes=notes)
 
 
+EQUAL_SIZE = (1, 3, 8, 4)  # B, T, C, heads of the equality check
+
+
 @question("test_multi_head_ver_1_and_multi_head_ver_2_are_logically_equal", "test_7",
           asks="(Shown by the test) Are MultiHeadVer1 and MultiHeadVer2 the same function?",
           answer="Yes: v2's (C, C) query/key/value maps are v1's per-head (C, hs) maps side by side; reshaping to\n"
-                 "(B, T, nh, hs) separates the heads again, so with the same weights the outputs agree exactly.")
+                 "(B, T, nh, hs) separates the heads again, so with the same weights the outputs agree exactly.",
+          experiment=Experiment(
+              "MultiHeadVer1's output vs MultiHeadVer2's, v2 loaded with v1's weights",
+              "B, T, C = {}, {}, {} with {} heads, standard-normal input, float32".format(*EQUAL_SIZE),
+              "the same outputs", f"max abs difference < {num(EQUAL_BOUND)}"))
 def multi_head_equal(backend, prof: Profile | None = None, corpus=None) -> Result:
     """B, T, C = 1, 3, 8 with 4 heads: v2 loaded with v1's per-head key/query/value weights concatenated (and
     v1's proj) gives v1's output within 1e-6 (float32)."""
-    B, T, C, nh = 1, 3, 8, 4
+    B, T, C, nh = EQUAL_SIZE
     x = np.random.default_rng(0).standard_normal((B, T, C)).astype(np.float32)
     v1 = backend.create(lambda lib: lib.MultiHeadVer1(T, C, nh), x, seed=0)
     v2 = backend.create(lambda lib: lib.MultiHeadVer2(T, C, nh), x, seed=1)
@@ -115,7 +136,8 @@ def multi_head_equal(backend, prof: Profile | None = None, corpus=None) -> Resul
     backend.set_weights(v2, w2)
     y1, y2 = backend.forward(v1, x), backend.forward(v2, x)
     diff = float(np.abs(y1 - y2).max())
-    return Result({"max |v1 - v2|": [diff]}, diff < 1e-6, f"max abs diff {diff:.2e} (bound 1e-6, float32)")
+    return Result({"max |v1 - v2|": [diff]}, diff < EQUAL_BOUND,
+                  f"max abs diff {diff:.2e} (bound {num(EQUAL_BOUND)}, float32)")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -125,45 +147,54 @@ def multi_head_equal(backend, prof: Profile | None = None, corpus=None) -> Resul
           asks="Which performs better, MultiHeadVer2 or BlockVer1, and why?",
           answer="BlockVer1: attention only mixes tokens (a weighted average of values); the feed-forward then\n"
                  "processes each token non-linearly, giving the model computation per position, not just routing.")
-def ffn_helps(backend, prof: Profile, corpus: Corpus) -> Result:
+@trial
+def ffn_helps(prof: Profile) -> Trial:
     """GPTVer4 around one BlockVer1(MultiHeadVer2) (attention, then feed-forward) ends with a lower validation
     loss than GPTVer4 around MultiHeadVer2 alone (mean and most seeds)."""
-    arms = {"BlockVer1": gpt4_around("BlockVer1", 1), "MultiHeadVer2": gpt4_around("MultiHeadVer2")}
-    return train_arms(backend, prof, corpus, arms, prof.max_iters, claim=lower("BlockVer1", "MultiHeadVer2"))
+    return Trial({"BlockVer1": gpt4_around("BlockVer1", 1), "MultiHeadVer2": gpt4_around("MultiHeadVer2")},
+                 prof.max_iters, lower("BlockVer1", "MultiHeadVer2"))
 
 
 @question("test_residual_conn_helps_when_network_is_deep", "test_8", trains=True,
           asks="Which performs better, BlockVer1 or BlockVer2, and why?",
           answer="BlockVer2: residual connections give gradients a straight path through the deep stack and let each\n"
                  "block learn a correction to its input, so the deep network trains; without them it barely learns.")
-def residual_helps(backend, prof: Profile, corpus: Corpus) -> Result:
+@trial
+def residual_helps(prof: Profile) -> Trial:
     """profile.deep_n_layers (the curriculum's 5; the reference solution's 10 in the seed profile) x BlockVer2 (with
     residual connections) end with a lower validation loss than as many BlockVer1 (without)."""
     n = prof.deep_n_layers
     better, worse = f"{n}xBlockVer2", f"{n}xBlockVer1"
-    arms = {better: gpt4_around("BlockVer2", n), worse: gpt4_around("BlockVer1", n)}
-    return train_arms(backend, prof, corpus, arms, prof.deep_max_iters, claim=lower(better, worse),
-                      must_learn=(better,))  # the claim is that the stack without residuals barely learns
+    return Trial({better: gpt4_around("BlockVer2", n), worse: gpt4_around("BlockVer1", n)}, prof.deep_max_iters,
+                 lower(better, worse), must_learn=(better,))  # the claim: the stack without residuals barely learns
 
 
 # ---------------------------------------------------------------------------------------------------
 # test_9: why LayerNorm?
 
+LN_SHAPE, LN_BOUND = (64, 512), 1e-5  # the input of the LayerNorm question; its bound on every row
+
+
 @question("test_layer_norm_features_dim_is_properly_normalized", "test_9",
           asks="What characterises the output of LayerNorm?",
           answer="Along the feature axis every row has mean 0 and variance 1 (before gamma and beta, which start at\n"
-                 "1 and 0): the scale of the activations is reset at each LayerNorm, whatever came in.")
+                 "1 and 0): the scale of the activations is reset at each LayerNorm, whatever came in.",
+          experiment=Experiment(
+              "each row's mean and (unbiased) variance of the curriculum's LayerNorm({1})'s output".format(*LN_SHAPE),
+              "standard-normal input of shape {}, float32".format(LN_SHAPE),
+              "every row has mean 0 and variance 1",
+              f"|mean| <= {num(LN_BOUND)} and |var - 1| <= {num(LN_BOUND)} (the eps makes the variance 1 - 2e-6)"))
 def layer_norm_normalizes(backend, prof: Profile | None = None, corpus=None) -> Result:
     """The curriculum's LayerNorm(512) on standard-normal (64, 512): every row's mean is 0 within 1e-5 and its
     variance (unbiased, as the curriculum's std) 1 within 1e-5 (float32; the eps makes it 1 - 2e-6)."""
-    x = np.random.default_rng(0).standard_normal((64, 512)).astype(np.float32)
-    ln = backend.create(lambda lib: lib.LayerNorm(512), x)
+    x = np.random.default_rng(0).standard_normal(LN_SHAPE).astype(np.float32)
+    ln = backend.create(lambda lib: lib.LayerNorm(LN_SHAPE[1]), x)
     y = backend.forward(ln, x)
     means, variances = y.mean(axis=-1), y.var(axis=-1, ddof=1)
     worst_mean, worst_var = float(np.abs(means).max()), float(np.abs(variances - 1).max())
     return Result({"max |row mean|": [worst_mean], "max |row var - 1|": [worst_var]},
-                  worst_mean <= 1e-5 and worst_var <= 1e-5,
-                  f"every row: |mean| <= {worst_mean:.1e}, |var - 1| <= {worst_var:.1e} (bounds 1e-5)")
+                  worst_mean <= LN_BOUND and worst_var <= LN_BOUND,
+                  f"every row: |mean| <= {worst_mean:.1e}, |var - 1| <= {worst_var:.1e} (bounds {num(LN_BOUND)})")
 
 
 def _chain_torch(recipe, x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -209,44 +240,52 @@ def _chain_nnx(recipe, x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 
 CHAINS = {"torch": _chain_torch, "flax": _chain_flax, "nnx": _chain_nnx}  # this question's deep chains
+CHAIN_SHAPE, CHAIN_DEPTH, CHAIN_BOUND = (3, 64, 128), 1000, 1e-4  # its input, its depth, its bound on row variance
 
 
 @question("test_layer_norm_mitigates_vanishing_gradient", "test_9",
           asks="How does LayerNorm mitigate the vanishing-gradient problem?",
           answer="Each Linear layer shrinks its input's scale (here by about 1/3 in variance), so after many layers\n"
-                 "the signal, and the gradient through it, vanishes; LayerNorm rescales to variance 1 at every layer.")
-def vanishing(backend, prof: Profile | None = None, corpus=None, depth: int = 1000) -> Result:
+                 "the signal, and the gradient through it, vanishes; LayerNorm rescales to variance 1 at every layer.",
+          experiment=Experiment(
+              f"the activations after {CHAIN_DEPTH} freshly initialised Linear({CHAIN_SHAPE[-1]}, {CHAIN_SHAPE[-1]}) "
+              f"vs after {CHAIN_DEPTH} x (the same Linear, then LayerNorm({CHAIN_SHAPE[-1]}))",
+              f"standard-normal input of shape {CHAIN_SHAPE}, float32, no gradient kept between layers",
+              "without LayerNorm every activation rounds to 0; with it every row still has (unbiased) variance 1",
+              f"|row var - 1| <= {num(CHAIN_BOUND)} with LayerNorm"))
+def vanishing(backend, prof: Profile | None = None, corpus=None, depth: int = CHAIN_DEPTH) -> Result:
     """Standard-normal (3, 64, 128) through 1000 freshly initialised Linear(128, 128), nothing kept for
     gradients between layers: without LayerNorm every activation rounds to 0 (each layer keeps about a
     third of the variance; what is left is the biases' noise, std ~0.07); with the curriculum's LayerNorm
     after each layer every row still has (unbiased) variance 1 within 1e-4."""
-    x0 = np.random.default_rng(0).standard_normal((3, 64, 128)).astype(np.float32)
-    chain = CHAINS[backend.name]
-    plain = chain(lambda lib: [lib.layers.linear(128, 128)], x0, depth, seed=0)
-    normed = chain(lambda lib: [lib.layers.linear(128, 128), lib.LayerNorm(128)], x0, depth, seed=0)
+    x0 = np.random.default_rng(0).standard_normal(CHAIN_SHAPE).astype(np.float32)
+    chain, C = CHAINS[backend.name], CHAIN_SHAPE[-1]
+    plain = chain(lambda lib: [lib.layers.linear(C, C)], x0, depth, seed=0)
+    normed = chain(lambda lib: [lib.layers.linear(C, C), lib.LayerNorm(C)], x0, depth, seed=0)
     zeros_plain = bool(np.all(np.round(plain) == 0))
     row_var = normed.var(axis=-1, ddof=1)  # (3, 64)
     worst = float(np.abs(row_var - 1).max())
     return Result({"std without LayerNorm": [float(plain.std())], "std with LayerNorm": [float(normed.std())],
                    "share rounding to 0 without": [float(np.mean(np.round(plain) == 0))],
                    "max |row var - 1| with": [worst]},
-                  zeros_plain and worst <= 1e-4,
+                  zeros_plain and worst <= CHAIN_BOUND,
                   f"after {depth} layers: without LayerNorm all round to 0: {zeros_plain}; with it every row's "
-                  f"variance is 1 within {worst:.1e} (bound 1e-4)")
+                  f"variance is 1 within {worst:.1e} (bound {num(CHAIN_BOUND)})")
 
 
 @question("test_layer_norm_helps_when_network_is_deep", "test_9", trains=True,
           asks="Which performs better, BlockVer2 or BlockVer3, and why?",
           answer="At the curriculum's depth and width, neither clearly: with residuals and GPTVer4's final LayerNorm,\n"
                  "five 16-wide blocks have no scale problem left for per-block LayerNorm to fix.")
-def layer_norm_helps(backend, prof: Profile, corpus: Corpus) -> Result:
+@trial
+def layer_norm_helps(prof: Profile) -> Trial:
     """profile.deep_n_layers x BlockVer3 (pre-norm LayerNorm, the curriculum's figure; post-norm in the seed profile,
     as the reference solution) end with a lower validation loss than as many BlockVer2 (residuals only); the
     BlockVer2 runs are shared with test_8's residual question."""
     n, block = prof.deep_n_layers, prof.layer_norm_block
     better, worse = f"{n}x{block}", f"{n}xBlockVer2"
-    arms = {better: gpt4_around(block, n), worse: gpt4_around("BlockVer2", n)}
-    return train_arms(backend, prof, corpus, arms, prof.deep_max_iters, claim=lower(better, worse))
+    return Trial({better: gpt4_around(block, n), worse: gpt4_around("BlockVer2", n)}, prof.deep_max_iters,
+                 lower(better, worse))
 
 
 @question("test_layer_norm_helps_when_network_is_deeper", "test_9", trains=True,
@@ -257,7 +296,8 @@ def layer_norm_helps(backend, prof: Profile, corpus: Corpus) -> Result:
                  "residuals alone no longer learn in 400 steps (the residual stream's scale grows block after "
                  "block and the loss stays at the unigram baseline) while pre-norm LayerNorm keeps what each "
                  "branch sees well-scaled and trains.")
-def layer_norm_helps_deeper(backend, prof: Profile, corpus: Corpus) -> Result:
+@trial
+def layer_norm_helps_deeper(prof: Profile) -> Trial:
     """profile.layer_norm_depth (40) x BlockVer3 (pre-norm) end with a lower validation loss than as many
     BlockVer2 (residuals only) after profile.layer_norm_depth_max_iters (400) steps, on the mean and on most
     seeds: the condition where the curriculum's claim turns true, found by `python experiments/sweeps.py
@@ -265,30 +305,40 @@ def layer_norm_helps_deeper(backend, prof: Profile, corpus: Corpus) -> Result:
     must learn: that residuals alone do not is the point."""
     n = prof.layer_norm_depth
     better, worse = f"{n}xBlockVer3", f"{n}xBlockVer2"
-    arms = {better: gpt4_around("BlockVer3", n), worse: gpt4_around("BlockVer2", n)}
-    return train_arms(backend, prof, corpus, arms, prof.layer_norm_depth_max_iters, claim=lower(better, worse),
-                      must_learn=(better,))
+    return Trial({better: gpt4_around("BlockVer3", n), worse: gpt4_around("BlockVer2", n)},
+                 prof.layer_norm_depth_max_iters, lower(better, worse), must_learn=(better,))
 
 
 # ---------------------------------------------------------------------------------------------------
 # test_10: why dropout?
 
+BLOCK_V4_SIZE, BLOCK_V4_RATE, BLOCK_V4_CALLS = (32, 64, 512, 8), 0.1, 4  # B, T, C, heads; dropout rate; calls
+
+
 def _block_v4(backend):
-    B, T, C, nh = 32, 64, 512, 8
+    B, T, C, nh = BLOCK_V4_SIZE
     x = np.random.default_rng(0).standard_normal((B, T, C)).astype(np.float32)
-    return x, backend.create(lambda lib: lib.BlockVer4(lib.MultiHeadVer1(T, C, nh), C, 0.1), x)
+    return x, backend.create(lambda lib: lib.BlockVer4(lib.MultiHeadVer1(T, C, nh), C, BLOCK_V4_RATE), x)
+
+
+def _block_v4_experiment(mode: str, claim: str, bound: str) -> Experiment:
+    B, T, C, nh = BLOCK_V4_SIZE
+    return Experiment(f"the outputs of {BLOCK_V4_CALLS} calls in {mode} mode of one BlockVer4(MultiHeadVer1({T}, {C}, "
+                      f"{nh}), {C}, {BLOCK_V4_RATE}), each with its own dropout seed",
+                      f"the same standard-normal input of shape {(B, T, C)}, float32", claim, bound)
 
 
 @question("test_block_ver_4_output_is_always_different_in_train_mode", "test_10",
           asks="Why is BlockVer4's output different every time in train mode?",
           answer="Dropout draws a fresh random mask on every call in train mode (a new dropout key in Flax), zeroing\n"
-                 "a different 10% of the branch outputs and scaling the rest by 1/0.9.")
+                 "a different 10% of the branch outputs and scaling the rest by 1/0.9.",
+          experiment=_block_v4_experiment("train", "consecutive outputs differ", "max abs difference > 0"))
 def dropout_train_mode(backend, prof: Profile | None = None, corpus=None) -> Result:
     """BlockVer4(MultiHeadVer1(64, 512, 8), 512, 0.1) on standard-normal (32, 64, 512), four calls in train mode
     (torch: the global generator reseeded per call; Flax: four different dropout keys): consecutive outputs
     differ."""
     x, block = _block_v4(backend)
-    outs = [backend.forward(block, x, train=True, seed=i) for i in range(4)]  # four dropout draws
+    outs = [backend.forward(block, x, train=True, seed=i) for i in range(BLOCK_V4_CALLS)]  # four dropout draws
     diffs = [float(np.abs(a - b).max()) for a, b in zip(outs, outs[1:])]
     return Result({f"max |out{i} - out{i + 1}|": [d] for i, d in enumerate(diffs)}, all(d > 0 for d in diffs),
                   "train mode: consecutive outputs differ")
@@ -297,12 +347,13 @@ def dropout_train_mode(backend, prof: Profile | None = None, corpus=None) -> Res
 @question("test_block_ver_4_output_is_always_the_same_in_eval_mode", "test_10",
           asks="Why is BlockVer4's output always the same in eval mode?",
           answer="In eval mode (deterministic=True) dropout is the identity: no randomness is left, and the\n"
-                 "1/(1-p) scaling in training already made the expected activations match.")
+                 "1/(1-p) scaling in training already made the expected activations match.",
+          experiment=_block_v4_experiment("eval", "all outputs are equal", "exact: max abs difference == 0"))
 def dropout_eval_mode(backend, prof: Profile | None = None, corpus=None) -> Result:
     """The same block and input, four calls in eval mode (Flax: deterministic=True, though each call is handed
     a different dropout key): all four outputs are equal."""
     x, block = _block_v4(backend)
-    outs = [backend.forward(block, x, train=False, seed=i) for i in range(4)]
+    outs = [backend.forward(block, x, train=False, seed=i) for i in range(BLOCK_V4_CALLS)]
     diffs = [float(np.abs(a - b).max()) for a, b in zip(outs, outs[1:])]
     return Result({f"max |out{i} - out{i + 1}|": [d] for i, d in enumerate(diffs)}, all(d == 0 for d in diffs),
                   "eval mode: all four outputs equal")
@@ -312,7 +363,8 @@ def dropout_eval_mode(backend, prof: Profile | None = None, corpus=None) -> Resu
           asks="Which performs better, BlockVer3 or BlockVer4, and why?",
           answer="BlockVer4 when the model can overfit: dropout keeps it from relying on any one unit, so it fits\n"
                  "the training text less closely (higher train loss) and generalises better (lower val loss).")
-def dropout_helps(backend, prof: Profile, corpus: Corpus) -> Result:
+@trial
+def dropout_helps(prof: Profile) -> Trial:
     """profile.dropout_n_layers x BlockVer4 vs as many BlockVer3: with dropout the train loss is higher and the
     validation loss lower (mean and most seeds), i.e. it overfits less.
 
@@ -325,8 +377,7 @@ def dropout_helps(backend, prof: Profile, corpus: Corpus) -> Result:
     split this small the validation loss ends above the unigram baseline by design)."""
     n = prof.dropout_n_layers
     better, worse = f"{n}xBlockVer4", f"{n}xBlockVer3"
-    arms = {better: gpt4_around("BlockVer4", n), worse: gpt4_around("BlockVer3", n)}
-    claim = both(lower(better, worse), lower(f"{worse} train", f"{better} train", "train loss"))
-    return train_arms(backend, prof, corpus, arms, prof.dropout_max_iters, claim=claim,
-                      train_tokens=prof.dropout_train_tokens, extra_metrics=("train_loss",), learned="train_loss",
-                      cfg_changes={"dropout": prof.dropout_rate, "learning_rate": prof.dropout_learning_rate})
+    return Trial({better: gpt4_around("BlockVer4", n), worse: gpt4_around("BlockVer3", n)}, prof.dropout_max_iters,
+                 both(lower(better, worse), lower(f"{worse} train", f"{better} train", "train loss")),
+                 train_tokens=prof.dropout_train_tokens, extra_metrics=("train_loss",), learned="train_loss",
+                 cfg_changes={"dropout": prof.dropout_rate, "learning_rate": prof.dropout_learning_rate})
