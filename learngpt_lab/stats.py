@@ -7,19 +7,17 @@ that round over the implementation's time in the same round), and the figure rep
 paired ratios: load that comes and goes (another process, a burst) hits both sides of a ratio alike, where the
 ratio of two medians measured minutes apart carries whatever the load did in between.
 
-A figure is *unstable*, and flagged, when
-
-- its spread, the interquartile range over the median (IQR/median) of its repeats, or of its paired ratios,
-  is above SPREAD_LIMIT (10 %; pyperf warns when the standard deviation exceeds 10 % of the mean, and for
-  normal noise IQR/median 10 % is a standard deviation of 7.4 %, so this is a little stricter), or
-- it was measured while other work held the cores the bench left free: the 1-minute load average minus the
-  bench's own busy threads exceeded the free cores (the usable cores minus those threads), or the bench's own
-  threads waited for a CPU more than WAIT_LIMIT (25 %) of the measurement's wall time (Linux: the run-queue
-  delay in /proc/self/task/*/schedstat, the direct measure of a burst the lagging load average misses).
+The spread of a figure is the interquartile range over the median (IQR/median) of its repeats, or of its
+paired ratios; SPREAD_LIMIT (10 %) is the limit runs recorded before until_narrow were flagged by, and what a
+result's table states when its JSON names no limit of its own.
 
 The bench pairs round after round until each headline figure's 95 % interval is narrow enough, or its budget
 is spent (until_narrow); a figure whose interval stays wide is flagged: `?` in the table, `unstable`, `flags`
-and `reasons` in the JSON, and one warning line under the table.
+and `reasons` in the JSON, and one warning line under the table. The load on the machine (the 1-minute load
+average, and the share of the wall time the bench's threads waited for a CPU: the run-queue delay in
+/proc/self/task/*/schedstat on Linux) is measured and kept beside each figure (Load, LoadMeter), never a flag:
+load that comes and goes hits both sides of a paired ratio alike, and what it does not cancel widens the
+ratio's interval.
 """
 from __future__ import annotations
 
@@ -34,10 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-SPREAD_LIMIT = 0.10  # IQR / median of a figure's repeats (or paired ratios) above this: unstable
-# share of the wall time the bench's threads spent waiting for a CPU above this: unstable. Not lower: tiny jitted
-# calls hand work between JAX's threads, and each hand-over's wake-up counts as a wait even on a steady machine
-WAIT_LIMIT = 0.25
+SPREAD_LIMIT = 0.10  # IQR / median of a figure's repeats (or paired ratios): the limit of runs before until_narrow
 
 
 def quartiles(values) -> tuple[float, float, float]:
@@ -74,44 +69,6 @@ class Load:
     cpu_wait: float | None  # share of the wall time the bench's threads waited for a CPU (None: not on Linux)
     cores: int  # cores the bench may use
     own_threads: int  # threads the bench keeps busy (one framework at a time: its intra-op threads)
-
-    @property
-    def free_cores(self) -> int:
-        return max(self.cores - self.own_threads, 0)
-
-    def reasons(self, wait_limit: float = WAIT_LIMIT) -> list[str]:
-        """Why this load makes a figure measured under it untrustworthy; [] when it does not."""
-        out = []
-        if self.load_average is not None:
-            others = self.load_average - self.own_threads  # the load average counts the bench's own threads
-            if others > self.free_cores:
-                out.append(f"load average {self.load_average:.1f} on {self.cores} cores: other work "
-                           f"({others:.1f}) exceeded the {self.free_cores} free "
-                           f"{'core' if self.free_cores == 1 else 'cores'}")
-        if self.cpu_wait is not None and self.cpu_wait > wait_limit:
-            out.append(f"waited for a CPU {self.cpu_wait:.0%} of the time (limit {wait_limit:.0%})")
-        return out
-
-
-def judge(times, ratios=None, load: Load | None = None, limit: float = SPREAD_LIMIT) -> tuple[list[str], list[str]]:
-    """(flags, reasons) of one figure: flags among 'time' (its repeats' spread), 'ratio' (its paired ratios'
-    spread) and 'load'; reasons say each in words. No flags: the figure can be printed as measured."""
-    flags, reasons = [], []
-    s = spread(times)
-    if not s <= limit:
-        flags.append("time")
-        reasons.append(f"spread of the times {s:.1%} > {limit:.0%} (IQR/median over {len(times)} repeats)")
-    if ratios is not None and len(ratios):
-        r = spread(ratios)
-        if not r <= limit:
-            flags.append("ratio")
-            reasons.append(f"spread of the paired ratios {r:.1%} > {limit:.0%}")
-    if load is not None:
-        load_reasons = load.reasons()
-        if load_reasons:
-            flags.append("load")
-            reasons += load_reasons
-    return flags, reasons
 
 
 # The machine's side: the load average and the run-queue delay of this process's threads.

@@ -10,12 +10,15 @@ from learngpt_lab import stats
 from learngpt.config import Config
 
 SCHEMA = "learngpt-bench/2"  # 2: paired ratios, spreads, flags and reasons
-IMPLS = ("torch", "torch.compile", "jax.jit", "jax")
+IMPLS = ("torch", "torch.compile", "jax.jit", "jax", "nnx.jit", "nnx")
+NOJIT = ("jax", "nnx")  # the implementations without jit: every primitive dispatched on its own, compiled once
 # registry names (learngpt/components.py): HeadVer4 is one head as wide as the model
 COMPONENTS = ("HeadVer4", "MultiHeadVer1", "MultiHeadVer2", "FeedForward", "BlockVer4", "NanoGPT")
 MODES = ("forward", "train")
-LOOPS = ("torch loop", "torch.compile loop", "flax per-step", "flax scan", "flax lesson scan")
-HEADLINE = ("flax scan", ("flax scan", "torch.compile loop"))  # the loops' ratios the rounds are added for
+LOOPS = ("torch loop", "torch.compile loop", "flax per-step", "flax scan", "flax lesson scan", "nnx per-step",
+         "nnx scan", "nnx lesson scan")
+# the loops' ratios the rounds are added for: a name, its ratio to the torch loop; a pair (a, b), b's time over a's
+HEADLINE = ("flax scan", "nnx scan", ("flax scan", "torch.compile loop"), ("nnx scan", "flax scan"))
 AXES = ("batch", "block_size", "embed_size", "n_layers")
 
 
@@ -54,7 +57,7 @@ class Plan:
     impls: tuple[str, ...] = IMPLS
     compile_components: tuple[str, ...] = COMPONENTS  # torch.compile costs tens of seconds per graph on CPU
     compile_modes: tuple[str, ...] = MODES
-    nojit_train_components: tuple[str, ...] = COMPONENTS  # JAX op by op: every primitive compiled once, slow
+    nojit_train_components: tuple[str, ...] = COMPONENTS  # NOJIT (JAX, NNX op by op): every primitive compiled once
     nojit_forward_components: tuple[str, ...] = COMPONENTS
     sweep: tuple[tuple[str, Size], ...] = ()  # (axis, size) for NanoGPT; axis "scale" grows all four together
     sweep_compile_axes: tuple[str, ...] = ("scale",)  # sweep points that also run torch.compile (train mode)
@@ -97,11 +100,12 @@ QUICK = Plan(  # under 2 minutes on 2 cores from a cold start, inductor's C++ co
     # torch.compile on NanoGPT's forward only: its training step costs ~40-70 s of inductor compilation on a cold
     # cache (the forward ~25 s); JAX without jit and the per-step Flax loop: on NanoGPT's forward / not at all
     compile_components=("NanoGPT",), compile_modes=("forward",), nojit_train_components=(),
-    nojit_forward_components=("NanoGPT",), loops=("torch loop", "torch.compile loop", "flax scan", "flax lesson scan"),
+    nojit_forward_components=("NanoGPT",),
+    loops=("torch loop", "torch.compile loop", "flax scan", "flax lesson scan", "nnx scan", "nnx lesson scan"),
     # the sweep on the forward pass: a NanoGPT training step costs ~9 s of XLA compilation per size
     sweep=sweep_points({}, (CURRICULUM, Size(32, 32, 64, 5))),
     sweep_compile_axes=(),
-    sweep_modes=("forward",), sweep_impls=("torch", "jax.jit"),  # JAX without jit: in the component table
+    sweep_modes=("forward",), sweep_impls=("torch", "jax.jit", "nnx.jit"),  # without jit: in the component table
     loop_steps=240, loop_rounds=6, repeats=7, warmup=3, min_repeat_seconds=0.05, max_calls=50, retries=1,
     budget_seconds=6.0, loop_budget_seconds=50.0)
 
@@ -118,7 +122,7 @@ class Figure:
     ratio_spread: float = float("nan")  # (p75 - p25) / median of ratios
     interval: list = field(default_factory=list)  # 95 % interval of the ratio's median (the reference: its time)
     unstable: bool = False  # a flag below: the figure is not to be read as fact
-    flags: list = field(default_factory=list)  # among "time", "ratio", "load"
+    flags: list = field(default_factory=list)  # "interval" (stats.until_narrow); older runs: "time", "ratio", "load"
     reasons: list = field(default_factory=list)  # each flag in words
     load_average: float | None = None  # 1-minute load average, the larger at start and end of the measurement
     cpu_wait: float | None = None  # share of the wall time the bench's threads waited for a CPU (Linux)
@@ -187,9 +191,9 @@ def planned(plan: Plan) -> list[tuple[str, str, str, Size, str]]:
                 if impl == "torch.compile" and (comp not in plan.compile_components
                                                 or mode not in plan.compile_modes):
                     continue
-                if impl == "jax" and mode == "train" and comp not in plan.nojit_train_components:
+                if impl in NOJIT and mode == "train" and comp not in plan.nojit_train_components:
                     continue
-                if impl == "jax" and mode == "forward" and comp not in plan.nojit_forward_components:
+                if impl in NOJIT and mode == "forward" and comp not in plan.nojit_forward_components:
                     continue
                 add(impl, comp, mode, plan.component_size, "components")
     for axis, size in plan.sweep:

@@ -1,6 +1,6 @@
 """What `learngpt bench` shows: the terminal table, the plot, the JSON file, and docs/bench.md's numbers.
 
-Every figure that stats.judge found unstable is marked `?` (its time and the ratio beside it), drawn hollow in
+Every figure that stats.until_narrow found unstable is marked `?` (its time and the ratio beside it), drawn hollow in
 the plot, and counted in one warning line under the table; the JSON keeps its flags and reasons.
 docs/bench.md's blocks are generated from the JSON files by tools/docs.py.
 """
@@ -17,6 +17,8 @@ import numpy as np
 
 from learngpt_lab.stats import SPREAD_LIMIT
 from learngpt_lab.bench.plan import AXES, COMPONENTS, CURRICULUM, IMPLS, MODES, Size
+
+NNX_IMPLS = tuple(i for i in IMPLS if i.startswith("nnx"))
 
 
 def _num(v) -> float:
@@ -118,6 +120,15 @@ def warning(result: dict) -> str | None:
             f"{', '.join(why)}; the reasons are in the JSON; rerun on a quieter machine")
 
 
+def not_measured(result: dict) -> str | None:
+    """One line when the run measured no NNX figure at all (a run recorded before the bench measured NNX, or one
+    told --impls without it and no loops): NNX is not measured, no figure stands in for it."""
+    if any(m["impl"] in NNX_IMPLS for m in result["measurements"]) or any(
+            lp["loop"].startswith("nnx") for lp in result["loops"]):
+        return None
+    return f"NNX ({', '.join(NNX_IMPLS)}, the nnx loops): not measured in this run"
+
+
 def format_table(result: dict) -> str:
     """The terminal table: ms per call (median, ± half the interquartile range), paired speed-up vs torch eager,
     `?` on every unstable figure, and one warning line at the end if there is any."""
@@ -125,13 +136,17 @@ def format_table(result: dict) -> str:
     impls = [i for i in IMPLS if any(m["impl"] == i for m in ms)]
     lines = header(result)
 
+    # the compiled implementations' first calls (they compile): jax.jit and torch.compile always, nnx.jit if run
+    compiled = [("jax.jit", "first jit"), ("torch.compile", "first compile")] + (
+        [("nnx.jit", "first nnx.jit")] if "nnx.jit" in impls else [])
+
     def table(rows: list[tuple[str, str, list]], title: str) -> None:
-        head = [title, "mode"] + impls + ["first jit", "first compile"]
+        head = [title, "mode"] + impls + [label for _, label in compiled]
         body = []
         for label, mode, group in rows:
             by = {m["impl"]: m for m in group}
             firsts = [f"{_num(by[i]['first_call_s']):.2f}s" if i in by and not by[i]["error"] else "-"
-                      for i in ("jax.jit", "torch.compile")]
+                      for i, _ in compiled]
             body.append([label, mode] + [_cell(by.get(i)) for i in impls] + firsts)
         widths = [max(len(str(r[i])) for r in [head] + body) for i in range(len(head))]
         lines.append("")
@@ -168,10 +183,13 @@ def format_table(result: dict) -> str:
         table(sweep_rows, "NanoGPT sweep")
     if result["loops"]:
         lines.append("")
+        nnx = any(lp["loop"].startswith("nnx") for lp in result["loops"])
         lines.append(f"training loop at {Size(**result['loops'][0]['size']).label} (NanoGPT, AdamW, dropout on), "
                      "steps/s: median over segments taking turns; (Nx) = median of the per-round ratios to the "
                      "torch loop; compile and evaluation excluded; flax per-step and flax scan train with "
-                     "learngpt_flax.fast, flax lesson scan with the lesson's trainer (plain jax.jit):")
+                     "learngpt_flax.fast, flax lesson scan with the lesson's trainer (plain jax.jit)"
+                     + ("; nnx per-step and nnx scan with learngpt_nnx.fast, nnx lesson scan with the lesson's "
+                        "trainer (nnx.jit)" if nnx else "") + ":")
         for lp in result["loops"]:
             if lp["error"]:
                 lines.append(f"  {lp['loop']:<16} error: {lp['error']}")
@@ -190,6 +208,10 @@ def format_table(result: dict) -> str:
         if m["error"]:
             lines.append(f"error: {m['component']} {m['mode']} {m['impl']} {Size(**m['size']).label}: "
                          f"{m['error']}")
+    absent = not_measured(result)
+    if absent:
+        lines.append("")
+        lines.append(absent)
     warn = warning(result)
     if warn:
         lines.append("")
@@ -258,7 +280,8 @@ def plot(result: dict, path: str) -> None:
     width = max(4.2 * ncols, 6.4)
     fig, grid = plt.subplots(len(modes), ncols, figsize=(width, 3.4 * len(modes) + 1.2), squeeze=False,
                              layout="constrained")
-    styles = {"torch": ("C0", "o"), "torch.compile": ("C1", "s"), "jax.jit": ("C2", "^"), "jax": ("C3", "v")}
+    styles = {"torch": ("C0", "o"), "torch.compile": ("C1", "s"), "jax.jit": ("C2", "^"), "jax": ("C3", "v"),
+              "nnx.jit": ("C4", "D"), "nnx": ("C5", "P")}
     any_unstable = False
     for r, mode in enumerate(modes):
         for c, axis in enumerate(axes_present):

@@ -8,7 +8,8 @@ from dataclasses import asdict
 from typing import Callable
 
 from learngpt.config import Config
-from learngpt_lab.bench.plan import CURRICULUM, IMPLS, SCHEMA, LoopMeasurement, Measurement, Plan, Size, groups
+from learngpt_lab.bench.plan import (CURRICULUM, HEADLINE, IMPLS, SCHEMA, LoopMeasurement, Measurement, Plan, Size,
+                                     groups)
 from learngpt_lab.bench.runners import Device, describe_machine, measure_group, measure_loops
 
 
@@ -76,7 +77,7 @@ def summary(measurements: list[Measurement], loops: list[LoopMeasurement]) -> di
         out["loops_speedup_vs_torch"] = {m.loop: m.speedup_vs_torch for m in loops}
         out["loops_unstable"] = {m.loop: m.unstable for m in loops}
         out["headline"] = {f"{m.loop} / torch loop": {"median": m.speedup_vs_torch, "interval": m.interval,
-                                                      "unstable": m.unstable} for m in loops if m.loop == "flax scan"}
+                                                      "unstable": m.unstable} for m in loops if m.loop in HEADLINE}
         out["headline"].update({f"{m.loop} / {o}": {"median": v["median"], "interval": v["interval"],
                                                     "unstable": bool(v["flags"])}
                                 for m in loops for o, v in m.versus.items()})

@@ -123,13 +123,18 @@ def _flax_trainable(component: str, cfg: Config):
 
 def torch_runner(component: str, mode: str, cfg: Config, device: Device, compiled: bool) -> Callable[[], None]:
     """One call (forward, or one step of learngpt_torch.trainer.make_step) of the torch module; returns after
-    the device is done."""
+    the device is done. Token ids are checked once on the host, as the trainers check each batch
+    (checks.check_host_ids), and every call runs inside checks.ids_checked: the timed call reads no id back."""
     import torch
+    from learngpt import checks
     from learngpt_torch.optim import make_optimizer
     from learngpt_torch.trainer import make_step
     torch.manual_seed(0)
     model = _torch_trainable(component, cfg).to(device.torch_device)
-    x, t = (torch.as_tensor(a, device=device.torch_device) for a in _inputs(component, cfg))
+    x_np, t_np = _inputs(component, cfg)
+    if components.get(component).takes_tokens:
+        checks.check_host_ids(cfg.vocab_size, x_np, t_np)
+    x, t = (torch.as_tensor(a, device=device.torch_device) for a in (x_np, t_np))
     if compiled:
         torch._dynamo.reset()  # a fresh cache: honest compile time, no recompilation limit across sizes
     run = torch.compile(model) if compiled else model
@@ -138,7 +143,7 @@ def torch_runner(component: str, mode: str, cfg: Config, device: Device, compile
         model.eval()
 
         def call() -> None:
-            with torch.no_grad():
+            with torch.no_grad(), checks.ids_checked():
                 run(x)
             device.sync_torch()
         return call
@@ -147,7 +152,8 @@ def torch_runner(component: str, mode: str, cfg: Config, device: Device, compile
     step = make_step(run, make_optimizer(model, cfg))  # the trainer's own step; AdamW stays eager (foreach)
 
     def train_call() -> None:
-        step(x, t)
+        with checks.ids_checked():
+            step(x, t)
         device.sync_torch()
     return train_call
 
@@ -194,16 +200,82 @@ def _params(model, x, device: Device):
     return _PARAMS[key]
 
 
+def _nnx_trainable(component: str, cfg: Config, device: Device):
+    """The NNX twin of _torch_trainable, built by the NNX backend's adapter (learngpt_lab/backends) on the
+    device: model(x, y) -> (output, loss), its parameters inside it."""
+    from flax import nnx
+    import jax.numpy as jnp
+    from learngpt_lab import backends
+
+    nnx_backend = backends.get("nnx")
+    with nnx_backend.on(device.kind):
+        module = nnx_backend.create(lambda lib: components.build(lib, component, cfg), seed=0).module
+    if components.get(component).takes_tokens:
+        return module
+
+    class Regression(nnx.Module):
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __call__(self, x, targets=None):
+            out = self.inner(x)  # (B, T, C)
+            return out, None if targets is None else jnp.mean((out - targets) ** 2)
+    return Regression(module)
+
+
+def nnx_runner(component: str, mode: str, cfg: Config, device: Device, jit: bool) -> Callable[[], None]:
+    """One call of the NNX twin in NNX's own idiom: the objects (module, nnx.Optimizer) passed to nnx.jit and
+    changed in place, as the lesson's trainer (learngpt_nnx/trainer.py) passes them; forward, or one step of
+    learngpt_nnx.trainer.step traced under learngpt_nnx.fast.fast_layers (the step learngpt_nnx.fast.make_step
+    traces: the same maths as the linen arm's learngpt_flax.fast.make_step). jit=False: the same Python
+    function op by op. Returns after block_until_ready."""
+    import jax
+    from flax import nnx
+    from learngpt_nnx import fast, trainer
+    from learngpt_nnx.optim import make_optimizer
+    model = _nnx_trainable(component, cfg, device)
+    x_np, t_np = _inputs(component, cfg)
+    x, t = jax.device_put(x_np, device.jax_device), jax.device_put(t_np, device.jax_device)
+
+    if mode == "forward":
+        model.eval()  # dropout off
+
+        def forward(m, inp):
+            return m(inp)[0]  # (output, None)
+        fn = nnx.jit(forward) if jit else forward
+
+        def call() -> None:
+            jax.block_until_ready(fn(model, x))
+        return call
+
+    model.train()  # dropout on, drawn from the model's own streams
+    optimizer = make_optimizer(model, cfg)
+
+    def step(m, opt, batch):
+        with fast.fast_layers():  # active while the step is traced (each call, without jit)
+            return trainer.step(m, opt, batch)
+    fn = nnx.jit(step) if jit else step
+
+    def train_call() -> None:
+        jax.block_until_ready(fn(model, optimizer, (x, t)))
+    return train_call
+
+
+# impl -> how one call of it is built: (component, mode, cfg, device) -> call
+RUNNERS: dict[str, Callable[..., Callable[[], None]]] = {
+    "torch": lambda *a: torch_runner(*a, compiled=False),
+    "torch.compile": lambda *a: torch_runner(*a, compiled=True),
+    "jax.jit": lambda *a: jax_runner(*a, jit=True),
+    "jax": lambda *a: jax_runner(*a, jit=False),
+    "nnx.jit": lambda *a: nnx_runner(*a, jit=True),
+    "nnx": lambda *a: nnx_runner(*a, jit=False),
+}
+
+
 def make_runner(impl: str, component: str, mode: str, cfg: Config, device: Device) -> Callable[[], None]:
-    if impl == "torch":
-        return torch_runner(component, mode, cfg, device, compiled=False)
-    if impl == "torch.compile":
-        return torch_runner(component, mode, cfg, device, compiled=True)
-    if impl == "jax.jit":
-        return jax_runner(component, mode, cfg, device, jit=True)
-    if impl == "jax":
-        return jax_runner(component, mode, cfg, device, jit=False)
-    raise UserError(f"unknown implementation {impl!r}; expected one of {IMPLS}")
+    if impl not in RUNNERS:
+        raise UserError(f"unknown implementation {impl!r}; expected one of {IMPLS}")
+    return RUNNERS[impl](component, mode, cfg, device)
 
 
 def _first_and_calls(call: Callable[[], None], warmup: int, min_repeat_seconds: float, max_calls: int
@@ -276,27 +348,36 @@ def measure_group(members: list[tuple[str, str]], component: str, mode: str, siz
     return [out[i] for i in impls]
 
 
+# loop -> (backend, the module of its lesson package whose train runs the loop, that train's keyword arguments)
+LOOP_TRAINERS = {
+    "torch loop": ("torch", "trainer", {}),
+    "torch.compile loop": ("torch", "fast", {}),
+    "flax per-step": ("flax", "fast", {"fused": False}),
+    "flax scan": ("flax", "fast", {}),
+    "flax lesson scan": ("flax", "trainer", {}),
+    "nnx per-step": ("nnx", "fast", {"fused": False}),
+    "nnx scan": ("nnx", "fast", {}),
+    "nnx lesson scan": ("nnx", "trainer", {}),
+}
+
+
 def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[str, ...] = LOOPS,
                   rounds: int = 5, threads: int = 1, limit: float = stats.INTERVAL_LIMIT, max_rounds: int = 40,
                   budget_seconds: float = 120.0) -> list[LoopMeasurement]:
-    """Steps/s of the trainers at cfg (torch eager; torch.compile, learngpt_torch.fast.train, its compile in the
-    warm-up; Flax one jitted step per call; Flax fused with lax.scan, both
-    through learngpt_flax.fast.train; the lesson's learngpt_flax.trainer.train fused, plain jax.jit), paired:
+    """Steps/s of the trainers at cfg (LOOP_TRAINERS: torch eager; torch.compile, learngpt_torch.fast.train, its
+    compile in the warm-up; for linen and NNX each, one jitted step per call and fused with lax.scan, both
+    through the package's fast.train, and the lesson's trainer.train: linen's fused under plain jax.jit, NNX's
+    under nnx.jit), each model built by its backend's adapter (learngpt_lab/backends), paired:
     each loop trains in segments of steps // rounds steps, the loops take turns segment by segment (rotating
     order), and each ratio to the torch loop comes from the same round. One warm-up segment each first
     (Flax compiles there); compile and evaluation are excluded, as in the trainers' own steps/s. At least
     `rounds` rounds, more while a ratio's 95 % interval is wide (stats.until_narrow), within max_rounds and
     budget_seconds."""
-    import jax
     import torch
-    import learngpt_flax
-    import learngpt_torch
+    from learngpt.components import NANOGPT
     from learngpt.data import BatchSampler
     from learngpt.training import eval_data
-    from learngpt_flax import fast as flax_fast
-    from learngpt_flax import trainer as flax_trainer
-    from learngpt_torch import fast as torch_fast
-    from learngpt_torch import trainer as torch_trainer
+    from learngpt_lab import backends
 
     if not loops or loops[0] != "torch loop":
         raise UserError(f"the loops measured must start with the torch loop (the ratios' base), got {loops}")
@@ -310,27 +391,27 @@ def measure_loops(cfg: Config, corpus, steps: int, device: Device, loops: tuple[
 
     def make(loop: str) -> Callable[[], Any]:
         """One segment of this loop's trainer per call; returns its History. Every loop draws the same
-        batch stream (its own sampler, same seed)."""
+        batch stream (its own sampler, same seed) and starts from its backend's initialisation at cfg.seed."""
         sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
         evals = eval_data(sampler, cfg, 1)
-        if loop in ("torch loop", "torch.compile loop"):
-            torch.manual_seed(cfg.seed)
-            model = components.build(learngpt_torch, "NanoGPT", cfg).to(device.torch_device)
-            torch._dynamo.reset()  # torch.compile: a fresh cache, its compile time whole in the warm-up segment
-            train = torch_trainer.train if loop == "torch loop" else torch_fast.train
-            return lambda: train(model, cfg, sampler, evals, max_iters=segment, eval_interval=segment)
-        model = components.build(learngpt_flax, "NanoGPT", cfg)
-        example = np.zeros((1, cfg.block_size), np.int32)
-        box = [jax.device_put(model.init(jax.random.key(cfg.seed), example)["params"], device.jax_device)]
+        name, module, kwargs = LOOP_TRAINERS[loop]
+        backend = backends.get(name)
+        if loop == "torch.compile loop":
+            torch._dynamo.reset()  # a fresh cache: its compile time whole in the warm-up segment
+        with backend.on(device.kind):
+            model = backend.create(NANOGPT.recipe(cfg), example=np.zeros((1, cfg.block_size), np.int32),
+                                   seed=cfg.seed)
+        train = backend.module(module).train
 
-        train = flax_trainer.train if loop == "flax lesson scan" else flax_fast.train
-
-        def flax_segment():
-            loop_kw = {} if train is flax_trainer.train else {"fused": loop != "flax per-step"}
-            box[0], h = train(model, box[0], cfg, sampler, evals, max_iters=segment, eval_interval=segment,
-                              **loop_kw)
-            return h
-        return flax_segment
+        def one_segment():
+            with backend.on(device.kind):
+                if model.params is None:  # torch and NNX: the parameters live in the module, trained in place
+                    return train(model.module, cfg, sampler, evals, max_iters=segment, eval_interval=segment,
+                                 **kwargs)
+                model.params, history = train(model.module, model.params, cfg, sampler, evals, max_iters=segment,
+                                              eval_interval=segment, **kwargs)  # linen: new params returned
+                return history
+        return one_segment
 
     out = {loop: LoopMeasurement(loop, size, 0, float("nan"), float("nan"), float("nan")) for loop in loops}
     live: dict[str, Callable[[], Any]] = {}

@@ -1,4 +1,5 @@
-"""`learngpt bench`: torch eager, torch.compile, jax.jit and JAX without jit, side by side (learngpt_lab/bench/)."""
+"""`learngpt bench`: torch eager, torch.compile, jax.jit and JAX without jit (linen), nnx.jit and NNX without jit, side
+by side (learngpt_lab/bench/)."""
 from __future__ import annotations
 
 import argparse
@@ -12,10 +13,10 @@ from learngpt_lab.runs import positive_int
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
-                        help="a reduced run (torch.compile and JAX without jit on NanoGPT's forward only, a 2-point "
-                             "forward sweep, the training loops torch eager, torch.compile, Flax jax.jit and Flax "
-                             "fast, rounds added until the headline ratios are narrow): under 3 minutes on 2 CPU "
-                             "cores (default: the full run)")
+                        help="a reduced run (torch.compile, JAX and NNX without jit on NanoGPT's forward only, a "
+                             "2-point forward sweep, the training loops torch eager, torch.compile, and the lesson's "
+                             "trainer and the fast one in linen and in NNX, rounds added until the headline ratios "
+                             "are narrow): a few minutes on 2 CPU cores (default: the full run)")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="cpu (default), or gpu: an NVIDIA GPU through torch CUDA and jax[cuda12]; "
                              "TF32 is off in both frameworks")
@@ -23,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for bench-<device>.json and bench-<device>.png, written together with "
                              "bench-<device>.manifest.json (default: bench-out)")
     parser.add_argument("--impls", default=None,
-                        help="comma-separated subset of torch,torch.compile,jax.jit,jax (default: all)")
+                        help="comma-separated subset of torch,torch.compile,jax.jit,jax,nnx.jit,nnx (default: all)")
     parser.add_argument("--components", default=None,
                         help="comma-separated subset of HeadVer4,MultiHeadVer1,MultiHeadVer2,FeedForward,"
                              "BlockVer4,NanoGPT (default: all)")

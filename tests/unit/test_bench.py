@@ -1,5 +1,6 @@
-"""The bench's JSON schema on a tiny run (never its timings), the table and plot, and its user errors.
-The method itself (pairing, flags) is tested on synthetic timings in test_bench_stats.py."""
+"""The bench's JSON schema on a tiny run (never its timings), the table and plot, NNX's arms beside torch's and
+linen's (through the command line too), and its user errors. The method itself (pairing, flags) is tested on
+synthetic timings in test_bench_stats.py."""
 import argparse
 import dataclasses
 import json
@@ -18,9 +19,9 @@ from learngpt_lab.commands import bench as command
 # every kind of record, as little work as possible
 TINY = bench.Size(2, 4, 8, 1, 2)
 TINY_PLAN = bench.Plan(
-    components=("MultiHeadVer2",), impls=("torch", "jax.jit", "jax"), compile_components=(), nojit_train_components=(),
-    sweep=bench.sweep_points({}, (TINY,)), sweep_compile_axes=(), sweep_modes=("train",),
-    sweep_impls=("torch", "jax.jit"),  # JAX op by op compiles every primitive once: the component covers it
+    components=("MultiHeadVer2",), impls=("torch", "jax.jit", "jax", "nnx.jit", "nnx"), compile_components=(),
+    nojit_train_components=(), sweep=bench.sweep_points({}, (TINY,)), sweep_compile_axes=(), sweep_modes=("train",),
+    sweep_impls=("torch", "jax.jit", "nnx.jit"),  # op by op every primitive compiles once: the component covers it
     loop_steps=4, loop_rounds=2, repeats=3, warmup=1, min_repeat_seconds=0.0, max_calls=1, retries=0,
     max_rounds=4, budget_seconds=60.0, loop_budget_seconds=60.0,  # 3 rounds, a 4th where an interval is wide
     component_size=TINY, loop_size=TINY,
@@ -119,7 +120,8 @@ def test_loops_are_the_trainers(result):
 def test_table_and_plot(result, tmp_path):
     _, out = result
     table = report.format_table(out)
-    assert "MultiHeadVer2" in table and "NanoGPT sweep" in table and "flax scan" in table
+    assert "MultiHeadVer2" in table and "NanoGPT sweep" in table and "flax scan" in table and "nnx scan" in table
+    assert "nnx.jit" in table and "first nnx.jit" in table and "not measured" not in table
     first = table.splitlines()[0]
     assert "threads torch 1, XLA" in first and "load average" in first  # threads and load, first line
     # every unstable figure, and only those, carries a ?; one warning line when there is any
@@ -152,6 +154,53 @@ def test_a_plot_that_fails_half_written_leaves_the_old_one(result, tmp_path, mon
     with pytest.raises(Exception, match="No space left on device"):
         report.plot(out, str(png))
     assert png.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["bench-cpu.png"]
+
+
+@pytest.mark.timing  # a bench run: alone on the machine
+@pytest.mark.slow  # a reduced --quick through the command line (about a minute)
+def test_quick_through_the_command_line_measures_nnx_like_the_others(tmp_path, monkeypatch, capsys):
+    """`learngpt bench --quick` at tiny sizes: NNX's arms (nnx.jit, NNX without jit) are measured in the same
+    paired rounds as torch's, compile apart, and its loops (fast and the lesson's) beside the torch loop, the NNX
+    fast loop paired with linen's."""
+    import os
+    from learngpt_lab.cli import main
+    quick = dataclasses.replace(bench.QUICK, component_size=TINY, loop_size=TINY, nojit_forward_components=(
+        "MultiHeadVer2",), loops=("torch loop", "flax scan", "nnx scan", "nnx lesson scan"), loop_rounds=2,
+        repeats=3, warmup=1, max_calls=2, max_rounds=4, budget_seconds=20.0, loop_budget_seconds=30.0)
+    monkeypatch.setattr(bench, "QUICK", quick)
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    try:  # the command pins its process to --threads cores: this one is pytest's
+        assert main(["bench", "--quick", "--components", "MultiHeadVer2", "--impls", "torch,nnx.jit,nnx",
+                     "--no-sweep", "--loop-steps", "4", "--no-progress", "--out", str(tmp_path)]) == 0
+    finally:
+        if cores is not None:
+            os.sched_setaffinity(0, cores)
+    table = capsys.readouterr().out
+    data = json.loads((tmp_path / "bench-cpu.json").read_text())
+    got = {(m["impl"], m["mode"]) for m in data["measurements"]}
+    # NNX without jit: the forward pass only, as --quick plans it (its training step compiles every primitive)
+    assert got == {(i, md) for i in ("torch", "nnx.jit") for md in bench.MODES} | {("nnx", "forward")}
+    for m in data["measurements"]:
+        assert m["error"] is None, m
+        assert m["first_call_s"] > 0 and len(m["times_s"]) == len(m["ratios"]) == m["repeats"] >= quick.repeats
+        eager = next(e for e in data["measurements"] if e["impl"] == "torch" and e["mode"] == m["mode"])
+        assert m["ratios"] == pytest.approx([r / t for r, t in zip(eager["times_s"], m["times_s"])], rel=1e-12)
+    loops = {lp["loop"]: lp for lp in data["loops"]}
+    assert list(loops) == list(quick.loops) and all(lp["error"] is None for lp in loops.values()), loops
+    assert loops["nnx scan"]["compile_seconds"] > 0 and loops["nnx lesson scan"]["compile_seconds"] > 0
+    assert set(loops["nnx scan"]["versus"]) == {"flax scan"}  # NNX fast / linen fast, round by round
+    assert {"nnx scan / torch loop", "nnx scan / flax scan"} <= set(data["summary"]["headline"])
+    assert "first nnx.jit" in table and "nnx lesson scan" in table and "nnx scan / flax scan" in table
+    assert "not measured" not in table
+
+
+def test_a_run_without_nnx_says_it_is_not_measured():
+    """A result without any NNX figure (recorded before the bench measured NNX) is printed as it was, with one
+    line saying NNX is not measured: no column or figure stands in for it."""
+    result = {"measurements": [{"impl": "torch"}, {"impl": "jax.jit"}], "loops": [{"loop": "flax scan"}]}
+    assert report.not_measured(result) == "NNX (nnx.jit, nnx, the nnx loops): not measured in this run"
+    assert report.not_measured({"measurements": [{"impl": "nnx.jit"}], "loops": []}) is None
+    assert report.not_measured({"measurements": [], "loops": [{"loop": "nnx scan"}]}) is None
 
 
 def test_user_errors_are_one_line():

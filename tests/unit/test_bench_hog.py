@@ -48,14 +48,17 @@ def test_quick_bench_under_a_cpu_hog_flags_every_unsteady_figure(tmp_path):
         wide = (hi - lo) / float(np.median(shown)) > limit
         assert f["unstable"] == wide == bool(f["flags"]) and len(f["reasons"]) == len(f["flags"]), f
 
-    # the headline ratios (NanoGPT training: Flax fast / torch eager, Flax fast / torch.compile), each with its
-    # interval, printed so; with the hog the only other work (the timing pass), unflagged
+    # the headline ratios (NanoGPT training: linen fast and NNX fast / torch eager, linen fast / torch.compile,
+    # NNX fast / linen fast), each with its interval, printed so; with the hog the only other work (the timing
+    # pass), unflagged
     headline = data["summary"]["headline"]
-    assert set(headline) == {"flax scan / torch loop", "flax scan / torch.compile loop"}
+    assert set(headline) == {"flax scan / torch loop", "nnx scan / torch loop", "flax scan / torch.compile loop",
+                             "nnx scan / flax scan"}
     for name, h in headline.items():
         lo, hi = h["interval"]
         assert lo <= h["median"] <= hi and h["unstable"] == ((hi - lo) / h["median"] > limit), (name, h)
     assert re.search(r"flax scan / torch.compile loop +\d[\d.]*x\?? \[", got.stdout), got.stdout
+    assert re.search(r"nnx scan / flax scan +\d[\d.]*x\?? \[", got.stdout), got.stdout
     assert re.search(r"flax scan +\d[\d.]*\?? steps/s ±\d+% +\(\d[\d.]*x\?? \[", got.stdout), got.stdout
 
     unstable = sum(f["unstable"] for f in figures)
