@@ -12,7 +12,7 @@ from learngpt_flax import checked
 
 
 class LanguageModel(nn.Module):
-    """Base of GPTVer1..4: a subclass builds its layers and __call__(idx, targets) -> (logits, loss)."""
+    """Base of GPTVer1..4: a subclass adds layers and the forward pass (idx, targets) -> (logits, loss)."""
 
     def check_tokens(self, idx: jax.Array) -> jax.Array:
         checks.check_sequence(idx.shape, self.block_size, type(self).__name__, rank=2)
@@ -24,8 +24,7 @@ class LanguageModel(nn.Module):
             checks.check_token_ids(ids.dtype, self.vocab_size, int(ids.min()), int(ids.max()))
         else:
             checked.on_device(idx, self.vocab_size)
-        # JAX's gather clamps or wraps a bad id onto a real row; send negatives past the end, where the
-        # lookup (mode "fill") returns NaN, so that a bad id poisons the result instead of hiding.
+        # JAX's gather would wrap a negative id onto a real row: sent past the end, the lookup ("fill") is NaN
         return jnp.where(idx < 0, self.vocab_size, idx)  # (B, T)
 
     def loss(self, logits: jax.Array, targets: jax.Array | None) -> jax.Array | None:

@@ -10,7 +10,7 @@ from learngpt_torch import checked
 
 
 class LanguageModel(nn.Module):
-    """Base of GPTVer1..4: a subclass builds its layers and forward(idx, targets) -> (logits, loss)."""
+    """Base of GPTVer1..4: a subclass adds layers and the forward pass (idx, targets) -> (logits, loss)."""
 
     def check_tokens(self, idx: torch.Tensor) -> torch.Tensor:
         checks.check_sequence(idx.shape, self.block_size, type(self).__name__, rank=2)
@@ -45,9 +45,8 @@ class LanguageModel(nn.Module):
         return logits
 
     @torch.no_grad()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, greedy: bool = False,
-                 generator: torch.Generator | None = None, temperature: float = 1.0,
-                 top_k: int | None = None) -> torch.Tensor:
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, greedy: bool = False, temperature: float = 1.0,
+                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         """Append max_new_tokens tokens to idx (B, T0): sampled, or the argmax when greedy."""
         checks.check_new_tokens(max_new_tokens)
         sampling.check(temperature, top_k, self.vocab_size)
@@ -57,9 +56,9 @@ class LanguageModel(nn.Module):
                 logits, _ = self(self.context(idx))  # (B, T', V)
                 logits = logits[:, -1, :]  # (B, V): the last position only
                 if greedy:
-                    idx_next = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+                    idx_next = logits.argmax(axis=-1, keepdims=True)  # (B, 1)
                 else:
-                    probs = F.softmax(self.sampling_logits(logits, temperature, top_k), dim=-1)  # (B, V)
-                    idx_next = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+                    logits = self.sampling_logits(logits, temperature, top_k)  # (B, V)
+                    idx_next = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)  # (B, 1)
                 idx = torch.cat((idx, idx_next), dim=1)  # (B, T + 1)
         return idx
