@@ -22,8 +22,8 @@ from typing import Callable
 
 import numpy as np
 
-from learngpt_lab.bench.plan import CURRICULUM, IMPLS, Size
-from learngpt_lab.bench.report import _fmt_ms, _fmt_ratio, _num, cores, format_table, xla_threads
+from learngpt_lab.bench.plan import CURRICULUM, FULL, IMPLS, QUICK, Size
+from learngpt_lab.bench.report import NNX_IMPLS, _fmt_ms, _fmt_ratio, _num, cores, format_table, xla_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -707,6 +707,8 @@ def load_bench(name: str) -> dict:
 
 
 def loops_table(result: dict) -> str:
+    """The loops' steps/s and paired ratios; the NNX loops of the run's plan that it did not measure (a run
+    recorded before the bench measured NNX) are rows that say so."""
     lines = ["| loop | steps/s (median of segments) | vs the torch loop (median of paired ratios, IQR) |",
              "| --- | --- | --- |"]
     for lp in result["loops"]:
@@ -716,6 +718,9 @@ def loops_table(result: dict) -> str:
         mark = " (unstable: " + "; ".join(lp["reasons"]) + ")" if lp.get("unstable") else ""
         lines.append(f"| {lp['loop']} | {_num(lp['steps_per_second']):.1f} | {_num(lp['speedup_vs_torch']):.2f}× "
                      f"[{_num(lp['speedup_p25']):.2f}, {_num(lp['speedup_p75']):.2f}]{mark} |")
+    if result["loops"] and not any(lp["loop"].startswith("nnx") for lp in result["loops"]):
+        planned = (QUICK if result["settings"].get("quick") else FULL).loops
+        lines += [f"| {loop} | not measured | not measured |" for loop in planned if loop.startswith("nnx")]
     return "\n".join(lines)
 
 
@@ -726,6 +731,8 @@ def headline(result: dict) -> str:
     if not train:
         return "(no NanoGPT training step in this run)"
     impls = [i for i in IMPLS if any(m["impl"] == i for m in train)]
+    if not any(m["impl"] in NNX_IMPLS for m in result["measurements"]):  # no NNX figure in this run
+        impls.append("nnx.jit")  # its cells say "not measured"
     largest = max((Size(**m["size"]) for m in train), key=lambda s: s.train_gflops())
     lines = ["| size | " + " | ".join(impls) + " |", "| --- |" + " --- |" * len(impls)]
     for name, size in (("the curriculum's", CURRICULUM), ("the largest", largest)):
@@ -736,7 +743,7 @@ def headline(result: dict) -> str:
         for i in impls:
             m = at.get(i)
             if m is None:
-                cells.append("-")
+                cells.append("-" if any(g["impl"] == i for g in result["measurements"]) else "not measured")
                 continue
             mark = "?" if m.get("unstable") else ""
             cells.append(f"{_fmt_ms(m['median_s'])}{mark} ms" + (
