@@ -203,6 +203,30 @@ def test_a_run_without_nnx_says_it_is_not_measured():
     assert report.not_measured({"measurements": [], "loops": [{"loop": "nnx scan"}]}) is None
 
 
+def test_the_torch_runner_checks_ids_on_the_host_once_not_in_the_timed_call(monkeypatch):
+    """As the trainers do: the ids are checked on the host when the call is built (a bad one refused there, with
+    the models' own error), and no timed call reads them back (checks.ids_checked)."""
+    from learngpt import checks
+    from learngpt.config import Config
+    from learngpt.errors import InputError
+    from learngpt_lab.bench import runners
+    device, cfg = setup_device("cpu"), TINY.config(Config())
+    seen = []
+    real = checks.check_token_ids
+    monkeypatch.setattr(checks, "check_token_ids", lambda *a: (seen.append(a), real(*a))[1])
+    for mode in bench.MODES:
+        seen.clear()
+        call = runners.torch_runner("NanoGPT", mode, cfg, device, compiled=False)
+        assert len(seen) == 2  # x and the targets, on the host
+        call()
+        call()
+        assert len(seen) == 2, mode  # the calls read no id back
+    good = runners._inputs
+    monkeypatch.setattr(runners, "_inputs", lambda *a: (lambda x, t: (x + cfg.vocab_size, t))(*good(*a)))
+    with pytest.raises(InputError, match="outside the vocabulary"):
+        runners.torch_runner("NanoGPT", "train", cfg, device, compiled=False)
+
+
 def test_user_errors_are_one_line():
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
