@@ -2,22 +2,19 @@
 both ways by rule (parity.rules), safetensors files, and the comparison of outputs, gradients and every layer
 (parity.check). Importing it imports no framework: each name is loaded from its module on first use.
 """
-from __future__ import annotations
-
 import importlib
 
-_EXPORTS = {
-    "abstract_params": "parity.bridge", "flax_to_torch": "parity.bridge", "load_into_torch": "parity.bridge",
-    "torch_state": "parity.bridge", "torch_to_flax": "parity.bridge",
-    "read_weights": "parity.weights", "write_weights": "parity.weights",
-    "DEFAULT_RULES": "parity.rules", "Rules": "parity.rules", "leaf": "parity.rules", "permute": "parity.rules",
-    "rename": "parity.rules", "reshape": "parity.rules",
-    "ParityError": "parity.errors", "ParityInputError": "parity.errors", "ParityUsageError": "parity.errors",
-    "WeightMismatchError": "parity.errors", "WeightsFileError": "parity.errors", "WeightsWriteError": "parity.errors",
-    "Report": "parity.check", "assert_parity": "parity.check", "compare": "parity.check",
-    "compare_training": "parity.train", "TrainingReport": "parity.train",
-    "load_nnx": "parity.nnx", "nnx_params": "parity.nnx", "nnx_to_torch": "parity.nnx", "torch_to_nnx": "parity.nnx",
+_MODULES = {  # each module and the names it exports
+    "parity.bridge": ("abstract_params", "flax_to_torch", "load_into_torch", "torch_state", "torch_to_flax"),
+    "parity.weights": ("read_weights", "write_weights"),
+    "parity.rules": ("DEFAULT_RULES", "Rules", "leaf", "permute", "rename", "reshape"),
+    "parity.errors": ("ParityError", "ParityInputError", "ParityUsageError", "WeightMismatchError", "WeightsFileError",
+                      "WeightsWriteError"),
+    "parity.check": ("Report", "assert_parity", "compare"),
+    "parity.train": ("compare_training", "TrainingReport"),
+    "parity.nnx": ("load_nnx", "nnx_params", "nnx_to_torch", "torch_to_nnx"),
 }
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = sorted(_EXPORTS)
 

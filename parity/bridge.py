@@ -1,8 +1,6 @@
 """One rule-based converter between a torch state_dict and Flax params or variables, for any composition of
 modules: the rules are parity.rules' (DEFAULT_RULES, or your own through every function's `rules=`).
 """
-from __future__ import annotations
-
 import contextlib
 import difflib
 import itertools
@@ -14,18 +12,7 @@ import numpy as np
 from parity.errors import WeightMismatchError
 from parity.rules import DEFAULT_RULES, Piece, Rules, Transform, flat_tree, nest, permute, shape_of
 
-__all__ = ["WeightMismatchError", "abstract_params", "abstract_variables", "is_variables", "check_weights", "flat_tree",
-           "flax_to_torch", "load_into_torch", "mapping", "torch_key", "torch_state", "torch_to_flax"]
-
 SHOWN = 5  # keys named per kind of problem in a mismatch message; the rest are counted
-
-
-def torch_key(path: tuple[str, ...], rules: Rules = DEFAULT_RULES) -> tuple[str, bool]:
-    """The torch state_dict key for a Flax parameter path, and whether the array is transposed between them."""
-    key, transform = rules.torch_key(path)
-    return key, transform.name == "transpose"
-
-
 CARRIED = ("params", "batch_stats")  # the collections the rules carry: parameters, BatchNorm's statistics
 
 

@@ -2,8 +2,6 @@
 tried numerically on the torch layer's own input and weights, and named only when the Flax value is that
 alternative's (CLOSER). Nothing is named on a guess.
 """
-from __future__ import annotations
-
 import math
 from typing import Any, Mapping, Sequence
 
@@ -11,7 +9,6 @@ import numpy as np
 
 EPSILONS = (1e-5, 1e-6, 1e-12, 1e-8, 1e-3)
 CLOSER = 0.1  # an alternative fits when it is at least 10 times closer to the Flax value than torch's is
-
 
 ACTIVATIONS = {
     "GELU, exact (erf)": lambda h: 0.5 * h * (1.0 + np.vectorize(math.erf, otypes=[np.float64])(h / math.sqrt(2.0))),
@@ -237,7 +234,6 @@ def momentum_convention(key, old, torch_new, flax_new, momentum, n) -> list[str]
 def _recurrent(module, x, flax_y, torch_y, label) -> list[str]:
     """A torch LSTM/GRU whose Flax twin holds one of torch's two biases, not their sum."""
     import copy
-
     import torch
     out = []
     for kept, dropped in (("bias_hh", "bias_ih"), ("bias_ih", "bias_hh")):

@@ -10,8 +10,6 @@ named. Floors (GRAD_FLOOR_EPS): a gradient also passes within eps * positions sh
 gradient (the roundoff of a sum over those positions, whose terms may all err one way: an analytic zero such as a
 conv bias before BatchNorm), a layer's output within eps * its largest input: roundoff, not a difference.
 """
-from __future__ import annotations
-
 import copy
 import dataclasses
 import itertools
@@ -34,6 +32,12 @@ GRAD_BOUND = {"float32": 1e-4, "float64": 1e-10}  # float32 relative, float64 ab
 GRAD_RELATIVE = {"float32": True, "float64": False}
 GRAD_FLOOR_EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
 DTYPES = ("float32", "float64")
+MAX_PAIRINGS = 24  # pairings tried for unnamed modules whose shapes fit several ways
+# Torch modules whose arrays are channels first (N, C, *spatial); Flax's twins are channels last (N, *spatial, C).
+CHANNELS_FIRST = re.compile(r"(Lazy)?(Conv|ConvTranspose)[123]d|(Lazy|Sync)?BatchNorm[123]?d?|InstanceNorm[123]d|"
+                            r"GroupNorm|\w*Pool[123]d|Dropout[123]d|Upsample\w*|Pixel(Un)?[Ss]huffle|"
+                            r"LocalResponseNorm|\w+Pad[123]d")
+SAME, MOVED = "same", "channels last"
 
 
 def max_abs_diff(a, b) -> float:
@@ -287,10 +291,7 @@ def _leaves(value, names: Sequence[str] | None = None) -> dict[str, Any]:
                 walk(item, names[i] if names is not None and not prefix and i < len(names) else
                      f"{prefix or 'output'}[{i}]")
 
-    if names is not None and not isinstance(value, (tuple, list)):
-        walk(value, names[0])
-    else:
-        walk(value, "")
+    walk(value, names[0] if names is not None and not isinstance(value, (tuple, list)) else "")
     if "" in out:
         out["output"] = out.pop("")
     return out
@@ -309,13 +310,6 @@ def _cross_entropy_flax(logits, targets):
 
 
 LOSSES = {"cross_entropy": (_cross_entropy_torch, _cross_entropy_flax)}
-
-
-# Torch modules whose arrays are channels first (N, C, *spatial); Flax's twins are channels last (N, *spatial, C).
-CHANNELS_FIRST = re.compile(r"(Lazy)?(Conv|ConvTranspose)[123]d|(Lazy|Sync)?BatchNorm[123]?d?|InstanceNorm[123]d|"
-                            r"GroupNorm|\w*Pool[123]d|Dropout[123]d|Upsample\w*|Pixel(Un)?[Ss]huffle|"
-                            r"LocalResponseNorm|\w+Pad[123]d")
-SAME, MOVED = "same", "channels last"
 
 
 @dataclass
@@ -942,9 +936,6 @@ def _try_pairings(report, rules, state, variables, run, f_inputs, t_out, output_
                         + " could not be decided: the shapes fit several ways and no pairing makes the outputs agree; "
                           "kept the call order (name the layers, or pass pair_layers)")
     return variables, rules, _plan(variables, rules)
-
-
-MAX_PAIRINGS = 24  # pairings tried for unnamed modules whose shapes fit several ways
 
 
 @contextmanager

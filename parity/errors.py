@@ -2,15 +2,9 @@
 reports it so, exit status 2); each also derives from the built-in type a Python user would catch. A comparison
 above its bounds is a ParityError, an AssertionError whose message is the report.
 """
-from __future__ import annotations
-
 
 class ParityUsageError(Exception):
     """Base of every error parity raises on purpose for a mistake in what it was asked, said in one line."""
-
-
-class UserError(ParityUsageError):
-    """A mistake in the command line's flags or their combination, or in the code they name (parity.cli)."""
 
 
 class ParityInputError(ParityUsageError, ValueError):

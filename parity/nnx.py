@@ -1,8 +1,6 @@
 """torch <-> Flax NNX, and linen <-> NNX: an NNX module's variables read as the tree the same model has in
 linen (('heads', 3) -> 'heads_3'), so that every torch <-> linen rule, check and message applies unchanged.
 """
-from __future__ import annotations
-
 from contextlib import nullcontext
 from typing import Any, Mapping
 
@@ -11,9 +9,6 @@ import numpy as np
 from parity.bridge import _collections, check_weights, flax_to_torch, torch_to_flax
 from parity.errors import WeightMismatchError
 from parity.rules import DEFAULT_RULES, Rules, flat_tree, nest, shape_of
-
-__all__ = ["is_nnx", "linen_path", "load_nnx", "nnx_params", "nnx_paths", "nnx_to_torch", "nnx_variables",
-           "torch_to_nnx"]
 
 
 def is_nnx(module: Any) -> bool:
@@ -101,20 +96,17 @@ def nnx_apply(model, variables: Mapping[str, Any], args: tuple, kwargs: Mapping[
     of its own, on a copy (model is left as it was): (output, {'intermediates': every submodule call and
     nnx.Intermediate, 'batch_stats': the copy's statistics where it has any}), as linen's apply gives them."""
     from flax import nnx
-
     from parity.trace import nnx_calls, nnx_sown
     trees = _collections(variables)
     graphdef, own, stats, rest = nnx.split(model, nnx.Param, nnx.BatchStat, ...)
     given = []
     for collection, state in (("params", own), ("batch_stats", stats)):
-        if collection not in trees:
-            continue
-        paths = nnx_paths(model, _variable_type(collection))
-        current = dict(nnx.to_flat_state(state))
-        given.append(nnx.from_flat_state([(paths[k], current[paths[k]].replace(v))
-                                          for k, v in flat_tree(trees[collection]).items()]))
-    if "batch_stats" not in trees:
-        given.append(stats)
+        if collection in trees:  # the values given, in place of the model's own
+            paths = nnx_paths(model, _variable_type(collection))
+            current = dict(nnx.to_flat_state(state))
+            state = nnx.from_flat_state([(paths[k], current[paths[k]].replace(v))
+                                         for k, v in flat_tree(trees[collection]).items()])
+        given.append(state)
     copy = nnx.merge(graphdef, *given, rest, copy=True)  # new objects, of this trace: free to set attributes
     copy.train() if train else copy.eval()
     with nnx_calls(copy) if layers else nullcontext({}) as calls:

@@ -13,8 +13,6 @@ compare(..., train_steps=N), on `batches` (default [(inputs, targets)]) with `op
 and `train_bound`. A mistake in the arguments fails the test with one line, compare's ParityInputError, and no
 traceback. Importing this module imports no framework: pytest loads it in every run.
 """
-from __future__ import annotations
-
 import pytest
 
 TRAIN_KEYWORDS = ("optimizer", "batches", "lr", "train_bound")  # parity_check's, beside train_steps
@@ -30,7 +28,6 @@ def _compare(torch_module, flax_module, inputs, **kwargs):
     """parity.check.compare, its report printed; a bound broken raises ParityError (an AssertionError whose
     message is the report)."""
     from parity.check import ParityError, ParityInputError, compare
-
     try:
         report = compare(torch_module, flax_module, inputs, **kwargs)
     except ParityInputError as err:
@@ -48,7 +45,6 @@ def parity_check():
 
     def check(torch_module=None, flax_module=None, inputs=None, *, train_steps=None, **kwargs):
         from parity.check import ParityInputError, _check_modules
-
         training = {k: kwargs.pop(k) for k in TRAIN_KEYWORDS if k in kwargs}
         if train_steps is None and training:
             _refuse(f"{', '.join(sorted(training))} given without train_steps; pass train_steps=N to train both "

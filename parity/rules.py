@@ -6,11 +6,10 @@ A Flax path becomes a torch key by the first `rename` matching each module segme
 without a twin are `tied` or `ignored`. `bind` resolves what the renames leave without a torch twin (unnamed
 `Dense_0`, packed units, scanned stacks) against the torch keys at hand, as exact pairs (`paths`).
 """
-from __future__ import annotations
-
 import dataclasses
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from parity.errors import WeightMismatchError
 
 Shape = tuple[int, ...]
+STACKED = "stacked"  # the kind of a bound pack that is a scanned Flax stack of torch's list
 
 
 @dataclass(frozen=True)
@@ -136,9 +136,6 @@ class Piece:
     index: int | None = None
 
 
-STACKED = "stacked"  # the kind of a bound pack that is a scanned Flax stack of torch's list
-
-
 @dataclass(frozen=True)
 class Packed:
     """A ready rule for a torch module whose tensors pack what its Flax twin holds apart: `torch_units(keys)`
@@ -210,7 +207,8 @@ class Rules:
                 modules.setdefault(tuple(path[:i]), {})[tuple(path[i:])] = shape_of(value)
         leaves = {m: [inside[0] for inside in found if len(inside) == 1] for m, found in modules.items()}
         fixed: dict[tuple[str, ...], str] = dict(self.paths)
-        packs = list(self.packs) or self._bind_packed(modules, list(weights), flax_order)
+        f_rank = {tuple(p): i for i, p in enumerate(flax_order)}
+        packs = list(self.packs) or self._bind_packed(modules, list(weights), f_rank)
         claimed = {p for p, *_ in packs}
         said, ambiguous = list(self.said), []
         if packs and not self.packs:
@@ -218,7 +216,6 @@ class Rules:
                      else f"{'/'.join(p)} holds the {kind} {m}" + (f" layer {k}" if k else "") + " (its packed rule)"
                      for p, m, k, kind in packs]
         order = list(dict.fromkeys(k.rsplit(".", 1)[0] for k in weights))  # torch modules, registration order
-        f_rank = {tuple(p): i for i, p in enumerate(flax_order)}
         t_rank = {n: i for i, n in enumerate(torch_order)}
 
         def inside_pack(module):
@@ -277,11 +274,10 @@ class Rules:
         return self if bound == self else bound
 
     def _bind_packed(self, modules: Mapping[tuple[str, ...], Mapping[tuple[str, ...], Shape]], keys: Sequence[str],
-                     flax_order: Sequence[tuple[str, ...]]) -> list[tuple[tuple[str, ...], str, int, str]]:
+                     f_rank: Mapping[tuple[str, ...], int]) -> list[tuple[tuple[str, ...], str, int, str]]:
         """(Flax module, torch module, layer, kind) for each packed unit, by name, else in order when the counts
         agree; and each scanned stack of torch's list name.0 .. name.(L-1) (kind STACKED)."""
         out = []
-        f_rank = {tuple(p): i for i, p in enumerate(flax_order)}
         taken: set[tuple[str, ...]] = set()
         for rule in self.packed:
             units = rule.torch_units(keys)
@@ -352,13 +348,11 @@ class Rules:
         return any(re.fullmatch(p, key) for p in self.ignored)
 
 
-def _units(pattern: str) -> Callable[[Sequence[str]], list[tuple[str, int]]]:
-    """torch_units for keys 'module.<pattern with the layer as group 1>' (registration order)."""
-    def units(keys: Sequence[str]) -> list[tuple[str, int]]:
-        found = [(m[1], int(m[2]) if m.lastindex and m.lastindex >= 2 and m[2] else 0)
-                 for m in (re.fullmatch(r"(?:(.*)\.)?" + pattern, k) for k in keys) if m]
-        return list(dict.fromkeys((name or "", layer) for name, layer in found))
-    return units
+def _units(pattern: str, keys: Sequence[str]) -> list[tuple[str, int]]:
+    """torch_units (pattern bound by partial): (module, layer) of 'module.<pattern, layer group 1>' keys, in order."""
+    found = [(m[1], int(m[2]) if m.lastindex and m.lastindex >= 2 and m[2] else 0)
+             for m in (re.fullmatch(r"(?:(.*)\.)?" + pattern, k) for k in keys) if m]
+    return list(dict.fromkeys((name or "", layer) for name, layer in found))
 
 
 def _key(module: str, name: str) -> str:
@@ -428,15 +422,15 @@ def _leafset(*names: str) -> Callable[[Mapping[tuple[str, ...], Shape]], bool]:
     return lambda leaves: {p for p in leaves if len(p) == 2 and p[-1] == "kernel"} == want
 
 
-LSTM = Packed("LSTM", _units(r"weight_ih_l(\d+)"),
+LSTM = Packed("LSTM", partial(_units, r"weight_ih_l(\d+)"),
               lambda lv: _leafset(*(f"{s}{g}/kernel" for s in "ih" for g in "ifgo"))(lv)
               or _leafset(*(f"{s}{g}/kernel".replace("if/", "if_/") for s in "ih" for g in "ifgo"))(lv),
               _lstm_pieces)
-GRU = Packed("GRU", _units(r"weight_ih_l(\d+)"),
+GRU = Packed("GRU", partial(_units, r"weight_ih_l(\d+)"),
              lambda lv: _leafset(*(f"{s}{g}/kernel" for s in "ih" for g in "rzn"))(lv)
              or _leafset("dense_i/kernel", "dense_h/kernel")(lv), _gru_pieces)
 MULTIHEAD_ATTENTION = Packed(
-    "MultiheadAttention", _units(r"in_proj_weight()"),
+    "MultiheadAttention", partial(_units, r"in_proj_weight()"),
     lambda lv: _leafset("query/kernel", "key/kernel", "value/kernel", "out/kernel")(lv)
     and len(lv[("query", "kernel")]) == 3, _mha_pieces)
 

@@ -2,14 +2,12 @@
 method interceptor; nnx: each `__call__` wrapped), with its inputs named by the parameter they bind to, so
 that two runs can be compared layer by layer; Flax paths become torch names by the rules (parity.rules).
 """
-from __future__ import annotations
-
+import inspect
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Iterator, Mapping
-
-import inspect
 
 import numpy as np
 
@@ -91,22 +89,18 @@ def torch_calls(module, order: list[str] | None = None) -> Iterator[list[Call]]:
     calls: list[Call] = []
     counts: Counter = Counter()
 
-    def began(name):
-        def hook(mod, args):
-            if order is not None and name not in order:
-                order.append(name)
-        return hook
+    def began(name, mod, args):
+        if order is not None and name not in order:
+            order.append(name)
 
-    def hook_for(name):
-        def hook(mod, args, kwargs, output):
-            counts[name] += 1
-            named = {k: to_numpy(v) for k, v in bound_arrays(mod.forward, args, kwargs).items()}
-            calls.append(Call(call_label(name, counts[name]), type(mod).__name__,
-                              to_numpy(first_array((args, kwargs))), to_numpy(first_array(output)), named))
-        return hook
+    def ended(name, mod, args, kwargs, output):
+        counts[name] += 1
+        named = {k: to_numpy(v) for k, v in bound_arrays(mod.forward, args, kwargs).items()}
+        calls.append(Call(call_label(name, counts[name]), type(mod).__name__, to_numpy(first_array((args, kwargs))),
+                          to_numpy(first_array(output)), named))
 
-    handles = [m.register_forward_hook(hook_for(name), with_kwargs=True) for name, m in module.named_modules()]
-    handles += [m.register_forward_pre_hook(began(name)) for name, m in module.named_modules()]
+    handles = [m.register_forward_hook(partial(ended, name), with_kwargs=True) for name, m in module.named_modules()]
+    handles += [m.register_forward_pre_hook(partial(began, name)) for name, m in module.named_modules()]
     try:
         yield calls
     finally:
@@ -169,7 +163,6 @@ def nnx_calls(model) -> Iterator[dict[tuple[str, ...], tuple]]:
     paths of linen's 'intermediates' ({('head', OUTPUT): (out,), ('head', INPUT): (x,), ('head', 'INPUT:x'): (x,)}),
     each class's `__call__` wrapped for the block's duration (a call inside the same module's own call is one)."""
     from flax import nnx
-
     from parity.nnx import linen_path
     where = {id(module): linen_path(path) for path, module in nnx.iter_modules(model)}
     calls: dict[tuple[str, ...], tuple] = {}
@@ -210,7 +203,6 @@ def nnx_sown(model) -> dict[tuple[str, ...], tuple]:
     """Every nnx.Intermediate a flax.nnx model holds, as the flat paths of linen's sown values ({('head',
     'attentions'): (value,)})."""
     from flax import nnx
-
     from parity.nnx import linen_path
     return {linen_path(tuple(path[:-1])) + (str(path[-1]),): (variable.get_value(),)
             for path, variable in nnx.to_flat_state(nnx.state(model, nnx.Intermediate))}

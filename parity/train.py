@@ -18,8 +18,6 @@ Bounds (BOUNDS), on the loss and every parameter at every step:
   a factor 3 for the trajectory's growth; both terms scale with the magnitude above 1, hence the division. It
   holds where gradients are above roundoff (Adam turns a roundoff gradient's sign into a full lr step).
 """
-from __future__ import annotations
-
 import copy
 import functools
 import math
@@ -41,8 +39,6 @@ OPTAX_WEIGHT_DECAY = 1e-4  # optax.adamw's default (torch.optim.AdamW's is 1e-2)
 # operations: float32 results move by roundoff (as with a thread count), within the bound's budget; {}: XLA's default
 COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
 
-__all__ = ["BOUNDS", "RECIPES", "StepRow", "TrainingReport", "compare_training", "torch_adamw"]
-
 
 @functools.lru_cache(maxsize=32)
 def torch_adamw(learning_rate: float = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
@@ -53,7 +49,6 @@ def torch_adamw(learning_rate: float = 1e-3, b1: float = 0.9, b2: float = 0.999,
     import jax
     import jax.numpy as jnp
     import optax
-
     log_b1, log_b2 = math.log(b1), math.log(b2)
 
     def init(params):  # zeros made by numpy: nothing to compile per parameter shape
@@ -202,8 +197,6 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}"
 
 
-# --- the causes: torch's AdamW with one default changed ---
-
 def _alternatives(groups: list[dict], names: Mapping[int, str]) -> list[tuple[str, Callable[[dict], dict]]]:
     """(what the Flax side would have done, the change to one parameter's AdamW settings) for each optimizer
     default that differs between torch and optax or is easy to get wrong in a port."""
@@ -238,7 +231,6 @@ def _adamw_step(settings: list[dict], states: list[dict]) -> None:
     """One torch AdamW step (torch's single-tensor arithmetic, in its order), with the settings' changes:
     eps_root (added to v_hat under the square root) and bias_correction=False."""
     import torch
-
     with torch.no_grad():
         for g, s in zip(settings, states):
             p, (b1, b2) = g["param"], g["betas"]
@@ -258,7 +250,6 @@ def _causes(snapshot, start, torch_factory, batch, torch_step, report) -> tuple[
     """(likely causes, notes) of the first divergence: the torch side trained again, up to the diverging step,
     with each alternative; those whose parameters the Flax ones are (CLOSER) are named, best first."""
     import torch
-
     step, torch_at, flax_at = snapshot
     if report.first_divergence[:2] == (1, "loss"):
         return ["the loss differs at step 1, computed from the same weights on both sides: the forward passes "
@@ -299,8 +290,6 @@ def _distance(a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
                default=0.0)
 
 
-# --- the comparison ---
-
 def compare_training(torch_module, flax_module, batches, *, steps: int = 20, optimizer: Any = "adamw",
                      lr: float = 1e-3, rules=None, loss: str | tuple[Callable, Callable] = "cross_entropy",
                      dtype: str | None = None, bound: float | None = None,
@@ -319,9 +308,7 @@ def compare_training(torch_module, flax_module, batches, *, steps: int = 20, opt
     """
     import jax
     import torch
-
     from parity.rules import DEFAULT_RULES, Rules
-
     _check_modules(torch_module, flax_module, ())
     refuse = lambda text: ParityInputError(f"compare_training: {text}")  # noqa: E731
     pair = "or (torch factory `lambda params: torch.optim.X(params, ...)`, optax GradientTransformation)"
@@ -440,7 +427,6 @@ def _programs():
     pair in several checks): the module (or NNX graph), loss, keywords and optax transformation static."""
     import jax
     import optax
-
     def scalar(p, extra, inputs, targets, model, loss_fn, kwargs):
         if extra is None:  # linen
             return loss_fn(first_array(model.apply({"params": p}, *inputs, **dict(kwargs))), targets)
@@ -464,15 +450,11 @@ def _flax_side(flax_module, state0, rules, example, flax_kwargs, loss_fn, tx, dt
     linen or NNX module, started from torch's weights state0."""
     import jax
     import jax.numpy as jnp
-
     from parity.bridge import flax_to_torch, torch_to_flax
-
     nnx_model = is_nnx(flax_module)
     if nnx_model:
         from flax import nnx
-
         from parity.nnx import nnx_params, torch_to_nnx
-
         if list(nnx.to_flat_state(nnx.state(flax_module, nnx.BatchStat))):
             raise ParityInputError("compare_training: the NNX module holds BatchStat variables: training with "
                                    "state beyond the parameters is not compared yet")

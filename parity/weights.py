@@ -1,6 +1,4 @@
 """Shared weights on disk: safetensors files in the torch layout, with string metadata, written atomically."""
-from __future__ import annotations
-
 import json
 import os
 import re

@@ -1,6 +1,7 @@
 """`learngpt parity`: every component's max abs output and gradient differences, float32 and float64, pass/fail;
 or, with --torch and --flax (or --pair), the full report (the weights' mapping, outputs, gradients, every layer,
-the first divergence and its likely cause) for a pair of modules you name: parity.cli does that part.
+the first divergence and its likely cause) for a pair of modules you name: learngpt_lab.parity_pair does that
+part.
 
     learngpt parity --torch mypkg.port:torch_model --flax mypkg.port:flax_model --input 4,16
     learngpt parity --torch ... --flax ... --input 2,8 --vocab 97 --rules mypkg.port:RULES --dtype both
@@ -13,8 +14,8 @@ from __future__ import annotations
 import argparse
 
 from learngpt.errors import UserError
+from learngpt_lab.parity_pair import add_pair_arguments, given_pair_flags, load, run_pair  # noqa: F401 (load)
 from learngpt_lab.runs import seed_int
-from parity.cli import add_pair_arguments, given_pair_flags, load, run_pair  # noqa: F401 (load: the factories)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

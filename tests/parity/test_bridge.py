@@ -9,8 +9,9 @@ import learngpt_flax
 import learngpt_torch
 from learngpt import components
 from learngpt.config import Config
-from parity.bridge import (WeightMismatchError, abstract_params, flax_to_torch, load_into_torch, torch_key,
-                           torch_state, torch_to_flax)
+from parity.bridge import (WeightMismatchError, abstract_params, flax_to_torch, load_into_torch, torch_state,
+                           torch_to_flax)
+from parity.rules import DEFAULT_RULES
 from parity.weights import WeightsFileError, read_metadata, read_weights, write_weights
 
 CFG = Config()
@@ -26,6 +27,12 @@ def pair():
     tmod = nanogpt(learngpt_torch)
     fmod = nanogpt(learngpt_flax)
     return tmod, fmod, abstract_params(fmod, IDX)
+
+
+def torch_key(path):
+    """The torch key of a Flax path by the default rules, and whether the array is transposed between them."""
+    key, transform = DEFAULT_RULES.torch_key(path)
+    return key, transform.name == "transpose"
 
 
 def test_rules_map_paths_to_torch_keys():

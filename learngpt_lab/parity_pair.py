@@ -1,5 +1,6 @@
-"""The command line for a pair of your own (learngpt_lab.commands.parity): the flags, the factories, the inputs
-and the report; a mistake in what is given is one line (UserError), the models' failures named by their flag.
+"""`learngpt parity` for a pair of your own (learngpt_lab.commands.parity): the flags, the factories, the inputs
+and the report, through parity.check.compare; a mistake in what is given is one line (UserError), the models'
+failures named by their flag.
 
     learngpt parity --torch mypkg.port:torch_model --flax mypkg.port:flax_model --input 4,16
     learngpt parity --pair port/bert.py:pair --dtype both --layers
@@ -23,7 +24,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from parity.errors import ParityUsageError, UserError, first_line
+from learngpt.errors import UserError
+from parity.errors import ParityUsageError, first_line
 
 PAIR_FLAGS = ("torch", "flax", "pair", "input", "vocab", "rules", "dtype", "loss", "deterministic", "layers", "layout",
               "train")
