@@ -15,8 +15,7 @@ from learngpt_torch.optim import make_optimizer  # torch.optim.AdamW, every hype
 
 
 def make_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> Callable:
-    """One AdamW step: (x, y) -> the batch's loss before the update (not synchronised). Dropout draws from
-    torch's global generator; model.train() must be on for it."""
+    """One AdamW step: (x, y) -> the loss before the update, not synchronised; dropout on in train mode."""
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         _, loss = model(x, y)  # (B, T), (B, T) -> ()
         optimizer.zero_grad(set_to_none=True)
@@ -42,26 +41,30 @@ def evaluate(model: torch.nn.Module, xs: np.ndarray, ys: np.ndarray) -> float:
 
 def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, evals: dict | None = None,
           max_iters: int | None = None, eval_interval: int | None = None, progress: bool = False,
-          desc: str = "torch", make_step: Callable = make_step) -> History:
-    """Train model in place for max_iters AdamW steps on sampler's batches; evaluate between chunks.
-    learngpt_torch/fast.py passes its own make_step: the same maths, compiled."""
+          desc: str = "torch") -> History:
+    """Train model in place for max_iters AdamW steps on sampler's batches; evaluate between chunks."""
+    step = make_step(model, make_optimizer(model, cfg))
+    return loop(model, step, cfg, sampler, evals, max_iters, eval_interval, progress, desc)
+
+
+def loop(model: torch.nn.Module, step: Callable, cfg: Config, sampler: BatchSampler, evals: dict | None,
+         max_iters: int | None, eval_interval: int | None, progress: bool, desc: str) -> History:
+    """train's loop of chunks and evaluations, step(x, y) on each batch: learngpt_torch/fast.py's step too."""
     max_iters = cfg.max_iters if max_iters is None else max_iters
     eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
     evals = eval_data(sampler, cfg) if evals is None else evals
     device = next(model.parameters()).device
-    step = make_step(model, make_optimizer(model, cfg))
 
     def estimate() -> tuple[float, float]:
         return evaluate(model, *evals["train"]), evaluate(model, *evals["val"])
 
     def chunk(start: int, stop: int) -> tuple[list[float], float]:
+        xs, ys = sampler.sample_many(stop - start, "train")  # (n, B, T) each: what n calls of sample() draw
+        checks.check_host_ids(model.vocab_size, xs, ys)  # on the host, before any step: none reads ids back
         t0 = time.perf_counter()
-        losses = []
         with checks.ids_checked():
-            for _ in range(start, stop):
-                xb, yb = sampler.sample("train")  # (B, T), (B, T) numpy
-                checks.check_host_ids(model.vocab_size, xb, yb)  # on the host: the step reads no id back
-                losses.append(step(torch.as_tensor(xb, device=device), torch.as_tensor(yb, device=device)))
+            losses = [step(torch.as_tensor(x, device=device), torch.as_tensor(y, device=device))
+                      for x, y in zip(xs, ys)]
         losses = torch.stack(losses).tolist()  # the chunk's one synchronisation
         return losses, time.perf_counter() - t0
 
