@@ -6,8 +6,8 @@ ways: torch, linen, NNX) and read side by side on one screen.
 
 learngpt_jax holds the JAX code both Flax APIs share (the AdamW transformation, the fast pieces, the mesh, the
 compiled loop): no linen, no torch. Each backend imports the floors below it only, never another backend;
-learngpt_nnx imports no linen module (flax.linen), learngpt_torch no JAX. A backend's runtime module, where one
-is left, sits above parity (it speaks the torch layout through the bridge), under the lab.
+learngpt_nnx imports no linen module (flax.linen), learngpt_torch no JAX. No file is excepted: a package's floor
+is every one of its files' floor.
 """
 import ast
 import subprocess
@@ -32,7 +32,6 @@ FORBIDDEN = {
     "parity": {name for name in FLOORS if name.startswith("learngpt")},
 }
 MIRROR_WIDTH = 110
-RUNTIME_FLOOR = 3.5  # a backend's runtime.py, where one is left: on the bridge (parity), under the lab
 
 
 def package_files(package: str) -> list[Path]:
@@ -57,26 +56,11 @@ def imports(path: Path) -> list[tuple[int, str]]:
     return found
 
 
-def runtime_imports(path: Path) -> list[int]:
-    """Lines of the file that import a backend's runtime module."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            found += [node.lineno for alias in node.names if alias.name.endswith(".runtime")]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("learngpt_"):
-            if node.module.endswith(".runtime") or any(a.name == "runtime" for a in node.names):
-                found.append(node.lineno)
-    return found
-
-
 def wrong_way(package: str, files: list[Path] | None = None) -> list[str]:
     """Every import in the package that reaches a higher floor, the other backend, or (core) a framework."""
     problems = []
     for path in files if files is not None else package_files(package):
-        floor = RUNTIME_FLOOR if path.name == "runtime.py" and package in BACKENDS else FLOORS[package]
-        problems += [f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name}:{line} imports a "
-                     f"backend's runtime ({package} must not)"
-                     for line in runtime_imports(path) if floor < RUNTIME_FLOOR]
+        floor = FLOORS[package]  # one floor per package, no file excepted
         for line, name in imports(path):
             if name in FLOORS and FLOORS[name] > floor or name in FORBIDDEN.get(package, ()):
                 where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
@@ -92,19 +76,19 @@ def test_imports_flow_one_way(package):
 
 def test_the_import_check_can_fail(tmp_path):
     """A deliberate wrong-way import is named with its line: the core reaching for the bridge and for torch,
-    parity for a backend's runtime or the curriculum's core, a runtime for the lab."""
+    parity for a backend or the curriculum's core, a backend (whatever the file's name) for parity or the lab."""
     bad = tmp_path / "probe.py"
     bad.write_text("import numpy\n\n\ndef f():\n    from parity import bridge\n    import torch\n")
     assert wrong_way("learngpt", [bad]) == ["probe.py:5 imports parity (learngpt must not)",
                                             "probe.py:6 imports torch (learngpt must not)"]
     below = tmp_path / "parallel.py"
     below.write_text("from parity import bridge\nfrom learngpt_torch import runtime\nfrom learngpt.errors import E\n")
-    assert wrong_way("parity", [below]) == ["parallel.py:2 imports a backend's runtime (parity must not)",
-                                            "parallel.py:2 imports learngpt_torch (parity must not)",
+    assert wrong_way("parity", [below]) == ["parallel.py:2 imports learngpt_torch (parity must not)",
                                             "parallel.py:3 imports learngpt (parity must not)"]
     runtime = tmp_path / "runtime.py"
     runtime.write_text("from parity import bridge\nimport learngpt_lab\n")
-    assert wrong_way("learngpt_torch", [runtime]) == ["runtime.py:2 imports learngpt_lab (learngpt_torch must not)"]
+    assert wrong_way("learngpt_torch", [runtime]) == ["runtime.py:1 imports parity (learngpt_torch must not)",
+                                                      "runtime.py:2 imports learngpt_lab (learngpt_torch must not)"]
 
 
 def test_a_planted_upward_or_sideways_import_in_the_jax_floors_is_named(tmp_path):
