@@ -96,9 +96,9 @@ FULL = Plan(
                         "n_layers": (1, 5, 20)},
                        (CURRICULUM, Size(32, 32, 64, 5), Size(64, 64, 128, 5))),
     compile_modes=("train",), loop_steps=2000)
-QUICK = Plan(  # under 2 minutes on 2 cores from a cold start, inductor's C++ compilation included
+QUICK = Plan(  # the run's seconds are in its JSON (settings.wall_seconds), inductor's C++ compilation included
     # torch.compile on NanoGPT's forward only: its training step costs ~40-70 s of inductor compilation on a cold
-    # cache (the forward ~25 s); JAX without jit and the per-step Flax loop: on NanoGPT's forward / not at all
+    # cache (the forward ~25 s); JAX and NNX without jit: on NanoGPT's forward; the per-step loops: not at all
     compile_components=("NanoGPT",), compile_modes=("forward",), nojit_train_components=(),
     nojit_forward_components=("NanoGPT",),
     loops=("torch loop", "torch.compile loop", "flax scan", "flax lesson scan", "nnx scan", "nnx lesson scan"),
