@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a reduced run (torch.compile, JAX and NNX without jit on NanoGPT's forward only, a "
                              "2-point forward sweep, the training loops torch eager, torch.compile, and the lesson's "
                              "trainer and the fast one in linen and in NNX, rounds added until the headline ratios "
-                             "are narrow): a few minutes on 2 CPU cores (default: the full run)")
+                             "are narrow; the run's seconds are in its JSON) (default: the full run)")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="cpu (default), or gpu: an NVIDIA GPU through torch CUDA and jax[cuda12]; "
                              "TF32 is off in both frameworks")
