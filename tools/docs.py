@@ -707,8 +707,8 @@ def load_bench(name: str) -> dict:
 
 
 def loops_table(result: dict) -> str:
-    """The loops' steps/s and paired ratios; the NNX loops of the run's plan that it did not measure (a run
-    recorded before the bench measured NNX) are rows that say so."""
+    """The loops' steps/s and paired ratios; in a run without any NNX loop, the NNX loops of its plan (quick or
+    full) are rows that say "not measured"."""
     lines = ["| loop | steps/s (median of segments) | vs the torch loop (median of paired ratios, IQR) |",
              "| --- | --- | --- |"]
     for lp in result["loops"]:

@@ -121,8 +121,8 @@ def warning(result: dict) -> str | None:
 
 
 def not_measured(result: dict) -> str | None:
-    """One line when the run measured no NNX figure at all (a run recorded before the bench measured NNX, or one
-    told --impls without it and no loops): NNX is not measured, no figure stands in for it."""
+    """One line when the run holds no NNX figure at all (neither an NNX implementation nor an NNX loop): NNX is
+    not measured, and no figure stands in for it; None when it holds one."""
     if any(m["impl"] in NNX_IMPLS for m in result["measurements"]) or any(
             lp["loop"].startswith("nnx") for lp in result["loops"]):
         return None
