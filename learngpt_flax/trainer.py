@@ -12,8 +12,9 @@ import optax
 from learngpt import checks
 from learngpt.config import Config
 from learngpt.data import BatchSampler
-from learngpt.training import History, compiled_once, eval_data, run_chunks
+from learngpt.training import History, eval_data, run_chunks
 from learngpt_flax.optim import make_optimizer  # torch.optim.AdamW's arithmetic as an optax transformation
+from learngpt_jax.training import compiled  # ahead of time (fn.lower(*args).compile()), timed apart
 
 
 def make_step(model, optimizer: optax.GradientTransformation) -> Callable:
@@ -53,21 +54,18 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
     optimizer = make_optimizer(cfg)
     state = (params, optimizer.init(params), jax.random.key(cfg.seed) if key is None else key)
     run = jax.jit(lambda state, xs, ys: jax.lax.scan(make_step(model, optimizer), state, (xs, ys)))
-    evaluate, history, programs = make_evaluate(model), History("flax"), {}
-
-    def compiled(fn, *args):  # ahead of time, once per input shape: no clock below counts a compilation
-        shapes = tuple(np.shape(a) for a in jax.tree_util.tree_leaves(args))
-        return compiled_once(programs, history, (fn, shapes), lambda: fn.lower(*args).compile())
+    evaluate, history = make_evaluate(model), History("flax")
 
     def estimate() -> tuple[float, float]:
-        return tuple(float(compiled(evaluate, state[0], x, y)(state[0], x, y)) for x, y in eval_batches)
+        params = state[0]
+        return tuple(float(compiled(history, evaluate, params, x, y)(params, x, y)) for x, y in eval_batches)
 
     def chunk(start: int, stop: int) -> tuple[list[float], float]:
         nonlocal state
-        xs, ys = sampler.sample_many(stop - start, "train")  # (n, B, T) each: the same stream torch draws
-        checks.check_host_ids(model.vocab_size, xs, ys)  # on the host: under jit a bad id poisons the step
+        xs, ys = sampler.sample_many(stop - start, "train")  # (n, B, T) each: what n calls of sample() draw
+        checks.check_host_ids(model.vocab_size, xs, ys)  # on the host, before any step: none reads ids back
         xs, ys = jnp.asarray(xs), jnp.asarray(ys)
-        program = compiled(run, state, xs, ys)
+        program = compiled(history, run, state, xs, ys)
         t0 = time.perf_counter()
         state, losses = program(state, xs, ys)
         losses = losses.tolist()  # the chunk's one synchronisation

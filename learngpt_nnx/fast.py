@@ -95,14 +95,12 @@ def make_step(model: nnx.Module, optimizer: nnx.Optimizer) -> Callable:
 
 
 def make_evaluate(model: nnx.Module, optimizer: nnx.Optimizer) -> Callable:
-    """trainer.evaluate on the State of (model, optimizer), the model rebuilt in eval mode (dropout off)."""
-    graphdef = nnx.graphdef((model, optimizer))
-
-    def evaluate(state, xs, ys):
-        model, _ = nnx.merge(graphdef, state)
+    """trainer.evaluate on the State of (model, optimizer) (trainer.pure), in eval mode (dropout off)."""
+    def evaluate(model, optimizer, xs, ys):
         model.eval()  # the attribute is static, set while traced
         return trainer.evaluate(model, xs, ys)
-    return evaluate
+    call = trainer.pure(evaluate, model, optimizer)[0]
+    return lambda state, xs, ys: call(state, xs, ys)[1]  # the loss; the State after it is dropped
 
 
 def train(model: nnx.Module, cfg: Config, sampler: BatchSampler, evals: dict | None = None,
