@@ -6,9 +6,14 @@
 Compared, each against its bound (OUTPUT_BOUND, GRAD_BOUND): the outputs, a loss, the gradient of a seeded
 random weighing of the outputs with respect to every parameter and float input, every value a Flax module
 sows, and every submodule's output and inputs in torch's execution order, the first layer above the bound
-named. Floors (GRAD_FLOOR_EPS): a gradient also passes within eps * positions shared over * the model's largest
-gradient (the roundoff of a sum over those positions, whose terms may all err one way: an analytic zero such as a
-conv bias before BatchNorm), a layer's output within eps * its largest input: roundoff, not a difference.
+named. Floors (GRAD_FLOOR_EPS), where roundoff meets an analytic zero (a conv bias before BatchNorm): a gradient
+also passes when max |diff| <= eps * m * G, G the model's largest |torch gradient|, m the positions its tensor is
+shared over (1 unshared). It is a sum of m terms that each framework adds two at a time, in its own order; as
+each addition errs by at most eps / 2 of its result, either sum is within eps / 2 * (m - 1) * max |partial sum| of
+the exact one to first order (Higham, Accuracy and Stability of Numerical Algorithms, 4.2), the two within
+eps * (m - 1) * max |partial sum|; G stands for the partial sums, which the tool does not see. A model of roundoff,
+not a proof (a partial sum may exceed G; the terms carry earlier roundoff): the worst case in m, roundings leaning
+one way, not the sqrt(m) of roundings that cancel. A layer's output also passes within eps * its largest input.
 """
 import copy
 import dataclasses
@@ -737,9 +742,8 @@ def compare(torch_module, flax_module, inputs, *, variables: Mapping[str, Any] |
                                f"name them alike (output_names=...)")
     if loss is not None:
         report.add("loss", f_loss, to_numpy(t_loss), *bounds("loss", out_bound, 0.0))
-    # the floor: one unit of roundoff of the model's gradient scale (module docstring)
     g_floor = GRAD_FLOOR_EPS.get(dtype, 0.0) * _finite_scale(t_grads.values())
-    positions = {  # torch module -> the positions its weights are shared over (batch rows, pixels), at its first call
+    positions = {  # torch module -> the positions m its weights are shared over (batch rows, pixels), first call
         c.name.split("#")[0]: c.output.size // max(c.output.shape[1 if CHANNELS_FIRST.fullmatch(c.kind) and
                                                                    c.output.ndim >= 3 else -1], 1)
         for c in reversed(calls) if c.output is not None and c.output.ndim >= 2}
