@@ -38,7 +38,8 @@ COMMANDS = {
     "generate": "generate text from a checkpoint with either backend: greedy, or sampled (--temperature, --top-k)",
     "parity": "compare outputs, gradients and every layer across backends: each component, or your own torch/Flax pair",
     "questions": "ask the curriculum's questions of both backends and print the answers",
-    "bench": "measure what jit buys: torch eager, torch.compile, jax.jit and JAX without jit",
+    "bench": ("measure what jit buys: torch eager, torch.compile, jax.jit and JAX without jit (linen), nnx.jit and "
+              "NNX without jit"),
     "lesson": "show a component's torch and Flax files side by side, annotated, with its parity numbers (--html)",
     "attention": "draw each attention head of a checkpoint, torch beside Flax, for a prompt (a PNG)",
     "exercise": "each TODO of the curriculum as an exercise in torch, linen or NNX, graded against the torch reference",

@@ -153,7 +153,7 @@ def precision_settings(precision: str) -> dict:
 
 
 def torch_arm(mode: str, precision: str, cfg, corpus, segment: int, device):
-    """One segment of torch training per call (learngpt_torch.trainer.train, its step in this mode and precision);
+    """One segment of torch training per call (learngpt_torch.trainer.loop, its step in this mode and precision);
     returns the History."""
     import torch
     import learngpt_torch
@@ -161,6 +161,7 @@ def torch_arm(mode: str, precision: str, cfg, corpus, segment: int, device):
     from learngpt.data import BatchSampler
     from learngpt.training import eval_data
     from learngpt_torch import trainer
+    from learngpt_torch.optim import make_optimizer
 
     sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, cfg.seed)
     evals = eval_data(sampler, cfg, 1)
@@ -187,8 +188,8 @@ def torch_arm(mode: str, precision: str, cfg, corpus, segment: int, device):
 
     def segment_call():
         with torch_precision(precision):
-            return trainer.train(model, cfg, sampler, evals, max_iters=segment, eval_interval=segment,
-                                 make_step=make_step)
+            step = make_step(model, make_optimizer(model, cfg))  # a fresh optimizer per segment, as train gives
+            return trainer.loop(model, step, cfg, sampler, evals, segment, segment, False, "torch")
     return segment_call
 
 
