@@ -59,10 +59,12 @@ def test_layer_norm_helps_when_network_is_deep(answer):
 @pytest.mark.slow
 def test_layer_norm_helps_when_network_is_deeper(answer):
     """Compares: 40xBlockVer3 = GPTVer4(40 x BlockVer3) vs 40xBlockVer2 = GPTVer4(40 x BlockVer2)
-    With: 400 AdamW steps at lr 1e-3, batch 32, block_size 8, embed_size 16, 8 heads, on the whole training split;
+    With: 200 AdamW steps at lr 1e-3, batch 32, block_size 8, embed_size 16, 8 heads, on the whole training split;
         seeds 0, 1, 2; 50 evaluation batches per split for the final val loss
     Claim: 40xBlockVer3's mean val loss below 40xBlockVer2's, and lower on most seeds
     Bound: guard: 40xBlockVer3 learned (mean val loss at least 0.1 nats under the corpus's unigram baseline)
-    LEARNGPT_PROFILE=full: with 200 evaluation batches per split for the final val loss
-    LEARNGPT_PROFILE=seed: with 200 evaluation batches per split for the final val loss"""
+    LEARNGPT_PROFILE=full: with 400 AdamW steps at lr 1e-3, 200 evaluation batches per split for the final val
+        loss
+    LEARNGPT_PROFILE=seed: with 400 AdamW steps at lr 1e-3, 200 evaluation batches per split for the final val
+        loss"""
     answer.check()

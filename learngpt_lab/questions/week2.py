@@ -299,10 +299,10 @@ def layer_norm_helps(prof: Profile) -> Trial:
 @trial
 def layer_norm_helps_deeper(prof: Profile) -> Trial:
     """profile.layer_norm_depth (40) x BlockVer3 (pre-norm) end with a lower validation loss than as many
-    BlockVer2 (residuals only) after profile.layer_norm_depth_max_iters (400) steps, on the mean and on most
-    seeds: the condition where the curriculum's claim turns true, found by `python experiments/sweeps.py
-    layer-norm-depth` (depths 5, 10, 20, 40, pre- and post-norm, three seeds, both backends). Only pre-norm
-    must learn: that residuals alone do not is the point."""
+    BlockVer2 (residuals only) after profile.layer_norm_depth_max_iters steps (the sweep's 400 in the full and
+    seed profiles, 200 in CI's default), on the mean and on most seeds: the condition where the curriculum's claim
+    turns true, found by `python experiments/sweeps.py layer-norm-depth` (depths 5, 10, 20, 40, pre- and
+    post-norm, three seeds, both backends). Only pre-norm must learn: that residuals alone do not is the point."""
     n = prof.layer_norm_depth
     better, worse = f"{n}xBlockVer3", f"{n}xBlockVer2"
     return Trial({better: gpt4_around("BlockVer3", n), worse: gpt4_around("BlockVer2", n)},
