@@ -870,6 +870,51 @@ def nnx_overhead(_: str = "") -> str:
     return "\n".join(lines)
 
 
+def nanogpt_speed(name: str = "") -> str:
+    """experiments/nanogpt_speed.py (docs/results/NAME.json, default nanogpt-speed): the torch reference's
+    laptop-preset training steps/s, before (90c941b) and now, beside nanoGPT's own model and train.py step and
+    learngpt's Flax, paired; then the ops (torch.profiler self time) where the reference's step differs from
+    nanoGPT's."""
+    r = load(f"{name or 'nanogpt-speed'}.json")
+    lines = [f"| arm, {r['threads']} thread(s) | steps/s (median of rounds) | vs nanoGPT's train.py (median of paired "
+             "rounds, 95 % interval) | waiting for a CPU (share of the timed wall, median) | warm-up (s) |",
+             "| --- | --- | --- | --- | --- |"]
+    for a in r["arms"]:
+        lines.append(f"| {a['arm']} | {a['steps_per_second']:.1f} | "
+                     f"{_ratio_cell(a['ratio_to_nanogpt'], (a['ratio_low'], a['ratio_high']))} | "
+                     f"{a['run_queue_wait_median']:.0%} | {a['warmup_s']:.1f} |")
+    h, x = r["head_over_before"], r["avx2_over_default"]
+    lines += ["", f"learngpt torch HEAD over 90c941b: {_ratio_cell(h['median'], (h['low'], h['high']))}; HEAD under "
+              f"ATEN_CPU_CAPABILITY=avx2 over its default kernels: {_ratio_cell(x['median'], (x['low'], x['high']))} "
+              "(paired rounds, 95 % interval; above 1: faster)."]
+    ref, head = r["reference"], "learngpt torch HEAD"
+    p_ref, p_head = r["profiles"][ref], r["profiles"][head]
+    rows = r["op_differences_head_vs_nanogpt"][:10]
+    lines += ["", f"| op (torch.profiler, self CPU time) | {ref} (ms a step) | {head} (ms a step) | calls a step "
+              "(nanoGPT / learngpt) |", "| --- | --- | --- | --- |"]
+    for d in rows:
+        lines.append(f"| `{d['op']}` | {d[ref] / 1000:.1f} | {d[head] / 1000:.1f} | "
+                     f"{d['calls_per_step_' + ref]:.0f} / {d['calls_per_step_' + head]:.0f} |")
+    lines.append(f"| all ops | {p_ref['ops_self_ms_per_step']:.1f} | {p_head['ops_self_ms_per_step']:.1f} | "
+                 f"{p_ref['ops_per_step']:.0f} / {p_head['ops_per_step']:.0f} |")
+    sm = {n: r["softmax_ops"][n] for n in (head, head + " avx2")}
+    caps = {n: r["profiles"][n]["cpu_capability"] for n in sm}
+    lines += ["", f"The rows: the {len(rows)} ops whose self time differs most over {r['profile_steps']} profiled "
+              f"steps of each. The reference's softmax (forward, backward) at this size: "
+              + ", ".join(f"{sm[n]['aten::_softmax']['self_us_per_call']:.0f} µs and "
+                          f"{sm[n]['aten::_softmax_backward_data']['self_us_per_call']:.0f} µs a call under {caps[n]}"
+                          for n in sm)
+              + f" ({sm[head]['aten::_softmax']['calls_per_step']:.0f} calls a step each)."]
+    m = r["machine"]
+    lines += ["", f"Measured {r['created'][:16].replace('T', ' ')}: {r['rounds']} rounds of {r['steps_per_round']} "
+              f"steps per arm in rotating order, each arm a warm process of its own on {r['threads']} thread(s), "
+              f"{m['cpu_model']}, {m['cpu_count']} cores shared with other work: 1-minute load average "
+              f"{r['load_1min_median']:.1f} (median over the rounds, max {r['load_1min_max']:.1f}); torch "
+              f"{m['versions']['torch']}, jax {m['versions']['jax']}, flax {m['versions']['flax']}; nanoGPT "
+              f"{r['nanogpt']['commit'][:7]}, learngpt {r['learngpt_commit'][:7]} (before: {r['before_commit'][:7]})."]
+    return "\n".join(lines)
+
+
 # The GPU run (tools/gpu.sh -> tools/gpu_record.py -> docs/results/gpu-*.json)
 
 GPU_NONE = ("No GPU run recorded yet: `bash tools/gpu.sh OUT` on a machine with an NVIDIA GPU, then "
@@ -1046,6 +1091,8 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "parallel": parallel,
     # nnx-overhead: experiments/nnx_overhead.py, NNX's Python cost against linen and jax.jit
     "nnx-overhead": nnx_overhead,
+    # nanogpt-speed[:RESULT]: experiments/nanogpt_speed.py, the torch reference beside nanoGPT's own step
+    "nanogpt-speed": nanogpt_speed,
     # gpu:matrix, gpu:parity, gpu:summary: the recorded GPU run (tools/gpu_record.py -> docs/results/gpu-*.json)
     "gpu": gpu_block,
 }
