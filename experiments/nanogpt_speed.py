@@ -355,6 +355,7 @@ def arm_specs(nanogpt: str, before: str, steps: int, main_root: str, threads: in
         "learngpt torch 90c941b": ({"kind": "torch", "config": config, "steps": steps, "cwd": before}, old),
         "learngpt torch HEAD": ({"kind": "torch", "config": config, "steps": steps}, head),
         "learngpt torch HEAD avx2": ({"kind": "torch", "config": config, "steps": steps}, avx2),
+        "learngpt Flax 90c941b": ({"kind": "flax", "config": config, "steps": steps, "cwd": before}, old),
         "learngpt Flax HEAD": ({"kind": "flax", "config": config, "steps": steps}, head),
     }
     for spec, _ in specs.values():
@@ -451,8 +452,11 @@ def run(args, log) -> dict:
     before_after = [float(x) for x in np.asarray(times["learngpt torch 90c941b"])
                     / np.asarray(times["learngpt torch HEAD"])]
     avx = [float(x) for x in np.asarray(times["learngpt torch HEAD"]) / np.asarray(times["learngpt torch HEAD avx2"])]
+    flax_before_after = [float(x) for x in np.asarray(times["learngpt Flax 90c941b"])
+                         / np.asarray(times["learngpt Flax HEAD"])]
     lo, hi = stats.median_interval(before_after)
     alo, ahi = stats.median_interval(avx)
+    flo, fhi = stats.median_interval(flax_before_after)
     softmax = {n: {op: profiles[n]["ops"].get(op) for op in ("aten::_softmax", "aten::_softmax_backward_data")}
                for n in PROFILED}
     profile_out = {n: {k: v for k, v in p.items() if k != "ops"} | {"top_ops": top_ops(p, args.top)}
@@ -473,6 +477,8 @@ def run(args, log) -> dict:
         "head_over_before": {"median": float(np.median(before_after)), "low": lo, "high": hi,
                              "per_round": before_after},
         "avx2_over_default": {"median": float(np.median(avx)), "low": alo, "high": ahi, "per_round": avx},
+        "flax_head_over_before": {"median": float(np.median(flax_before_after)), "low": flo, "high": fhi,
+                                  "per_round": flax_before_after},
         "profile_steps": args.profile_steps, "profiles": profile_out,
         "op_differences_head_vs_nanogpt": op_differences(profiles, REFERENCE, "learngpt torch HEAD", args.top),
         "softmax_ops": softmax,
@@ -535,8 +541,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['arm']:<26} {r['steps_per_second']:6.1f} steps/s  x{r['ratio_to_nanogpt']:.3f} of nanoGPT "
               f"[{r['ratio_low']:.3f}, {r['ratio_high']:.3f}]  warm-up {r['warmup_s']:.1f} s")
     h = result["head_over_before"]
-    print(f"HEAD over 90c941b x{h['median']:.3f} [{h['low']:.3f}, {h['high']:.3f}]; load (1 min) median "
-          f"{result['load_1min_median']:.2f}, max {result['load_1min_max']:.2f}")
+    f = result["flax_head_over_before"]
+    print(f"HEAD over 90c941b: torch x{h['median']:.3f} [{h['low']:.3f}, {h['high']:.3f}], Flax x{f['median']:.3f} "
+          f"[{f['low']:.3f}, {f['high']:.3f}]; load (1 min) median {result['load_1min_median']:.2f}, max "
+          f"{result['load_1min_max']:.2f}")
     if args.out:
         from learngpt_lab.bench.report import write_json
         write_json(result, args.out)

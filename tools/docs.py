@@ -883,10 +883,11 @@ def nanogpt_speed(name: str = "") -> str:
         lines.append(f"| {a['arm']} | {a['steps_per_second']:.1f} | "
                      f"{_ratio_cell(a['ratio_to_nanogpt'], (a['ratio_low'], a['ratio_high']))} | "
                      f"{a['run_queue_wait_median']:.0%} | {a['warmup_s']:.1f} |")
-    h, x = r["head_over_before"], r["avx2_over_default"]
-    lines += ["", f"learngpt torch HEAD over 90c941b: {_ratio_cell(h['median'], (h['low'], h['high']))}; HEAD under "
-              f"ATEN_CPU_CAPABILITY=avx2 over its default kernels: {_ratio_cell(x['median'], (x['low'], x['high']))} "
-              "(paired rounds, 95 % interval; above 1: faster)."]
+    h, x, f = r["head_over_before"], r["avx2_over_default"], r.get("flax_head_over_before")
+    flax = f"; learngpt Flax HEAD over 90c941b: {_ratio_cell(f['median'], (f['low'], f['high']))}" if f else ""
+    lines += ["", f"learngpt torch HEAD over 90c941b: {_ratio_cell(h['median'], (h['low'], h['high']))}{flax}; "
+              f"torch HEAD under ATEN_CPU_CAPABILITY=avx2 over its default kernels: "
+              f"{_ratio_cell(x['median'], (x['low'], x['high']))} (paired rounds, 95 % interval; above 1: faster)."]
     ref, head = r["reference"], "learngpt torch HEAD"
     p_ref, p_head = r["profiles"][ref], r["profiles"][head]
     rows = r["op_differences_head_vs_nanogpt"][:10]
