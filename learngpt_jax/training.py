@@ -46,7 +46,7 @@ def train(state, run: Callable, evaluate: Callable, cfg: Config, sampler: BatchS
     eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
     history, programs = History(backend), {}
 
-    def compiled(role: str, fn, *args):  # ahead of time, once per input shape
+    def program_for(role: str, fn, *args):  # ahead of time, once per input shape (compile may be custom)
         shapes = tuple(np.shape(a) for a in jax.tree_util.tree_leaves(args))
         return compiled_once(programs, history, (role, shapes), lambda: compile(role, fn, *args))
 
@@ -54,7 +54,7 @@ def train(state, run: Callable, evaluate: Callable, cfg: Config, sampler: BatchS
     eval_arrays = {split: (put(x), put(y)) for split, (x, y) in evals.items()}
 
     def estimate() -> tuple[float, float]:
-        return tuple(float(read(compiled("eval", evaluate, params(state), *eval_arrays[split])(
+        return tuple(float(read(program_for("eval", evaluate, params(state), *eval_arrays[split])(
             params(state), *eval_arrays[split]))) for split in ("train", "val"))
 
     def chunk(start: int, stop: int) -> tuple[np.ndarray, float]:
@@ -63,14 +63,14 @@ def train(state, run: Callable, evaluate: Callable, cfg: Config, sampler: BatchS
         checks.check_host_ids(vocab_size, xs, ys)  # on the host: under jit a bad id poisons the step
         xs, ys = put(xs), put(ys)
         if one_step:
-            program, losses = compiled("step", run, state, (xs[0], ys[0])), []
+            program, losses = program_for("step", run, state, (xs[0], ys[0])), []
             t0 = time.perf_counter()
             for x, y in zip(np.asarray(xs), np.asarray(ys)):  # host rows: indexing a jax array dispatches
                 state, loss = program(state, (x, y))
                 losses.append(loss)
             losses = jnp.stack(losses)
         else:
-            program = compiled("scan", run, state, xs, ys)
+            program = program_for("scan", run, state, xs, ys)
             t0 = time.perf_counter()
             state, losses = program(state, xs, ys)
         losses = read(jax.block_until_ready(losses))
