@@ -12,8 +12,9 @@ import numpy as np
 
 from learngpt.data import CharTokenizer
 from learngpt.errors import InputError
+from learngpt_lab import backends
 
-LABELS = {"torch": "torch", "flax": "Flax linen", "nnx": "Flax NNX"}
+LABELS = {name: entry.label for name, entry in backends.BACKENDS.items()}  # name -> "Flax linen"
 PANELS = 8  # panels per row of the figure at most
 
 

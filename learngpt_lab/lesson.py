@@ -16,13 +16,15 @@ from pathlib import Path
 
 from learngpt import components
 from learngpt.errors import ConfigError
+from learngpt_lab import backends
 
 ROOT = Path(__file__).resolve().parent.parent
 # `learngpt parity`'s recorded table (tools/parity_components.py writes it): package data beside this module,
 # in a checkout and in an installed wheel alike
 PARITY_RECORD = Path(__file__).resolve().parent / "data" / "parity.json"
-PACKAGES = {"torch": "learngpt_torch", "flax": "learngpt_flax", "nnx": "learngpt_nnx"}
-LABELS = {"torch": "torch", "flax": "Flax linen", "nnx": "Flax NNX"}
+PACKAGES = {name: entry.package for name, entry in backends.BACKENDS.items()}  # name -> its lesson package
+LABELS = {name: entry.label for name, entry in backends.BACKENDS.items()}  # name -> "Flax linen"
+SIDES = (backends.REFERENCE, backends.PORTS[0])  # a lesson's sides unless told: torch beside linen
 CLASS = re.compile(r"^class (\w+)\b", re.M)
 TOKENS = re.compile(r"[A-Z][A-Za-z]*Ver\d+|FeedForward|LayerNorm|PositionalEncoding|Sequential")
 
@@ -292,7 +294,7 @@ def annotate(rows: list[Row], pair: str) -> list[Note]:
     return used
 
 
-def build(name: str, sides: tuple[str, ...] = ("torch", "flax")) -> Lesson:
+def build(name: str, sides: tuple[str, ...] = SIDES) -> Lesson:
     """The lesson on `name`: for each class, each consecutive pair of `sides` aligned and annotated."""
     for side in sides:
         if side not in PACKAGES:

@@ -16,6 +16,7 @@ import learngpt_flax
 import learngpt_torch
 from learngpt import components
 from learngpt.config import Config
+from learngpt_lab import backends
 from parity.bridge import abstract_params, flax_to_torch, torch_state, torch_to_flax
 from parity.check import (DTYPES, GRAD_BOUND, GRAD_FLOOR_EPS, GRAD_RELATIVE, OUTPUT_BOUND, Layer, Report, Row,
                           _finite_scale, _leaves, compare, max_abs_diff)
@@ -25,9 +26,10 @@ __all__ = ["DTYPES", "GRAD_BOUND", "GRAD_RELATIVE", "JAX_SIDES", "OUTPUT_BOUND",
            "build_jax", "build_torch", "component_report", "components_table", "jax_pair_report", "loss_weights",
            "make_inputs", "max_abs_diff"]
 
-JAX_SIDES = ("flax", "nnx")  # linen and NNX: each compared with torch by the same engine
-PAIRS = (("torch", "flax"), ("torch", "nnx"), ("flax", "nnx"))  # the table's three pairs, reference first
-LABELS = {"torch": "torch", "flax": "linen", "nnx": "NNX"}
+JAX_SIDES = backends.PORTS  # linen and NNX: each compared with torch by the same engine
+LINEN_NNX = ("flax", "nnx")  # the pair jax_pair_report compares: linen the reference, NNX against it
+PAIRS = tuple((backends.REFERENCE, side) for side in JAX_SIDES) + (LINEN_NNX,)  # the table's pairs, reference first
+LABELS = {name: entry.short for name, entry in backends.BACKENDS.items()}  # name -> "linen"
 
 
 def make_inputs(name: str, cfg: Config, batch: int, seq: int, seed: int, dtype: str):
@@ -144,7 +146,7 @@ def jax_pair_report(name: str, cfg: Config | None = None, dtype: str = "float32"
 
 def pair_report(name: str, pair: tuple[str, str], dtype: str, seed: int = 0) -> Report:
     """component_report for torch against a JAX side, jax_pair_report for linen against NNX."""
-    return jax_pair_report(name, dtype=dtype, seed=seed) if pair == ("flax", "nnx") else component_report(
+    return jax_pair_report(name, dtype=dtype, seed=seed) if pair == LINEN_NNX else component_report(
         name, dtype=dtype, seed=seed, jax_side=pair[1])
 
 

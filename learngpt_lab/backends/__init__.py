@@ -1,6 +1,6 @@
 """The backends by name: the one table from a name to its adapter (a module of this package, a class in it
-that implements protocol.Adapter), and what commands and tests use to pick backends (get, selected, parse,
-spelled).
+that implements protocol.Adapter), its lesson package and its labels (BACKENDS), and what commands and tests
+use to pick backends (get, selected, parse, spelled).
 
 A caller holds a `Backend` and a `Model` and sees numpy arrays only; every operation is the adapter's method:
 
@@ -10,7 +10,9 @@ A caller holds a `Backend` and a `Model` and sees numpy arrays only; every opera
     history = backend.train(model, cfg, sampler)  # the lesson package's own trainer, in place
 
 `lib` is the lesson package (learngpt_torch, learngpt_flax or learngpt_nnx): the same recipe builds each twin.
-Adding a backend means adding its lesson package, one adapter module here and its name in ADAPTERS.
+Adding a backend means adding its lesson package, one adapter module here and its entry in BACKENDS (and its
+lesson notes): BACKENDS is the one place the lab keeps a backend's name, lesson package and labels, and it is
+read without importing any framework (tests/unit/test_layout.py lists the files elsewhere that name one).
 """
 from __future__ import annotations
 
@@ -35,16 +37,37 @@ if TYPE_CHECKING:
     from learngpt.parallel import World
     from learngpt.training import History
 
-ADAPTERS = {  # name -> its adapter: (module of this package, class); imported, with its framework, on first use
-    "torch": ("torch_backend", "TorchAdapter"),
-    "flax": ("flax_backend", "FlaxAdapter"),  # Flax linen (learngpt_flax)
-    "nnx": ("nnx_backend", "NnxAdapter"),  # Flax NNX (learngpt_nnx), beside linen
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One backend in BACKENDS: its adapter (a module of this package and the class in it, imported with its
+    framework on first use), its lesson package, and how the lab's text names it."""
+    module: str  # the adapter's module, in this package
+    cls: str  # the adapter's class in it (implements protocol.Adapter)
+    package: str  # the lesson package its recipes build from
+    label: str  # in lessons, exercises and figures: "Flax linen"
+    short: str  # in the parity table's pair names (torch-linen): "linen"
+    compiles: bool  # whether its timed forward with jit=True runs a compiled program (Adapter.timed_forward)
+    init_method: str  # the method that plays torch's __init__ (DESIGN.md's mirror table): linen's setup
+    forward_method: str  # the method that plays torch's forward
+
+
+BACKENDS = {  # name -> Entry: the one table of the backends, the reference first
+    "torch": Entry("torch_backend", "TorchAdapter", "learngpt_torch", "torch", "torch", compiles=False,
+                   init_method="__init__", forward_method="forward"),
+    "flax": Entry("flax_backend", "FlaxAdapter", "learngpt_flax", "Flax linen", "linen", compiles=True,
+                  init_method="setup", forward_method="__call__"),
+    "nnx": Entry("nnx_backend", "NnxAdapter", "learngpt_nnx", "Flax NNX", "NNX", compiles=True,
+                 init_method="__init__", forward_method="__call__"),
 }
-NAMES = tuple(ADAPTERS)
+NAMES = tuple(BACKENDS)
+REFERENCE = NAMES[0]  # torch: every other backend (a port) is compared with it
+PORTS = NAMES[1:]
 ENV_VAR = "LEARNGPT_BACKEND"  # narrows the tests and commands to some backends: torch, flax, nnx (commas)
 
-__all__ = ["ADAPTERS", "Adapter", "Backend", "Model", "NAMES", "DTYPES", "DEVICES", "ENV_VAR", "OPERATIONS", "adapter",
-           "get", "check_device", "selected", "parse", "spelled"]
+__all__ = ["BACKENDS", "Adapter", "Backend", "Entry", "Model", "NAMES", "PORTS", "REFERENCE", "DTYPES", "DEVICES",
+           "ENV_VAR", "OPERATIONS", "adapter", "get", "check_device", "selected", "parse", "spelled"]
 
 
 def spelled(conjunction: str = "or") -> str:
@@ -54,11 +77,14 @@ def spelled(conjunction: str = "or") -> str:
 
 @functools.lru_cache(maxsize=None)
 def adapter(name: str) -> Adapter:
-    """The adapter of a backend in ADAPTERS, its module imported (and with it the framework); a TypeError naming
+    """The adapter of a backend in BACKENDS, its module imported (and with it the framework); a TypeError naming
     everything its class lacks of protocol.Adapter or spells with other parameters."""
-    module, cls = ADAPTERS[name]
-    found = getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    entry = BACKENDS[name]
+    cls = entry.cls
+    found = getattr(importlib.import_module(f"{__name__}.{entry.module}"), cls)
     problems = unimplemented(found)
+    if getattr(found, "package", entry.package) != entry.package:
+        problems.append(f"its package is {found.package!r}, BACKENDS says {entry.package!r}")
     if problems:
         raise TypeError(f"{found.__module__}.{cls} does not implement protocol.Adapter: {'; '.join(problems)}")
     return found()
@@ -87,7 +113,7 @@ class Backend:
 
     def module(self, name: str) -> ModuleType:
         """One of the lesson package's modules: parallel, trainer, fast, ..."""
-        return importlib.import_module(f"{self.adapter.package}.{name}")
+        return importlib.import_module(f"{BACKENDS[self.name].package}.{name}")
 
     def device_scope(self, device: str) -> ContextManager[None]:
         return self.adapter.device_scope(device)

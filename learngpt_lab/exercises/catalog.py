@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from learngpt.errors import UserError
+from learngpt_lab import backends
 
-FRAMEWORKS = ("torch", "flax", "nnx")  # flax: Flax linen
-LABELS = {"torch": "torch", "flax": "Flax linen", "nnx": "Flax NNX"}
+FRAMEWORKS = backends.NAMES  # flax: Flax linen
+LABELS = {name: entry.label for name, entry in backends.BACKENDS.items()}  # name -> "Flax linen"
 # a torch method name -> the method that plays its part in each framework (DESIGN.md's mirror table)
-METHODS = {"torch": {"__init__": "__init__", "forward": "forward"},
-           "flax": {"__init__": "setup", "forward": "__call__"},
-           "nnx": {"__init__": "__init__", "forward": "__call__"}}
+METHODS = {name: {"__init__": entry.init_method, "forward": entry.forward_method}
+           for name, entry in backends.BACKENDS.items()}
 
 
 @dataclass(frozen=True)

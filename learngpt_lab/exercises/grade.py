@@ -35,12 +35,13 @@ import numpy as np
 
 from learngpt import components
 from learngpt.config import Config
+from learngpt_lab import backends
 from learngpt_lab.exercises import causes
 from learngpt_lab.exercises.catalog import LABELS, Exercise, check_framework, get
 from learngpt_lab.exercises.generate import NOT_IMPLEMENTED
 
 STAGES = {1: "imports", 2: "builds", 3: "params", 4: "forward", 5: "gradients", 6: "dropout", 7: "question"}
-PACKAGES = {"torch": "learngpt_torch", "flax": "learngpt_flax", "nnx": "learngpt_nnx"}
+PACKAGES = {name: entry.package for name, entry in backends.BACKENDS.items()}  # name -> its lesson package
 SHAPES_F32 = ((4, None), (2, 5))  # (B, T) of the inputs; None: block_size
 SHAPES_F64 = ((4, None),)
 SEED = 0

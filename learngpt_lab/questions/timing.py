@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from learngpt_lab import backends
 from learngpt_lab.stats import rotation
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (glibc malloc.h)
@@ -47,7 +48,8 @@ def _minor_faults() -> int:
 
 
 MODES = {"op by op": False, "jitted": True}  # name -> timed_forward's jit
-COMPILES = {"torch": False, "flax": True, "nnx": True}  # whether timed_forward(jit=True) times a compiled program
+# whether timed_forward(jit=True) times a compiled program: BACKENDS' `compiles`
+COMPILES = {name: entry.compiles for name, entry in backends.BACKENDS.items()}
 
 
 def _timed_torch(model, x: np.ndarray, calls: int, jit: bool) -> float:
@@ -94,7 +96,6 @@ def _measure(backend_name: str, dtype: str, components: list, shape: tuple, call
              modes: tuple[str, ...]) -> dict:
     """In the child: see paired_forward_times."""
     pinned = pin_allocator()
-    from learngpt_lab import backends
     from learngpt_lab.threads import set_threads
     set_threads(1, torch=backend_name == "torch")
     backend = backends.get(backend_name, dtype)
