@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-import learngpt_flax
 import learngpt_torch
 from learngpt import components
 from learngpt.config import Config
@@ -57,13 +56,7 @@ def build_jax(name: str, cfg: Config, jax_side: str = "flax", seed: int = 0):
     parameters drawn from nnx.Rngs(seed), dropout on until eval())."""
     if jax_side not in JAX_SIDES:
         raise ValueError(f"unknown JAX side {jax_side!r}; expected one of {JAX_SIDES}")
-    if jax_side == "flax":
-        return components.build(learngpt_flax, name, cfg)
-    import learngpt_nnx
-    from flax import nnx
-
-    from learngpt_lab.backends.nnx_backend import Seeded
-    return components.build(Seeded(learngpt_nnx, nnx.Rngs(params=seed, dropout=seed)), name, cfg)
+    return backends.adapter(jax_side).build(lambda lib: components.build(lib, name, cfg), seed)  # Adapter.build
 
 
 def component_report(name: str, cfg: Config | None = None, dtype: str = "float32", seed: int = 0,

@@ -15,7 +15,7 @@ from learngpt.data import BatchSampler
 from learngpt.parallel import World
 from learngpt.training import History
 from learngpt_flax import fast, parallel
-from learngpt_lab.backends.jax_common import JaxAdapter, cast, x64
+from learngpt_lab.backends.jax_common import JaxAdapter, cast, shapes, x64
 from learngpt_lab.backends.protocol import Model
 from parity.bridge import abstract_params, flat_tree, flax_to_torch, torch_to_flax
 
@@ -25,9 +25,19 @@ class FlaxAdapter(JaxAdapter):
     lib = learngpt_flax
     parallel = parallel
 
+    def build(self, recipe: Callable[[Any], Any], seed: int = 0, lib: Any = None) -> Any:
+        return recipe(learngpt_flax if lib is None else lib)  # a description: its params are drawn by init
+
+    def param_shapes(self, module: Any, example: tuple) -> dict[str, tuple]:
+        return shapes(abstract_params(module, *[jnp.asarray(a) for a in example]))
+
+    def _pure(self, model: Model):
+        module = model.module
+        return (lambda p, inp: module.apply({"params": p}, inp)), model.params, repr(module)
+
     def create(self, recipe: Callable[[Any], Any], example: np.ndarray | None = None, seed: int = 0,
                weights: dict | None = None, dtype: str = "float32") -> Model:
-        module = recipe(learngpt_flax)
+        module = self.build(recipe, seed)
         with jax.enable_x64(dtype == "float64"):
             if weights is not None:  # the params' shapes only (no init computed: op by op it takes seconds)
                 params = torch_to_flax(weights, abstract_params(module, np.asarray(example)))

@@ -1,12 +1,14 @@
 """What the two Flax adapters (linen: flax_backend.py, NNX: nnx_backend.py) share: JAX's device scope, its
-64-bit mode per model, the float cast of a pytree, the data-parallel dropout masks and the fast decoding loop."""
+64-bit mode per model, the float cast of a pytree, a param tree's shapes, the timed forward, the data-parallel
+dropout masks and the fast decoding loop."""
 from __future__ import annotations
 
 import contextlib
 import functools
 import os
+import time
 from types import ModuleType
-from typing import Callable, Iterator
+from typing import Any, Callable, Hashable, Iterator
 
 import jax
 import numpy as np
@@ -31,6 +33,21 @@ def cast(tree, dtype: str):
     return jax.tree_util.tree_map(lambda a: a.astype(dtype) if a.dtype.kind == "f" else a, tree)
 
 
+def shapes(tree, prefix: str = "") -> dict[str, tuple]:
+    """{path: shape} of a nested param tree (dicts or NNX States), the path's keys joined by '/'."""
+    out = {}
+    for k, v in tree.items():
+        path = f"{prefix}/{k}" if prefix else str(k)
+        if hasattr(v, "items"):
+            out.update(shapes(v, path))
+        else:
+            out[path] = tuple(np.shape(v))
+    return out
+
+
+_PROGRAMS: dict[tuple, Callable] = {}  # timed_forward's jitted forwards by structure and input: compiled once
+
+
 class JaxAdapter:
     """The base of a Flax adapter: `parallel` is its lesson package's parallel.py, `_next_token` the one compiled
     forward pass its `complete` repeats."""
@@ -48,6 +65,24 @@ class JaxAdapter:
             raise UserError(f"--device {device}: JAX sees no {device} device") from None
         with jax.default_device(found[0]):
             yield
+
+    def _pure(self, model: Model) -> tuple[Callable, Any, Hashable]:
+        """(fn, params, structure): the model's forward as fn(params, x), its params, and what tells its
+        compiled program from another's (a module of the same structure compiles to the same program)."""
+        raise NotImplementedError
+
+    def timed_forward(self, model: Model, x: np.ndarray, calls: int, jit: bool) -> float:
+        fn, params, structure = self._pure(model)
+        if jit:
+            fn = _PROGRAMS.setdefault((structure, np.shape(x), str(x.dtype), model.dtype), jax.jit(fn))
+        with jax.enable_x64(model.dtype == "float64"):
+            jx = jax.numpy.asarray(x)
+            jax.block_until_ready(fn(params, jx))  # warm-up (and compile)
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                out = fn(params, jx)
+            jax.block_until_ready(out)
+            return time.perf_counter() - t0
 
     def dropout_masks(self, shape: tuple, rate: float, seed: int, world: World,
                       device: str = "cpu") -> list[np.ndarray]:

@@ -17,10 +17,10 @@ from learngpt.config import Config
 from learngpt.data import BatchSampler
 from learngpt.parallel import World
 from learngpt.training import History
-from learngpt_lab.backends.jax_common import JaxAdapter, cast, x64
+from learngpt_lab.backends.jax_common import JaxAdapter, cast, shapes, x64
 from learngpt_lab.backends.protocol import Model
 from learngpt_nnx import fast, parallel
-from parity.nnx import nnx_to_torch, torch_to_nnx
+from parity.nnx import nnx_params, nnx_to_torch, torch_to_nnx
 
 
 class Seeded:
@@ -39,12 +39,6 @@ class Seeded:
         if callable(found) and "rngs" in inspect.signature(init).parameters:
             return functools.partial(found, rngs=self._rngs)
         return found
-
-
-def _build(recipe: Callable[[Any], Any], seed: int = 0) -> nnx.Module:
-    """recipe(learngpt_nnx) built, parameters drawn from nnx.Rngs(params=seed) and every Dropout's stream
-    forked from nnx.Rngs(dropout=seed)."""
-    return recipe(Seeded(learngpt_nnx, nnx.Rngs(params=seed, dropout=seed)))
 
 
 def _cast(module: nnx.Module, dtype: str) -> None:
@@ -70,15 +64,25 @@ class NnxAdapter(JaxAdapter):
     def lib(self) -> Seeded:
         return Seeded(learngpt_nnx)
 
+    def build(self, recipe: Callable[[Any], Any], seed: int = 0, lib: Any = None) -> nnx.Module:
+        """Parameters drawn from nnx.Rngs(params=seed), every Dropout's stream forked from nnx.Rngs(dropout=seed)."""
+        return recipe(Seeded(learngpt_nnx if lib is None else lib, nnx.Rngs(params=seed, dropout=seed)))
+
+    def param_shapes(self, module: Any, example: tuple) -> dict[str, tuple]:
+        return shapes(nnx_params(module))
+
+    def _pure(self, model: Model):
+        return fast.pure(model.module)  # the module's State taken as linen's apply takes params
+
     def create(self, recipe: Callable[[Any], Any], example: np.ndarray | None = None, seed: int = 0,
                weights: dict | None = None, dtype: str = "float32") -> Model:
         with jax.enable_x64(dtype == "float64"):
             if weights is not None:  # the structure only (no init computed: op by op it takes seconds)
-                module = nnx.eval_shape(lambda: _build(recipe, seed))
+                module = nnx.eval_shape(lambda: self.build(recipe, seed))
                 torch_to_nnx(weights, module)  # every parameter set (WeightMismatchError before any is)
                 nnx.reseed(module, dropout=seed)  # the dropout streams' keys and counts, concrete
             else:  # drawn natively (the same distributions as torch's defaults)
-                module = _build(recipe, seed)
+                module = self.build(recipe, seed)
             _cast(module, dtype)
             return Model(module, None, dtype)  # the parameters live in the module, as in torch
 

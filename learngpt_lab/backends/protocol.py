@@ -59,6 +59,25 @@ class Adapter(Protocol):
         framework sees none."""
         ...
 
+    def build(self, recipe: Callable[[Any], Any], seed: int = 0, lib: Any = None) -> Any:
+        """recipe(lib) as the framework's bare module, its initialisation drawn from seed: what create starts from
+        (not cast, not moved to a device; linen's params not drawn, NNX's inside it). lib stands in for the lesson
+        package when given (a view of it: the exercises grader's, the learner's class in place of the
+        reference's); NNX's constructors get nnx.Rngs(params=seed, dropout=seed) either way."""
+        ...
+
+    def param_shapes(self, module: Any, example: tuple) -> dict[str, tuple]:
+        """{name: shape} of what a module from `build` holds, in the framework's own names: torch's state_dict
+        keys, linen's and NNX's parameter paths joined by '/' (linen's traced on example, nothing computed)."""
+        ...
+
+    def timed_forward(self, model: Model, x: np.ndarray, calls: int, jit: bool) -> float:
+        """Seconds for `calls` forward passes of the model on x, after one untimed call (the warm-up, and with
+        jit the compilation); jit=True times one compiled program where the backend compiles (BACKENDS'
+        `compiles`), else op by op; torch eager, in eval mode, without autograd. Nothing is converted to numpy
+        inside the clock."""
+        ...
+
     def create(self, recipe: Callable[[Any], Any], example: np.ndarray | None = None, seed: int = 0,
                weights: dict | None = None, dtype: str = "float32") -> Model:
         """recipe(lib) built and initialised from seed, computing in dtype (linen traces example to shape its

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import time
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -41,10 +42,26 @@ class TorchAdapter:
         finally:
             _where.pop()
 
+    def build(self, recipe: Callable[[Any], Any], seed: int = 0, lib: Any = None) -> Any:
+        torch.manual_seed(seed)  # torch initialises while it builds
+        return recipe(learngpt_torch if lib is None else lib)
+
+    def param_shapes(self, module: Any, example: tuple) -> dict[str, tuple]:
+        return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+    def timed_forward(self, model: Model, x: np.ndarray, calls: int, jit: bool) -> float:
+        model.module.eval()  # eager: torch has no jit here (learngpt bench measures torch.compile)
+        tx = torch.as_tensor(x)
+        with torch.no_grad():
+            model.module(tx)  # warm-up
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                model.module(tx)
+            return time.perf_counter() - t0
+
     def create(self, recipe: Callable[[Any], Any], example: np.ndarray | None = None, seed: int = 0,
                weights: dict | None = None, dtype: str = "float32") -> Model:
-        torch.manual_seed(seed)  # torch initialises while it builds; example is not needed
-        module = recipe(learngpt_torch).to(device=_DEVICE[_where[-1]], dtype=getattr(torch, dtype))
+        module = self.build(recipe, seed).to(device=_DEVICE[_where[-1]], dtype=getattr(torch, dtype))  # no example
         model = Model(module, dtype=dtype)
         if weights is not None:
             self.set_weights(model, weights)

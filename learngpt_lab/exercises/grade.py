@@ -187,17 +187,13 @@ def _refusal(cls: Any, exercise: Exercise, framework: str, module_name: str | No
 
 class _Swapped:
     """A backend package with the learner's class in place of the reference's of the same name (what the
-    registry's recipe builds from); NNX constructors get the package's rngs."""
+    registry's recipe builds from); the adapter's build gives NNX constructors their rngs, the learner's too."""
 
-    def __init__(self, lib, name: str, cls: type, rngs=None):
-        self._lib, self._name, self._cls, self._rngs = lib, name, cls, rngs
+    def __init__(self, lib, name: str, cls: type):
+        self._lib, self._name, self._cls = lib, name, cls
 
     def __getattr__(self, attr: str):
-        if attr != self._name:
-            return getattr(self._lib, attr)
-        if self._rngs is not None and "rngs" in inspect.signature(self._cls.__init__).parameters:
-            return functools.partial(self._cls, rngs=self._rngs)
-        return self._cls
+        return self._cls if attr == self._name else getattr(self._lib, attr)
 
 
 def _cfg(exercise: Exercise) -> Config:
@@ -205,21 +201,12 @@ def _cfg(exercise: Exercise) -> Config:
 
 
 def build(exercise: Exercise, framework: str, cls: type | None, seed: int = SEED):
-    """The exercise's component in `framework`, the learner's class (or the reference's, cls None) inside."""
-    lib = importlib.import_module(PACKAGES[framework])
-    rngs = None
-    if framework == "torch":
-        import torch
-        torch.manual_seed(seed)
-    elif framework == "nnx":
-        from flax import nnx
-
-        from learngpt_lab.backends.nnx_backend import Seeded
-        rngs = nnx.Rngs(params=seed, dropout=seed)
-        lib = Seeded(lib, rngs)
-    if cls is not None:
-        lib = _Swapped(lib, exercise.name, cls, rngs)
-    module = components.build(lib, exercise.component, _cfg(exercise))
+    """The exercise's component in `framework`, the learner's class (or the reference's, cls None) inside:
+    the adapter's build (Adapter.build), its initialisation drawn from seed."""
+    def recipe(lib):
+        return components.build(lib, exercise.component, _cfg(exercise))
+    swapped = None if cls is None else _Swapped(importlib.import_module(PACKAGES[framework]), exercise.name, cls)
+    module = backends.adapter(framework).build(recipe, seed, swapped)
     if framework == "torch":
         module.eval()
     return module
@@ -246,27 +233,9 @@ def inputs(exercise: Exercise, shape: tuple, dtype: str, seed: int) -> tuple[np.
 # parameter names and shapes
 
 
-def _flat(tree, prefix="") -> dict[str, tuple]:
-    out = {}
-    for k, v in tree.items():
-        path = f"{prefix}/{k}" if prefix else str(k)
-        if hasattr(v, "items"):
-            out.update(_flat(v, path))
-        else:
-            out[path] = tuple(np.shape(v))
-    return out
-
-
 def param_shapes(module, framework: str, example: tuple) -> dict[str, tuple]:
-    if framework == "torch":
-        return {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    if framework == "nnx":
-        from parity.nnx import nnx_params
-        return _flat(nnx_params(module))
-    import jax.numpy as jnp
-
-    from parity.bridge import abstract_params
-    return _flat(abstract_params(module, *[jnp.asarray(a) for a in example]))
+    """{name: shape} in the framework's own names (Adapter.param_shapes)."""
+    return backends.adapter(framework).param_shapes(module, example)
 
 
 def _names_stage(mine: dict, ref: dict, exercise: Exercise | None = None, framework: str = "torch") -> Stage:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import resource
-import time
+from typing import Callable
 
 import numpy as np
 
@@ -52,44 +52,14 @@ MODES = {"op by op": False, "jitted": True}  # name -> timed_forward's jit
 COMPILES = {name: entry.compiles for name, entry in backends.BACKENDS.items()}
 
 
-def _timed_torch(model, x: np.ndarray, calls: int, jit: bool) -> float:
-    """Eager (torch has no jit here; learngpt bench measures torch.compile)."""
-    import torch
-    model.module.eval()
-    tx = torch.as_tensor(x)
-    with torch.no_grad():
-        model.module(tx)  # warm-up
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            model.module(tx)
-        return time.perf_counter() - t0
+def _timer(name: str) -> Callable[..., float]:
+    def timed(model, x: np.ndarray, calls: int, jit: bool) -> float:
+        return backends.adapter(name).timed_forward(model, x, calls, jit)
+    return timed
 
 
-_PROGRAMS: dict[tuple, object] = {}  # jitted forwards by module structure and input: compiled once per child
-
-
-def _timed_flax(model, x: np.ndarray, calls: int, jit: bool) -> float:
-    """Jitted (compiled before the clock starts) or op by op."""
-    import jax
-    module, params = model.module, model.params
-    fn, structure = (lambda p, inp: module.apply({"params": p}, inp)), repr(module)  # noqa: E731
-    if params is None:  # NNX: the module holds its State; fn takes it as linen's apply takes params
-        from learngpt_nnx.fast import pure
-        fn, params, structure = pure(module)
-    if jit:
-        fn = _PROGRAMS.setdefault((structure, np.shape(x), str(x.dtype), model.dtype), jax.jit(fn))
-    with jax.enable_x64(model.dtype == "float64"):
-        jx = jax.numpy.asarray(x)
-        jax.block_until_ready(fn(params, jx))  # warm-up (and compile)
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            out = fn(params, jx)
-        jax.block_until_ready(out)
-        return time.perf_counter() - t0
-
-
-# (model, x, calls, jit) -> seconds for calls forwards
-TIMERS = {"torch": _timed_torch, "flax": _timed_flax, "nnx": _timed_flax}
+# (model, x, calls, jit) -> seconds for calls forwards: each backend's Adapter.timed_forward
+TIMERS = {name: _timer(name) for name in backends.NAMES}
 
 
 def _measure(backend_name: str, dtype: str, components: list, shape: tuple, calls: int, rounds: int,
@@ -102,7 +72,7 @@ def _measure(backend_name: str, dtype: str, components: list, shape: tuple, call
     x = np.random.default_rng(INPUT_SEED).standard_normal(shape).astype(np.float32)
     models = [backend.create(lambda lib, name=name, args=args: getattr(lib, name)(*args), x)
               for name, args in components]
-    timed = TIMERS[backend_name]
+    timed = backend.adapter.timed_forward
     out = {"allocator_pinned": pinned, "modes": {}}
     for mode in modes:
         jit = MODES[mode]
