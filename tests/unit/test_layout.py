@@ -10,6 +10,7 @@ learngpt_nnx imports no linen module (flax.linen), learngpt_torch no JAX. No fil
 is every one of its files' floor.
 """
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +173,123 @@ def test_every_backend_adapter_offers_the_same_surface():
     from learngpt_lab import backends
     for name in backends.NAMES:
         backends.adapter(name)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# adding a backend = its lesson package + one adapter module + its entry in one table (and its lesson notes)
+
+# where a backend is meant to be named: the lesson packages, the backends' table and adapters, the tests and the
+# experiments (each measures named backends); what git ignores (a virtual environment, build outputs, runs)
+NAMING_ALLOWED = ("learngpt_torch", "learngpt_flax", "learngpt_nnx", "learngpt_lab/backends", "tests", "experiments",
+                  "build", "runs", "bench-out", "learngpt-exercises")
+# every other file that names a non-reference backend, and why it does: a new file naming one fails the test below
+NAMES_A_BACKEND = {
+    "learngpt_lab/bench/report.py": "the bench's NNX implementations (nnx, nnx.jit), picked by name",
+    "learngpt_lab/bench/runners.py": "the bench's NNX runner builds on the nnx backend",
+    "learngpt_lab/commands/lesson.py": "--with nnx: the lesson's third side; torch beside linen unless told",
+    "learngpt_lab/exercises/generate.py": "the mirror table's pairs (torch-flax, flax-nnx): lesson notes",
+    "learngpt_lab/exercises/grade.py": "linen's and NNX's own ways to run dropout, and hints about linen",
+    "learngpt_lab/parity_pair.py": "the torch-flax pair engine: its --torch and --flax sides",
+    "learngpt_lab/parity_table.py": "jax_pair_report: linen against NNX",
+    "learngpt_lab/questions/week2.py": "CHAINS: the deep-chain question written out in each framework",
+    "tools/docs.py": "the recorded results, by backend",
+    "tools/gpu_trajectory.py": "torch against linen on a GPU",
+    "tools/port_gpt2.py": "'flax' the package (its version), compared by name: not a backend, but it reads as one",
+    "tools/scaling.py": "torch or linen",
+    "tools/trajectory.py": "the recorded trajectories of torch, linen and NNX",
+}
+
+
+def names_a_backend(path: Path, names: frozenset[str], ports: frozenset[str]) -> list[int]:
+    """The lines where the file names a non-reference backend (one of `ports`; `names` holds them all): a string
+    constant equal to a port's name used as a backend's name, that is
+      - an operand of a comparison (framework == "nnx", side in ...),
+      - an argument of a call, positional or a keyword's value (backends.get("flax"), collect("flax", "nnx")),
+      - a key of a dict literal whose keys are all backends' names ({"torch": ..., "flax": ..., "nnx": ...}),
+      - an element of a tuple, list or set literal whose elements are all backends' names (("flax", "nnx")).
+    Not counted: the reference's name (torch: every port is compared with it, so a new backend changes no file
+    for naming torch alone); a name in a literal beside other strings (a record of package versions, a list of
+    pip packages or of command-line flags: the name of a package there, not of a backend); a subscript, a
+    default parameter or an assignment (which backend one thing uses, not a list or a branch of them)."""
+    found = set()
+
+    def port(node) -> bool:
+        return isinstance(node, ast.Constant) and node.value in ports
+
+    def name(node) -> bool:
+        return isinstance(node, ast.Constant) and node.value in names
+
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Compare):
+            used = [node.left, *node.comparators]
+        elif isinstance(node, ast.Call):
+            used = [*node.args, *(k.value for k in node.keywords)]
+        elif isinstance(node, ast.Dict):
+            used = node.keys if node.keys and all(name(k) for k in node.keys) else []
+        elif isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            used = node.elts if node.elts and all(name(e) for e in node.elts) else []
+        else:
+            continue
+        found.update(n.lineno for n in used if port(n))
+    return sorted(found)
+
+
+def files_naming_a_backend(root: Path = ROOT, allowed: tuple[str, ...] = NAMING_ALLOWED) -> dict[str, list[int]]:
+    """{path relative to root: lines} of every .py file outside `allowed` and hidden folders that names a
+    non-reference backend (names_a_backend)."""
+    from learngpt_lab import backends
+    names, ports = frozenset(backends.NAMES), frozenset(backends.PORTS)
+    found = {}
+    for folder, subfolders, files in os.walk(root):
+        rel = Path(folder).relative_to(root)
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and d != "__pycache__"
+                               and (rel / d).as_posix() not in allowed)
+        for file in sorted(f for f in files if f.endswith(".py")):
+            lines = names_a_backend(Path(folder) / file, names, ports)
+            if lines:
+                found[(rel / file).as_posix()] = lines
+    return dict(sorted(found.items()))
+
+
+def test_a_backend_is_named_only_in_the_table_and_the_files_listed():
+    """Adding a backend is its lesson package, one adapter module and its entry in learngpt_lab/backends' table
+    BACKENDS (and its lesson notes): any other file that names a non-reference backend (names_a_backend says
+    what naming is) is listed in NAMES_A_BACKEND with its reason; a new one fails here, named with its lines."""
+    found = files_naming_a_backend()
+    new = {path: lines for path, lines in found.items() if path not in NAMES_A_BACKEND}
+    gone = sorted(set(NAMES_A_BACKEND) - set(found))
+    assert not new, ("files outside the table that name a backend (look it up in learngpt_lab.backends.BACKENDS, "
+                     "or list the file in NAMES_A_BACKEND with its reason):\n"
+                     + "\n".join(f"{path}: lines {', '.join(map(str, lines))}" for path, lines in new.items()))
+    assert not gone, "listed in NAMES_A_BACKEND but naming no backend any more (drop them): " + ", ".join(gone)
+
+
+def test_the_naming_check_can_fail(tmp_path):
+    """Each use that names a port is found with its line; the reference alone, a package name in a record, a
+    subscript, a default and an assignment are not."""
+    names, ports = frozenset({"torch", "flax", "nnx"}), frozenset({"flax", "nnx"})
+    probe = tmp_path / "probe.py"
+    probe.write_text('if side == "nnx":\n    pass\n'  # 1: a comparison
+                     'get("flax")\n'  # 3: a call argument
+                     'f(side="nnx")\n'  # 4: a keyword's value
+                     'LABELS = {"torch": 1, "flax": 2}\n'  # 5: a table keyed by backends
+                     'SIDES = ("flax", "nnx")\n'  # 6: a list of backends
+                     'VERSIONS = {"torch": 1, "jax": 2, "flax": 3}\n'  # a record of packages
+                     'PACKAGES = ("numpy", "flax")\n'  # a list of packages
+                     'x = runs["flax"]\n'  # a subscript
+                     'def g(side="nnx"):\n    pass\n'  # a default
+                     'FRAMEWORK = "nnx"\n'  # an assignment
+                     'if side == "torch":\n    pass\n')  # the reference
+    assert names_a_backend(probe, names, ports) == [1, 3, 4, 5, 6]
+    tree = tmp_path / "repo"
+    (tree / "learngpt_lab" / "backends").mkdir(parents=True)
+    (tree / "learngpt_lab" / "backends" / "__init__.py").write_text('NAMES = ("torch", "flax", "nnx")\n')
+    (tree / "learngpt_lab" / "new.py").write_text('if name == "flax":\n    pass\n')
+    assert files_naming_a_backend(tree) == {"learngpt_lab/new.py": [1]}
+
+
+@pytest.mark.parametrize("module", ["learngpt_lab.backends", "learngpt_lab.lesson", "learngpt_lab.exercises.catalog"])
+def test_the_backends_table_is_read_without_a_framework(module):
+    """The table (and what reads names and labels from it) in a fresh interpreter: no framework imported."""
+    loaded = frameworks_after_import(module)
+    assert not loaded, f"importing {module} imported {', '.join(loaded)}"
