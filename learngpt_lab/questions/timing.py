@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ctypes
 import resource
-from typing import Callable
 
 import numpy as np
 
@@ -50,16 +49,6 @@ def _minor_faults() -> int:
 MODES = {"op by op": False, "jitted": True}  # name -> timed_forward's jit
 # whether timed_forward(jit=True) times a compiled program: BACKENDS' `compiles`
 COMPILES = {name: entry.compiles for name, entry in backends.BACKENDS.items()}
-
-
-def _timer(name: str) -> Callable[..., float]:
-    def timed(model, x: np.ndarray, calls: int, jit: bool) -> float:
-        return backends.adapter(name).timed_forward(model, x, calls, jit)
-    return timed
-
-
-# (model, x, calls, jit) -> seconds for calls forwards: each backend's Adapter.timed_forward
-TIMERS = {name: _timer(name) for name in backends.NAMES}
 
 
 def _measure(backend_name: str, dtype: str, components: list, shape: tuple, calls: int, rounds: int,
