@@ -30,6 +30,7 @@ SHARED_RUNS = {"test_1": "week1", "test_2": "week1", "test_5": "week1", "test_6"
                "test_8": "deep", "test_9": "deep"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's hook reads the xdist_group marks added here
 def pytest_collection_modifyitems(config, items):
     """A test that asks a training question carries the `training` marker (pytest -m "not training": the fast
     suite), one that compares speeds the `timing` marker (run in a pass of its own, never beside other work);
