@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated subset of HeadVer4,MultiHeadVer1,MultiHeadVer2,FeedForward,"
                              "BlockVer4,NanoGPT (default: all)")
     parser.add_argument("--no-sweep", action="store_true", help="skip the NanoGPT size sweep (default: run it)")
+    parser.add_argument("--loops", default=None,
+                        help="comma-separated subset of the training loops by the names the table prints ('torch "
+                             "loop,flax scan,nnx scan'), the torch loop among them: every loop's ratio is to it "
+                             "(default: all; quick: all but the per-step ones)")
     parser.add_argument("--loop-steps", type=int, default=None,
                         help="steps of each training loop's first rounds, more rounds added while a ratio is wide "
                              "(0 skips them; default 2000, quick 240)")
@@ -77,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
     components = _subset(args.components, plans.COMPONENTS, "components")
     if components:
         changes["components"] = components
+    loops = _subset(args.loops, plans.LOOPS, "loops")
+    if loops:
+        if "torch loop" not in loops:
+            raise UserError("--loops must include the torch loop: every loop's ratio is to it")
+        changes["loops"] = loops
     if args.no_sweep:
         changes["sweep"] = ()
     if args.loop_steps is not None:

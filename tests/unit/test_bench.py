@@ -232,6 +232,10 @@ def test_user_errors_are_one_line():
     command.add_arguments(parser)
     with pytest.raises(UserError, match="unknown implementations"):
         command.run(parser.parse_args(["--impls", "torch,tensorflow"]))
+    with pytest.raises(UserError, match="unknown loops jax loop; expected a subset of torch loop,"):
+        command.run(parser.parse_args(["--loops", "torch loop,jax loop"]))
+    with pytest.raises(UserError, match="^--loops must include the torch loop: every loop's ratio is to it$"):
+        command.run(parser.parse_args(["--loops", "flax scan,nnx scan"]))
     with pytest.raises(UserError, match="device must be cpu or gpu"):
         setup_device("tpu")
 
