@@ -5,6 +5,9 @@ runs; the hook runs first, before pytest-xdist's own reads the marks). Were the 
 import re
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 MODULE_GROUP = '''import pytest
 pytestmark = pytest.mark.xdist_group("module")
@@ -46,3 +49,11 @@ def test_loadgroup_keeps_each_group_on_one_worker(tmp_path):
     assert len(workers["test_grouped"]) == 1, f"a module's group ran on {sorted(workers['test_grouped'])}"
     assert len(workers["test_grouped_by_the_hook"]) == 1, \
         f"a group added by a conftest hook ran on {sorted(workers['test_grouped_by_the_hook'])}"
+
+
+def test_the_readme_test_command_is_what_ci_runs():
+    """The README's test command (its fenced line that installs and runs pytest) is .ci/run's last line."""
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    readme = [line for line in (ROOT / "README.md").read_text().splitlines()
+              if line.startswith("python3 -m venv .venv") and "pytest tests" in line]
+    assert readme == [ci], (readme, ci)
