@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from learngpt.training import History
 
 
-
 @dataclass(frozen=True)
 class Entry:
     """One backend in BACKENDS: its adapter (a module of this package and the class in it, imported with its
