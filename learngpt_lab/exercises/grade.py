@@ -601,7 +601,7 @@ def _dropout_stage(exercise: Exercise, framework: str, mine, path: Path | None =
         fraction, survivors = found
         measured.append(f"{attr} drops {fraction:.4f}")
         if abs(fraction - rate) > slack:
-            hint = (f" (1 - rate: the argument is the fraction dropped, not kept)" if abs(fraction - (1 - rate))
+            hint = (" (1 - rate: the argument is the fraction dropped, not kept)" if abs(fraction - (1 - rate))
                     <= slack else " (the rate must be the constructor's dropout argument)")
             detail.append(f"{attr} drops {fraction:.4f} of its input in train mode; built with dropout={rate} it "
                           f"must drop {rate} (+-{slack:.4f}){hint}")
@@ -669,7 +669,7 @@ def _question_stage(exercise: Exercise, framework: str, cls: type, full: bool, p
     where = "as the tests do (profile default)" if full else "at the short profile"
     detail = [f"asks: {q.asks}", *str(res).splitlines()]
     if not graded:
-        detail.append(f"(at the short profile the answer is for reading, not graded: `--full` asks it as the tests do)")
+        detail.append("(at the short profile the answer is for reading, not graded: `--full` asks it as the tests do)")
         return Stage(7, None, f"{q.id}: {'holds' if ok else 'does not hold'} {where} ({seconds:.1f} s, your "
                               f"{exercise.name} inside)", detail, informative=True)
     return Stage(7, ok, f"{q.id}: {'holds' if ok else 'DOES NOT HOLD'} {where} ({seconds:.1f} s, your "
