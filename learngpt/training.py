@@ -101,14 +101,16 @@ def record_eval(history: History, train_loss: float, val_loss: float, started: f
     return point
 
 
-def run_chunks(history: History, max_iters: int, eval_interval: int,
+def run_chunks(history: History, cfg: Config, max_iters: int | None, eval_interval: int | None,
                evaluate: Callable[[], tuple[float, float]],
                train_chunk: Callable[[int, int], tuple[Sequence[float], float]],
                progress: bool = False, desc: str = "") -> History:
-    """The seed's loop: evaluate (train and validation loss) before every chunk of steps and after the last;
-    train_chunk(start, stop) runs steps start..stop-1 and returns their losses and the seconds of steady
-    stepping they took (compilation excluded). Every loss is checked finite (DivergedError naming the step);
-    the progress bar shows the steps and the last evaluation."""
+    """The seed's loop: max_iters steps (None: cfg's), evaluating (train and validation loss) every
+    eval_interval steps (None: cfg's) and after the last; train_chunk(start, stop) runs steps start..stop-1 and
+    returns their losses and the seconds of steady stepping they took (compilation excluded). Every loss is
+    checked finite (DivergedError naming the step); the progress bar shows the steps and the last evaluation."""
+    max_iters = cfg.max_iters if max_iters is None else max_iters
+    eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
     from tqdm.auto import tqdm
     bar = tqdm(total=max_iters, desc=desc, disable=not progress, leave=False)
 

@@ -1,6 +1,4 @@
 """The curriculum's training loop in Flax: a jitted AdamW step, the steps between evaluations one lax.scan."""
-from __future__ import annotations
-
 import time
 from typing import Callable
 
@@ -45,8 +43,6 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
           max_iters: int | None = None, eval_interval: int | None = None, progress: bool = False,
           key: jax.Array | None = None, desc: str = "flax") -> tuple[dict, History]:
     """Train for max_iters AdamW steps on sampler's batches; returns the new params and the history."""
-    max_iters = cfg.max_iters if max_iters is None else max_iters
-    eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
     evals = eval_data(sampler, cfg) if evals is None else evals
     checks.check_host_ids(model.vocab_size, *(a for pair in evals.values() for a in pair))
     eval_batches = [(jnp.asarray(x), jnp.asarray(y)) for x, y in (evals["train"], evals["val"])]
@@ -57,18 +53,19 @@ def train(model, params, cfg: Config, sampler: BatchSampler, evals: dict | None 
 
     def estimate() -> tuple[float, float]:
         params = state[0]
-        return tuple(float(compiled(history, evaluate, params, x, y)(params, x, y)) for x, y in eval_batches)
+        return tuple(float(compiled(history, evaluate, params, x, y, closes_over=model)(params, x, y))
+                     for x, y in eval_batches)
 
     def chunk(start: int, stop: int) -> tuple[list[float], float]:
         nonlocal state
         xs, ys = sampler.sample_many(stop - start, "train")  # (n, B, T) each: what n calls of sample() draw
         checks.check_host_ids(model.vocab_size, xs, ys)  # on the host, before any step: none reads ids back
         xs, ys = jnp.asarray(xs), jnp.asarray(ys)
-        program = compiled(history, run, state, xs, ys)
+        program = compiled(history, run, state, xs, ys, closes_over=(model, optimizer))
         t0 = time.perf_counter()
         state, losses = program(state, xs, ys)
         losses = losses.tolist()  # the chunk's one synchronisation
         return losses, time.perf_counter() - t0
 
-    history = run_chunks(history, max_iters, eval_interval, estimate, chunk, progress, desc)
+    history = run_chunks(history, cfg, max_iters, eval_interval, estimate, chunk, progress, desc)
     return state[0], history

@@ -23,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.random import define_prng_impl
 
+from learngpt_jax.training import platform_of, signature
+
 
 def _bits(key: jax.Array, shape: tuple, dtype) -> jax.Array:
     """shape random bits of dtype from a (4,) uint32 key: XLA's RngBitGenerator, Threefry-2x32."""
@@ -83,14 +85,6 @@ def compile_program(lowered, platform: str):
     return lowered.compile()
 
 
-def platform_of(tree) -> str:
-    """cpu, gpu, ...: where the first jax array of tree lives (the default backend if none is one)."""
-    for leaf in jax.tree_util.tree_leaves(tree):
-        if isinstance(leaf, jax.Array):
-            return next(iter(leaf.devices())).platform
-    return jax.default_backend()
-
-
 PROGRAMS: dict[tuple, Any] = {}  # what a program depends on -> the compiled program, for the process
 
 
@@ -98,12 +92,10 @@ def kept(depends: tuple, fn, *args):
     """fn (a jitted function) compiled for args by compile_program on their platform, once for the process:
     depends names what else the program depends on (the architecture, the optimizer's hyper-parameters, the
     program's role); 64-bit mode and the args' structure, shapes and dtypes complete the key."""
-    platform = platform_of(args)
-    signature = (platform, *depends, jax.config.jax_enable_x64, str(jax.tree_util.tree_structure(args)),
-                 *((np.shape(a), str(a.dtype)) for a in jax.tree_util.tree_leaves(args)))
-    if signature not in PROGRAMS:
-        PROGRAMS[signature] = compile_program(fn.lower(*args), platform)
-    return PROGRAMS[signature]
+    key = (*depends, *signature(args))
+    if key not in PROGRAMS:
+        PROGRAMS[key] = compile_program(fn.lower(*args), platform_of(args))
+    return PROGRAMS[key]
 
 
 @jax.custom_vjp

@@ -9,6 +9,7 @@ NanoGPT that alone moved float32 parameters 1.5e-3 .. 3.4e-3 away from torch's. 
 optax is the same library under both Flax APIs: linen keeps the transformation's state beside its params
 (learngpt_flax/optim.py), NNX inside an nnx.Optimizer (learngpt_nnx/optim.py).
 """
+import functools
 import math
 
 import jax
@@ -16,10 +17,12 @@ import jax.numpy as jnp
 import optax
 
 
+@functools.cache
 def adamw(learning_rate: float, b1: float, b2: float, eps: float,
           weight_decay: float) -> optax.GradientTransformation:
     """torch.optim.AdamW (amsgrad off) as an optax GradientTransformation; the state is optax's
-    ScaleByAdamState."""
+    ScaleByAdamState. One transformation per hyper-parameters (functools.cache): a program that closes over
+    it (the trainers' jitted step) is then the same program in another run of the same config."""
     log_b1, log_b2 = math.log(b1), math.log(b2)  # Python floats: the constants carry no float32 rounding of b
 
     def init(params):

@@ -17,13 +17,38 @@ from learngpt.data import BatchSampler
 from learngpt.training import History, compiled_once, run_chunks
 
 
-def compiled(history: History, fn, *args):
+def platform_of(tree) -> str:
+    """cpu, gpu, ...: where the first jax array of tree lives (the default backend if none is one)."""
+    for leaf in jax.tree_util.tree_leaves(tree):
+        if isinstance(leaf, jax.Array):
+            return next(iter(leaf.devices())).platform
+    return jax.default_backend()
+
+
+def signature(args) -> tuple:
+    """What a program compiled for args depends on besides its code: their platform (platform_of), 64-bit
+    mode, the args' structure, shapes and dtypes."""
+    return (platform_of(args), jax.config.jax_enable_x64, str(jax.tree_util.tree_structure(args)),
+            *((np.shape(a), str(a.dtype)) for a in jax.tree_util.tree_leaves(args)))
+
+
+KEPT: dict[tuple, Any] = {}  # (what a closure closes over, signature) -> its program, for the process
+
+
+def compiled(history: History, fn, *args, closes_over: object = None):
     """fn (a jax.jit or nnx.jit function) compiled ahead of time for args, the seconds it took added to
     history.compile_seconds, so that no clock of the steps counts a compilation. jax.jit keeps the program:
-    another call for inputs of the same shapes compiles nothing."""
+    another call of fn for inputs of the same shapes compiles nothing. closes_over names what fn closes over
+    (a linen model, an optimizer), compared by repr (a linen module holding a list does not hash): the program
+    is then kept for the process, and a new jax.jit of the same closure compiles nothing either."""
+    key = None if closes_over is None else (repr(closes_over), *signature(args))
+    if key in KEPT:
+        return KEPT[key]
     t0 = time.perf_counter()
     program = fn.lower(*args).compile()
     history.compile_seconds += time.perf_counter() - t0
+    if key is not None:
+        KEPT[key] = program
     return program
 
 
@@ -42,8 +67,6 @@ def train(state, run: Callable, evaluate: Callable, cfg: Config, sampler: BatchS
     y)) -> (state, loss) one batch per Python call; evaluate(params(state), xs, ys) is the mean loss over
     evals' fixed batches. Each program is compile(role, fn, *args), once per input shape, its time counted
     apart; put lays a host batch where the programs read it, read brings a result back to the host."""
-    max_iters = cfg.max_iters if max_iters is None else max_iters
-    eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
     history, programs = History(backend), {}
 
     def program_for(role: str, fn, *args):  # ahead of time, once per input shape (compile may be custom)
@@ -76,5 +99,5 @@ def train(state, run: Callable, evaluate: Callable, cfg: Config, sampler: BatchS
         losses = read(jax.block_until_ready(losses))
         return losses, time.perf_counter() - t0
 
-    history = run_chunks(history, max_iters, eval_interval, estimate, chunk, progress, desc)
+    history = run_chunks(history, cfg, max_iters, eval_interval, estimate, chunk, progress, desc)
     return state, history

@@ -1,6 +1,4 @@
 """The curriculum's training loop in Flax NNX: objects changed in place, a chunk one nnx.jit program."""
-from __future__ import annotations
-
 import time
 
 import jax
@@ -44,24 +42,26 @@ def evaluate(model: nnx.Module, xs: jax.Array, ys: jax.Array) -> jax.Array:
     return jax.lax.map(lambda b: loss(state, *b)[1], (xs, ys)).mean()  # (n,) -> ()
 
 
+@nnx.jit  # one program per structure (graphdef), kept: another train() of the same model compiles nothing
+def run(model, optimizer, xs, ys) -> jax.Array:  # a chunk's steps; what they change is written back
+    state, losses = jax.lax.scan(make_step(model, optimizer), nnx.state((model, optimizer)), (xs, ys))
+    nnx.update((model, optimizer), state)
+    return losses
+
+
+evaluator = nnx.jit(evaluate)  # kept like run
+
+
 def train(model: nnx.Module, cfg: Config, sampler: BatchSampler, evals: dict | None = None,
           max_iters: int | None = None, eval_interval: int | None = None, progress: bool = False,
           key: jax.Array | int | None = None, desc: str = "nnx") -> History:
     """Train the model in place for max_iters AdamW steps; dropout reseeded from key (default: cfg.seed)."""
-    max_iters = cfg.max_iters if max_iters is None else max_iters
-    eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
     evals = eval_data(sampler, cfg) if evals is None else evals
     checks.check_host_ids(model.vocab_size, *(a for pair in evals.values() for a in pair))
     eval_batches = [(jnp.asarray(x), jnp.asarray(y)) for x, y in (evals["train"], evals["val"])]
     nnx.pop(model, nnx.Intermediate)  # a forward pass's leftovers would change the model's structure
     nnx.reseed(model, dropout=cfg.seed if key is None else key)
-    optimizer = make_optimizer(model, cfg)
-    @nnx.jit  # model and optimizer are arguments: what the program changes in them is written back to them
-    def run(model, optimizer, xs, ys):  # a chunk's steps, one program
-        state, losses = jax.lax.scan(make_step(model, optimizer), nnx.state((model, optimizer)), (xs, ys))
-        nnx.update((model, optimizer), state)
-        return losses
-    evaluator, history = nnx.jit(evaluate), History("nnx")
+    optimizer, history = make_optimizer(model, cfg), History("nnx")
 
     def estimate() -> tuple[float, float]:
         model.eval()  # dropout off, as torch's model.eval(); the run ends here, the model left in eval mode
@@ -77,4 +77,4 @@ def train(model: nnx.Module, cfg: Config, sampler: BatchSampler, evals: dict | N
         losses = program(model, optimizer, xs, ys).tolist()  # the chunk's one synchronisation
         return losses, time.perf_counter() - t0
 
-    return run_chunks(history, max_iters, eval_interval, estimate, chunk, progress, desc)
+    return run_chunks(history, cfg, max_iters, eval_interval, estimate, chunk, progress, desc)

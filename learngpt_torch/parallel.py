@@ -139,8 +139,6 @@ def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, world: Wor
     distributed model, gather() reads its weights, and the optimizer) and the history, whose losses are the
     global batches' on every process."""
     check_split(cfg.batch_size, world.size)
-    max_iters = cfg.max_iters if max_iters is None else max_iters
-    eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
     evals = eval_data(sampler, cfg) if evals is None else evals
     device = next(model.parameters()).device
     if shard_params and mesh is None:
@@ -166,6 +164,6 @@ def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, world: Wor
         return losses, time.perf_counter() - t0
 
     model.train()
-    history = run_chunks(History("torch"), max_iters, eval_interval, estimate, chunk,
+    history = run_chunks(History("torch"), cfg, max_iters, eval_interval, estimate, chunk,
                          progress and world.rank == 0, desc)
     return (model, optimizer), history

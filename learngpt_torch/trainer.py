@@ -1,6 +1,4 @@
 """The curriculum's training loop in torch: AdamW, one batch per step, evaluation on fixed batches."""
-from __future__ import annotations
-
 import time
 from typing import Callable
 
@@ -50,8 +48,6 @@ def train(model: torch.nn.Module, cfg: Config, sampler: BatchSampler, evals: dic
 def loop(model: torch.nn.Module, step: Callable, cfg: Config, sampler: BatchSampler, evals: dict | None,
          max_iters: int | None, eval_interval: int | None, progress: bool, desc: str) -> History:
     """train's loop of chunks and evaluations, step(x, y) on each batch: learngpt_torch/fast.py's step too."""
-    max_iters = cfg.max_iters if max_iters is None else max_iters
-    eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
     evals = eval_data(sampler, cfg) if evals is None else evals
     device = next(model.parameters()).device
 
@@ -69,4 +65,4 @@ def loop(model: torch.nn.Module, step: Callable, cfg: Config, sampler: BatchSamp
         return losses, time.perf_counter() - t0
 
     model.train()
-    return run_chunks(History("torch"), max_iters, eval_interval, estimate, chunk, progress, desc)
+    return run_chunks(History("torch"), cfg, max_iters, eval_interval, estimate, chunk, progress, desc)
