@@ -79,3 +79,29 @@ def test_nnx_adamw_takes_the_steps_linen_takes():
         updates, state = tx.update({"w": jnp.asarray(g)}, state, params)
         params = optax.apply_updates(params, updates)
         np.testing.assert_array_equal(np.asarray(model.w[...]), np.asarray(params["w"]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_torch_adamw_foreach_is_the_per_parameter_loop_bit_for_bit(dtype):
+    """make_optimizer's foreach=True (one call per operation over all the parameters) takes the steps of
+    torch's per-parameter loop (foreach=False, CPU's default), to the last bit: a GPT of several shapes."""
+    from learngpt.components import NANOGPT
+    from learngpt_lab import backends
+    cfg = Config(n_layers=2, weight_decay=0.1)
+    runs = []
+    for foreach in (True, False):
+        model = backends.get("torch").create(NANOGPT.recipe(cfg), seed=0).module.to(dtype)
+        opt = torch_adamw(model, cfg)
+        if not foreach:
+            opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, betas=cfg.betas, eps=cfg.eps,
+                                    weight_decay=cfg.weight_decay, foreach=False)
+        assert opt.defaults["foreach"] is foreach
+        g = torch.Generator().manual_seed(1)
+        for _ in range(20):
+            x, y = (torch.randint(0, model.vocab_size, (4, cfg.block_size), generator=g) for _ in range(2))
+            _, loss = model(x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        runs.append(torch.cat([p.detach().ravel() for p in model.parameters()]))
+    assert torch.equal(*runs)
