@@ -16,6 +16,9 @@ from learngpt_lab.bench.run import run_bench
 from learngpt_lab.bench.runners import setup_device
 from learngpt_lab.commands import bench as command
 
+# nothing here compares speeds (never the timing marker): the tests share one bench run, on one xdist worker
+pytestmark = pytest.mark.xdist_group("bench")
+
 # every kind of record, as little work as possible
 TINY = bench.Size(2, 4, 8, 1, 2)
 TINY_PLAN = bench.Plan(
@@ -37,7 +40,6 @@ def result(corpus, tmp_path_factory):
     return json.loads(path.read_text()), out
 
 
-@pytest.mark.timing  # a bench run: alone on the machine
 @pytest.mark.slow  # shares one bench run (about 30 s)
 def test_json_has_machine_settings_measurements_loops_summary(result):
     data, _ = result
@@ -51,7 +53,6 @@ def test_json_has_machine_settings_measurements_loops_summary(result):
     assert machine["device"] == data["settings"]["device"] == "cpu"
 
 
-@pytest.mark.timing  # a bench run: alone on the machine
 @pytest.mark.slow  # shares one bench run (about 30 s)
 def test_every_planned_measurement_is_recorded_with_its_fields(result):
     data, _ = result
@@ -91,7 +92,6 @@ def test_every_planned_measurement_is_recorded_with_its_fields(result):
     assert {m["axis"] for m in data["measurements"]} == {"components", "scale"}
 
 
-@pytest.mark.timing  # a bench run: alone on the machine
 @pytest.mark.slow  # shares one bench run (about 30 s)
 def test_loops_are_the_trainers(result):
     data, _ = result
@@ -115,7 +115,6 @@ def test_loops_are_the_trainers(result):
     assert settings["spread_limit"] == TINY_PLAN.limit and settings["threads"] == TINY_PLAN.threads
 
 
-@pytest.mark.timing  # a bench run: alone on the machine
 @pytest.mark.slow  # shares one bench run (about 30 s)
 def test_table_and_plot(result, tmp_path):
     _, out = result
@@ -135,7 +134,6 @@ def test_table_and_plot(result, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.timing  # a bench run: alone on the machine
 @pytest.mark.slow  # shares one bench run (about 30 s)
 def test_a_plot_that_fails_half_written_leaves_the_old_one(result, tmp_path, monkeypatch):
     """The plot goes through the one atomic writer (issue 24, item 3): a full disk in the middle of savefig
@@ -156,7 +154,6 @@ def test_a_plot_that_fails_half_written_leaves_the_old_one(result, tmp_path, mon
     assert png.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["bench-cpu.png"]
 
 
-@pytest.mark.timing  # a bench run: alone on the machine
 @pytest.mark.slow  # a reduced --quick through the command line (about a minute)
 def test_quick_through_the_command_line_measures_nnx_like_the_others(tmp_path, monkeypatch, capsys):
     """`learngpt bench --quick` at tiny sizes: NNX's arms (nnx.jit, NNX without jit) are measured in the same
