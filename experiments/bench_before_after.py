@@ -40,7 +40,10 @@ def one_run(tree: Path, after: bool) -> dict:
     for m in data["measurements"]:
         if m["impl"] != "torch":
             figures[f"{m['component']} {m['mode']} {m['impl']}"] = {
-                "ratio": m["speedup_vs_torch"], "interval": m.get("interval"), "unstable": m["unstable"]}
+                "ratio": m["speedup_vs_torch"], "interval": m.get("interval"), "unstable": m["unstable"],
+                "median_ms": m["median_s"] * 1e3,
+                "torch_median_ms": next(t["median_s"] * 1e3 for t in data["measurements"] if t["impl"] == "torch"
+                                        and t["component"] == m["component"] and t["mode"] == m["mode"])}
     for lp in data["loops"]:
         figures[f"{lp['loop']} / torch loop"] = {"ratio": lp["speedup_vs_torch"], "interval": lp.get("interval"),
                                                  "unstable": lp["unstable"], "steps_per_second": lp["steps_per_second"]}
