@@ -19,6 +19,18 @@ from learngpt_lab.commands import bench as command
 # nothing here compares speeds (never the timing marker): the tests share one bench run, on one xdist worker
 pytestmark = pytest.mark.xdist_group("bench")
 
+
+@pytest.fixture(autouse=True)
+def cores_restored():
+    """`learngpt bench` pins its process to --threads cores before it reads its other flags; called in-process
+    (a user error included), it pins this worker: each test gives the worker its cores back."""
+    import os
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    yield
+    if cores is not None:
+        os.sched_setaffinity(0, cores)
+
+
 # every kind of record, as little work as possible
 TINY = bench.Size(2, 4, 8, 1, 2)
 TINY_PLAN = bench.Plan(
