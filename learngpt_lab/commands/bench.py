@@ -63,15 +63,7 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.loop_steps is not None and args.loop_steps < 0:
         raise UserError(f"--loop-steps must be >= 0, got {args.loop_steps}")
-    from learngpt_lab import files
-    out = files.output_dir(args.out)  # before any work
-    set_threads(args.threads)  # before the bench imports JAX
-    if args.device == "cpu":
-        pin(args.threads)  # --threads 1: one core, XLA's own pool included
-    from learngpt_lab.bench import plan as plans
-    from learngpt_lab.bench import report
-    from learngpt_lab.bench.run import run_bench
-    from learngpt_lab.bench.runners import setup_device
+    from learngpt_lab.bench import plan as plans  # no framework: the flags are read before anything changes
 
     plan = plans.QUICK if args.quick else plans.FULL
     changes = {}
@@ -92,6 +84,15 @@ def run(args: argparse.Namespace) -> int:
         changes["loop_steps"] = args.loop_steps
     changes["threads"] = args.threads  # the bench's own load, for judging the load average
     plan = dataclasses.replace(plan, **changes)
+
+    from learngpt_lab import files
+    out = files.output_dir(args.out)  # before any work
+    set_threads(args.threads)  # before the bench imports JAX
+    if args.device == "cpu":
+        pin(args.threads)  # --threads 1: one core, XLA's own pool included
+    from learngpt_lab.bench import report
+    from learngpt_lab.bench.run import run_bench
+    from learngpt_lab.bench.runners import setup_device
 
     with files.RunLock(out):  # one run per folder: a second bench is refused, naming the first
         stem = f"bench-{args.device}"

@@ -20,17 +20,6 @@ from learngpt_lab.commands import bench as command
 pytestmark = pytest.mark.xdist_group("bench")
 
 
-@pytest.fixture(autouse=True)
-def cores_restored():
-    """`learngpt bench` pins its process to --threads cores before it reads its other flags; called in-process
-    (a user error included), it pins this worker: each test gives the worker its cores back."""
-    import os
-    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    yield
-    if cores is not None:
-        os.sched_setaffinity(0, cores)
-
-
 # every kind of record, as little work as possible
 TINY = bench.Size(2, 4, 8, 1, 2)
 TINY_PLAN = bench.Plan(
@@ -237,14 +226,23 @@ def test_the_torch_runner_checks_ids_on_the_host_once_not_in_the_timed_call(monk
 
 
 def test_user_errors_are_one_line():
+    """Each refused before the command changes anything in its process: its cores and its environment."""
+    import os
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    environ = dict(os.environ)
     with pytest.raises(UserError, match="unknown implementations"):
         command.run(parser.parse_args(["--impls", "torch,tensorflow"]))
     with pytest.raises(UserError, match="unknown loops jax loop; expected a subset of torch loop,"):
         command.run(parser.parse_args(["--loops", "torch loop,jax loop"]))
     with pytest.raises(UserError, match="^--loops must include the torch loop: every loop's ratio is to it$"):
         command.run(parser.parse_args(["--loops", "flax scan,nnx scan"]))
+    with pytest.raises(UserError, match="^--loop-steps must be >= 0, got -1$"):
+        command.run(parser.parse_args(["--loop-steps", "-1"]))
+    assert dict(os.environ) == environ
+    if cores is not None:
+        assert os.sched_getaffinity(0) == cores
     with pytest.raises(UserError, match="device must be cpu or gpu"):
         setup_device("tpu")
 
