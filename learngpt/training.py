@@ -2,6 +2,8 @@
 finite check and the run's history. A trainer supplies how to evaluate and how to run a chunk of steps."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -101,6 +103,21 @@ def record_eval(history: History, train_loss: float, val_loss: float, started: f
     return point
 
 
+_EVERY_EVALUATION = contextvars.ContextVar("every_evaluation", default=True)
+
+
+@contextlib.contextmanager
+def last_evaluation_only():
+    """Within it, run_chunks evaluates once, after the last step: for a run that reads only its final
+    evaluation (a curriculum question's). The chunks and their steps are the same, and an evaluation changes
+    neither the model nor a random stream, so that evaluation is the same, bit for bit."""
+    token = _EVERY_EVALUATION.set(False)
+    try:
+        yield
+    finally:
+        _EVERY_EVALUATION.reset(token)
+
+
 def run_chunks(history: History, cfg: Config, max_iters: int | None, eval_interval: int | None,
                evaluate: Callable[[], tuple[float, float]],
                train_chunk: Callable[[int, int], tuple[Sequence[float], float]],
@@ -108,7 +125,9 @@ def run_chunks(history: History, cfg: Config, max_iters: int | None, eval_interv
     """The seed's loop: max_iters steps (None: cfg's), evaluating (train and validation loss) every
     eval_interval steps (None: cfg's) and after the last; train_chunk(start, stop) runs steps start..stop-1 and
     returns their losses and the seconds of steady stepping they took (compilation excluded). Every loss is
-    checked finite (DivergedError naming the step); the progress bar shows the steps and the last evaluation."""
+    checked finite (DivergedError naming the step); the progress bar shows the steps and the last evaluation.
+    Under last_evaluation_only(), the evaluations before the chunks are left out."""
+    every = _EVERY_EVALUATION.get()
     max_iters = cfg.max_iters if max_iters is None else max_iters
     eval_interval = cfg.eval_interval if eval_interval is None else eval_interval
     from tqdm.auto import tqdm
@@ -120,7 +139,8 @@ def run_chunks(history: History, cfg: Config, max_iters: int | None, eval_interv
 
     try:
         for start, stop in chunks(max_iters, eval_interval):
-            estimate()
+            if every:
+                estimate()
             losses, seconds = train_chunk(start, stop)
             check_finite(losses, start)  # a diverged run stops here, naming the step
             history.step_losses += [float(v) for v in losses]

@@ -17,7 +17,7 @@ import numpy as np
 from learngpt.components import Architecture
 from learngpt.config import Config
 from learngpt.data import BatchSampler, Corpus
-from learngpt.training import EvalPoint, eval_data
+from learngpt.training import EvalPoint, eval_data, last_evaluation_only
 from learngpt_lab.questions import Experiment, Profile, Result, num
 
 _RUNS: dict[tuple, tuple[EvalPoint, float]] = {}  # -> (final evaluation, training steps per second)
@@ -36,7 +36,8 @@ def train_final(backend, arch: Architecture, cfg: Config, corpus: Corpus, max_it
         sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, seed=cfg.seed)
         evals = eval_data(sampler, cfg)  # fixed batches from their own generator: the same on both sides
         model = backend.create(arch.recipe(cfg), np.zeros((1, cfg.block_size), np.int64), seed=cfg.seed)
-        history = backend.train(model, cfg, sampler, evals, max_iters=max_iters, eval_interval=eval_interval)
+        with last_evaluation_only():  # the final evaluation is all a question reads
+            history = backend.train(model, cfg, sampler, evals, max_iters=max_iters, eval_interval=eval_interval)
         _RUNS[key] = (history.final, history.steps_per_second)
     return _RUNS[key]
 

@@ -26,7 +26,7 @@ from learngpt_lab import stats
 from learngpt.config import Config
 from learngpt.data import BatchSampler, Corpus
 from learngpt.positions import PROPERTIES, VERSIONS, properties
-from learngpt.training import eval_data
+from learngpt.training import eval_data, last_evaluation_only
 from learngpt_lab.questions import Experiment, Profile, Result, num, question, timing
 from learngpt_lab.questions.training import LEARNED_MARGIN, Trial, both, lower, trial
 
@@ -125,8 +125,9 @@ def bigram_generates(backend, prof: Profile, corpus: Corpus, new_tokens: int = G
         untrained = backend.create(recipe, example, seed=cfg.seed)
         model = backend.create(recipe, example, seed=cfg.seed)
         sampler = BatchSampler(corpus, cfg.batch_size, cfg.block_size, seed=cfg.seed)
-        backend.train(model, cfg, sampler, eval_data(sampler, cfg, 1), max_iters=prof.week1_max_iters,
-                      eval_interval=prof.week1_max_iters)
+        with last_evaluation_only():  # no evaluation is read: the samples are
+            backend.train(model, cfg, sampler, eval_data(sampler, cfg, 1), max_iters=prof.week1_max_iters,
+                          eval_interval=prof.week1_max_iters)
         for m, scores in ((model, trained_ll), (untrained, untrained_ll)):
             out = backend.complete(m, start, new_tokens, seed=seed)  # (1, 1 + new_tokens)
             ok = out.shape == (1, 1 + new_tokens) and out.min() >= 0 and out.max() < corpus.tokenizer.vocab_size

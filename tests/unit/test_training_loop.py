@@ -6,7 +6,7 @@ import pytest
 
 from learngpt.config import Config
 from learngpt.errors import DivergedError
-from learngpt.training import History, run_chunks
+from learngpt.training import History, last_evaluation_only, run_chunks
 
 CFG = Config()  # its max_iters and eval_interval are what a None asks for
 
@@ -33,6 +33,16 @@ def test_evaluations_before_every_chunk_and_after_the_last():
     assert history.train_seconds == pytest.approx(1.5)  # what each chunk reported, nothing else
     assert history.eval_seconds >= 0 and history.final.val_loss == 3.0
 
+
+def test_last_evaluation_only_keeps_the_chunks_and_evaluates_after_the_last():
+    calls, evaluate, train_chunk = fake(lambda i: 1.0 / (i + 1))
+    with last_evaluation_only():
+        history = run_chunks(History("x"), CFG, 7, 3, evaluate, train_chunk)
+    assert calls == [("chunk", 0, 3), ("chunk", 3, 6), ("chunk", 6, 7), ("eval",)]
+    assert [e.step for e in history.evals] == [7] and history.step_losses == [1.0 / (i + 1) for i in range(7)]
+    calls.clear()
+    run_chunks(History("x"), CFG, 7, 3, evaluate, train_chunk)  # outside it: every evaluation again
+    assert calls.count(("eval",)) == 4
 
 
 def test_no_schedule_given_is_the_configs():
