@@ -166,8 +166,6 @@ def check_same_training(runs, single, name: str, n: int, dtype: str, sharded: bo
     return trained
 
 
-
-
 @pytest.mark.parametrize("n", N_ALL)
 @pytest.mark.parametrize("name, dtype", [("torch-nproc", "float64"), ("torch-nproc", "float32"),
                                          ("flax-devices", "float64"), ("flax-devices", "float32"),
@@ -311,7 +309,6 @@ def test_gpu_without_one_is_refused_before_any_process_starts():
 # The command: refusals in one line, a killed rank, a parallel checkpoint on one device, torchrun.
 
 
-
 @pytest.mark.parametrize("flags, message", [
     (["--backend", "torch", "--nproc", "3"], "the batch of 32 rows does not divide into --nproc 3 equal slices"),
     (["--backend", "flax", "--devices", "64"], "--devices 64 is larger than the batch of 32 rows"),
@@ -447,7 +444,6 @@ def finish(proc, ranks: dict[int, int], timeout: float = 60) -> tuple[str, str]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         pytest.fail(f"the command was still running {timeout:.0f} s later: {proc.communicate()}")
-
 
 
 @pytest.mark.slow
