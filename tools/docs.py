@@ -208,6 +208,34 @@ def ci_run() -> str:
             f"the timing tests alone {ser['seconds']:.0f} s ({counts(ser)}).")
 
 
+def ci_profile(_: str = "") -> str:
+    """Where the suite's CPU goes (tools/ci_profile.py, docs/results/ci-profile.json): the test files down to 1 %
+    of the whole, the largest first, the rest summed; then the largest tests."""
+    r = load("ci-profile.json")
+    t = r["total"]
+    whole = t["cpu"] + t["children"]
+
+    def row(name: str, f: dict) -> str:
+        spent = f["cpu"] + f["children"]
+        return (f"| {name} | {f['tests']} | {f['cpu']:.0f} + {f['children']:.0f} | {spent / whole:.0%} | "
+                f"{f['compile']:.0f} | {f['wall']:.0f} |")
+    shown = [f for f in r["files"] if f["cpu"] + f["children"] >= 0.01 * whole]
+    rest = [f for f in r["files"] if f not in shown]
+    lines = ["| test file | tests | CPU s: its process + the children it waited for | share | XLA compile s, in "
+             "its process | wall s |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [row(f["file"], f) for f in shown]
+    if rest:
+        lines.append(row(f"{len(rest)} other files", {k: sum(f[k] for f in rest) for k in t}))
+    lines.append(row("all", t))
+    lines += ["", "| the largest tests | CPU s: process + children | XLA compile s | wall s |", "| --- | --- | --- | --- |"]
+    lines += [f"| `{x['id']}` | {x['cpu']:.0f} + {x['children']:.0f} | {x['compile']:.0f} | {x['wall']:.0f} |"
+              for x in r["top_tests"]]
+    lines += ["", f"Measured {r['created']} UTC ({r['note']}), commit {r['commit'][:7]}: {r['workers']} pytest-xdist "
+              f"workers on {r['cpu_count']} cores, {t['wall']:.0f} worker-seconds of wall in the tests, "
+              f"{whole:.0f} CPU-seconds."]
+    return "\n".join(lines)
+
+
 def trajectory(kind: str) -> str:
     """tools/trajectory.py's torch-against-Flax trajectories (docs/results/trajectory.json): `summary` (one
     paragraph) or `table` (float64 and float32 side by side, with how far roundoff alone carries torch)."""
@@ -1065,6 +1093,8 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "multi-head-speed": lambda _: multi_head_speed(),
     "speed-conditions": speed_conditions,
     "ci-run": lambda _: ci_run(),
+    # ci-profile: tools/ci_profile.py's CPU seconds per test file
+    "ci-profile": ci_profile,
     # trajectory:summary, trajectory:table -> tools/trajectory.py's runs
     "trajectory": trajectory,
     "attention-scale": lambda _: attention_scale(),
