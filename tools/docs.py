@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 PARITY_RECORD = ROOT / "learngpt_lab" / "data" / "parity.json"  # package data: `learngpt lesson` shows its rows
 DOCUMENTS = ("README.md", "docs/answers.md", "docs/week1.md", "docs/compare.md", "docs/bench.md", "docs/port.md",
-             "docs/parity.md", "docs/parallel.md")
+             "docs/parity.md", "docs/parallel.md", "docs/reference.md")
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w:.-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 
 
