@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+SECONDS = ("cpu", "children", "wall", "compile")  # a line's measured fields, beside its "id"
 _compiled = {"seconds": 0.0, "listening": False}  # JAX's backend compile seconds in this process, once listening
 
 
@@ -38,7 +39,10 @@ def _count_compile(event: str, seconds: float, **_) -> None:
 
 
 def pytest_configure(config):
-    if config.getoption("--profile-to") and not _compiled["listening"]:  # once a process
+    folder = config.getoption("--profile-to")
+    if folder and not hasattr(config, "workerinput") and any(Path(folder).glob("*.jsonl")):  # not an xdist worker
+        raise pytest.UsageError(f"--profile-to {folder}: holds an earlier run's lines; give an empty folder")
+    if folder and not _compiled["listening"]:  # once a process
         import jax.monitoring
         jax.monitoring.register_event_duration_secs_listener(_count_compile)
         _compiled["listening"] = True
@@ -63,23 +67,30 @@ def pytest_runtest_protocol(item, nextitem):
 
 def summarise(rows: list[dict], top: int = 10) -> dict:
     """The lines summed per test file (largest CPU first), the totals, and the `top` tests by CPU."""
-    files: dict[str, dict] = collections.defaultdict(lambda: dict.fromkeys(("tests", "cpu", "children", "wall",
-                                                                               "compile"), 0))
+    files: dict[str, dict] = collections.defaultdict(lambda: dict.fromkeys(("tests",) + SECONDS, 0))
     for r in rows:
         f = files[r["id"].split("::")[0]]
         f["tests"] += 1
-        for key in ("cpu", "children", "wall", "compile"):
+        for key in SECONDS:
             f[key] += r[key]
-    total = {key: sum(f[key] for f in files.values()) for key in ("tests", "cpu", "children", "wall", "compile")}
+    total = {key: sum(f[key] for f in files.values()) for key in ("tests",) + SECONDS}
     by_cpu = sorted(files.items(), key=lambda kv: -(kv[1]["cpu"] + kv[1]["children"]))
     tests = sorted(rows, key=lambda r: -(r["cpu"] + r["children"]))[:top]
     return {"total": total, "files": [{"file": name, **f} for name, f in by_cpu], "top_tests": tests}
 
 
 def read(folder: Path) -> list[dict]:
+    """Every line of folder/*.jsonl; a line that is not the plugin's raises ValueError naming it."""
     rows = []
     for path in sorted(folder.glob("*.jsonl")):
-        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict) or {"id", *SECONDS} - set(row):
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"{path}:{n} is not a line of tools/ci_profile.py's plugin: {line[:80]!r}") from None
+            rows.append(row)
     return rows
 
 
@@ -92,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="docs/results/ci-profile.json")
     args = p.parse_args(argv)
     folder = Path(args.folder)
-    rows = read(folder) if folder.is_dir() else []
+    try:
+        rows = read(folder) if folder.is_dir() else []
+    except ValueError as err:
+        print(f"ci_profile: {err}", file=sys.stderr)
+        return 2
     if not rows:
         print(f"ci_profile: no profile lines in {folder}/*.jsonl (run pytest -p tools.ci_profile --profile-to "
               f"{folder} first)", file=sys.stderr)

@@ -54,10 +54,24 @@ def test_the_recorder_sums_per_file_largest_first(tmp_path):
     assert [t["id"] for t in r["top_tests"]] == ["tests/b.py::t1", "tests/a.py::t2[x]", "tests/a.py::t1"]
 
 
-def test_a_folder_without_lines_is_one_line_and_exit_2(tmp_path, capsys):
+def test_a_folder_without_lines_or_with_a_foreign_line_is_one_line_and_exit_2(tmp_path, capsys):
     assert ci_profile.main([str(tmp_path / "none"), "--commit", "abc"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "no profile lines" in err
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "gw0.jsonl").write_text(json.dumps(ROWS[0]) + '\n{"id": "t", "cpu": 1}\n')
+    assert ci_profile.main([str(tmp_path / "p"), "--commit", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "gw0.jsonl:2 is not a line of" in err
+
+
+def test_a_folder_holding_an_earlier_run_is_refused(pytester, tmp_path):
+    pytester.makepyfile(test_one="def test_one():\n    pass\n")
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "gw0.jsonl").write_text(json.dumps(ROWS[0]) + "\n")
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "-p", "tools.ci_profile", "--profile-to",
+                                str(tmp_path / "p"))
+    assert result.ret == 4 and "holds an earlier run's lines" in result.stderr.str()
 
 
 def test_the_block_shows_every_file_above_one_percent_and_sums_the_rest(monkeypatch):
